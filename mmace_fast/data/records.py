@@ -1,0 +1,112 @@
+"""Configuration record: one atomic structure with its magnetic moments and reference labels.
+
+Units follow :mod:`mmace_fast.conventions` (eV, A, muB). Labels that a frame does not carry are
+``None``; weights say how much each label counts in a loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file and frame where known."""
+
+
+@dataclass
+class Configuration:
+    """One frame.
+
+    positions     [n, 3] A
+    cell          [3, 3] A, rows are lattice vectors
+    pbc           [3] bool
+    numbers       [n] atomic numbers
+    magmoms       [n, 3] muB moment vectors (collinear data: (0, 0, s)); None only for frames
+                  declared non-magnetic
+    energy        eV (free energy for smeared DFT), or None
+    forces        [n, 3] eV/A, or None
+    stress        [3, 3] eV/A^3, ASE sign (positive = tensile), or None
+    magforces     [n, 3] eV/muB, -dE/dm, or None
+    magforces_mask [n, 3] bool: which magforce components the reference defines (e.g. only the
+                  transverse ones of a direction constraint); None means all where magforces is set
+    """
+
+    positions: np.ndarray
+    cell: np.ndarray
+    pbc: np.ndarray
+    numbers: np.ndarray
+    magmoms: Optional[np.ndarray] = None
+    energy: Optional[float] = None
+    forces: Optional[np.ndarray] = None
+    stress: Optional[np.ndarray] = None
+    magforces: Optional[np.ndarray] = None
+    magforces_mask: Optional[np.ndarray] = None
+    energy_weight: float = 1.0
+    forces_weight: float = 1.0
+    stress_weight: float = 1.0
+    magforces_weight: float = 1.0
+    config_type: str = "default"
+    source: str = ""          # "file:frame" for error messages
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.positions = np.ascontiguousarray(self.positions, dtype=np.float64)
+        self.cell = np.ascontiguousarray(self.cell, dtype=np.float64)
+        self.pbc = np.asarray(self.pbc, dtype=bool).reshape(3)
+        self.numbers = np.ascontiguousarray(self.numbers, dtype=np.int64)
+        if self.magmoms is not None:
+            self.magmoms = as_moment_vectors(self.magmoms, len(self.numbers), self.source)
+        self.validate()
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.numbers)
+
+    def validate(self) -> None:
+        """Raise :class:`DataError` naming ``source`` on bad shapes or non-finite values."""
+        n = len(self.numbers)
+        where = f" ({self.source})" if self.source else ""
+        _check(self.positions, (n, 3), "positions", where)
+        _check(self.cell, (3, 3), "cell", where)
+        if self.pbc.any() and abs(np.linalg.det(self.cell[self.pbc][:, self.pbc])) < 1e-12:
+            raise DataError(f"singular cell along periodic directions{where}")
+        if self.magmoms is not None:
+            _check(self.magmoms, (n, 3), "magmoms", where)
+        if self.energy is not None and not np.isfinite(self.energy):
+            raise DataError(f"non-finite energy{where}")
+        for name, shape in (("forces", (n, 3)), ("stress", (3, 3)), ("magforces", (n, 3))):
+            val = getattr(self, name)
+            if val is not None:
+                val = np.asarray(val, dtype=np.float64)
+                setattr(self, name, val)
+                _check(val, shape, name, where)
+        if self.magforces_mask is not None:
+            self.magforces_mask = np.asarray(self.magforces_mask, dtype=bool)
+            if self.magforces_mask.shape != (n, 3):
+                raise DataError(f"magforces_mask has shape {self.magforces_mask.shape}, "
+                                f"expected {(n, 3)}{where}")
+
+
+def as_moment_vectors(magmoms, n_atoms: int, source: str = "") -> np.ndarray:
+    """[n] collinear moments (along z) or [n, 3] vectors -> [n, 3] float64 vectors in muB."""
+    m = np.asarray(magmoms, dtype=np.float64)
+    where = f" ({source})" if source else ""
+    if m.shape == (n_atoms,):
+        out = np.zeros((n_atoms, 3))
+        out[:, 2] = m
+        m = out
+    if m.shape != (n_atoms, 3):
+        raise DataError(f"magmoms has shape {m.shape}, expected ({n_atoms},) or ({n_atoms}, 3)"
+                        f"{where}")
+    if not np.all(np.isfinite(m)):
+        raise DataError(f"non-finite magnetic moments{where}")
+    return np.ascontiguousarray(m)
+
+
+def _check(arr, shape, name, where):
+    if arr.shape != shape:
+        raise DataError(f"{name} has shape {arr.shape}, expected {shape}{where}")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"non-finite values in {name}{where}")
