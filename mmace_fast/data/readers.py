@@ -154,8 +154,8 @@ def _as_array(x, shape, name: str, where: str) -> np.ndarray:
 
 def _moments(raw, n: int, where: str) -> np.ndarray:
     """[n] scalars, [n, 3] vectors or a list of pymatgen Magmom dicts -> [n, 3] muB."""
-    if isinstance(raw, (list, tuple)) and raw and isinstance(raw[0], dict):
-        raw = [r.get("moment", r.get("magmom")) for r in raw]
+    if isinstance(raw, (list, tuple)):
+        raw = [r.get("moment", r.get("magmom")) if isinstance(r, dict) else r for r in raw]
     try:
         m = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
