@@ -1,0 +1,257 @@
+"""Monte Carlo driver: equilibration, production, checkpoint/restart around the C++ engine.
+
+Any Hamiltonian object with ``.core`` (a ``mmace_fast._core.HamiltonianBase``), ``.n_sites`` and
+``.content_hash()`` plugs in: the classical :class:`~mmace_fast.mc.hamiltonian.SpinHamiltonian`
+now, the frozen mMACE evaluator later.
+
+One MC step = one Metropolis sweep (n trial moves) and/or ``wolff_per_sweep`` Wolff clusters.
+Samples are taken every ``sample_every`` steps: total energy E (eV), magnetisation per site
+M = sum_i m_i / n and staggered Ms = sum_i s_i m_i / n (muB).
+
+Restart: :meth:`MonteCarlo.run` works in chunks of ``checkpoint_every`` steps and writes the full
+state (moments, RNG, adapted step widths, counters, samples so far) atomically after each chunk;
+a run restarted from the file continues bit-identically to an uninterrupted one, and a kill loses
+at most one chunk.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mmace_fast import _core
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "mmace_fast.mc.checkpoint"
+CHECKPOINT_VERSION = 1
+MOVES = _core.MOVE_NAMES
+STAT_NAMES = _core.STAT_NAMES
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is corrupt, foreign, or does not match the Hamiltonian."""
+
+
+@dataclass
+class Samples:
+    """Time series of one run: energy [k] eV (total), M [k, 3] and Ms [k, 3] muB per site."""
+
+    energy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    magnetisation: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    staggered: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+    def extend(self, e, m, ms):
+        self.energy = np.concatenate([self.energy, e])
+        self.magnetisation = np.concatenate([self.magnetisation, m])
+        self.staggered = np.concatenate([self.staggered, ms])
+
+    def __len__(self):
+        return len(self.energy)
+
+
+def _validate_spins(spins, n, variable_length):
+    m = np.asarray(spins, dtype=np.float64)
+    if m.shape != (n, 3):
+        raise ValueError(f"spins have shape {m.shape}, expected ({n}, 3)")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("non-finite moments")
+    if not variable_length and np.any(np.linalg.norm(m, axis=1) == 0):
+        raise ValueError("zero-length moment with a fixed-length Hamiltonian")
+    return np.ascontiguousarray(m)
+
+
+class MonteCarlo:
+    """Metropolis/Wolff spin Monte Carlo at one temperature.
+
+    hamiltonian: object with ``.core``, ``.n_sites``, ``.content_hash()``.
+    spins [n, 3] muB initial moments; temperature K; seed/stream select the RNG stream
+    (replicas: same seed, different streams). Settings: move ('uniform', 'gaussian', 'flip',
+    'hinzke_nowak'), sigma, p_longitudinal, sigma_long (muB), random_order, metropolis,
+    wolff_per_sweep, target_acceptance. sublattice_signs [n] for the staggered magnetisation.
+    """
+
+    def __init__(self, hamiltonian, spins, temperature, seed=0, stream=0,
+                 sublattice_signs=None, **settings):
+        self.hamiltonian = hamiltonian
+        self.n_sites = int(hamiltonian.n_sites)
+        core_h = hamiltonian.core
+        core_h.set_spins(_validate_spins(spins, self.n_sites, core_h.variable_length))
+        self.seed, self.stream = int(seed), int(stream)
+        if self.seed < 0 or self.stream < 0:
+            raise ValueError("seed and stream must be non-negative integers")
+        self.core = _core.MonteCarloCore(core_h, self.seed, self.stream)
+        self.temperature = temperature
+        signs = np.ones(self.n_sites) if sublattice_signs is None else sublattice_signs
+        self.set_sublattice_signs(signs)
+        if settings:
+            self.core.set_settings(**settings)
+        self.samples = Samples()
+        self.progress = {"equilibration": 0, "production": 0}
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def temperature(self) -> float:
+        return self.core.temperature
+
+    @temperature.setter
+    def temperature(self, kelvin):
+        kelvin = float(kelvin)
+        if not (np.isfinite(kelvin) and kelvin > 0):
+            raise ValueError(f"temperature must be positive and finite, got {kelvin} K")
+        self.core.temperature = kelvin
+
+    def set_sublattice_signs(self, signs):
+        s = np.asarray(signs, dtype=np.float64)
+        if s.shape != (self.n_sites,):
+            raise ValueError(f"sublattice signs have shape {s.shape}, expected ({self.n_sites},)")
+        if not np.all(np.isfinite(s)):
+            raise ValueError("non-finite sublattice signs")
+        self.signs = np.ascontiguousarray(s)
+        self.core.set_sublattice_signs(self.signs)
+
+    @property
+    def spins(self) -> np.ndarray:
+        """Copy of the current moments [n, 3] muB."""
+        return self.hamiltonian.core.get_spins()
+
+    @property
+    def settings(self) -> dict:
+        return self.core.get_settings()
+
+    @property
+    def energy(self) -> float:
+        return self.core.energy
+
+    def acceptance(self) -> dict:
+        """Acceptance rate per move kind since the counters were last reset (Wolff: mean
+        cluster size)."""
+        tried, acc = self.core.get_stats()
+        out = {}
+        for name, t, a in zip(STAT_NAMES, tried, acc):
+            if t:
+                out[name] = float(a) / float(t)
+        return out
+
+    # -- running ------------------------------------------------------------------------------
+    def equilibrate(self, n_steps, adapt=True):
+        """n_steps MC steps without sampling; step widths adapt toward the target acceptance."""
+        self.core.run(int(n_steps), 0, bool(adapt))
+        self.progress["equilibration"] += int(n_steps)
+
+    def sample(self, n_steps, sample_every=1) -> Samples:
+        """n_steps production steps (no adaptation); appends and returns the new samples."""
+        e, m, ms = self.core.run(int(n_steps), int(sample_every), False)
+        self.samples.extend(e, m, ms)
+        self.progress["production"] += int(n_steps)
+        return Samples(e, m, ms)
+
+    def run(self, n_equil, n_prod, sample_every=1, checkpoint=None, checkpoint_every=1000,
+            callback=None) -> Samples:
+        """Equilibrate then sample, in chunks of ``checkpoint_every`` steps.
+
+        With ``checkpoint`` (a path) the state is written after every chunk, and if the file
+        already exists the run resumes from it (the caller builds the same Hamiltonian).
+        ``checkpoint_every`` must be a multiple of ``sample_every``. callback(self) after chunks.
+        """
+        n_equil, n_prod, every = int(n_equil), int(n_prod), int(sample_every)
+        chunk = int(checkpoint_every)
+        if n_equil < 0 or n_prod < 0 or every < 1 or chunk < 1:
+            raise ValueError("n_equil, n_prod >= 0; sample_every, checkpoint_every >= 1")
+        if chunk % every:
+            raise ValueError("checkpoint_every must be a multiple of sample_every")
+        if checkpoint is not None and os.path.exists(checkpoint):
+            self.load_checkpoint(checkpoint)
+            log.info("resumed from %s at %s", checkpoint, self.progress)
+        while self.progress["equilibration"] < n_equil:
+            self.equilibrate(min(chunk, n_equil - self.progress["equilibration"]))
+            self._after_chunk(checkpoint, callback)
+        while self.progress["production"] < n_prod:
+            self.sample(min(chunk, n_prod - self.progress["production"]), every)
+            self._after_chunk(checkpoint, callback)
+        return self.samples
+
+    def _after_chunk(self, checkpoint, callback):
+        if checkpoint is not None:
+            self.save_checkpoint(checkpoint)
+        if callback is not None:
+            callback(self)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        tried, acc = self.core.get_stats()
+        meta = {
+            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "hamiltonian_hash": self.hamiltonian.content_hash(), "n_sites": self.n_sites,
+            "temperature": self.temperature, "seed": self.seed, "stream": self.stream,
+            "settings": self.settings, "progress": self.progress,
+        }
+        return {
+            "meta": np.array(json.dumps(meta)),
+            "spins": self.spins, "rng": self.core.get_rng_state(), "signs": self.signs,
+            "tried": tried, "accepted": acc,
+            "energy": self.samples.energy, "magnetisation": self.samples.magnetisation,
+            "staggered": self.samples.staggered,
+        }
+
+    def save_checkpoint(self, path):
+        """Write the full state atomically (temporary file + rename)."""
+        path = os.fspath(path)
+        d = os.path.dirname(os.path.abspath(path))
+        os.makedirs(d, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".npz", dir=d)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **self.state_dict())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def load_checkpoint(self, path):
+        """Restore the state written by :meth:`save_checkpoint` (validated)."""
+        st = _read_checkpoint(path)
+        meta = st["meta"]
+        if meta["hamiltonian_hash"] != self.hamiltonian.content_hash():
+            raise CheckpointError(f"{path}: checkpoint belongs to a different Hamiltonian")
+        if meta["n_sites"] != self.n_sites or st["spins"].shape != (self.n_sites, 3):
+            raise CheckpointError(f"{path}: wrong number of sites")
+        self.hamiltonian.core.set_spins(st["spins"])
+        self.seed, self.stream = meta["seed"], meta["stream"]
+        self.temperature = meta["temperature"]
+        self.set_sublattice_signs(st["signs"])
+        self.core.set_settings(**meta["settings"])
+        self.core.set_rng_state(st["rng"])
+        self.core.set_stats(st["tried"], st["accepted"])
+        self.core.resync()
+        self.samples = Samples(st["energy"], st["magnetisation"], st["staggered"])
+        self.progress = dict(meta["progress"])
+
+
+def _read_checkpoint(path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            st = {k: z[k] for k in z.files}
+        meta = json.loads(str(st["meta"]))
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a corrupt file
+        raise CheckpointError(f"{path}: not a readable mmace_fast checkpoint ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: foreign file (format {meta.get('format')!r})"
+                              if isinstance(meta, dict) else f"{path}: foreign file")
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} "
+                              f"(this code reads {CHECKPOINT_VERSION})")
+    needed = {"spins", "rng", "signs", "tried", "accepted", "energy", "magnetisation", "staggered"}
+    if not needed <= set(st):
+        raise CheckpointError(f"{path}: missing arrays {sorted(needed - set(st))}")
+    st["meta"] = meta
+    return st

@@ -1,0 +1,68 @@
+"""Neighbour lists from the C++ cell-list search (src_cpp/src/neighbour_list.cpp).
+
+Conventions: full directed list (both i->j and j->i), no self pair at zero shift, self-images
+included when the cutoff exceeds a lattice period; bond vector
+``r_ij = positions[j] - positions[i] + shifts @ cell``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mmace_fast import _core
+
+
+def _usable_cell(positions, cell, pbc, cutoff):
+    """Replace degenerate cell vectors along non-periodic directions by a bounding box."""
+    cell = np.array(cell, dtype=np.float64, copy=True)
+    if cell.shape != (3, 3):
+        raise ValueError(f"cell has shape {cell.shape}, expected (3, 3)")
+    pbc = np.asarray(pbc, dtype=bool).reshape(-1)
+    if pbc.shape == (1,):
+        pbc = np.repeat(pbc, 3)
+    if pbc.shape != (3,):
+        raise ValueError(f"pbc has shape {pbc.shape}, expected (3,)")
+    if not np.all(np.isfinite(cell)):
+        raise ValueError("non-finite cell")
+    extent = np.ptp(positions, axis=0).max() if len(positions) else 0.0
+    length = extent + 2.0 * cutoff + 1.0
+    for d in range(3):
+        if pbc[d] or np.linalg.norm(cell[d]) > 1e-8:
+            continue
+        others = [cell[k] for k in range(3) if k != d and np.linalg.norm(cell[k]) > 1e-8]
+        if len(others) == 2:
+            v = np.cross(others[0], others[1])
+        else:
+            v = np.eye(3)[d]
+            for o in others:
+                v = v - (v @ o) / (o @ o) * o
+        cell[d] = v / np.linalg.norm(v) * length
+    if abs(np.linalg.det(cell)) < 1e-12:
+        raise ValueError("singular cell: periodic directions need linearly independent vectors")
+    return cell, pbc
+
+
+def neighbour_list(positions, cell, pbc, cutoff, return_distances=False):
+    """Full neighbour list within ``cutoff`` (A).
+
+    positions [n, 3] A; cell [3, 3] A (rows are lattice vectors; zero rows allowed along
+    non-periodic directions); pbc [3] bool.
+    Returns i [P] int64, j [P] int64, shifts [P, 3] int64 (and dist [P] A if asked).
+    """
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise ValueError(f"positions has shape {positions.shape}, expected (n, 3)")
+    if not np.all(np.isfinite(positions)):
+        raise ValueError("non-finite positions")
+    if not (np.isfinite(cutoff) and cutoff > 0):
+        raise ValueError(f"cutoff must be positive and finite, got {cutoff}")
+    cell, pbc = _usable_cell(positions, cell, pbc, float(cutoff))
+    i, j, s, d = _core.neighbour_list(positions, cell, pbc, float(cutoff))
+    return (i, j, s, d) if return_distances else (i, j, s)
+
+
+def pairs_once(i, j, shifts):
+    """Mask selecting each unordered pair of a full list once (i < j, or i == j with the image
+    shift lexicographically positive)."""
+    i, j, s = np.asarray(i), np.asarray(j), np.asarray(shifts)
+    first_nonzero = np.where(s[:, 0] != 0, s[:, 0], np.where(s[:, 1] != 0, s[:, 1], s[:, 2]))
+    return (i < j) | ((i == j) & (first_nonzero > 0))

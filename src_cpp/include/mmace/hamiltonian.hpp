@@ -1,0 +1,44 @@
+// The interface every Monte Carlo Hamiltonian implements (classical spin model now, frozen mMACE
+// later). The Hamiltonian owns the moment vectors; a move is propose(i, m_new) -> dE computed on
+// the current, consistent configuration, then accept() (commit spin and any caches) or reject().
+#pragma once
+#include <vector>
+
+#include "mmace/types.hpp"
+
+namespace mmace {
+
+class Hamiltonian {
+public:
+    explicit Hamiltonian(index_t n_sites) : spins_(3 * static_cast<std::size_t>(n_sites), 0.0), n_(n_sites) {}
+    virtual ~Hamiltonian() = default;
+    Hamiltonian(const Hamiltonian&) = delete;
+    Hamiltonian& operator=(const Hamiltonian&) = delete;
+
+    index_t n_sites() const { return n_; }
+    const real_t* spin(index_t i) const { return spins_.data() + 3 * static_cast<std::size_t>(i); }
+    const real_t* spins() const { return spins_.data(); }
+
+    // Replace all moments [n, 3] muB (validated finite); refreshes every cache.
+    void set_spins(const real_t* m);
+    void get_spins(real_t* out) const;
+
+    virtual real_t total_energy() const = 0;                 // eV
+    virtual void site_energies(real_t* out) const = 0;       // [n] eV, sums to total_energy
+    virtual void effective_field(real_t* out) const = 0;     // [n, 3] -dE/dm, eV/muB
+    // Energy change if moment i became m_new (state unchanged). Remembers the proposal.
+    virtual real_t propose(index_t i, const Vec3& m_new) = 0;
+    // Commit the last proposal (moment and caches).
+    virtual void accept() = 0;
+    // Drop the last proposal (restores caches if propose touched any).
+    virtual void reject() {}
+    // True if the energy depends on |m| (longitudinal terms): enables length moves.
+    virtual bool variable_length() const = 0;
+
+protected:
+    virtual void on_spins_changed() {}
+    std::vector<real_t> spins_;  // [n, 3] muB
+    index_t n_;
+};
+
+}  // namespace mmace

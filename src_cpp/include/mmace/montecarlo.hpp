@@ -1,0 +1,85 @@
+// Metropolis single-spin and Wolff cluster Monte Carlo on any Hamiltonian.
+//
+// Moves (trial moment written only through Hamiltonian::propose/accept, so every dE is computed
+// on one consistent configuration):
+//   uniform   new direction uniform on the sphere, |m| kept
+//   gaussian  direction normalize(e + sigma g), g ~ N(0, 1)^3, |m| kept (symmetric "cone" move)
+//   flip      m -> -m
+//   hinzke_nowak  uniform / gaussian / flip with probability 1/3 each
+//   longitudinal  m -> m + sigma_long g (symmetric in R^3): with direction moves this samples
+//                 exp(-E/kT) d^3m (conventions.MEASURE); only for variable-length Hamiltonians.
+// sigma and sigma_long adapt toward a target acceptance only when run(adapt=true).
+// Wolff: embedded-Ising single-cluster updates (isotropic bilinear exchange of either sign).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "mmace/hamiltonian.hpp"
+#include "mmace/rng.hpp"
+#include "mmace/spin_hamiltonian.hpp"
+
+namespace mmace {
+
+enum MoveKind : int { MOVE_UNIFORM = 0, MOVE_GAUSSIAN = 1, MOVE_FLIP = 2, MOVE_HINZKE_NOWAK = 3 };
+enum StatKind : int { STAT_UNIFORM = 0, STAT_GAUSSIAN = 1, STAT_FLIP = 2, STAT_LONGITUDINAL = 3,
+                      STAT_WOLFF = 4, N_STAT = 5 };
+
+struct MCSettings {
+    int move = MOVE_UNIFORM;
+    real_t sigma = 0.5;             // Gaussian move width (dimensionless, on unit vectors)
+    real_t p_longitudinal = 0.0;    // probability that a trial is a longitudinal move
+    real_t sigma_long = 0.1;        // muB
+    bool random_order = false;      // random site per trial instead of sequential sweeps
+    bool metropolis = true;         // one Metropolis sweep per MC step
+    int wolff_per_sweep = 0;        // Wolff clusters per MC step
+    real_t target_acceptance = 0.5;
+};
+
+class MonteCarlo {
+public:
+    MonteCarlo(Hamiltonian& h, std::uint64_t seed, std::uint64_t stream);
+
+    void set_temperature(real_t kelvin);
+    real_t temperature() const { return temperature_; }
+    void set_sublattice_signs(const real_t* s);   // [n] (+1/-1 or any weights)
+    void set_settings(const MCSettings& s);
+    const MCSettings& settings() const { return cfg_; }
+
+    // Run n_steps MC steps; every sample_every steps write E (eV, total), M and Ms (vectors per
+    // site, muB) to the next row of the output arrays. Returns the number of rows written.
+    std::int64_t run(std::int64_t n_steps, std::int64_t sample_every, bool adapt, real_t* e_out,
+                     real_t* m_out, real_t* ms_out, std::int64_t max_samples);
+    // Recompute the tracked energy and magnetisations from scratch.
+    void resync();
+
+    real_t energy() const { return energy_; }
+    Rng& rng() { return rng_; }
+    const std::uint64_t* tried() const { return tried_; }
+    const std::uint64_t* accepted() const { return accepted_; }
+    void reset_stats();
+    void set_stats(const std::uint64_t* tried, const std::uint64_t* accepted);
+
+private:
+    template <class H> void sweep(H& h);
+    template <class H> std::int64_t run_impl(H& h, std::int64_t, std::int64_t, bool, real_t*,
+                                             real_t*, real_t*, std::int64_t);
+    void wolff_cluster(SpinHamiltonian& h);
+    void adapt_widths(const std::uint64_t* tried0, const std::uint64_t* acc0);
+    template <class H> void apply(H& h, index_t i, const Vec3& mo, const Vec3& mn, real_t de,
+                                  int kind);
+
+    Hamiltonian& h_;
+    SpinHamiltonian* spin_h_;   // non-null when h_ is the classical model (devirtualised loops)
+    Rng rng_;
+    MCSettings cfg_;
+    real_t temperature_ = 0.0, beta_ = 0.0;
+    std::vector<real_t> signs_, len_;
+    std::vector<std::uint32_t> mark_;
+    std::vector<index_t> stack_;
+    std::uint32_t generation_ = 0;
+    real_t energy_ = 0.0;
+    Vec3 msum_, mssum_;
+    std::uint64_t tried_[N_STAT] = {0, 0, 0, 0, 0}, accepted_[N_STAT] = {0, 0, 0, 0, 0};
+};
+
+}  // namespace mmace

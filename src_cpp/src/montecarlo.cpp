@@ -1,0 +1,220 @@
+#include "mmace/montecarlo.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace mmace {
+
+namespace {
+constexpr real_t KB_EV_PER_K = 8.617333262e-5;  // mirrors mmace_fast.conventions
+}
+
+MonteCarlo::MonteCarlo(Hamiltonian& h, std::uint64_t seed, std::uint64_t stream)
+    : h_(h), spin_h_(dynamic_cast<SpinHamiltonian*>(&h)), rng_(seed, stream),
+      signs_(h.n_sites(), 1.0), len_(h.n_sites(), 0.0), mark_(h.n_sites(), 0) {
+    set_temperature(300.0);
+    resync();
+}
+
+void MonteCarlo::set_temperature(real_t kelvin) {
+    if (!(kelvin > 0) || !std::isfinite(kelvin))
+        throw InputError("temperature must be positive and finite (got " + std::to_string(kelvin) + " K)");
+    temperature_ = kelvin;
+    beta_ = 1.0 / (KB_EV_PER_K * kelvin);
+}
+
+void MonteCarlo::set_sublattice_signs(const real_t* s) {
+    for (index_t i = 0; i < h_.n_sites(); ++i) {
+        if (!std::isfinite(s[i])) throw InputError("non-finite sublattice sign");
+        signs_[i] = s[i];
+    }
+    resync();
+}
+
+void MonteCarlo::set_settings(const MCSettings& s) {
+    if (s.move < MOVE_UNIFORM || s.move > MOVE_HINZKE_NOWAK) throw InputError("unknown move kind");
+    if (!(s.sigma > 0) || !std::isfinite(s.sigma)) throw InputError("sigma must be > 0");
+    if (!(s.p_longitudinal >= 0 && s.p_longitudinal <= 1)) throw InputError("p_longitudinal must be in [0, 1]");
+    if (s.p_longitudinal > 0 && !h_.variable_length())
+        throw InputError("longitudinal moves need a Hamiltonian with longitudinal (|m|-dependent) terms");
+    if (!(s.sigma_long > 0) || !std::isfinite(s.sigma_long)) throw InputError("sigma_long must be > 0");
+    if (s.wolff_per_sweep < 0) throw InputError("wolff_per_sweep must be >= 0");
+    if (s.wolff_per_sweep > 0 && !(spin_h_ && spin_h_->wolff_compatible()))
+        throw InputError("Wolff updates need a classical Hamiltonian with isotropic bilinear exchange only "
+                         "(no tensor, biquadratic, anisotropy or field terms)");
+    if (!s.metropolis && s.wolff_per_sweep == 0) throw InputError("no update selected");
+    if (!(s.target_acceptance > 0 && s.target_acceptance < 1)) throw InputError("target_acceptance must be in (0, 1)");
+    cfg_ = s;
+}
+
+void MonteCarlo::resync() {
+    energy_ = h_.total_energy();
+    msum_ = Vec3();
+    mssum_ = Vec3();
+    for (index_t i = 0; i < h_.n_sites(); ++i) {
+        const Vec3 m = Vec3::load(h_.spin(i));
+        msum_ += m;
+        mssum_ += m * signs_[i];
+        len_[i] = m.norm();
+        if (!h_.variable_length() && !(len_[i] > 0))
+            throw InputError("zero-length moment on site " + std::to_string(i) +
+                             " with a fixed-length Hamiltonian");
+    }
+}
+
+void MonteCarlo::reset_stats() {
+    std::fill(tried_, tried_ + N_STAT, 0);
+    std::fill(accepted_, accepted_ + N_STAT, 0);
+}
+
+void MonteCarlo::set_stats(const std::uint64_t* t, const std::uint64_t* a) {
+    std::copy(t, t + N_STAT, tried_);
+    std::copy(a, a + N_STAT, accepted_);
+}
+
+template <class H>
+inline void MonteCarlo::apply(H& h, index_t i, const Vec3& mo, const Vec3& mn, real_t de, int kind) {
+    h.accept();
+    energy_ += de;
+    const Vec3 d = mn - mo;
+    msum_ += d;
+    mssum_ += d * signs_[i];
+    ++accepted_[kind];
+    if (kind == STAT_LONGITUDINAL) len_[i] = mn.norm();
+}
+
+template <class H>
+void MonteCarlo::sweep(H& h) {
+    const index_t n = h.n_sites();
+    const real_t beta = beta_, sigma = cfg_.sigma, sl = cfg_.sigma_long, pl = cfg_.p_longitudinal;
+    const int move = cfg_.move;
+    const bool rnd = cfg_.random_order;
+    for (index_t step = 0; step < n; ++step) {
+        const index_t i = rnd ? static_cast<index_t>(rng_.below(n)) : step;
+        const Vec3 mo = Vec3::load(h.spin(i));
+        Vec3 mn;
+        int kind;
+        if (pl > 0.0 && rng_.uniform() < pl) {
+            kind = STAT_LONGITUDINAL;
+            mn = Vec3(mo.x + sl * rng_.normal(), mo.y + sl * rng_.normal(), mo.z + sl * rng_.normal());
+        } else {
+            kind = (move == MOVE_HINZKE_NOWAK) ? static_cast<int>(rng_.below(3)) : move;
+            const real_t len = len_[i];
+            if (kind == MOVE_UNIFORM) {
+                real_t u[3];
+                rng_.unit_vector(u);
+                mn = Vec3(u[0], u[1], u[2]) * len;
+            } else if (kind == MOVE_GAUSSIAN) {
+                const real_t inv = len > 0 ? 1.0 / len : 0.0;
+                Vec3 e(mo.x * inv + sigma * rng_.normal(), mo.y * inv + sigma * rng_.normal(),
+                       mo.z * inv + sigma * rng_.normal());
+                const real_t en = e.norm();
+                mn = en > 0 ? e * (len / en) : mo;
+            } else {
+                mn = -mo;
+            }
+        }
+        const real_t de = h.propose(i, mn);
+        ++tried_[kind];
+        if (de <= 0.0 || rng_.uniform() < std::exp(-beta * de)) {
+            apply(h, i, mo, mn, de, kind);
+        } else {
+            h.reject();
+        }
+    }
+}
+
+void MonteCarlo::wolff_cluster(SpinHamiltonian& h) {
+    const index_t n = h.n_sites();
+    real_t rr[3];
+    rng_.unit_vector(rr);
+    const Vec3 r(rr[0], rr[1], rr[2]);
+    if (++generation_ == 0) {  // wrapped: clear marks
+        std::fill(mark_.begin(), mark_.end(), 0);
+        generation_ = 1;
+    }
+    const auto& offs = h.offsets();
+    const auto& nbr = h.neighbours();
+    const auto& J = h.couplings();
+    auto flip = [&](index_t k) {
+        const Vec3 mo = Vec3::load(h.spin(k));
+        const Vec3 mn = mo - r * (2.0 * r.dot(mo));
+        const real_t de = h.delta_energy(k, mn);
+        h.set_spin_unchecked(k, mn);
+        energy_ += de;
+        msum_ += mn - mo;
+        mssum_ += (mn - mo) * signs_[k];
+        mark_[k] = generation_;
+        stack_.push_back(k);
+    };
+    const index_t seed = static_cast<index_t>(rng_.below(n));
+    stack_.clear();
+    flip(seed);
+    std::uint64_t size = 1;
+    while (!stack_.empty()) {
+        const index_t k = stack_.back();
+        stack_.pop_back();
+        const real_t pk = r.dot(Vec3::load(h.spin(k)));  // projection after the flip
+        for (index_t e = offs[k]; e < offs[k + 1]; ++e) {
+            const index_t j = nbr[e];
+            if (mark_[j] == generation_) continue;
+            const real_t x = 2.0 * beta_ * J[e] * pk * r.dot(Vec3::load(h.spin(j)));
+            if (x < 0.0 && rng_.uniform() < -std::expm1(x)) {
+                flip(j);
+                ++size;
+            }
+        }
+    }
+    ++tried_[STAT_WOLFF];
+    accepted_[STAT_WOLFF] += size;  // for Wolff: total cluster size
+}
+
+void MonteCarlo::adapt_widths(const std::uint64_t* t0, const std::uint64_t* a0) {
+    auto rate = [&](int k) -> real_t {
+        const std::uint64_t t = tried_[k] - t0[k];
+        return t ? static_cast<real_t>(accepted_[k] - a0[k]) / t : -1.0;
+    };
+    auto update = [&](real_t& width, real_t acc, real_t lo, real_t hi) {
+        if (acc < 0) return;
+        const real_t f = std::clamp(acc / cfg_.target_acceptance, 0.8, 1.25);
+        width = std::clamp(width * f, lo, hi);
+    };
+    update(cfg_.sigma, rate(STAT_GAUSSIAN), 1e-4, 20.0);
+    update(cfg_.sigma_long, rate(STAT_LONGITUDINAL), 1e-5, 10.0);
+}
+
+template <class H>
+std::int64_t MonteCarlo::run_impl(H& h, std::int64_t n_steps, std::int64_t every, bool adapt,
+                                  real_t* e_out, real_t* m_out, real_t* ms_out, std::int64_t max_samples) {
+    resync();
+    const real_t invn = 1.0 / h.n_sites();
+    std::int64_t written = 0;
+    for (std::int64_t s = 1; s <= n_steps; ++s) {
+        if (cfg_.metropolis) {
+            std::uint64_t t0[N_STAT], a0[N_STAT];
+            std::copy(tried_, tried_ + N_STAT, t0);
+            std::copy(accepted_, accepted_ + N_STAT, a0);
+            sweep(h);
+            if (adapt) adapt_widths(t0, a0);
+        }
+        for (int w = 0; w < cfg_.wolff_per_sweep; ++w) wolff_cluster(*spin_h_);
+        if (every > 0 && s % every == 0 && written < max_samples) {
+            if (e_out) e_out[written] = energy_;
+            if (m_out) (msum_ * invn).store(m_out + 3 * written);
+            if (ms_out) (mssum_ * invn).store(ms_out + 3 * written);
+            ++written;
+        }
+    }
+    return written;
+}
+
+std::int64_t MonteCarlo::run(std::int64_t n_steps, std::int64_t every, bool adapt, real_t* e_out,
+                             real_t* m_out, real_t* ms_out, std::int64_t max_samples) {
+    if (n_steps < 0) throw InputError("n_steps must be >= 0");
+    if (every < 0) throw InputError("sample_every must be >= 0");
+    if (spin_h_) return run_impl(*spin_h_, n_steps, every, adapt, e_out, m_out, ms_out, max_samples);
+    return run_impl(h_, n_steps, every, adapt, e_out, m_out, ms_out, max_samples);
+}
+
+}  // namespace mmace
