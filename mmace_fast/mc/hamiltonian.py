@@ -115,6 +115,28 @@ class SpinHamiltonian:
         ham.shells = sh
         return ham
 
+    @classmethod
+    def from_distances(cls, positions, cell, pbc, distances, J, tol=1e-3, **site_terms):
+        """Isotropic exchange J[k] (pair-once) on every pair at distance distances[k] (A)."""
+        distances = np.asarray(distances, dtype=np.float64).reshape(-1)
+        J = np.asarray(J, dtype=np.float64).reshape(-1)
+        if distances.shape != J.shape:
+            raise ValueError("distances and J differ in length")
+        if np.any(distances <= 0) or not np.all(np.isfinite(distances)):
+            raise ValueError("distances must be positive and finite")
+        i, j, s, d = neighbour_list(positions, cell, pbc, distances.max() + 2 * tol,
+                                    return_distances=True)
+        once = pairs_once(i, j, s)
+        near = np.abs(d[:, None] - distances[None, :])       # [P, k]
+        k = near.argmin(axis=1)
+        keep = once & (near[np.arange(len(d)), k] < tol)
+        missing = set(range(len(distances))) - set(k[keep].tolist())
+        if missing:
+            raise ValueError(f"no pairs found at distances {distances[sorted(missing)]}")
+        ham = cls(len(positions), i[keep], j[keep], J=J[k[keep]], **site_terms)
+        ham.shells = Shells(distances, i[keep], j[keep], s[keep], k[keep])
+        return ham
+
     # -- evaluation ---------------------------------------------------------------------------
     @property
     def variable_length(self) -> bool:
