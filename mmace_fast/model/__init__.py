@@ -1,0 +1,5 @@
+"""mMACE model: magnetic equivariant MACE with exact symmetries (see :mod:`.mmace`)."""
+from mmace_fast.model.config import ModelConfig, ModelConfigError
+from mmace_fast.model.mmace import MMACE, UnknownSpeciesError
+
+__all__ = ["MMACE", "ModelConfig", "ModelConfigError", "UnknownSpeciesError"]
