@@ -67,6 +67,16 @@ def test_no_crossing_raises_with_direction():
         TC.binder_crossing(a, b)
 
 
+def test_skip_failed_pairs():
+    scans = synthetic_scans(9)
+    t = np.arange(1.50, 1.60, 0.005)                            # L=24 scanned only above Tc
+    scans[24] = (t, u4_scaling(t, 24), np.full(t.size, 0.002))
+    with pytest.raises(TC.NoCrossingError, match="L=24"):
+        TC.binder_tc(scans)
+    res = TC.binder_tc(scans, skip_failed=True, seed=3)
+    assert len(res.pairs) == 3 and abs(res.tc - TC_TRUE) < 3 * res.tc_err
+
+
 def test_bad_input_raises():
     t = np.linspace(1.4, 1.5, 10)
     with pytest.raises(TC.TcError):

@@ -476,6 +476,12 @@ def summarize(series: dict, n_sites: int, temperature_K: float, n_blocks: int = 
     out["c_kb"], out["c_kb_err"] = c.value, c.error
     for prefix, a in mags.items():
         _add_order_parameter(out, prefix, a, n_sites, temperature_K, nb)
+    taus = [out[k] for k in ("tau_e", "tau_m_abs", "tau_ms_abs") if k in out]
+    tau_max = max((t for t in taus if np.isfinite(t)), default=float("nan"))
+    if np.isfinite(tau_max) and n // max(nb, 1) < 10.0 * tau_max:
+        logger.warning("jackknife blocks of %d samples are shorter than 10 tau_int = %.3g: "
+                       "errors of chi, C, U4 are underestimated; run longer or use fewer blocks",
+                       n // max(nb, 1), 10.0 * tau_max)
     if "acceptance" in series and series["acceptance"] is not None:
         acc = np.asarray(series["acceptance"], dtype=np.float64)
         if not np.all(np.isfinite(acc)) or np.any((acc < 0) | (acc > 1)):

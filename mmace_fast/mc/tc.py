@@ -337,7 +337,8 @@ def binder_crossing(scan1: SizeScan, scan2: SizeScan, degree: int = 3, n_fit: in
 
 
 def binder_tc(scans, pairs: str | Sequence[tuple] = "all", degree: int = 3,
-              n_fit: int | None = None, n_boot: int = 400, seed=0) -> BinderTcResult:
+              n_fit: int | None = None, n_boot: int = 400, seed=0,
+              skip_failed: bool = False) -> BinderTcResult:
     """Tc from the Binder crossings of two or more lattice sizes.
 
     Parameters
@@ -345,6 +346,9 @@ def binder_tc(scans, pairs: str | Sequence[tuple] = "all", degree: int = 3,
     scans : mapping L -> (T [n], U4 [n], U4_err [n]), or sequence of SizeScan
     pairs : "all" (every pair of sizes), "adjacent" (consecutive sizes) or a list of (L1, L2)
     degree, n_fit, n_boot, seed : see :func:`binder_crossing`
+    skip_failed : bool
+        If True, pairs without a crossing are logged and left out (an error is raised only
+        when no pair crosses); if False (default) the first such pair raises.
 
     Returns
     -------
@@ -357,7 +361,8 @@ def binder_tc(scans, pairs: str | Sequence[tuple] = "all", degree: int = 3,
     Raises
     ------
     NoCrossingError
-        If any requested pair does not cross (the message names the pair).
+        If a requested pair does not cross (the message names the pair and which way to extend
+        the scan), or with ``skip_failed`` if no pair crosses.
     """
     n_fit = _check_fit_args(degree, n_fit, n_boot)
     ss = _as_scans(scans)
@@ -375,7 +380,17 @@ def binder_tc(scans, pairs: str | Sequence[tuple] = "all", degree: int = 3,
             if a not in by_l or b not in by_l or a == b:
                 raise TcError(f"pair ({a:g}, {b:g}) does not name two distinct scanned sizes")
     dr = _draws(ss, n_boot, seed)
-    results = [_crossing(by_l[a], by_l[b], degree, n_fit, dr[a], dr[b]) for a, b in plist]
+    results, failures = [], []
+    for a, b in plist:
+        try:
+            results.append(_crossing(by_l[a], by_l[b], degree, n_fit, dr[a], dr[b]))
+        except NoCrossingError as exc:
+            if not skip_failed:
+                raise
+            logger.warning("skipping pair L=%g/L=%g: %s", a, b, exc)
+            failures.append(str(exc))
+    if not results:
+        raise NoCrossingError("no pair of sizes crosses: " + "; ".join(failures))
     largest = max(results, key=lambda r: (r.L2, r.L1))
     tcs = np.array([r.tc for r in results])
     errs = np.array([r.tc_err for r in results])
@@ -443,14 +458,17 @@ def extrapolate_peaks(L, t_peak, t_peak_err, nu: float = NU_HEISENBERG_3D) -> Ex
 
     Needs at least two sizes (three to get chi2_dof). ``nu`` defaults to the 3D Heisenberg value.
     """
-    L, tp, te = _clean_curve(L, t_peak, t_peak_err, "peaks") if np.size(L) >= 3 else \
-        (np.asarray(L, float), np.asarray(t_peak, float), np.asarray(t_peak_err, float))
-    if L.size < 2 or tp.shape != L.shape or te.shape != L.shape:
-        raise TcError("need at least two sizes with matching peak temperatures and errors")
+    L = np.asarray(L, dtype=np.float64)
+    tp = np.asarray(t_peak, dtype=np.float64)
+    te = np.asarray(t_peak_err, dtype=np.float64)
+    if L.ndim != 1 or L.size < 2 or tp.shape != L.shape or te.shape != L.shape:
+        raise TcError("need at least two sizes with matching 1-d peak temperatures and errors")
     if not (np.all(np.isfinite(L)) and np.all(np.isfinite(tp)) and np.all(np.isfinite(te))):
         raise TcError("sizes, peaks and errors must be finite")
     if np.any(te <= 0) or np.any(L <= 0) or not np.isfinite(nu) or nu <= 0:
         raise TcError("sizes, errors and nu must be > 0")
+    if np.unique(L).size != L.size:
+        raise TcError("sizes must be distinct")
     x = L ** (-1.0 / nu)
     a = np.stack([np.ones_like(x), x], axis=1) / te[:, None]
     coef, *_ = np.linalg.lstsq(a, tp / te, rcond=None)
