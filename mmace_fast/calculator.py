@@ -1,0 +1,74 @@
+"""ASE calculator for mMACE models.
+
+    from mmace_fast.calculator import MMACECalculator
+    atoms.set_initial_magnetic_moments(m)      # [n] (collinear, along z) or [n, 3] muB
+    atoms.calc = MMACECalculator("runs/fe")     # directory with model.pt + model.json
+    atoms.get_potential_energy(); atoms.get_forces(); atoms.get_stress()
+    atoms.calc.get_property("magforces", atoms) # -dE/dm, [n, 3] eV/muB
+
+Properties: ``energy`` / ``free_energy`` (eV), ``energies`` (site energies, eV), ``forces``
+(eV/A), ``stress`` (eV/A^3, ASE sign = positive tensile, Voigt order xx yy zz yz xz xy; only
+for fully periodic cells) and ``magforces`` (-dE/dm, eV/muB). Moments are read from
+``atoms.get_initial_magnetic_moments()``; changing them triggers a recalculation (ASE compares
+``initial_magmoms`` in ``check_state``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from mmace_fast.data.records import Configuration, as_moment_vectors
+
+
+class MMACECalculator(Calculator):
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress",
+                              "magforces"]
+
+    def __init__(self, model_dir=None, *, model=None, config=None, **kwargs):
+        """Either a saved model directory, or ``model=`` an MMACE module with ``config=`` its
+        ModelConfig. The model runs in float64 on CPU."""
+        super().__init__(**kwargs)
+        import torch
+        from mmace_fast.training.modelio import cutoff_of, load_model, model_config_dict
+        if model_dir is not None:
+            if model is not None:
+                raise ValueError("give either model_dir or model=, not both")
+            model, config, self.metadata = load_model(model_dir)
+        elif model is None or config is None:
+            raise ValueError("MMACECalculator needs model_dir, or model= and config=")
+        else:
+            self.metadata = {}
+        self.model = model.to(torch.float64).eval()
+        self.model_config = config
+        self.cutoff = cutoff_of(config)
+        self.species = set(int(z) for z in model_config_dict(config).get("species", []))
+
+    def _configuration(self, atoms) -> Configuration:
+        numbers = atoms.get_atomic_numbers()
+        unknown = sorted(set(int(z) for z in numbers) - self.species) if self.species else []
+        if unknown:
+            raise ValueError(f"atoms contain species {unknown} unknown to the model "
+                             f"(knows {sorted(self.species)})")
+        m = as_moment_vectors(atoms.get_initial_magnetic_moments(), len(atoms), "atoms")
+        return Configuration(positions=atoms.get_positions(), cell=atoms.cell[:],
+                             pbc=atoms.pbc, numbers=numbers, magmoms=m, source="atoms")
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        from mmace_fast.training.trainer import predict
+        periodic = bool(np.all(self.atoms.pbc))
+        if "stress" in properties and not periodic:
+            raise PropertyNotImplementedError("stress needs a cell periodic in all directions")
+        conf = self._configuration(self.atoms)
+        out = predict(self.model, [conf], self.cutoff, stress=periodic, magforces=True)
+        energy = float(out["energy"][0])
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "energies": out["site_energies"].numpy().copy(),
+            "forces": out["forces"].numpy().copy(),
+            "magforces": out["magforces"].numpy().copy(),
+        }
+        if periodic:
+            self.results["stress"] = full_3x3_to_voigt_6_stress(out["stress"][0].numpy())

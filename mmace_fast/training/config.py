@@ -1,0 +1,150 @@
+"""Training configuration: one dataclass, loadable from JSON or YAML, with validation.
+
+Every field is a plain value (str, number, bool, list, dict), so the config round-trips through
+JSON exactly and is stored verbatim in every checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Optional, Union
+
+LOSS_KINDS = ("mse", "huber")
+SCHEDULERS = ("plateau", "cosine", "none")
+
+
+class ConfigError(ValueError):
+    """Bad training configuration."""
+
+
+@dataclass
+class TrainConfig:
+    # --- data --------------------------------------------------------------------------------
+    train_file: Union[str, list] = ""            #: path or list of paths (extxyz / MP JSON)
+    valid_file: Union[str, list, None] = None    #: separate validation data (else split)
+    test_file: Union[str, list, None] = None     #: evaluated once at the end, never trained on
+    non_magnetic: bool = False                   #: frames without moments get zero moments
+    extxyz_keys: dict = field(default_factory=dict)   #: overrides of readers.ExtxyzKeys
+    stress_voigt_order: str = "ase"              #: 6-number stresses in MP JSON: "ase"|"vasp"
+    valid_fraction: float = 0.1                  #: used when no valid_file and no 'split' key
+    # --- model -------------------------------------------------------------------------------
+    model: dict = field(default_factory=dict)    #: ModelConfig kwargs; species from data if absent
+    e0s: Union[str, dict] = "fit"                #: "fit" (least squares), "zero", or {Z: eV}
+    # --- loss --------------------------------------------------------------------------------
+    loss: str = "mse"                            #: "mse" or "huber"
+    huber_delta: float = 0.01
+    energy_weight: float = 1.0                   #: on (E/atom)^2, eV^2
+    forces_weight: float = 100.0                 #: mace default
+    stress_weight: float = 1.0
+    magforces_weight: float = 100.0              #: mace magnetic branch default
+    # --- optimisation ------------------------------------------------------------------------
+    seed: int = 0
+    batch_size: int = 4
+    valid_batch_size: int = 8
+    max_epochs: int = 100
+    lr: float = 0.01
+    weight_decay: float = 5e-7
+    amsgrad: bool = True
+    clip_grad: Optional[float] = 10.0
+    ema: bool = True
+    ema_decay: float = 0.99
+    scheduler: str = "plateau"                   #: "plateau" | "cosine" | "none"
+    lr_factor: float = 0.8                       #: plateau: multiply lr by this
+    scheduler_patience: int = 50                 #: plateau: epochs without improvement
+    lr_min: float = 0.0                          #: cosine: final lr
+    patience: Optional[int] = 100                #: early stopping (epochs); None = off
+    # --- fine-tuning -------------------------------------------------------------------------
+    init_from: Optional[str] = None              #: model dir (model.pt + model.json) or ckpt
+    init_strict: bool = True                     #: all parameter names must match
+    freeze: list = field(default_factory=list)   #: fnmatch patterns of parameter names
+    # --- bookkeeping -------------------------------------------------------------------------
+    out_dir: str = "runs/mmace"
+    resume: bool = True                          #: continue from out_dir/checkpoint.pt
+    progress: bool = True                        #: tqdm bar over batches
+    device: str = "cpu"
+
+    def __post_init__(self):
+        self.validate()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown training config keys: {unknown}")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path) -> "TrainConfig":
+        """JSON (.json) or YAML (.yaml / .yml) file -> TrainConfig."""
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+            d = yaml.safe_load(text) or {}
+        elif path.suffix.lower() == ".json":
+            d = json.loads(text)
+        else:
+            raise ConfigError(f"{path}: config must be .json, .yaml or .yml")
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        return cls.from_dict(d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    def replace(self, **changes) -> "TrainConfig":
+        d = self.to_dict()
+        d.update(changes)
+        return TrainConfig.from_dict(d)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        if self.loss not in LOSS_KINDS:
+            raise ConfigError(f"loss must be one of {LOSS_KINDS}, got {self.loss!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.stress_voigt_order not in ("ase", "vasp"):
+            raise ConfigError("stress_voigt_order must be 'ase' or 'vasp'")
+        for name in ("energy_weight", "forces_weight", "stress_weight", "magforces_weight",
+                     "weight_decay", "lr_min"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+        for name in ("batch_size", "valid_batch_size", "max_epochs"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ConfigError("valid_fraction must be in [0, 1)")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError("ema_decay must be in [0, 1)")
+        if self.lr <= 0:
+            raise ConfigError("lr must be > 0")
+        if not isinstance(self.e0s, dict) and self.e0s not in ("fit", "zero"):
+            raise ConfigError("e0s must be 'fit', 'zero' or a mapping {Z: energy}")
+        if not isinstance(self.freeze, list) or not all(isinstance(p, str) for p in self.freeze):
+            raise ConfigError("freeze must be a list of parameter-name patterns")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError("patience must be >= 1 or null")
+
+    @property
+    def train_files(self) -> list:
+        return _as_list(self.train_file)
+
+    @property
+    def valid_files(self) -> list:
+        return _as_list(self.valid_file)
+
+    @property
+    def test_files(self) -> list:
+        return _as_list(self.test_file)
+
+
+def _as_list(x) -> list:
+    if x is None or x == "":
+        return []
+    return [str(p) for p in x] if isinstance(x, (list, tuple)) else [str(x)]

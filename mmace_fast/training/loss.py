@@ -1,0 +1,62 @@
+"""Weighted loss on energy per atom, forces, stress and magnetic forces.
+
+Each term is a masked, weighted mean over the labelled entries of the batch:
+
+    L = w_E <e_g (dE_g / n_g)^2> + w_F <f_a |dF_a|^2 / 3> + w_S <s_g |dS_g|^2 / 9>
+        + w_M <m_ak dM_ak^2>_mask
+
+with per-frame weights e_g, f_a, s_g, m_ak (the magforces mask zeroes undefined components)
+and (dE, dF, dS, dM) prediction minus reference in eV, eV/A, eV/A^3, eV/muB. With
+``kind="huber"`` the square is replaced by the Huber function of width ``delta``.
+The means divide by the number of labelled entries, not by the weights.
+"""
+from __future__ import annotations
+
+import torch
+
+from mmace_fast.training.data import Targets
+
+
+def _penalty(diff: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
+    if kind == "mse":
+        return diff * diff
+    return 2.0 * torch.nn.functional.huber_loss(diff, torch.zeros_like(diff), reduction="none",
+                                                delta=delta)
+
+
+def _masked_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    count = (weights > 0).sum()
+    if int(count) == 0:
+        return values.new_zeros(())
+    return (weights * values).sum() / count
+
+
+class WeightedLoss(torch.nn.Module):
+    """Loss of :mod:`mmace_fast.training.loss`; ``forward`` returns (total, per-term dict)."""
+
+    def __init__(self, energy_weight=1.0, forces_weight=100.0, stress_weight=1.0,
+                 magforces_weight=100.0, kind: str = "mse", huber_delta: float = 0.01):
+        super().__init__()
+        if kind not in ("mse", "huber"):
+            raise ValueError(f"loss kind must be 'mse' or 'huber', got {kind!r}")
+        self.weights = {"energy": float(energy_weight), "forces": float(forces_weight),
+                        "stress": float(stress_weight), "magforces": float(magforces_weight)}
+        self.kind, self.delta = kind, float(huber_delta)
+
+    def forward(self, out: dict, t: Targets):
+        p = lambda d: _penalty(d, self.kind, self.delta)  # noqa: E731
+        terms = {}
+        if self.weights["energy"] > 0:
+            d = (out["energy"] - t.energy) / t.n_atoms                        # [G] eV/atom
+            terms["energy"] = _masked_mean(p(d), t.energy_mask)
+        if self.weights["forces"] > 0 and "forces" in out:
+            terms["forces"] = _masked_mean(p(out["forces"] - t.forces), t.forces_mask)
+        if self.weights["stress"] > 0 and "stress" in out and t.has_stress:
+            terms["stress"] = _masked_mean(p(out["stress"] - t.stress), t.stress_mask)
+        if self.weights["magforces"] > 0 and "magforces" in out and t.has_magforces:
+            terms["magforces"] = _masked_mean(p(out["magforces"] - t.magforces),
+                                              t.magforces_mask)
+        total = sum(self.weights[k] * v for k, v in terms.items())
+        if not terms:
+            total = out["energy"].sum() * 0.0
+        return total, {k: float(v.detach()) for k, v in terms.items()}

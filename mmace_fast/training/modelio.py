@@ -1,0 +1,158 @@
+"""Building, saving and loading models: ``model.pt`` (state_dict) + ``model.json`` (config).
+
+A saved model directory holds
+
+- ``model.pt``   ``torch.save(model.state_dict())``: tensors only, loads with
+  ``torch.load(..., weights_only=True)``;
+- ``model.json`` ``{"format": "mmace_fast.model/1", "model_config": ModelConfig.to_dict(),
+  "metadata": {...}}`` with versions, species, E0s, data statistics and the training-data
+  SHA-256.
+
+No module is ever pickled: a model is rebuilt as ``MMACE(ModelConfig.from_dict(...))`` and the
+state_dict loaded into it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import platform
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT = "mmace_fast.model/1"
+WEIGHTS_NAME = "model.pt"
+CONFIG_NAME = "model.json"
+
+_BACKEND_OVERRIDE = None
+
+
+def set_backend(model_cls=None, config_cls=None, collate=None) -> None:
+    """Replace the model classes and collate function (tests only); call with no args to reset."""
+    global _BACKEND_OVERRIDE
+    if model_cls is None:
+        _BACKEND_OVERRIDE = None
+    else:
+        _BACKEND_OVERRIDE = SimpleNamespace(MMACE=model_cls, ModelConfig=config_cls,
+                                            collate=collate)
+
+
+def backend() -> SimpleNamespace:
+    """(MMACE, ModelConfig, collate) of :mod:`mmace_fast.model` / :mod:`mmace_fast.data.graph`."""
+    if _BACKEND_OVERRIDE is not None:
+        return _BACKEND_OVERRIDE
+    from mmace_fast.data.graph import collate
+    from mmace_fast.model import MMACE, ModelConfig
+    return SimpleNamespace(MMACE=MMACE, ModelConfig=ModelConfig, collate=collate)
+
+
+def config_field_names(config_cls) -> set:
+    return {f.name for f in dataclasses.fields(config_cls)}
+
+
+def fill_model_config(model_dict: dict, species, e0s: dict, stats: dict, config_cls) -> dict:
+    """Complete the user's ModelConfig kwargs with what the data determines.
+
+    Fills, only where ModelConfig has the field and the user left it unset: ``species`` (from the
+    data), ``e0`` (list aligned with ``species``, eV), ``avg_num_neighbors``, and the
+    scale/shift of the site energies (``shift`` = mean E0-subtracted energy per atom, ``scale``
+    = RMS force, the MACE choice).
+    """
+    names = config_field_names(config_cls)
+    d = dict(model_dict)
+    d.setdefault("species", [int(z) for z in species])
+    missing = sorted(set(int(z) for z in species) - set(int(z) for z in d["species"]))
+    if missing:
+        raise ValueError(f"model species {d['species']} do not cover data species {missing}")
+    fills = {
+        "e0": [float(e0s.get(int(z), 0.0)) for z in d["species"]],
+        "avg_num_neighbors": stats.get("avg_num_neighbors"),
+        "shift": stats.get("mean_energy_per_atom"),
+        "scale": stats.get("rms_forces") or None,
+    }
+    for key, val in fills.items():
+        if key in names and d.get(key) is None and val is not None:
+            d[key] = val
+    return d
+
+
+def build_model(model_dict: dict, dtype=torch.float64):
+    """ModelConfig kwargs -> (model in float64, ModelConfig)."""
+    be = backend()
+    cfg = be.ModelConfig.from_dict(model_dict) if hasattr(be.ModelConfig, "from_dict") \
+        else be.ModelConfig(**model_dict)
+    model = be.MMACE(cfg).to(dtype)
+    return model, cfg
+
+
+def model_config_dict(cfg) -> dict:
+    return cfg.to_dict() if hasattr(cfg, "to_dict") else dataclasses.asdict(cfg)
+
+
+def cutoff_of(cfg) -> float:
+    d = model_config_dict(cfg)
+    for key in ("r_cut", "r_max", "cutoff"):
+        if key in d:
+            return float(d[key])
+    raise KeyError("ModelConfig has no r_cut")
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version(), "torch": torch.__version__}
+    for name in ("mmace_fast", "e3nn", "numpy", "ase"):
+        try:
+            out[name] = __import__(name).__version__
+        except Exception:                                   # pragma: no cover
+            out[name] = None
+    return out
+
+
+def atomic_write_bytes(path: Path, write_fn) -> None:
+    """Write through ``write_fn(tmp_path)`` then rename over ``path`` (no torn files)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    write_fn(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, lambda p: Path(p).write_text(text))
+
+
+def save_model(out_dir, model: torch.nn.Module, cfg, metadata: dict | None = None,
+               state_dict: dict | None = None) -> Path:
+    """Write ``model.pt`` + ``model.json`` into ``out_dir`` atomically; returns the dir."""
+    out_dir = Path(out_dir)
+    state = state_dict if state_dict is not None else model.state_dict()
+    state = {k: v.detach().cpu().clone() for k, v in state.items()}
+    atomic_write_bytes(out_dir / WEIGHTS_NAME, lambda p: torch.save(state, p))
+    doc = {"format": MODEL_FORMAT, "model_config": model_config_dict(cfg),
+           "metadata": {"versions": versions(), **(metadata or {})}}
+    atomic_write_text(out_dir / CONFIG_NAME, json.dumps(doc, indent=1, sort_keys=True))
+    return out_dir
+
+
+def read_model_json(model_dir) -> dict:
+    path = Path(model_dir) / CONFIG_NAME
+    doc = json.loads(path.read_text())
+    if doc.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path}: not a {MODEL_FORMAT} file (format={doc.get('format')!r})")
+    return doc
+
+
+def load_model(model_dir, dtype=torch.float64):
+    """Model directory -> (model in eval mode, ModelConfig, metadata dict)."""
+    doc = read_model_json(model_dir)
+    model, cfg = build_model(doc["model_config"], dtype=dtype)
+    state = torch.load(Path(model_dir) / WEIGHTS_NAME, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    model.eval()
+    return model, cfg, doc.get("metadata", {})

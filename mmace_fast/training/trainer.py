@@ -1,0 +1,414 @@
+"""The training loop: setup, epochs, validation, checkpoints, resume, fine-tuning.
+
+Determinism: the model is built right after ``torch.manual_seed(seed)``; batches are shuffled
+by a dedicated ``torch.Generator`` seeded with ``seed``; the checkpoint written at the end of
+every epoch holds the weights, EMA, optimiser, scheduler, both RNG states and the early-stopping
+state, so a run killed at any point and resumed from its last checkpoint ends with exactly the
+weights of an uninterrupted run (tested bit for bit).
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from mmace_fast.data.records import Configuration
+from mmace_fast.training import data as tdata
+from mmace_fast.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from mmace_fast.training.config import ConfigError, TrainConfig
+from mmace_fast.training.ema import EMA
+from mmace_fast.training.loss import WeightedLoss
+from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
+from mmace_fast.training.modelio import (atomic_write_text, backend, build_model, cutoff_of,
+                                         fill_model_config, load_model, model_config_dict,
+                                         read_model_json, save_model)
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------
+# model evaluation on configurations (shared by the trainer, the CLI and tests)
+# --------------------------------------------------------------------------------------------
+def predict(model, configs: Sequence[Configuration], cutoff: float, *, stress: bool,
+            magforces: bool = True, training: bool = False) -> dict:
+    """Run ``model`` on one batch of ``configs``; returns the output dict (graph kept if
+    ``training``)."""
+    batch = backend().collate(list(configs), cutoff)
+    with torch.enable_grad():
+        out = model(batch, forces=True, stress=stress, magforces=magforces, training=training)
+    if not training:
+        out = {k: v.detach() for k, v in out.items() if isinstance(v, torch.Tensor)}
+    return out
+
+
+def evaluate_configs(model, configs: Sequence[Configuration], cutoff: float, batch_size: int,
+                     loss_fn: Optional[WeightedLoss] = None) -> dict:
+    """MAE/RMSE (meV units) and mean loss of ``model`` over ``configs``."""
+    acc = ErrorAccumulator()
+    for idx in tdata.batch_indices(len(configs), batch_size, None):
+        chunk = [configs[i] for i in idx]
+        t = tdata.make_targets(chunk)
+        out = predict(model, chunk, cutoff, stress=t.has_stress, magforces=True)
+        loss = float(loss_fn(out, t)[0]) if loss_fn is not None else None
+        acc.add(out, t, loss, n_graphs=len(chunk))
+    res = acc.result()
+    res["n_configs"] = len(configs)
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# trainer
+# --------------------------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    epoch: int = 0                    #: epochs completed
+    best_valid: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "best_valid": self.best_valid,
+                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "history": self.history}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainState":
+        return cls(**d)
+
+
+class Trainer:
+    """``Trainer(cfg).setup()`` then ``fit()``; see the module docstring."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.out_dir = Path(cfg.out_dir)
+        self.checkpoint_path = self.out_dir / CHECKPOINT_NAME
+        self.state = TrainState()
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> "Trainer":
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        resume = self._load_resume_checkpoint()
+        self._load_data(resume)
+        self._build(resume)
+        self.loss_fn = WeightedLoss(cfg.energy_weight, cfg.forces_weight, cfg.stress_weight,
+                                    cfg.magforces_weight, cfg.loss, cfg.huber_delta)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        if resume is not None:
+            self._restore(resume)
+        else:
+            self._write_run_files()
+        return self
+
+    def _load_resume_checkpoint(self) -> Optional[dict]:
+        if not (self.cfg.resume and self.checkpoint_path.exists()):
+            return None
+        ckpt = load_checkpoint(self.checkpoint_path)
+        saved = json.loads(ckpt["train_config"])
+        now = self.cfg.to_dict()
+        changed = sorted(k for k in now if k not in ("resume", "progress", "max_epochs",
+                                                     "out_dir") and saved.get(k) != now[k])
+        if changed:
+            raise ConfigError(f"{self.checkpoint_path} was written with a different config "
+                              f"(keys {changed}); use a new out_dir or resume: false")
+        log.info("resuming from %s (epoch %d)", self.checkpoint_path, ckpt["epoch"])
+        return ckpt
+
+    def _load_data(self, resume: Optional[dict]) -> None:
+        cfg = self.cfg
+        if not cfg.train_files:
+            raise ConfigError("train_file is required")
+        species = cfg.model.get("species")
+        kw = dict(non_magnetic=cfg.non_magnetic, species=species, extxyz_keys=cfg.extxyz_keys,
+                  stress_voigt_order=cfg.stress_voigt_order)
+        configs = tdata.load_files(cfg.train_files, **kw)
+        if cfg.valid_files:
+            self.train_set = configs
+            self.valid_set = tdata.load_files(cfg.valid_files, **kw)
+        else:
+            self.train_set, self.valid_set = tdata.split_configurations(
+                configs, cfg.valid_fraction, cfg.seed)
+        self.test_set = tdata.load_files(cfg.test_files, **kw) if cfg.test_files else []
+        if not self.train_set:
+            raise ConfigError("the training set is empty")
+        self.data_sha256 = tdata.files_sha256(cfg.train_files + cfg.valid_files)
+        if resume is not None and resume.get("data_sha256") != self.data_sha256:
+            raise ConfigError("training data changed since the checkpoint was written")
+
+    def _build(self, resume: Optional[dict]) -> None:
+        cfg = self.cfg
+        if resume is not None:
+            model_dict = json.loads(resume["model_config"])
+            self.e0s = {int(k): v for k, v in resume["e0s"].items()}
+            self.stats = dict(resume["stats"])
+        elif cfg.init_from:
+            model_dict, self.e0s, self.stats = self._pretrained_config()
+        else:
+            model_dict, self.e0s, self.stats = self._config_from_data()
+        self.model, self.model_config = build_model(model_dict)
+        self.cutoff = cutoff_of(self.model_config)
+        if resume is None and cfg.init_from:
+            self._load_pretrained_weights()
+        self._apply_freeze()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError("every parameter is frozen")
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                           amsgrad=cfg.amsgrad)
+        self.scheduler = self._make_scheduler()
+        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema else None
+        self.compute_stress = any(c.stress is not None and c.pbc.all() for c in self.train_set)
+
+    def _config_from_data(self):
+        cfg = self.cfg
+        be = backend()
+        species = cfg.model.get("species") or tdata.species_of(self.train_set)
+        e0s = tdata.resolve_e0s(cfg.e0s, self.train_set, species)
+        cutoff = float(cfg.model.get("r_cut", 5.0))
+        stats = tdata.data_statistics(self.train_set, e0s, cutoff)
+        log.info("E0s (eV): %s; statistics: %s", e0s, stats)
+        return fill_model_config(cfg.model, species, e0s, stats, be.ModelConfig), e0s, stats
+
+    def _pretrained_config(self):
+        src = Path(self.cfg.init_from)
+        if src.is_dir():
+            doc = read_model_json(src)
+            meta = doc.get("metadata", {})
+            model_dict = doc["model_config"]
+        else:
+            ckpt = load_checkpoint(src)
+            model_dict = json.loads(ckpt["model_config"])
+            meta = {"e0s": ckpt["e0s"], "stats": ckpt["stats"]}
+        model_dict = {**model_dict, **{k: v for k, v in self.cfg.model.items()
+                                       if k not in ("species",)}}
+        e0s = {int(k): float(v) for k, v in meta.get("e0s", {}).items()}
+        missing = sorted(set(tdata.species_of(self.train_set)) -
+                         set(int(z) for z in model_dict["species"]))
+        if missing:
+            raise ConfigError(f"pretrained model {src} lacks species {missing} of the data")
+        return model_dict, e0s, dict(meta.get("stats", {}))
+
+    def _load_pretrained_weights(self) -> None:
+        src = Path(self.cfg.init_from)
+        if src.is_dir():
+            state = torch.load(src / "model.pt", map_location="cpu", weights_only=True)
+        else:
+            ckpt = load_checkpoint(src)
+            state = ckpt["ema"]["shadow"] if ckpt.get("ema") else ckpt["model"]
+            state = {**ckpt["model"], **state}
+        res = self.model.load_state_dict(state, strict=self.cfg.init_strict)
+        if not self.cfg.init_strict:
+            log.info("fine-tuning from %s: missing %s, unexpected %s", src,
+                     list(res.missing_keys), list(res.unexpected_keys))
+        log.info("initialised weights from %s", src)
+
+    def _apply_freeze(self) -> None:
+        patterns = self.cfg.freeze
+        if not patterns:
+            return
+        names = [n for n, _ in self.model.named_parameters()]
+        for pat in patterns:
+            if not any(_matches(n, pat) for n in names):
+                raise ConfigError(f"freeze pattern {pat!r} matches no parameter; names are "
+                                  f"e.g. {names[:8]}")
+        frozen = 0
+        for n, p in self.model.named_parameters():
+            if any(_matches(n, pat) for pat in patterns):
+                p.requires_grad_(False)
+                frozen += p.numel()
+        log.info("froze %d of %d parameters (patterns %s)", frozen,
+                 sum(p.numel() for p in self.model.parameters()), patterns)
+
+    def _make_scheduler(self):
+        cfg = self.cfg
+        if cfg.scheduler == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="min", factor=cfg.lr_factor,
+                patience=cfg.scheduler_patience)
+        if cfg.scheduler == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=cfg.max_epochs, eta_min=cfg.lr_min)
+        return None
+
+    def _write_run_files(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out_dir / "train_config.json", self.cfg.to_json())
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_dict(self) -> dict:
+        return {
+            "epoch": self.state.epoch,
+            "train_config": self.cfg.to_json(),
+            "model_config": json.dumps(model_config_dict(self.model_config)),
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "ema": self.ema.state_dict() if self.ema else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "rng": {"torch": torch.get_rng_state(), "shuffle": self.generator.get_state()},
+            "state": self.state.to_dict(),
+            "e0s": {str(k): float(v) for k, v in self.e0s.items()},
+            "stats": {k: float(v) for k, v in self.stats.items()},
+            "data_sha256": self.data_sha256,
+        }
+
+    def save_checkpoint(self) -> None:
+        save_checkpoint(self.checkpoint_path, self.checkpoint_dict())
+
+    def _restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        self.generator.set_state(ckpt["rng"]["shuffle"])
+        self.state = TrainState.from_dict(ckpt["state"])
+
+    # ------------------------------------------------------------------ epochs
+    def train_epoch(self) -> dict:
+        """One pass over the shuffled training set; returns training metrics."""
+        cfg = self.cfg
+        self.model.train()
+        acc = ErrorAccumulator()
+        batches = tdata.batch_indices(len(self.train_set), cfg.batch_size, self.generator)
+        bar = _progress(batches, cfg.progress, f"epoch {self.state.epoch + 1}")
+        for idx in bar:
+            chunk = [self.train_set[i] for i in idx]
+            t = tdata.make_targets(chunk)
+            self.optimizer.zero_grad(set_to_none=True)
+            out = predict(self.model, chunk, self.cutoff, stress=self.compute_stress,
+                          magforces=True, training=True)
+            loss, _ = self.loss_fn(out, t)
+            loss.backward()
+            if cfg.clip_grad:
+                torch.nn.utils.clip_grad_norm_(
+                    [p for p in self.model.parameters() if p.requires_grad], cfg.clip_grad)
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
+            loss_value = float(loss.detach())
+            acc.add({k: v.detach() for k, v in out.items()}, t, loss_value, len(chunk))
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{loss_value:.4g}")
+        return acc.result()
+
+    def evaluate(self, configs: Sequence[Configuration]) -> dict:
+        """Metrics of the (EMA) model on ``configs``."""
+        if not configs:
+            return {"loss": math.nan, "n_configs": 0}
+        self.model.eval()
+        if self.ema is not None:
+            with self.ema.applied(self.model):
+                return evaluate_configs(self.model, configs, self.cutoff,
+                                        self.cfg.valid_batch_size, self.loss_fn)
+        return evaluate_configs(self.model, configs, self.cutoff, self.cfg.valid_batch_size,
+                                self.loss_fn)
+
+    def _end_of_epoch(self, train: dict, valid: dict) -> bool:
+        """Scheduler, early stopping, best model, checkpoint. Returns True to stop."""
+        st = self.state
+        st.epoch += 1
+        monitor = valid["loss"] if not math.isnan(valid.get("loss", math.nan)) else train["loss"]
+        lr = self.optimizer.param_groups[0]["lr"]
+        st.history.append({"epoch": st.epoch, "lr": lr, "train": _finite(train),
+                           "valid": _finite(valid)})
+        log.info(table_row(st.epoch, lr, train, valid))
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(monitor)
+        elif self.scheduler is not None:
+            self.scheduler.step()
+        if monitor < st.best_valid:
+            st.best_valid, st.best_epoch, st.bad_epochs = float(monitor), st.epoch, 0
+            self.save_final_model(self.out_dir, tag={"epoch": st.epoch, "monitor": monitor})
+        else:
+            st.bad_epochs += 1
+        stop = self.cfg.patience is not None and st.bad_epochs >= self.cfg.patience
+        self.save_checkpoint()
+        atomic_write_text(self.out_dir / "metrics.json", json.dumps(st.history, indent=1))
+        if stop:
+            log.info("early stopping after %d epochs without improvement (best epoch %d)",
+                     st.bad_epochs, st.best_epoch)
+        return stop
+
+    def fit(self, on_epoch_end: Optional[Callable[["Trainer"], None]] = None) -> dict:
+        """Train until ``max_epochs`` or early stopping; returns final metrics.
+
+        ``on_epoch_end(trainer)`` runs after each epoch's checkpoint is on disk.
+        """
+        cfg = self.cfg
+        log.info("training on %d configurations, validating on %d; %d trainable parameters",
+                 len(self.train_set), len(self.valid_set),
+                 sum(p.numel() for p in self.model.parameters() if p.requires_grad))
+        log.info(table_header())
+        stopped = False
+        while self.state.epoch < cfg.max_epochs and not stopped:
+            train = self.train_epoch()
+            valid = self.evaluate(self.valid_set)
+            stopped = self._end_of_epoch(train, valid)
+            if on_epoch_end is not None:
+                on_epoch_end(self)
+        return self.finish()
+
+    def finish(self) -> dict:
+        """Evaluate the saved best model on valid/test sets; returns {set: metrics}."""
+        results = {}
+        if (self.out_dir / "model.pt").exists():
+            best, _, _ = load_model(self.out_dir)
+            for name, configs in (("train", self.train_set), ("valid", self.valid_set),
+                                  ("test", self.test_set)):
+                if configs:
+                    results[name] = evaluate_configs(best, configs, self.cutoff,
+                                                     self.cfg.valid_batch_size)
+        atomic_write_text(self.out_dir / "final_metrics.json",
+                          json.dumps({k: _finite(v) for k, v in results.items()}, indent=1))
+        return results
+
+    # ------------------------------------------------------------------ final model
+    def save_final_model(self, out_dir, tag: Optional[dict] = None) -> Path:
+        """``model.pt`` (EMA weights when EMA is on) + ``model.json`` with metadata."""
+        state = self.model.state_dict()
+        if self.ema is not None:
+            state = {**state, **self.ema.shadow}
+        meta = {
+            "species": [int(z) for z in model_config_dict(self.model_config).get(
+                "species", tdata.species_of(self.train_set))],
+            "e0s": {str(k): float(v) for k, v in self.e0s.items()},
+            "stats": {k: float(v) for k, v in self.stats.items()},
+            "training_data_sha256": self.data_sha256,
+            "training_files": [str(p) for p in self.cfg.train_files + self.cfg.valid_files],
+            "train_config": self.cfg.to_dict(),
+            "cutoff": self.cutoff,
+            **({"saved_at": tag} if tag else {}),
+        }
+        return save_model(out_dir, self.model, self.model_config, meta, state_dict=state)
+
+
+def _matches(name: str, pattern: str) -> bool:
+    """fnmatch pattern, or a dotted prefix: 'interactions.0' freezes 'interactions.0.*'."""
+    return fnmatch.fnmatchcase(name, pattern) or name.startswith(pattern + ".")
+
+
+def _finite(d: dict) -> dict:
+    """NaN -> None so that the JSON is standard."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+def _progress(items, enabled: bool, desc: str):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+    return tqdm(items, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def train(cfg: TrainConfig, on_epoch_end=None) -> dict:
+    """Set up and run a training; returns the final metrics."""
+    return Trainer(cfg).setup().fit(on_epoch_end)
