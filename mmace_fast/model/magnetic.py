@@ -71,7 +71,7 @@ def non_soc_edge_scalars(c: torch.Tensor, phi_i: torch.Tensor, phi_j: torch.Tens
     if not centre_spin:
         return phi_j
     s = c[:, :, None, None] * phi_i[:, None, :, None] * phi_j[:, None, None, :]
-    return s.reshape(s.shape[0], -1)
+    return s.reshape(s.shape[0], s.shape[1] * s.shape[2] * s.shape[3])
 
 
 def soc_edge_scalars(phi_i: torch.Tensor, phi_j: torch.Tensor, centre_spin: bool) -> torch.Tensor:
@@ -79,7 +79,7 @@ def soc_edge_scalars(phi_i: torch.Tensor, phi_j: torch.Tensor, centre_spin: bool
     if not centre_spin:
         return phi_j
     s = phi_i[:, :, None] * phi_j[:, None, :]
-    return s.reshape(s.shape[0], -1)
+    return s.reshape(s.shape[0], s.shape[1] * s.shape[2])
 
 
 class SpinPairTensor(nn.Module):

@@ -70,7 +70,7 @@ from mmace_fast.model.config import ModelConfig
 from mmace_fast.model.magnetic import (MomentFeatures, SpinPairTensor, bond_spin_attributes,
                                        non_soc_edge_scalars, soc_edge_scalars, spin_invariants)
 from mmace_fast.model.ops import (ChannelwiseTP, ElementLinear, EquivariantLinear,
-                                  per_channel_irreps)
+                                  per_channel_irreps, scalar_slice)
 from mmace_fast.model.symmetric_contraction import SymmetricContraction
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ class InteractionLayer(nn.Module):
         self.skip = ElementLinear(irreps_h_in, irreps_h_out, c, c, n_attr)
         self.avg_num_neighbors = float(cfg.avg_num_neighbors)
         self.last = last
+        self.scalar_index = scalar_slice(irreps_h_out)[0]   # position of 0e in h_out
         if last:
             self.readout = MLP([c] + list(cfg.readout_mlp) + [1])
         else:
@@ -158,7 +159,7 @@ class InteractionLayer(nn.Module):
         a = self.linear(a)
         b = self.symmetric_contraction(a, attrs)
         h_new = self.linear_out(b) + self.skip(h, attrs)
-        e = self.readout(h_new[:, :, 0]).squeeze(-1)                  # [n] (0e is block 0)
+        e = self.readout(h_new[:, :, self.scalar_index]).squeeze(-1)   # [n]
         return h_new, e
 
 

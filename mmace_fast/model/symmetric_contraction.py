@@ -17,8 +17,7 @@ next-lower order, repeat), as in MACE.
 """
 from __future__ import annotations
 
-import itertools
-import math
+import functools
 import string
 from typing import Dict, List, Tuple
 
