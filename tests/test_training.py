@@ -1,0 +1,302 @@
+"""Training: loss, EMA, E0s, split, config, checkpoints, resume bit-identity, fine-tuning, CLI.
+
+Every training here uses the real MMACE at a tiny size on the shipped 4-atom samples.
+"""
+from __future__ import annotations
+
+import json
+import math
+import pickletools
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmace_fast.data.readers import read_extxyz
+from mmace_fast.data.records import Configuration
+from mmace_fast.training import data as tdata
+from mmace_fast.training.checkpoint import assert_plain, load_checkpoint
+from mmace_fast.training.config import ConfigError, TrainConfig
+from mmace_fast.training.ema import EMA
+from mmace_fast.training.loss import WeightedLoss
+from mmace_fast.training.modelio import build_model, load_model
+from mmace_fast.training.trainer import Trainer, evaluate_configs
+
+DATA = Path(__file__).parent / "data"
+XYZ = str(DATA / "fe_al_noncollinear.extxyz")
+NONMAG = str(DATA / "fe_al_nonmagnetic_mp.json")
+
+TINY_MODEL = dict(r_cut=4.0, n_bessel=4, radial_mlp=[8], n_channels=4, l_max_sh=1,
+                  l_max_message=1, l_max_hidden=0, n_layers=1, correlation=2, readout_mlp=[4],
+                  l_spin_max=1, spin_pair_l_max=1, n_mag_features=2)
+
+
+def tiny_cfg(out_dir, **over) -> TrainConfig:
+    d = dict(train_file=XYZ, model=dict(TINY_MODEL), out_dir=str(out_dir), max_epochs=2,
+             batch_size=2, valid_batch_size=4, progress=False, seed=3, lr=0.01)
+    d.update(over)
+    return TrainConfig(**d)
+
+
+def _conf(numbers, energy=None, forces=None, stress=None, magforces=None, mask=None, **kw):
+    n = len(numbers)
+    return Configuration(positions=np.arange(3 * n, dtype=float).reshape(n, 3) * 1.7,
+                         cell=10 * np.eye(3), pbc=[True] * 3, numbers=numbers,
+                         magmoms=np.zeros((n, 3)), energy=energy, forces=forces, stress=stress,
+                         magforces=magforces, magforces_mask=mask, **kw)
+
+
+# ---------------------------------------------------------------- pieces, by hand values
+def test_loss_hand_value_with_masks_and_weights():
+    c1 = _conf([26, 13], energy=1.0, forces=np.zeros((2, 3)), stress=np.zeros((3, 3)),
+               magforces=np.zeros((2, 3)), mask=np.array([[1, 1, 0], [1, 1, 1]], bool),
+               energy_weight=2.0)
+    c2 = _conf([26], energy=None, forces=None, stress=None, magforces=None)
+    t = tdata.make_targets([c1, c2])
+    out = {"energy": torch.tensor([3.0, 5.0], dtype=torch.float64),     # c2 has no energy
+           "forces": torch.ones(3, 3, dtype=torch.float64),
+           "stress": torch.full((2, 3, 3), 0.5, dtype=torch.float64),
+           "magforces": torch.full((3, 3), 2.0, dtype=torch.float64)}
+    loss = WeightedLoss(energy_weight=1, forces_weight=10, stress_weight=3,
+                        magforces_weight=100)
+    total, terms = loss(out, t)
+    # energy: one labelled frame, weight 2, ((3-1)/2 atoms)^2 = 1 -> 2
+    assert terms["energy"] == pytest.approx(2.0)
+    assert terms["forces"] == pytest.approx(1.0)      # 6 labelled comps of c1, diff 1
+    assert terms["stress"] == pytest.approx(0.25)     # 9 comps of c1 only
+    assert terms["magforces"] == pytest.approx(4.0)   # 5 defined comps, diff 2
+    assert float(total) == pytest.approx(2 + 10 * 1 + 3 * 0.25 + 100 * 4)
+    huber = WeightedLoss(kind="huber", huber_delta=0.5)
+    _, hterms = huber(out, t)
+    # diff 2 > delta: 2 * delta * (|d| - delta / 2) = 2 * 0.5 * 1.75
+    assert hterms["magforces"] == pytest.approx(1.75)
+
+
+def test_ema_hand_value_and_applied_restores():
+    lin = torch.nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    ema = EMA(lin, decay=0.99)
+    with torch.no_grad():
+        lin.weight.fill_(3.0)
+    ema.update(lin)                                    # d = min(.99, 1/10) = 0.1
+    assert float(ema.shadow["weight"]) == pytest.approx(0.1 * 1 + 0.9 * 3)
+    ema.update(lin)                                    # d = 2/11
+    expect = 2 / 11 * 2.8 + 9 / 11 * 3.0
+    assert float(ema.shadow["weight"]) == pytest.approx(expect)
+    with ema.applied(lin):
+        assert float(lin.weight.detach()) == pytest.approx(expect)
+    assert float(lin.weight.detach()) == 3.0
+    fresh = EMA(lin, 0.5)
+    fresh.load_state_dict(ema.state_dict())
+    assert fresh.num_updates == 2 and fresh.decay == 0.99
+
+
+def test_e0_least_squares_recovers_references():
+    rng = np.random.default_rng(0)
+    true = {26: -8.25, 13: -3.5}
+    configs = []
+    for _ in range(6):
+        numbers = rng.choice([26, 13], size=rng.integers(2, 6))
+        configs.append(_conf(numbers, energy=sum(true[int(z)] for z in numbers)))
+    e0 = tdata.fit_e0s(configs, [26, 13])
+    assert e0[26] == pytest.approx(true[26], abs=1e-10)
+    assert e0[13] == pytest.approx(true[13], abs=1e-10)
+    fixed = [_conf([26, 13], energy=-10.0), _conf([26, 26, 13, 13], energy=-20.0)]
+    e0 = tdata.fit_e0s(fixed, [26, 13])                 # rank 1: minimum norm
+    assert e0[26] == pytest.approx(-5.0) and e0[13] == pytest.approx(-5.0)
+    assert tdata.resolve_e0s({"26": 1, 13: 2}, fixed, [26, 13]) == {26: 1.0, 13: 2.0}
+    with pytest.raises(ValueError, match="not for species"):
+        tdata.resolve_e0s({26: 1}, fixed, [26, 13])
+
+
+def test_split_is_seeded_and_honours_split_key():
+    configs = [_conf([26], energy=float(k)) for k in range(20)]
+    tr1, va1 = tdata.split_configurations(configs, 0.25, seed=1)
+    tr2, va2 = tdata.split_configurations(configs, 0.25, seed=1)
+    _, va3 = tdata.split_configurations(configs, 0.25, seed=2)
+    assert len(va1) == 5 and len(tr1) == 15
+    assert [c.energy for c in va1] == [c.energy for c in va2]
+    assert [c.energy for c in va1] != [c.energy for c in va3]
+    tr, va = tdata.split_configurations(read_extxyz(XYZ), 0.5, seed=0)
+    assert len(va) == 1 and va[0].info["split"] == "valid" and len(tr) == 4
+
+
+def test_config_json_yaml_roundtrip_and_errors(tmp_path):
+    cfg = tiny_cfg(tmp_path, freeze=["layers.0"], e0s={"26": -1.0, "13": -2.0})
+    pj = tmp_path / "c.json"
+    pj.write_text(cfg.to_json())
+    assert TrainConfig.from_file(pj) == cfg
+    import yaml
+    py = tmp_path / "c.yaml"
+    py.write_text(yaml.safe_dump(cfg.to_dict()))
+    assert TrainConfig.from_file(py) == cfg
+    assert cfg.magforces_weight == 100.0 and TrainConfig().forces_weight == 100.0
+    with pytest.raises(ConfigError, match="unknown training config keys"):
+        TrainConfig.from_dict({"learning_rate": 1})
+    with pytest.raises(ConfigError, match="loss"):
+        TrainConfig(loss="l1")
+    with pytest.raises(ConfigError, match="scheduler"):
+        TrainConfig(scheduler="step")
+    with pytest.raises(ConfigError, match="e0s"):
+        TrainConfig(e0s="average")
+
+
+# ---------------------------------------------------------------- training runs
+def test_loss_decreases_on_tiny_set(tmp_path):
+    tr = Trainer(tiny_cfg(tmp_path, max_epochs=4, ema=False, scheduler="none")).setup()
+    before = evaluate_configs(tr.model, tr.train_set, tr.cutoff, 8, tr.loss_fn)["loss"]
+    tr.fit()
+    after = evaluate_configs(tr.model, tr.train_set, tr.cutoff, 8, tr.loss_fn)["loss"]
+    assert after < 0.9 * before, (before, after)
+    hist = json.loads((tmp_path / "metrics.json").read_text())
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+    for key in ("energy_mae", "forces_rmse", "stress_mae", "magforces_rmse"):
+        assert math.isfinite(hist[-1]["valid"][key])
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_after(epoch):
+    def cb(trainer):
+        if trainer.state.epoch == epoch:
+            raise _Killed
+    return cb
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
+def test_resume_after_kill_gives_identical_weights(tmp_path, scheduler):
+    # the lr changes every epoch (cosine; plateau with patience 0 when the loss stalls) and
+    # batch 2 of 4 frames makes the shuffle order matter
+    over = dict(max_epochs=3, scheduler=scheduler, scheduler_patience=0, lr_factor=0.5)
+    straight = Trainer(tiny_cfg(tmp_path / "a", **over)).setup()
+    straight.fit()
+    cfg_b = tiny_cfg(tmp_path / "b", **over)
+    with pytest.raises(_Killed):
+        Trainer(cfg_b).setup().fit(_kill_after(1))
+    (tmp_path / "b" / "checkpoint.pt.tmp").write_bytes(b"torn write")   # a kill mid-save
+    resumed = Trainer(cfg_b).setup()
+    assert resumed.state.epoch == 1
+    resumed.fit()
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    for k, v in straight.ema.shadow.items():
+        assert torch.equal(v, resumed.ema.shadow[k]), k
+    assert straight.optimizer.param_groups[0]["lr"] == resumed.optimizer.param_groups[0]["lr"]
+    assert straight.state.history == resumed.state.history
+    final_a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    final_b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
+    assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
+    assert resumed.state.epoch == 3
+
+
+def test_resume_refuses_changed_config(tmp_path):
+    with pytest.raises(_Killed):
+        Trainer(tiny_cfg(tmp_path)).setup().fit(_kill_after(1))
+    with pytest.raises(ConfigError, match="different config"):
+        Trainer(tiny_cfg(tmp_path, lr=0.5)).setup()
+    Trainer(tiny_cfg(tmp_path, lr=0.5, resume=False)).setup()        # explicit restart is fine
+
+
+def _pickle_globals(path: Path) -> set:
+    """Module names of every global referenced by the pickle inside a torch.save zip."""
+    mods = set()
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            if name.endswith("data.pkl"):
+                strings = []
+                for op, arg, _ in pickletools.genops(zf.read(name)):
+                    if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+                        strings.append(arg)
+                    if op.name == "GLOBAL":
+                        mods.add(arg.split(" ")[0])
+                    if op.name == "STACK_GLOBAL":
+                        mods.add(strings[-2])
+    return mods
+
+
+def test_checkpoint_and_model_have_no_pickled_modules(tmp_path):
+    Trainer(tiny_cfg(tmp_path, max_epochs=1)).setup().fit()
+    for name in ("checkpoint.pt", "model.pt"):
+        obj = torch.load(tmp_path / name, weights_only=True)     # raises on any foreign class
+        assert_plain(obj)
+        mods = _pickle_globals(tmp_path / name)
+        assert all(m.startswith(("torch", "collections")) for m in mods), mods
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert set(ckpt) >= {"model", "ema", "optimizer", "scheduler", "rng", "epoch",
+                         "train_config", "model_config"}
+    assert not list(tmp_path.glob("*.tmp"))
+    doc = json.loads((tmp_path / "model.json").read_text())
+    meta = doc["metadata"]
+    assert doc["model_config"]["species"] == [13, 26]
+    assert meta["species"] == [13, 26] and len(meta["training_data_sha256"]) == 64
+    assert meta["versions"]["e3nn"] == "0.6.0" and meta["versions"]["torch"]
+    assert doc["model_config"]["e0"] == [meta["e0s"]["13"], meta["e0s"]["26"]]
+    model, cfg, _ = load_model(tmp_path)
+    assert cfg.r_cut == 4.0 and not model.training
+    with pytest.raises(TypeError, match="not plain data"):
+        assert_plain({"m": torch.nn.Linear(1, 1)})
+
+
+def test_finetune_nonmagnetic_pretrain_with_frozen_group(tmp_path):
+    pre_dir = tmp_path / "pre"
+    pre = Trainer(tiny_cfg(pre_dir, train_file=NONMAG, non_magnetic=True, max_epochs=1,
+                           valid_fraction=0.0)).setup()
+    pre.fit()
+    names = [n for n, _ in pre.model.named_parameters()]
+    frozen_prefix = "embedding"
+    assert frozen_prefix in names and len(names) > 1
+    ft = Trainer(tiny_cfg(tmp_path / "ft", init_from=str(pre_dir), freeze=[frozen_prefix],
+                          max_epochs=2, lr=0.05, ema=False)).setup()
+    start = {k: v.clone() for k, v in ft.model.state_dict().items()}
+    pre_state = torch.load(pre_dir / "model.pt", weights_only=True)
+    assert all(torch.equal(start[k], pre_state[k]) for k in pre_state)   # initialised from pre
+    ft.fit()
+    end = ft.model.state_dict()
+    assert torch.equal(end[frozen_prefix], pre_state[frozen_prefix])
+    moved = [k for k, p in ft.model.named_parameters()
+             if p.requires_grad and not torch.equal(end[k], start[k])]
+    assert moved, "no trainable parameter changed"
+    saved = torch.load(tmp_path / "ft" / "model.pt", weights_only=True)
+    assert torch.equal(saved[frozen_prefix], pre_state[frozen_prefix])
+    with pytest.raises(ConfigError, match="matches no parameter"):
+        Trainer(tiny_cfg(tmp_path / "x", init_from=str(pre_dir), freeze=["nope*"])).setup()
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys):
+    from mmace_fast.training.cli import main
+    import yaml
+    cfg = tiny_cfg(tmp_path / "run", max_epochs=5).to_dict()
+    p = tmp_path / "cfg.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(p), "--set", "max_epochs=1"]) == 0
+    out = capsys.readouterr().out
+    assert "E MAE" in out and "model written" in out
+    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())) == 1
+    assert main(["evaluate", "--model", str(tmp_path / "run"), "--data", XYZ]) == 0
+    out = capsys.readouterr().out
+    line = [ln for ln in out.splitlines() if ln.startswith(XYZ)][0]
+    values = [float(x) for x in line.split()[2:]]
+    assert len(values) == 8 and all(v >= 0 for v in values)
+    model, _, _ = load_model(tmp_path / "run")
+    ref = evaluate_configs(model, read_extxyz(XYZ), 4.0, 8)
+    assert values[0] == pytest.approx(ref["energy_mae"], rel=1e-3)
+
+
+def test_build_model_from_filled_config():
+    from mmace_fast.model import ModelConfig
+    from mmace_fast.training.modelio import fill_model_config
+    d = fill_model_config(dict(TINY_MODEL), [13, 26], {13: -1.0, 26: -2.0},
+                          {"avg_num_neighbors": 12.5, "mean_energy_per_atom": 0.1,
+                           "rms_forces": 0.3}, ModelConfig)
+    assert d["e0"] == [-1.0, -2.0] and d["avg_num_neighbors"] == 12.5
+    assert d["shift"] == 0.1 and d["scale"] == 0.3
+    user = fill_model_config(dict(TINY_MODEL, scale=2.0), [13, 26], {}, {"rms_forces": 0.3},
+                             ModelConfig)
+    assert user["scale"] == 2.0                          # the user's value wins
+    model, cfg = build_model(d)
+    assert next(model.parameters()).dtype == torch.float64 and cfg.species == [13, 26]
