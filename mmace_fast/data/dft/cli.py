@@ -1,0 +1,100 @@
+"""Command line of the GPAW data generator.
+
+    python -m mmace_fast.data.dft run --material fe --workdir dft_runs/fe [--tiers 0 1]
+    python -m mmace_fast.data.dft collect --material fe --workdir dft_runs/fe [--out data/fe.extxyz.gz]
+    python -m mmace_fast.data.dft fdcheck --material fe --workdir dft_runs/fe --ids ID [ID ...]
+    python -m mmace_fast.data.dft pipeline --root dft_runs --nice 10   (the background run)
+    python -m mmace_fast.data.dft manifest --material fe       (list the specs, no GPAW needed)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .fdcheck import auto_pick, fd_check
+from .pipeline import run_pipeline
+from .queue import collect, run_queue
+from .structures import make_manifest
+
+DEFAULT_SEED = 20261124
+
+
+def _materials(text: str) -> list[str]:
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mmace_fast.data.dft",
+                                description="GPAW spin-DFT reference data generator")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run unfinished calculations, one process at a time")
+    r.add_argument("--material", required=True)
+    r.add_argument("--workdir", required=True)
+    r.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    r.add_argument("--tiers", type=int, nargs="*", default=None)
+    r.add_argument("--ids", nargs="*", default=None)
+    r.add_argument("--max-jobs", type=int, default=None)
+    r.add_argument("--timeout", type=float, default=3600.0, help="per calculation, s")
+    r.add_argument("--nice", type=int, default=0, help="niceness of each child process")
+    r.add_argument("--retry-failed", action="store_true")
+    r.add_argument("--stop-file", default=None, help="stop before the next job if it exists")
+
+    c = sub.add_parser("collect", help="gather accepted frames into data/<material>.extxyz.gz")
+    c.add_argument("--material", required=True)
+    c.add_argument("--workdir", required=True)
+    c.add_argument("--out", default=None)
+
+    f = sub.add_parser("fdcheck", help="central finite differences of the free energy")
+    f.add_argument("--material", required=True)
+    f.add_argument("--workdir", required=True)
+    f.add_argument("--ids", nargs="*", default=None)
+    f.add_argument("--auto", type=int, default=0, help="pick N frames automatically")
+    f.add_argument("--h", type=float, default=0.01, help="displacement, A")
+    f.add_argument("--timeout", type=float, default=3600.0)
+    f.add_argument("--nice", type=int, default=0)
+
+    q = sub.add_parser("pipeline", help="all materials, cheapest first, with FD checks")
+    q.add_argument("--root", default="dft_runs")
+    q.add_argument("--data-dir", default="data")
+    q.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    q.add_argument("--nice", type=int, default=0)
+    q.add_argument("--timeout", type=float, default=5400.0)
+
+    m = sub.add_parser("manifest", help="print the specs as JSON lines")
+    m.add_argument("--material", required=True)
+    m.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.command == "run":
+        counts = run_queue(args.material, args.workdir, seed=args.seed, tiers=args.tiers,
+                           ids=args.ids, max_jobs=args.max_jobs, timeout_s=args.timeout,
+                           nice=args.nice, retry_failed=args.retry_failed,
+                           stop_file=args.stop_file)
+        print(json.dumps({"material": args.material, "outcomes": counts}))
+    elif args.command == "collect":
+        out = args.out or str(Path("data") / f"{args.material}.extxyz.gz")
+        print(json.dumps(collect(args.material, args.workdir, out)))
+    elif args.command == "fdcheck":
+        ids = list(args.ids or []) + auto_pick(args.workdir, args.material, args.auto)
+        res = fd_check(args.material, args.workdir, ids, h=args.h,
+                       timeout_s=args.timeout, nice=args.nice)
+        print(json.dumps(res))
+    elif args.command == "pipeline":
+        run_pipeline(args.root, args.data_dir, seed=args.seed, nice=args.nice,
+                     timeout_s=args.timeout)
+    elif args.command == "manifest":
+        for spec in make_manifest(args.material, args.seed):
+            print(json.dumps(spec, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

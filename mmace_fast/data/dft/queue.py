@@ -1,0 +1,295 @@
+"""Resumable queue of GPAW calculations for one material, and collection into shipped files.
+
+Work directory layout (``dft_runs/<material>/``)::
+
+    manifest.json      the specs (deterministic from the seed); written once, checked on resume
+    specs/<id>.json    the spec handed to the child process
+    pending/<id>.extxyz  a child's finished frame, before classification
+    frames/<id>.extxyz accepted frames (the data)
+    rejected/<id>.extxyz frames rejected by a check (e.g. moment collapse), kept for inspection
+    failures.jsonl     one JSON line per failed or noted calculation (never silently dropped)
+    txt/<id>.txt       GPAW logs
+    log                the queue's log
+
+An id is finished when ``frames/<id>.extxyz`` exists or failures.jsonl holds a terminal record
+for it; finished ids are skipped. Every calculation runs in its own subprocess with a timeout.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .settings import MaterialSettings, get_settings
+from .structures import make_manifest, spec_json, split_of
+
+log = logging.getLogger(__name__)
+
+
+class QueueError(ValueError):
+    """Inconsistent work directory (e.g. a manifest made from another seed)."""
+
+
+# --- outcome classification (pure; tested without GPAW) ----------------------------------------
+
+def classify_outcome(symbols: list[str], m0: np.ndarray, m: np.ndarray,
+                     st: MaterialSettings) -> tuple[str, str]:
+    """('ok' | 'nonmagnetic_physical' | 'collapse', note) for initial moments ``m0`` [n] and
+    converged moments ``m`` [n] (muB).
+
+    A site of a magnetic species started with |m0| >= 1 muB that ends with
+    |m| < ``st.collapse_below`` has collapsed. For materials where a non-magnetic outcome is
+    physical (B2 FeAl) this is reported as 'nonmagnetic_physical' and the frame is kept.
+    Changes of order (e.g. AFM start converging to FM) are noted, not rejected."""
+    m0 = np.asarray(m0, dtype=float)
+    m = np.asarray(m, dtype=float)
+    is_mag = np.array([s in st.magnetic_species for s in symbols])
+    started = is_mag & (np.abs(m0) >= 1.0)
+    collapsed = started & (np.abs(m) < st.collapse_below)
+    notes = []
+    flipped = started & ~collapsed & (np.sign(m) != np.sign(m0))
+    if flipped.any():
+        notes.append(f"moment sign changed on sites {np.flatnonzero(flipped).tolist()}")
+    if collapsed.any():
+        where = np.flatnonzero(collapsed).tolist()
+        msg = (f"moment collapse on sites {where}: |m0| = {np.abs(m0[where]).round(2).tolist()}"
+               f" -> |m| = {np.abs(m[where]).round(3).tolist()} muB")
+        if st.nonmagnetic_physical:
+            return "nonmagnetic_physical", "; ".join([msg + " (physical for this material)"]
+                                                     + notes)
+        return "collapse", "; ".join([msg] + notes)
+    return "ok", "; ".join(notes)
+
+
+# --- work directory ----------------------------------------------------------------------------
+
+class WorkDir:
+    """Paths and bookkeeping of one material's work directory."""
+
+    def __init__(self, root: str | Path, material: str):
+        self.root = Path(root)
+        self.material = material
+        for sub in ("specs", "pending", "frames", "rejected", "txt"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def failures_path(self) -> Path:
+        return self.root / "failures.jsonl"
+
+    def frame(self, cid: str) -> Path:
+        return self.root / "frames" / f"{cid}.extxyz"
+
+    def load_manifest(self, seed: int) -> list[dict]:
+        """The manifest for ``seed``: created on first use; on resume the stored one must
+        agree with a fresh one on every stored id (new families may be appended)."""
+        fresh = make_manifest(self.material, seed)
+        if not self.manifest_path.exists():
+            _write_text_atomic(self.manifest_path,
+                               json.dumps({"material": self.material, "seed": seed,
+                                           "specs": fresh}, indent=1))
+            return fresh
+        stored = json.loads(self.manifest_path.read_text())
+        if stored["seed"] != seed or stored["material"] != self.material:
+            raise QueueError(f"{self.manifest_path} was made for material "
+                             f"{stored['material']!r} seed {stored['seed']}, not "
+                             f"{self.material!r} seed {seed}")
+        by_id = {s["id"]: s for s in fresh}
+        finished = {p.stem for p in (self.root / "frames").glob("*.extxyz")}
+        changed = False
+        for s in stored["specs"]:
+            if s["id"] in by_id and spec_json(by_id[s["id"]]) != spec_json(s):
+                if s["id"] in finished:
+                    raise QueueError(f"spec {s['id']} changed since its frame was computed")
+                changed = True
+        if changed or len(by_id) != len(stored["specs"]):
+            _write_text_atomic(self.manifest_path,
+                               json.dumps({"material": self.material, "seed": seed,
+                                           "specs": fresh}, indent=1))
+        return fresh
+
+    def failures(self) -> list[dict]:
+        if not self.failures_path.exists():
+            return []
+        out = []
+        for line in self.failures_path.read_text().splitlines():
+            if line.strip():
+                out.append(json.loads(line))
+        return out
+
+    def record_failure(self, record: dict) -> None:
+        """Append one JSON line (flushed and fsynced)."""
+        record = dict(record, time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        with open(self.failures_path, "a") as fh:
+            fh.write(json.dumps(record, default=_jsonable) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def finished_ids(self, retry_failed: bool = False) -> set[str]:
+        done = {p.stem for p in (self.root / "frames").glob("*.extxyz")}
+        if not retry_failed:
+            done |= {r["id"] for r in self.failures() if not r.get("kept", False)}
+        return done
+
+
+def _jsonable(x):
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    return str(x)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# --- running -----------------------------------------------------------------------------------
+
+def settle_pending(wd: WorkDir, cid: str) -> str:
+    """Classify a finished child frame in pending/ and move it to frames/ or rejected/."""
+    from ase.io import read, write  # noqa: PLC0415
+
+    src = wd.root / "pending" / f"{cid}.extxyz"
+    atoms = read(src, format="extxyz")
+    st = get_settings(wd.material)
+    m0 = np.atleast_1d(np.asarray(atoms.info["initial_magmoms"], dtype=float))
+    m = np.atleast_1d(np.asarray(atoms.info["converged_magmoms"], dtype=float))
+    status, note = classify_outcome(atoms.get_chemical_symbols(), m0, m, st)
+    atoms.info["outcome"] = status
+    if note:
+        atoms.info["note"] = note
+    dest = (wd.root / "rejected" if status == "collapse" else wd.root / "frames") / src.name
+    tmp = dest.with_name(dest.name + ".tmp")
+    write(tmp, atoms, format="extxyz")
+    os.replace(tmp, dest)
+    src.unlink()
+    if status != "ok" or note:
+        wd.record_failure({"id": cid, "reason": status, "note": note,
+                           "kept": status != "collapse",
+                           "wall_time_s": atoms.info.get("wall_time_s")})
+    return status
+
+
+def run_one(wd: WorkDir, spec: dict, timeout_s: float, nice: int = 0) -> str:
+    """Run one spec in a child process; returns the outcome status."""
+    cid = spec["id"]
+    spec_path = wd.root / "specs" / f"{cid}.json"
+    _write_text_atomic(spec_path, json.dumps(spec, indent=1))
+    out = wd.root / "pending" / f"{cid}.extxyz"
+    err = Path(str(out) + ".error.json")
+    err.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "mmace_fast.data.dft.runner", str(spec_path), str(out),
+           "--txt", str(wd.root / "txt" / f"{cid}.txt")]
+    if nice:
+        cmd = ["nice", "-n", str(nice)] + cmd
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, env=env, timeout=timeout_s, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        wd.record_failure({"id": cid, "reason": "timeout", "timeout_s": timeout_s,
+                           "kept": False, "wall_time_s": time.perf_counter() - t0})
+        return "timeout"
+    if proc.returncode != 0 or not out.exists():
+        info = json.loads(err.read_text()) if err.exists() else {}
+        wd.record_failure({"id": cid, "reason": info.get("reason", "error"),
+                           "exception": info.get("exception"),
+                           "message": info.get("message", proc.stderr[-2000:]),
+                           "returncode": proc.returncode, "kept": False,
+                           "wall_time_s": time.perf_counter() - t0})
+        err.unlink(missing_ok=True)
+        return info.get("reason", "error")
+    return settle_pending(wd, cid)
+
+
+def run_queue(material: str, workdir: str | Path, seed: int = 20261124,
+              tiers: list[int] | None = None, ids: list[str] | None = None,
+              max_jobs: int | None = None, timeout_s: float = 3600.0, nice: int = 0,
+              retry_failed: bool = False, stop_file: str | Path | None = None) -> dict:
+    """Run unfinished specs of ``material`` one at a time; returns counts of outcomes."""
+    wd = WorkDir(workdir, material)
+    handler = logging.FileHandler(wd.root / "log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("mmace_fast").addHandler(handler)
+    try:
+        return _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed,
+                          stop_file)
+    finally:
+        logging.getLogger("mmace_fast").removeHandler(handler)
+        handler.close()
+
+
+def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, stop_file):
+    material = wd.material
+    specs = wd.load_manifest(seed)
+    for p in (wd.root / "pending").glob("*.extxyz"):      # finished before an interruption
+        log.info("settling %s left in pending/", p.stem)
+        settle_pending(wd, p.stem)
+    done = wd.finished_ids(retry_failed)
+    todo = [s for s in specs if s["id"] not in done
+            and (tiers is None or s["tier"] in tiers) and (ids is None or s["id"] in ids)]
+    log.info("%s: %d specs, %d finished, %d to run", material, len(specs), len(done), len(todo))
+    counts: dict[str, int] = {}
+    for k, spec in enumerate(todo):
+        if max_jobs is not None and k >= max_jobs:
+            break
+        if stop_file is not None and Path(stop_file).exists():
+            log.info("stop file %s present: stopping", stop_file)
+            break
+        t0 = time.perf_counter()
+        status = run_one(wd, spec, timeout_s, nice)
+        counts[status] = counts.get(status, 0) + 1
+        log.info("%s %s (%.0f s)", spec["id"], status, time.perf_counter() - t0)
+    return counts
+
+
+# --- collection --------------------------------------------------------------------------------
+
+def collect(material: str, workdir: str | Path, out_path: str | Path) -> dict:
+    """Gather accepted frames into one gzipped extxyz with a fixed split per id.
+
+    Frames are ordered by id; ``info['split']`` is :func:`split_of` of the id. Returns a
+    summary (counts per split and config_type, summed wall time in s)."""
+    from ase.io import read, write  # noqa: PLC0415
+
+    wd = WorkDir(workdir, material)
+    frames = []
+    for p in sorted((wd.root / "frames").glob("*.extxyz")):
+        atoms = read(p, format="extxyz")
+        atoms.info["split"] = split_of(atoms.info["config_id"])
+        frames.append(atoms)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    with gzip.open(tmp, "wt") as fh:
+        write(fh, frames, format="extxyz")
+    os.replace(tmp, out_path)
+    summary = {"material": material, "n_frames": len(frames), "splits": {}, "config_types": {},
+               "n_atoms_total": int(sum(len(a) for a in frames)),
+               "wall_time_s": float(sum(a.info.get("wall_time_s", 0.0) for a in frames)),
+               "failures": {}}
+    for a in frames:
+        summary["splits"][a.info["split"]] = summary["splits"].get(a.info["split"], 0) + 1
+        ct = a.info["config_type"]
+        summary["config_types"][ct] = summary["config_types"].get(ct, 0) + 1
+    failed_wall = 0.0
+    for r in wd.failures():
+        key = f"{r['reason']}{'(kept)' if r.get('kept') else ''}"
+        summary["failures"][key] = summary["failures"].get(key, 0) + 1
+        if not r.get("kept"):
+            failed_wall += float(r.get("wall_time_s") or 0.0)
+    summary["failed_wall_time_s"] = failed_wall
+    return summary

@@ -1,0 +1,334 @@
+"""Tests of the GPAW data generator (mmace_fast.data.dft) and of the shipped data files.
+
+Structure builders, manifest, outcome checks and the queue's bookkeeping run without GPAW; one
+smoke test runs a tiny GPAW calculation and is skipped when GPAW is not importable.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import read, write
+
+from mmace_fast.data.dft.queue import WorkDir, classify_outcome, collect, settle_pending
+from mmace_fast.data.dft.settings import SettingsError, get_settings
+from mmace_fast.data.dft.structures import (
+    CELLS, PATTERNS, SpecError, _conventional, _strain, build_atoms, fold_into_cell,
+    initial_moments, make_manifest, split_of)
+
+ROOT = Path(__file__).resolve().parents[1]
+MATERIALS = ("fe", "feal", "crn")
+HAS_GPAW = importlib.util.find_spec("gpaw") is not None
+
+
+# --- cells and patterns --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prototype,cell,n,formula", [
+    ("bcc_Fe", "prim_bcc", 1, "Fe"), ("bcc_Fe", "cubic", 2, "Fe2"),
+    ("bcc_Fe", "cubic_1x1x2", 4, "Fe4"), ("b2_FeAl", "cubic", 2, "AlFe"),
+    ("b2_FeAl", "fcc_sc_G", 4, "Al2Fe2"), ("rocksalt_CrN", "prim_fcc", 2, "CrN"),
+    ("rocksalt_CrN", "tet_afm1", 4, "Cr2N2"), ("rocksalt_CrN", "ortho_afm2", 8, "Cr4N4"),
+    ("rocksalt_CrN", "cubic", 8, "Cr4N4"),
+])
+def test_cells_hold_expected_atoms(prototype, cell, n, formula):
+    a = 4.0
+    atoms = fold_into_cell(_conventional(prototype, a), np.array(CELLS[cell]), a)
+    assert len(atoms) == n
+    assert atoms.get_chemical_formula() == formula
+    # nearest-neighbour distance of the prototype is preserved (no overlapping atoms)
+    d = atoms.get_all_distances(mic=True)[np.triu_indices(n, 1)] if n > 1 else np.array([])
+    nn = {"bcc_Fe": a * np.sqrt(3) / 2, "b2_FeAl": a * np.sqrt(3) / 2, "rocksalt_CrN": a / 2}
+    if n > 1:
+        assert d.min() == pytest.approx(nn[prototype], rel=1e-9)
+
+
+def test_fold_rejects_a_vector_that_is_not_a_translation():
+    # half a cubic edge maps Cr onto N in rocksalt: the atom count would still match
+    with pytest.raises(SpecError, match="not a lattice translation"):
+        fold_into_cell(_conventional("rocksalt_CrN", 4.15),
+                       np.array([[0.5, 0, 0], [0, 1, 0], [0, 0, 1]]), 4.15)
+
+
+@pytest.mark.parametrize("material", MATERIALS)
+def test_every_pattern_in_the_manifest_is_commensurate_with_its_cell(material):
+    """The sign of a site must not change under the cell's own translations."""
+    st = get_settings(material)
+    for spec in make_manifest(material):
+        if spec["order"] not in PATTERNS:
+            continue
+        a = st.lattice_a
+        atoms = fold_into_cell(_conventional(spec["prototype"], a),
+                               np.array(CELLS[spec["cell"]]), a)
+        sign = PATTERNS[spec["order"]]
+        for i, s in enumerate(atoms.get_chemical_symbols()):
+            if s not in st.magnetic_species:
+                continue
+            u = atoms.positions[i] / a
+            for t in np.array(CELLS[spec["cell"]], dtype=float):
+                assert sign(u + t) == sign(u) == sign(u - t), (spec["id"], i, t)
+
+
+def test_afm2_is_up_up_down_down_along_110():
+    a = 4.15
+    atoms = build_atoms({"id": "x", "family": "t", "material": "crn",
+                         "prototype": "rocksalt_CrN", "cell": "ortho_afm2", "order": "AFM2"})
+    m = atoms.get_initial_magnetic_moments()
+    cr = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "Cr"]
+    assert sorted(m[cr]) == [-3.0, -3.0, 3.0, 3.0]
+    assert np.all(m[[i for i in range(8) if i not in cr]] == 0.0)
+    # (110) plane index k = 2 (x + y) / a mod 4: planes 0, 1 up; 2, 3 down; all four present
+    k = np.rint(2 * (atoms.positions[cr, 0] + atoms.positions[cr, 1]) / a).astype(int) % 4
+    assert sorted(k.tolist()) == [0, 1, 2, 3]
+    for ki, mi in zip(k, m[cr]):
+        assert (mi > 0) == (ki in (0, 1))
+
+
+def test_afm1_and_bcc_afm_patterns():
+    crn = build_atoms({"id": "x", "family": "t", "material": "crn",
+                       "prototype": "rocksalt_CrN", "cell": "tet_afm1", "order": "AFM1"})
+    m = crn.get_initial_magnetic_moments()
+    assert sorted(m.tolist()) == [-3.0, 0.0, 0.0, 3.0]
+    cr = np.array(crn.get_chemical_symbols()) == "Cr"
+    z = crn.positions[cr, 2]
+    assert abs(z[0] - z[1]) == pytest.approx(4.15 / 2)     # the two Cr sit in different (001) planes
+    fe = build_atoms({"id": "x", "family": "t", "material": "fe", "prototype": "bcc_Fe",
+                      "cell": "cubic", "order": "AFM"})
+    assert fe.get_initial_magnetic_moments().tolist() == [2.5, -2.5]
+    g = build_atoms({"id": "x", "family": "t", "material": "feal", "prototype": "b2_FeAl",
+                     "cell": "fcc_sc_G", "order": "AFMG"})
+    assert sorted(g.get_initial_magnetic_moments().tolist()) == [-1.5, 0.0, 0.0, 1.5]
+
+
+def test_nm_and_random_orders():
+    atoms = fold_into_cell(_conventional("bcc_Fe", 2.866), np.array(CELLS["cubic_1x1x2"]), 2.866)
+    assert np.all(initial_moments(atoms, 2.866, "NM", ("Fe",), 2.5) == 0)
+    r1 = initial_moments(atoms, 2.866, "random", ("Fe",), 2.5, seed=3)
+    r2 = initial_moments(atoms, 2.866, "random", ("Fe",), 2.5, seed=3)
+    assert np.array_equal(r1, r2) and set(np.abs(r1)) == {2.5}
+    with pytest.raises(SpecError, match="unknown magnetic order"):
+        initial_moments(atoms, 2.866, "spiral", ("Fe",), 2.5)
+
+
+# --- strain, rattle, manifest ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["iso", "tet", "trig", "ortho", "general"])
+def test_strain_kinds(kind):
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        eps = np.array(_strain(rng, kind, vol=0.04, shear=0.02))
+        assert np.allclose(eps, eps.T)
+        dv = np.linalg.det(np.eye(3) + eps) - 1.0
+        assert abs(dv) < 0.045
+        off = eps[~np.eye(3, dtype=bool)]
+        if kind in ("iso", "tet", "ortho"):
+            assert np.all(off == 0)
+        if kind == "trig":
+            assert np.allclose(off, off[0])
+        if kind == "iso":
+            assert np.allclose(np.diag(eps), eps[0, 0])
+    with pytest.raises(SpecError):
+        _strain(rng, "twist")
+
+
+def test_build_applies_strain_and_rattle():
+    spec = {"id": "fe-t-000", "family": "t", "material": "fe", "prototype": "bcc_Fe",
+            "cell": "cubic", "order": "FM", "strain": np.diag([0.01, 0.0, -0.01]).tolist(),
+            "rattle": 0.05, "rattle_seed": 7}
+    a = build_atoms(spec)
+    b = build_atoms(spec)
+    assert np.array_equal(a.positions, b.positions)
+    assert np.allclose(a.cell.lengths(), 2.866 * np.array([1.01, 1.0, 0.99]))
+    ideal = build_atoms(dict(spec, rattle=0.0))
+    disp = a.positions - ideal.positions
+    assert np.allclose(disp.mean(axis=0), 0.0, atol=1e-12)
+    assert 0.0 < np.abs(disp).max() < 0.3
+    with pytest.raises(SpecError, match="symmetric"):
+        build_atoms(dict(spec, strain=[[0, 0.01, 0], [0, 0, 0], [0, 0, 0]]))
+
+
+@pytest.mark.parametrize("material", MATERIALS)
+def test_manifest_is_deterministic_and_ordered(material):
+    m1 = make_manifest(material, seed=5)
+    m2 = make_manifest(material, seed=5)
+    m3 = make_manifest(material, seed=6)
+    assert m1 == m2
+    assert [s["id"] for s in m1] == [s["id"] for s in m3]
+    assert any(s1["rattle_seed"] != s3["rattle_seed"] for s1, s3 in zip(m1, m3))
+    assert len({s["id"] for s in m1}) == len(m1)
+    tiers = [s["tier"] for s in m1]
+    assert tiers == sorted(tiers) and tiers[0] == 0
+    for spec in m1:
+        atoms = build_atoms(spec)
+        assert atoms.info["config_id"] == spec["id"]
+        assert np.isfinite(atoms.positions).all()
+
+
+def test_unknown_material_and_cell():
+    with pytest.raises(SettingsError):
+        get_settings("fept")
+    with pytest.raises(SpecError, match="unknown cell"):
+        build_atoms({"id": "x", "family": "t", "material": "fe", "prototype": "bcc_Fe",
+                     "cell": "hex", "order": "FM"})
+
+
+def test_split_is_fixed_and_roughly_80_10_10():
+    ids = [f"fe-x-{k:04d}" for k in range(3000)]
+    splits = [split_of(i) for i in ids]
+    assert splits == [split_of(i) for i in ids]
+    frac = {s: splits.count(s) / len(ids) for s in ("train", "valid", "test")}
+    assert abs(frac["train"] - 0.8) < 0.03 and abs(frac["valid"] - 0.1) < 0.02
+
+
+def test_protocol_kpoint_meshes():
+    """The protocol's meshes: 14^3 for 1-atom bcc Fe, 10^3 for 2-atom cubic Fe/FeAl at D=4.5,
+    6^3 for the 8-atom cubic CrN cell at D=3.5."""
+    from mmace_fast.data.dft.runner import kpoint_mesh
+    base = {"id": "x", "family": "t", "order": "FM"}
+    fe1 = build_atoms(dict(base, material="fe", prototype="bcc_Fe", cell="prim_bcc"))
+    fe2 = build_atoms(dict(base, material="fe", prototype="bcc_Fe", cell="cubic"))
+    feal = build_atoms(dict(base, material="feal", prototype="b2_FeAl", cell="cubic"))
+    crn = build_atoms(dict(base, material="crn", prototype="rocksalt_CrN", cell="cubic"))
+    assert kpoint_mesh(fe1, get_settings("fe")) == [14, 14, 14]
+    assert kpoint_mesh(fe2, get_settings("fe")) == [10, 10, 10]
+    assert kpoint_mesh(feal, get_settings("feal")) == [10, 10, 10]
+    assert kpoint_mesh(crn, get_settings("crn")) == [6, 6, 6]
+
+
+# --- outcome checks and queue bookkeeping ------------------------------------------------------
+
+def test_classify_outcome():
+    fe, feal, crn = get_settings("fe"), get_settings("feal"), get_settings("crn")
+    assert classify_outcome(["Fe", "Fe"], [2.5, -2.5], [1.39, -1.39], fe) == ("ok", "")
+    status, note = classify_outcome(["Fe", "Fe"], [2.5, -2.5], [0.01, -0.02], fe)
+    assert status == "collapse" and "[0, 1]" in note
+    status, note = classify_outcome(["Fe", "Al"], [1.5, 0.0], [0.0, 0.0], feal)
+    assert status == "nonmagnetic_physical" and "physical" in note
+    assert classify_outcome(["Fe", "Al"], [0.0, 0.0], [0.0, 0.0], feal)[0] == "ok"
+    status, note = classify_outcome(["Cr", "Cr", "N", "N"], [3, -3, 0, 0],
+                                    [2.3, 2.3, 0, 0], crn)
+    assert status == "ok" and "sign changed on sites [1]" in note
+    assert classify_outcome(["Cr", "N"], [3.0, 0.0], [0.2, 0.0], crn)[0] == "collapse"
+
+
+def _fake_frame(cid: str, m0, m, symbols=("Fe", "Fe")) -> Atoms:
+    n = len(symbols)
+    atoms = Atoms(list(symbols), positions=np.arange(3 * n, dtype=float).reshape(n, 3) * 0.7,
+                  cell=np.eye(3) * 2.866, pbc=True)
+    atoms.info.update(config_id=cid, config_type="t_FM", REF_energy=-20.0,
+                      REF_stress=np.eye(3) * 0.01, initial_magmoms=np.asarray(m0, float),
+                      converged_magmoms=np.asarray(m, float), wall_time_s=10.0)
+    atoms.arrays["REF_forces"] = np.zeros((n, 3))
+    mv = np.zeros((n, 3))
+    mv[:, 2] = m
+    atoms.arrays["REF_magmom"] = mv
+    return atoms
+
+
+def test_settle_records_failures_and_collect_assigns_splits(tmp_path):
+    wd = WorkDir(tmp_path / "fe", "fe")
+    write(wd.root / "pending" / "fe-a-000.extxyz", _fake_frame("fe-a-000", [2.5, 2.5], [2.2, 2.2]))
+    write(wd.root / "pending" / "fe-a-001.extxyz", _fake_frame("fe-a-001", [2.5, -2.5], [0.0, 0.0]))
+    assert settle_pending(wd, "fe-a-000") == "ok"
+    assert settle_pending(wd, "fe-a-001") == "collapse"
+    assert wd.frame("fe-a-000").exists() and not wd.frame("fe-a-001").exists()
+    assert (wd.root / "rejected" / "fe-a-001.extxyz").exists()
+    fails = wd.failures()
+    assert len(fails) == 1 and fails[0]["id"] == "fe-a-001" and fails[0]["kept"] is False
+    assert wd.finished_ids() == {"fe-a-000", "fe-a-001"}
+    assert wd.finished_ids(retry_failed=True) == {"fe-a-000"}
+    out = tmp_path / "data" / "fe.extxyz.gz"
+    summary = collect("fe", wd.root, out)
+    assert summary["n_frames"] == 1 and summary["failures"] == {"collapse": 1}
+    with gzip.open(out, "rt") as fh:
+        frames = read(fh, index=":", format="extxyz")
+    assert frames[0].info["split"] == split_of("fe-a-000")
+    assert frames[0].info["outcome"] == "ok"
+
+
+def test_manifest_is_stored_and_checked(tmp_path):
+    from mmace_fast.data.dft.queue import QueueError
+    wd = WorkDir(tmp_path / "fe", "fe")
+    specs = wd.load_manifest(seed=11)
+    stored = json.loads(wd.manifest_path.read_text())
+    assert stored["seed"] == 11 and len(stored["specs"]) == len(specs)
+    assert wd.load_manifest(seed=11) == specs
+    with pytest.raises(QueueError, match="seed"):
+        wd.load_manifest(seed=12)
+
+
+def test_central_difference_and_pick():
+    from mmace_fast.data.dft.fdcheck import central_difference, pick_component
+    # E = 0.5 k x^2 sampled at +-h around x0: -dE/dx = -k x0
+    k, x0, h = 3.0, 0.2, 0.01
+    e = lambda x: 0.5 * k * x * x  # noqa: E731
+    assert central_difference(e(x0 + h), e(x0 - h), h) == pytest.approx(-k * x0)
+    assert pick_component(np.array([[0.1, -0.5, 0.2], [0.3, 0.0, 0.4]])) == (0, 1)
+
+
+# --- shipped data ------------------------------------------------------------------------------
+
+SHIPPED = sorted((ROOT / "data").glob("*.extxyz.gz"))
+XC = {"fe": "LDA", "feal": "PBE", "crn": "PBE"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_frames_have_finite_declared_fields(path):
+    material = path.name.split(".")[0]
+    st = get_settings(material)
+    with gzip.open(path, "rt") as fh:
+        frames = read(fh, index=":", format="extxyz")
+    assert frames, path
+    ids = set()
+    for k, a in enumerate(frames):
+        where = f"{path.name}:{k}"
+        n = len(a)
+        assert np.isfinite(a.info["REF_energy"]), where
+        assert a.arrays["REF_forces"].shape == (n, 3) and np.isfinite(a.arrays["REF_forces"]).all()
+        assert a.arrays["REF_magmom"].shape == (n, 3) and np.isfinite(a.arrays["REF_magmom"]).all()
+        if not a.info.get("noncollinear", False):
+            assert np.all(a.arrays["REF_magmom"][:, :2] == 0.0), where
+            assert np.allclose(a.arrays["REF_magmom"][:, 2],
+                               np.atleast_1d(a.info["converged_magmoms"])), where
+        if "REF_stress" in a.info:
+            s = np.asarray(a.info["REF_stress"])
+            assert s.shape == (3, 3) and np.isfinite(s).all() and np.allclose(s, s.T), where
+        if "REF_magforces" in a.arrays:
+            assert a.arrays["REF_magforces"].shape == (n, 3)
+            assert a.arrays["magforces_mask"].shape == (n, 3)
+        # energies per atom in a sane window for these PAW references (eV)
+        assert -15.0 < a.info["REF_energy"] / n < -3.0, where
+        assert np.abs(a.arrays["REF_forces"]).max() < 20.0, where
+        assert a.info["split"] in ("train", "valid", "test")
+        assert a.info["split"] == split_of(a.info["config_id"])
+        assert a.info["dft_xc"] == XC[material] == st.xc
+        assert a.info["dft_ecut_ev"] == st.ecut_ev and a.info["dft_kpts_density"] == st.kpts_density
+        assert a.info["gpaw_version"] == "26.7.0" and a.info["gpaw_data_version"] == "1.2.1"
+        assert a.info["outcome"] in ("ok", "nonmagnetic_physical")
+        ids.add(a.info["config_id"])
+    assert len(ids) == len(frames)
+
+
+# --- GPAW smoke test ----------------------------------------------------------------------------
+
+@pytest.mark.gpaw
+@pytest.mark.skipif(not HAS_GPAW, reason="GPAW not installed (optional, see DATA.md)")
+def test_gpaw_smoke_fe1_lda(tmp_path):
+    """One bcc Fe atom at low cutoff and k density: a magnetic, finite, well-shaped frame."""
+    from mmace_fast.data.dft.runner import run_calculation
+    st = dataclasses.replace(get_settings("fe"), ecut_ev=250.0, kpts_density=1.0,
+                             conv_energy=1e-4, conv_density=1e-3)
+    atoms = build_atoms({"id": "fe-smoke-000", "family": "smoke", "material": "fe",
+                         "prototype": "bcc_Fe", "cell": "prim_bcc", "order": "FM"})
+    frame, timing = run_calculation(atoms, st, txt=str(tmp_path / "gpaw.txt"))
+    assert np.isfinite(frame.info["REF_energy"])
+    assert frame.info["REF_energy"] <= frame.info["energy_extrapolated"] + 0.1
+    assert 1.5 < frame.arrays["REF_magmom"][0, 2] < 3.0
+    assert np.abs(frame.arrays["REF_forces"]).max() < 1e-6        # one atom: no force
+    assert frame.info["REF_stress"].shape == (3, 3)
+    assert frame.info["gpaw_version"] == "26.7.0" and "Fe=Fe.LDA" in frame.info["setups"]
