@@ -300,3 +300,13 @@ def test_build_model_from_filled_config():
     assert user["scale"] == 2.0                          # the user's value wins
     model, cfg = build_model(d)
     assert next(model.parameters()).dtype == torch.float64 and cfg.species == [13, 26]
+
+
+def test_early_stopping_after_patience_epochs(tmp_path):
+    tr = Trainer(tiny_cfg(tmp_path, patience=2, scheduler="none")).setup()
+    assert not tr._end_of_epoch({"loss": 1.0}, {"loss": 1.0})       # first: improvement
+    assert not tr._end_of_epoch({"loss": 1.0}, {"loss": 1.5})       # 1 bad epoch
+    assert tr._end_of_epoch({"loss": 1.0}, {"loss": 1.2})           # 2 bad epochs: stop
+    assert tr.state.best_epoch == 1 and tr.state.bad_epochs == 2
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert saved["state"]["bad_epochs"] == 2 and saved["epoch"] == 3

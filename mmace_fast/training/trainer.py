@@ -36,12 +36,13 @@ log = logging.getLogger(__name__)
 # model evaluation on configurations (shared by the trainer, the CLI and tests)
 # --------------------------------------------------------------------------------------------
 def predict(model, configs: Sequence[Configuration], cutoff: float, *, stress: bool,
-            magforces: bool = True, training: bool = False) -> dict:
+            magforces: bool = True, training: bool = False, forces: bool = True) -> dict:
     """Run ``model`` on one batch of ``configs``; returns the output dict (graph kept if
     ``training``)."""
     batch = backend().collate(list(configs), cutoff)
     with torch.enable_grad():
-        out = model(batch, forces=True, stress=stress, magforces=magforces, training=training)
+        out = model(batch, forces=forces, stress=stress, magforces=magforces,
+                    training=training)
     if not training:
         out = {k: v.detach() for k, v in out.items() if isinstance(v, torch.Tensor)}
     return out
