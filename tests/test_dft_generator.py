@@ -300,7 +300,7 @@ def test_shipped_frames_have_finite_declared_fields(path):
             assert s.shape == (3, 3) and np.isfinite(s).all() and np.allclose(s, s.T), where
         if "REF_magforces" in a.arrays:
             assert a.arrays["REF_magforces"].shape == (n, 3)
-            assert a.arrays["magforces_mask"].shape == (n, 3)
+            assert a.arrays["REF_magforces_mask"].shape == (n, 3)
         # energies per atom in a sane window for these PAW references (eV)
         assert -15.0 < a.info["REF_energy"] / n < -3.0, where
         assert np.abs(a.arrays["REF_forces"]).max() < 20.0, where

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .fdcheck import auto_pick, fd_check
 from .pipeline import run_pipeline
-from .queue import collect, run_queue
+from .queue import collect, run_queue, summarize_shipped
 from .structures import make_manifest
 
 DEFAULT_SEED = 20261124
@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--nice", type=int, default=0)
     q.add_argument("--timeout", type=float, default=5400.0)
 
+    t = sub.add_parser("summary", help="markdown table of the shipped files (for DATA.md)")
+    t.add_argument("--data-dir", default="data")
+    t.add_argument("--root", default="dft_runs")
+
     m = sub.add_parser("manifest", help="print the specs as JSON lines")
     m.add_argument("--material", required=True)
     m.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "pipeline":
         run_pipeline(args.root, args.data_dir, seed=args.seed, nice=args.nice,
                      timeout_s=args.timeout)
+    elif args.command == "summary":
+        print(summarize_shipped(args.data_dir, args.root))
     elif args.command == "manifest":
         for spec in make_manifest(args.material, args.seed):
             print(json.dumps(spec, sort_keys=True))

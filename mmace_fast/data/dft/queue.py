@@ -269,17 +269,22 @@ def collect(material: str, workdir: str | Path, out_path: str | Path) -> dict:
     frames = []
     for p in sorted((wd.root / "frames").glob("*.extxyz")):
         atoms = read(p, format="extxyz")
+        if "magforces_mask" in atoms.arrays:          # key of the first frames of this run
+            atoms.arrays["REF_magforces_mask"] = atoms.arrays.pop("magforces_mask")
         atoms.info["split"] = split_of(atoms.info["config_id"])
         frames.append(atoms)
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with gzip.open(tmp, "wt") as fh:
-        write(fh, frames, format="extxyz")
-    os.replace(tmp, out_path)
+    if frames:                                  # no empty files: the loader needs frames
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_path.with_name(out_path.name + ".tmp")
+        with gzip.open(tmp, "wt") as fh:
+            write(fh, frames, format="extxyz")
+        os.replace(tmp, out_path)
     summary = {"material": material, "n_frames": len(frames), "splits": {}, "config_types": {},
                "n_atoms_total": int(sum(len(a) for a in frames)),
                "wall_time_s": float(sum(a.info.get("wall_time_s", 0.0) for a in frames)),
+               "cpu_time_s": float(sum(a.info.get("cpu_time_s", a.info.get("wall_time_s", 0.0))
+                                       for a in frames)),
                "failures": {}}
     for a in frames:
         summary["splits"][a.info["split"]] = summary["splits"].get(a.info["split"], 0) + 1
@@ -293,3 +298,46 @@ def collect(material: str, workdir: str | Path, out_path: str | Path) -> dict:
             failed_wall += float(r.get("wall_time_s") or 0.0)
     summary["failed_wall_time_s"] = failed_wall
     return summary
+
+
+def summarize_shipped(data_dir: str | Path = "data", runs_root: str | Path | None = None) -> str:
+    """Markdown table of the shipped files: frames, atoms, splits, config types, wall time,
+    plus failures recorded in ``runs_root/<material>/failures.jsonl`` when given."""
+    from ase.io import read  # noqa: PLC0415
+
+    lines = ["| material | frames | atoms | train/valid/test | CPU time (h) | "
+             "failures (rejected) | kept with note |",
+             "|---|---|---|---|---|---|---|"]
+    types_lines = []
+    for path in sorted(Path(data_dir).glob("*.extxyz.gz")):
+        material = path.name.split(".")[0]
+        with gzip.open(path, "rt") as fh:
+            frames = read(fh, index=":", format="extxyz")
+        sp = [a.info["split"] for a in frames]
+        wall = sum(float(a.info.get("cpu_time_s", a.info.get("wall_time_s", 0.0)))
+                   for a in frames)
+        rej, kept = {}, 0
+        if runs_root is not None:
+            wd_fail = Path(runs_root) / material / "failures.jsonl"
+            if wd_fail.exists():
+                for line in wd_fail.read_text().splitlines():
+                    if not line.strip():
+                        continue
+                    r = json.loads(line)
+                    if r.get("kept"):
+                        kept += 1
+                    else:
+                        rej[r["reason"]] = rej.get(r["reason"], 0) + 1
+        rej_s = ", ".join(f"{k}: {v}" for k, v in sorted(rej.items())) or "0"
+        lines.append(f"| {material} | {len(frames)} | {sum(len(a) for a in frames)} | "
+                     f"{sp.count('train')}/{sp.count('valid')}/{sp.count('test')} | "
+                     f"{wall / 3600:.2f} | {rej_s} | {kept} |")
+        ct: dict[str, list] = {}
+        for a in frames:
+            ct.setdefault(a.info["config_type"], []).append(a)
+        for name, fr in sorted(ct.items()):
+            mags = [np.abs(np.asarray(a.arrays["REF_magmom"])).max() for a in fr]
+            types_lines.append(f"| {material} | {name} | {len(fr)} | {len(fr[0])} | "
+                               f"{min(mags):.2f}-{max(mags):.2f} |")
+    return "\n".join(lines + ["", "| material | config_type | frames | atoms/frame | "
+                              "max abs moment (muB) |", "|---|---|---|---|---|"] + types_lines)

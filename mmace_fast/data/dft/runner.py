@@ -10,7 +10,7 @@ Labels written (units of :mod:`mmace_fast.conventions`):
         REF_stress     [3, 3] eV/A^3, ASE sign (positive = tensile), periodic cells only
   arrays REF_forces    [n, 3] eV/A
         REF_magmom     [n, 3] muB; collinear runs: (0, 0, m_i), m_i the converged local moments
-        REF_magforces  [n, 3] eV/muB and magforces_mask [n, 3] (0/1): only where defined, see
+        REF_magforces  [n, 3] eV/muB and REF_magforces_mask [n, 3] (0/1): only where defined, see
                        :func:`collinear_magforces`
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import sys
 import time
 import traceback
@@ -116,7 +117,7 @@ def run_calculation(atoms: Atoms, st: MaterialSettings, txt: str | None) -> tupl
     out.arrays["REF_magmom"] = mvec
     mf, mask = collinear_magforces(len(out))
     out.arrays["REF_magforces"] = mf
-    out.arrays["magforces_mask"] = mask
+    out.arrays["REF_magforces_mask"] = mask
     out.info["magforces_source"] = "scf_stationary_collinear"
     out.info["initial_magmoms"] = m0
     out.info["converged_magmoms"] = m
@@ -182,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         st = get_settings(spec["material"])
         frame, _ = run_calculation(atoms, st, args.txt)
         frame.info["wall_time_total_s"] = time.perf_counter() - t0
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        frame.info["cpu_time_s"] = float(ru.ru_utime + ru.ru_stime)   # whole child process
         if "displace" in atoms.info:
             frame.info["displace"] = atoms.info["displace"]
         write_atomic(frame, args.out)
