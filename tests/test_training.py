@@ -267,22 +267,23 @@ def test_finetune_nonmagnetic_pretrain_with_frozen_group(tmp_path):
         Trainer(tiny_cfg(tmp_path / "x", init_from=str(pre_dir), freeze=["nope*"])).setup()
 
 
-def test_cli_train_and_evaluate(tmp_path, capsys):
+def test_cli_train_and_evaluate(tmp_path, capsys, monkeypatch):
     from mmace_fast.training.cli import main
-    import yaml
-    cfg = tiny_cfg(tmp_path / "run", max_epochs=5).to_dict()
-    p = tmp_path / "cfg.yaml"
-    p.write_text(yaml.safe_dump(cfg))
-    assert main(["train", "--config", str(p), "--set", "max_epochs=1"]) == 0
+    monkeypatch.chdir(Path(__file__).parents[1])          # the example uses repo-relative paths
+    out_dir = tmp_path / "run"
+    tiny = json.dumps(TINY_MODEL)
+    assert main(["train", "--config", "tests/data/train_example.yaml", "--set", "max_epochs=1",
+                 "--set", f"out_dir={out_dir}", "--set", f"model={tiny}",
+                 "--set", "progress=false"]) == 0
     out = capsys.readouterr().out
     assert "E MAE" in out and "model written" in out
-    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())) == 1
-    assert main(["evaluate", "--model", str(tmp_path / "run"), "--data", XYZ]) == 0
+    assert len(json.loads((out_dir / "metrics.json").read_text())) == 1
+    assert main(["evaluate", "--model", str(out_dir), "--data", XYZ]) == 0
     out = capsys.readouterr().out
     line = [ln for ln in out.splitlines() if ln.startswith(XYZ)][0]
     values = [float(x) for x in line.split()[2:]]
     assert len(values) == 8 and all(v >= 0 for v in values)
-    model, _, _ = load_model(tmp_path / "run")
+    model, _, _ = load_model(out_dir)
     ref = evaluate_configs(model, read_extxyz(XYZ), 4.0, 8)
     assert values[0] == pytest.approx(ref["energy_mae"], rel=1e-3)
 
