@@ -139,14 +139,17 @@ class ChannelwiseTP(nn.Module):
     out # [n, C, Dout] per-channel irreps ``irreps_out`` (each irrep once)
 
     Paths: every (block1, block2, ir_out) with ir_out in ir1 x ir2 (triangle and parity) and
-    ir_out in irreps_out. Buffer ``cg_{p}  # [2l1+1, 2l2+1, 2l3+1]`` equals
-    sqrt(2 l3 + 1) w3j(l1, l2, l3) / sqrt(n_paths(ir_out)); the paths are listed in
-    ``self.paths`` as (start1, stop1, start2, stop2, start_out, stop_out) and
-    out[:, c, out_block] += w[:, p, c] * einsum(x1[:, c, b1], x2[:, b2], cg_p).
+    ir_out in irreps_out, listed in ``self.paths`` as (l1, l2, l3, start1, stop1, start2, stop2,
+    start_out, stop_out). Path p has the coefficient tensor
+    cg_p = sqrt(2 l3 + 1) w3j(l1, l2, l3) / sqrt(n_paths(ir_out)), and
+        out[:, c, out_block] += w[:, p, c] * einsum("m,k,mkj->j", x1[:, c, b1], x2[:, b2], cg_p).
+    Storage for evaluation, grouped by block1 = b (one buffer set per irrep of x1):
+        ``cg_{b}        # [2 l1 + 1, D2, J_b]`` the cg_p of all paths from b side by side,
+        ``path_{b}      # [J_b] int64`` the path p of each column,
+        ``target_{b}    # [J_b] int64`` the output component (index in Dout) of each column.
     """
 
-    def __init__(self, irreps1: o3.Irreps, irreps2: o3.Irreps, irreps_out: o3.Irreps,
-                 max_l2_out: int | None = None):
+    def __init__(self, irreps1: o3.Irreps, irreps2: o3.Irreps, irreps_out: o3.Irreps):
         super().__init__()
         self.irreps1, self.irreps2 = o3.Irreps(irreps1), o3.Irreps(irreps2)
         self.irreps_out = o3.Irreps(irreps_out)
@@ -158,67 +161,86 @@ class ChannelwiseTP(nn.Module):
                     key = (l3, p1 * p2)
                     if key in out_blocks:
                         raw.append((l1, l2, l3, a1, b1, a2, b2) + out_blocks[key])
+        if not raw:
+            raise IrrepsError(f"no coupling paths {irreps1} x {irreps2} -> {irreps_out}")
         counts = {}
         for r in raw:
             counts[r[7]] = counts.get(r[7], 0) + 1
-        self.paths = []
-        for k, (l1, l2, l3, a1, b1, a2, b2, c, d) in enumerate(raw):
-            cg = coupling_block(l1, l2, l3) / math.sqrt(counts[c])
-            self.register_buffer(f"cg_{k}", cg)
-            self.paths.append((a1, b1, a2, b2, c, d))
-        self.n_paths = len(self.paths)
-        if self.n_paths == 0:
-            raise IrrepsError(f"no coupling paths {irreps1} x {irreps2} -> {irreps_out}")
+        self.paths = raw
+        self.n_paths = len(raw)
         self.dim_out = self.irreps_out.dim
+        d2 = self.irreps2.dim
+        self.groups = []   # (start1, stop1) per buffer set
+        for g, (l1, p1, a1, b1) in enumerate(irreps_blocks(self.irreps1)):
+            cols, pidx, tidx = [], [], []
+            for k, (q1, l2, l3, s1, e1, a2, b2, c0, d0) in enumerate(raw):
+                if s1 != a1:
+                    continue
+                cg = coupling_block(q1, l2, l3) / math.sqrt(counts[c0])
+                full = torch.zeros(2 * l1 + 1, d2, 2 * l3 + 1, dtype=torch.float64)
+                full[:, a2:b2, :] = cg
+                cols.append(full)
+                pidx += [k] * (2 * l3 + 1)
+                tidx += list(range(c0, d0))
+            if not cols:
+                continue
+            self.register_buffer(f"cg_{len(self.groups)}", torch.cat(cols, dim=2))
+            self.register_buffer(f"path_{len(self.groups)}", torch.tensor(pidx))
+            self.register_buffer(f"target_{len(self.groups)}", torch.tensor(tidx))
+            # the same scatter as a 0/1 matrix [J, Dout] (a matmul is faster than index_add)
+            scatter = torch.zeros(len(tidx), self.dim_out, dtype=torch.float64)
+            scatter[torch.arange(len(tidx)), torch.tensor(tidx)] = 1.0
+            self.register_buffer(f"scatter_{len(self.groups)}", scatter, persistent=False)
+            self.groups.append((a1, b1))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        acc = {}
-        for k, (a1, b1, a2, b2, c0, d0) in enumerate(self.paths):
-            cg = getattr(self, f"cg_{k}")
-            t = torch.einsum("ncm,nk,mkj->ncj", x1[:, :, a1:b1], x2[:, a2:b2], cg)
-            t = t * w[:, k, :, None]
-            acc[c0] = acc[c0] + t if c0 in acc else t
-        outs = []
-        for l, p, c0, d0 in irreps_blocks(self.irreps_out):
-            if c0 in acc:
-                outs.append(acc[c0])
-            else:
-                outs.append(x1.new_zeros(x1.shape[0], x1.shape[1], d0 - c0))
-        return torch.cat(outs, dim=2)
+        n, c = x1.shape[0], x1.shape[1]
+        out = x1.new_zeros(n, c, self.dim_out)
+        for g, (a1, b1) in enumerate(self.groups):
+            cg = getattr(self, f"cg_{g}")                                  # [m1, D2, J]
+            m1, d2, jb = cg.shape
+            gmat = (x2 @ cg.permute(1, 0, 2).reshape(d2, m1 * jb)).reshape(n, m1, jb)
+            y = torch.bmm(x1[:, :, a1:b1], gmat)                           # [n, C, J]
+            y = y * w[:, getattr(self, f"path_{g}"), :].transpose(1, 2)
+            out = out + y @ getattr(self, f"scatter_{g}")
+        return out
 
 
 class PairCoupling(nn.Module):
     """Coupling of two single-copy irreps vectors into a list of output blocks (no weights).
 
     a  # [n, Da] irreps_a (each irrep once), b  # [n, Db] irreps_b
-    out # [n, Dout]: one block per path (ia, ib, l_out) in ``self.paths``, filtered by
-    ``keep(la, pa, lb, pb, l_out)``; buffer ``cg_{p} = sqrt(2 l_out + 1) w3j``.
-    ``self.irreps_out`` lists the blocks in order (irreps may repeat).
+    out # [n, Dout]: one block per path (la, lb, l_out, ...) in ``self.paths``, filtered by
+    ``keep(la, pa, lb, pb, l_out)``; path coefficients sqrt(2 l_out + 1) w3j(la, lb, l_out)
+    stored side by side in the buffer ``cg  # [Da, Db, Dout]``:
+    out = einsum("ni,nj,ijk->nk", a, b, cg). ``self.irreps_out`` lists the blocks (irreps may
+    repeat).
     """
 
     def __init__(self, irreps_a: o3.Irreps, irreps_b: o3.Irreps, keep):
         super().__init__()
         self.paths = []
         items = []
-        k = 0
+        blocks = []
+        da, db = o3.Irreps(irreps_a).dim, o3.Irreps(irreps_b).dim
         for la, pa, a0, a1 in irreps_blocks(o3.Irreps(irreps_a)):
             for lb, pb, b0, b1 in irreps_blocks(o3.Irreps(irreps_b)):
                 for lo in range(abs(la - lb), la + lb + 1):
                     if keep(la, pa, lb, pb, lo):
-                        self.register_buffer(f"cg_{k}", coupling_block(la, lb, lo))
+                        full = torch.zeros(da, db, 2 * lo + 1, dtype=torch.float64)
+                        full[a0:a1, b0:b1] = coupling_block(la, lb, lo)
+                        blocks.append(full)
                         self.paths.append((la, lb, lo, a0, a1, b0, b1))
                         items.append((1, (lo, pa * pb)))
-                        k += 1
-        self.irreps_out = o3.Irreps(items)
         if not self.paths:
             raise IrrepsError("pair coupling has no paths")
+        self.register_buffer("cg", torch.cat(blocks, dim=2))
+        self.irreps_out = o3.Irreps(items)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        outs = []
-        for k, (la, lb, lo, a0, a1, b0, b1) in enumerate(self.paths):
-            outs.append(torch.einsum("ni,nj,ijk->nk", a[:, a0:a1], b[:, b0:b1],
-                                     getattr(self, f"cg_{k}")))
-        return torch.cat(outs, dim=1)
+        n, da, db = a.shape[0], a.shape[1], b.shape[1]
+        outer = (a.unsqueeze(2) * b.unsqueeze(1)).reshape(n, da * db)
+        return outer @ self.cg.reshape(da * db, -1)
 
 
 def scalar_slice(irreps: o3.Irreps) -> Tuple[int, int]:
