@@ -288,3 +288,37 @@ def test_extxyz_unparseable(tmp_path):
     p.write_text("3\nnot a header\nFe 0 0\n")
     with pytest.raises(DataError, match="junk.extxyz"):
         read_extxyz(p)
+
+
+def test_toy_labels_are_derivatives_of_toy_energy():
+    """The shipped labels are physically consistent: forces, ASE-sign stress and magnetic
+    forces are finite-difference derivatives of the toy energy."""
+    toy = _toy()
+    c = read_extxyz(XYZ)[0]
+    args = (c.pbc, c.numbers)
+    e0, f, s, mf = toy.toy_labels(c.positions, c.cell, *args, c.magmoms)
+    h = 1e-5
+
+    def energy(pos=c.positions, cell=c.cell, m=c.magmoms):
+        return toy.toy_labels(pos, cell, *args, m)[0]
+
+    fd_f, fd_m, fd_s = np.zeros_like(f), np.zeros_like(mf), np.zeros((3, 3))
+    for i in range(c.n_atoms):
+        for k in range(3):
+            d = np.zeros_like(f)
+            d[i, k] = h
+            fd_f[i, k] = -(energy(pos=c.positions + d) - energy(pos=c.positions - d)) / (2 * h)
+            fd_m[i, k] = -(energy(m=c.magmoms + d) - energy(m=c.magmoms - d)) / (2 * h)
+    vol = abs(np.linalg.det(c.cell))
+    for a in range(3):
+        for b in range(3):
+            eps = np.zeros((3, 3))
+            eps[a, b] += h / 2
+            eps[b, a] += h / 2
+            tp, tm = np.eye(3) + eps, np.eye(3) - eps
+            fd_s[a, b] = (energy(pos=c.positions @ tp, cell=c.cell @ tp)
+                          - energy(pos=c.positions @ tm, cell=c.cell @ tm)) / (2 * h * vol)
+    np.testing.assert_allclose(fd_f, f, atol=1e-9)
+    np.testing.assert_allclose(fd_m, mf, atol=1e-9)
+    np.testing.assert_allclose(fd_s, s, atol=1e-9)
+    assert np.abs(s).max() > 1e-3 and np.abs(mf).max() > 1e-3
