@@ -265,6 +265,12 @@ def test_finetune_nonmagnetic_pretrain_with_frozen_group(tmp_path):
     assert torch.equal(saved[frozen_prefix], pre_state[frozen_prefix])
     with pytest.raises(ConfigError, match="matches no parameter"):
         Trainer(tiny_cfg(tmp_path / "x", init_from=str(pre_dir), freeze=["nope*"])).setup()
+    # a training checkpoint works as a source too (its EMA weights are taken)
+    ckpt = load_checkpoint(pre_dir / "checkpoint.pt")
+    from_ckpt = Trainer(tiny_cfg(tmp_path / "y", init_from=str(pre_dir / "checkpoint.pt"))).setup()
+    state = from_ckpt.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in ckpt["ema"]["shadow"].items())
+    assert from_ckpt.e0s == {int(k): v for k, v in ckpt["e0s"].items()}
 
 
 def test_cli_train_and_evaluate(tmp_path, capsys, monkeypatch):
