@@ -1,0 +1,108 @@
+"""Expressiveness: mMACE fits energies of a known spin Hamiltonian; without the centre-spin
+coupling it cannot (the term J(r) m_i.m_j needs the centre atom's own moment).
+
+Synthetic data (non-SOC): perturbed bcc cells (4 atoms, a = 2.87 A), random moment vectors with
+|m| in [1.2, 2.6] muB and
+    E = - sum_pairs J(r) m_i.m_j - sum_pairs B(r) (m_i.m_j)^2 + sum_i (a2 |m_i|^2 + a4 |m_i|^4)
+(pairs within r_c counted once, periodic images included). Both models are trained identically
+(Adam, energies only) and compared on held-out configurations.
+"""
+import logging
+
+import numpy as np
+import torch
+
+from mmace_fast.data.graph import collate, neighbour_list
+from mmace_fast.data.records import Configuration
+from mmace_fast.model import MMACE, ModelConfig
+
+torch.set_num_threads(1)   # tiny tensors: threads only add contention on a shared box
+logger = logging.getLogger(__name__)
+
+R_CUT = 3.2
+A2, A4 = -0.30, 0.04
+
+
+def exchange_j(r):
+    """J(r) eV/muB^2, smooth, zero at R_CUT."""
+    t = np.clip(r / R_CUT, 0, 1)
+    return 0.012 * (1 - t ** 2) ** 2 * (1 + 2 * np.exp(-((r - 2.45) / 0.25) ** 2))
+
+
+def biquadratic_b(r):
+    t = np.clip(r / R_CUT, 0, 1)
+    return 0.001 * (1 - t ** 2) ** 2
+
+
+def hamiltonian_energy(c: Configuration) -> float:
+    i, j, s = neighbour_list(c.positions, c.cell, c.pbc, R_CUT)
+    r = np.linalg.norm(c.positions[j] - c.positions[i] + s @ c.cell, axis=1)
+    dot = np.einsum("ek,ek->e", c.magmoms[i], c.magmoms[j])
+    # full neighbour list: each pair appears twice -> factor 1/2
+    e_pair = -0.5 * np.sum(exchange_j(r) * dot + biquadratic_b(r) * dot ** 2)
+    m2 = np.sum(c.magmoms ** 2, axis=1)
+    return float(e_pair + np.sum(A2 * m2 + A4 * m2 ** 2))
+
+
+def make_data(rng, n):
+    a = 2.87
+    base = np.array([[0, 0, 0], [0.5, 0.5, 0.5], [1, 0, 0], [1.5, 0.5, 0.5]]) * a
+    cell = np.diag([2 * a, a, a])
+    out = []
+    for _ in range(n):
+        strain = np.eye(3) + 0.02 * rng.normal(size=(3, 3))
+        pos = (base + 0.08 * rng.normal(size=base.shape)) @ strain
+        u = rng.normal(size=(4, 3))
+        m = u / np.linalg.norm(u, axis=1, keepdims=True) * rng.uniform(1.2, 2.6, size=(4, 1))
+        c = Configuration(positions=pos, cell=cell @ strain, pbc=[True] * 3, numbers=[26] * 4,
+                          magmoms=m)
+        c.energy = hamiltonian_energy(c)
+        out.append(c)
+    return out
+
+
+def train_and_test(centre_spin, train, test, steps=250, seed=0):
+    torch.manual_seed(seed)
+    e_train = np.array([c.energy for c in train]) / 4
+    cfg = ModelConfig(species=[26], r_cut=R_CUT, n_bessel=6, radial_mlp=[16], n_channels=8,
+                      l_max_sh=1, l_max_message=1, l_max_hidden=0, n_layers=1, correlation=2,
+                      readout_mlp=[8], avg_num_neighbors=8.0, soc=False, l_spin_max=2,
+                      n_mag_features=3, moment_scale=[3.0], centre_spin=centre_spin,
+                      landau_order=2, e0=[float(e_train.mean())], scale=float(e_train.std()))
+    model = MMACE(cfg)
+    b_train, b_test = collate(train, R_CUT), collate(test, R_CUT)
+    y_train = torch.tensor([c.energy for c in train])
+    y_test = np.array([c.energy for c in test])
+    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=1e-4)
+    for _ in range(steps):
+        opt.zero_grad()
+        pred = model(b_train, forces=False)["energy"]
+        loss = (((pred - y_train) / 4) ** 2).mean()
+        loss.backward()
+        opt.step()
+        sched.step()
+    pred = model(b_test, forces=False)["energy"].detach().numpy()
+    return float(np.sqrt(np.mean(((pred - y_test) / 4) ** 2)))     # eV/atom
+
+
+def orientation_energy(c: Configuration) -> float:
+    """The pair part of E (what depends on relative orientations), eV."""
+    return hamiltonian_energy(c) - float(np.sum(A2 * np.sum(c.magmoms ** 2, 1)
+                                                + A4 * np.sum(c.magmoms ** 2, 1) ** 2))
+
+
+def test_centre_spin_needed_for_exchange():
+    rng = np.random.default_rng(0)
+    train, test = make_data(rng, 96), make_data(rng, 32)
+    spread = float(np.std([c.energy / 4 for c in test]))
+    pair_spread = float(np.std([orientation_energy(c) / 4 for c in test]))
+    rmse_full = train_and_test(True, train, test)
+    rmse_ablated = train_and_test(False, train, test)
+    logger.info("E/atom std %.4f eV (pair part %.4f); test RMSE centre_spin %.5f, without "
+                "%.5f eV/atom", spread, pair_spread, rmse_full, rmse_ablated)
+    # measured (seed 0): std 0.0453, pair part 0.0274, full 0.0020, ablated 0.0277 eV/atom:
+    # the ablated model explains none of the orientation-dependent part
+    assert rmse_full < 0.06 * spread
+    assert rmse_ablated > 0.4 * spread
+    assert rmse_ablated > 5 * rmse_full
