@@ -332,3 +332,69 @@ def test_gpaw_smoke_fe1_lda(tmp_path):
     assert np.abs(frame.arrays["REF_forces"]).max() < 1e-6        # one atom: no force
     assert frame.info["REF_stress"].shape == (3, 3)
     assert frame.info["gpaw_version"] == "26.7.0" and "Fe=Fe.LDA" in frame.info["setups"]
+
+
+# --- non-collinear labels (no GPAW needed) -------------------------------------------------------
+
+def test_constraint_magforce_is_the_penalty_gradient():
+    """-dE/dM at the converged moments equals +dP/dM (envelope of the penalised SCF)."""
+    from mmace_fast.data.dft.noncollinear import (constraint_magforces, penalty_energy,
+                                                  unit_directions)
+    rng = np.random.default_rng(1)
+    u = unit_directions(rng.normal(size=(3, 3)))
+    m = 2.2 * u + 0.1 * rng.normal(size=(3, 3))
+    constrained = np.array([True, True, False])
+    lam = 0.8
+    f = constraint_magforces(m, u, lam, constrained)
+    h = 1e-6
+    for a in range(3):
+        for v in range(3):
+            mp, mm = m.copy(), m.copy()
+            mp[a, v] += h
+            mm[a, v] -= h
+            dp = (penalty_energy(mp, u, lam, constrained).sum()
+                  - penalty_energy(mm, u, lam, constrained).sum()) / (2 * h)
+            assert f[a, v] == pytest.approx(dp, abs=1e-8)
+    assert np.all(f[2] == 0.0)
+    # transverse to the target: no component along u
+    assert np.allclose(np.einsum("av,av->a", f, u), 0.0, atol=1e-12)
+    # zero when the moment lies on its target
+    assert np.allclose(constraint_magforces(1.7 * u, u, lam, constrained), 0.0)
+
+
+def test_noncollinear_specs():
+    from mmace_fast.data.dft.noncollinear import NonCollinearError, check_functional
+    specs = [s for s in make_manifest("fe") if s["order"] == "NC"]
+    assert specs and all(s["tier"] >= 4 for s in specs)
+    for s in specs:
+        a = build_atoms(s)
+        m0 = a.get_initial_magnetic_moments()
+        assert m0.shape == (len(a), 3)
+        assert np.allclose(np.linalg.norm(m0, axis=1), 2.5)
+        assert np.allclose(m0 / 2.5, np.asarray(s["directions"]), atol=1e-7)
+    canted = [s for s in specs if s["family"] == "nc2_canted"]
+    ang = [np.degrees(np.arccos(np.clip(np.dot(*np.asarray(s["directions"])), -1, 1)))
+           for s in canted]
+    assert min(ang) >= 10.0 - 1e-6 and max(ang) <= 170.0 + 1e-6
+    with pytest.raises(NonCollinearError, match="LDA-only"):
+        check_functional(get_settings("crn"))
+
+
+def test_settle_rejects_a_constraint_that_did_not_hold(tmp_path):
+    wd = WorkDir(tmp_path / "fe", "fe")
+    for cid, m in (("fe-nc-000", [[0, 0, 2.2], [1.9, 0, 1.1]]),     # 60 deg pair held
+                   ("fe-nc-001", [[0, 0, 2.2], [0.4, 0, 2.1]])):    # relaxed towards parallel
+        a = _fake_frame(cid, [2.5, 2.5], [2.2, 2.2])
+        a.info["initial_magmoms"] = np.array([0, 0, 2.5, 2.165, 0, 1.25])
+        a.info["converged_magmoms"] = np.ravel(m).astype(float)
+        u = np.array([[0, 0, 1.0], [np.sin(np.pi / 3), 0, 0.5]])
+        a.info["noncollinear"] = True
+        a.arrays["constrained"] = np.ones(2, dtype=int)
+        mm = np.asarray(m, float)
+        a.info["angle_to_target_deg"] = np.degrees(np.arccos(
+            np.einsum("av,av->a", mm, u) / np.linalg.norm(mm, axis=1)))
+        a.arrays["REF_magmom"] = mm
+        write(wd.root / "pending" / f"{cid}.extxyz", a)
+    assert settle_pending(wd, "fe-nc-000") == "ok"
+    assert settle_pending(wd, "fe-nc-001") == "collapse"
+    assert "constraint not held" in wd.failures()[0]["note"]

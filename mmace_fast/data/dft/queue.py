@@ -33,6 +33,10 @@ from .structures import make_manifest, spec_json, split_of
 log = logging.getLogger(__name__)
 
 
+#: a constrained moment further than this from its target direction is rejected
+MAX_CONSTRAINT_ANGLE_DEG = 10.0
+
+
 class QueueError(ValueError):
     """Inconsistent work directory (e.g. a manifest made from another seed)."""
 
@@ -167,7 +171,19 @@ def settle_pending(wd: WorkDir, cid: str) -> str:
     st = get_settings(wd.material)
     m0 = np.atleast_1d(np.asarray(atoms.info["initial_magmoms"], dtype=float))
     m = np.atleast_1d(np.asarray(atoms.info["converged_magmoms"], dtype=float))
-    status, note = classify_outcome(atoms.get_chemical_symbols(), m0, m, st)
+    if atoms.info.get("noncollinear", False):
+        # lengths for the collapse check; the constraint must have held the directions
+        m0 = np.linalg.norm(m0.reshape(-1, 3), axis=1)
+        m = np.linalg.norm(m.reshape(-1, 3), axis=1)
+        status, note = classify_outcome(atoms.get_chemical_symbols(), m0, m, st)
+        angles = np.atleast_1d(np.asarray(atoms.info["angle_to_target_deg"], dtype=float))
+        constrained = np.asarray(atoms.arrays["constrained"], dtype=bool)
+        if status == "ok" and np.any(angles[constrained] > MAX_CONSTRAINT_ANGLE_DEG):
+            status = "collapse"
+            note = (f"constraint not held: angles to target {angles.round(1).tolist()} deg "
+                    f"(limit {MAX_CONSTRAINT_ANGLE_DEG})")
+    else:
+        status, note = classify_outcome(atoms.get_chemical_symbols(), m0, m, st)
     atoms.info["outcome"] = status
     if note:
         atoms.info["note"] = note

@@ -95,6 +95,8 @@ def run_calculation(atoms: Atoms, st: MaterialSettings, txt: str | None) -> tupl
     from gpaw import GPAW  # noqa: PLC0415
 
     m0 = atoms.get_initial_magnetic_moments().copy()                    # [n] muB
+    if m0.ndim != 1:
+        raise ValueError("run_calculation is collinear: initial moments must be [n]")
     work = atoms.copy()
     work.calc = GPAW(**gpaw_parameters(st, txt=txt))
     t0 = time.perf_counter()
@@ -181,7 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, atoms = atoms_from_spec_file(args.spec)
         st = get_settings(spec["material"])
-        frame, _ = run_calculation(atoms, st, args.txt)
+        if spec["order"] == "NC":
+            from .noncollinear import run_noncollinear  # noqa: PLC0415
+            frame, _ = run_noncollinear(atoms, st, spec["directions"],
+                                        float(spec.get("penalty_ev", 0.8)),
+                                        float(spec.get("moment", st.start_moment)), args.txt)
+        else:
+            frame, _ = run_calculation(atoms, st, args.txt)
         frame.info["wall_time_total_s"] = time.perf_counter() - t0
         ru = resource.getrusage(resource.RUSAGE_SELF)
         frame.info["cpu_time_s"] = float(ru.ru_utime + ru.ru_stime)   # whole child process

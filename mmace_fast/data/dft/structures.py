@@ -193,8 +193,16 @@ def build_atoms(spec: dict) -> Atoms:
         if not 0 <= index < len(atoms):
             raise SpecError(f"substitution index {index} out of range for {len(atoms)} atoms")
         atoms[index].symbol = symbol
-    m0 = initial_moments(atoms, a, spec["order"], st.magnetic_species,
-                         float(spec.get("moment", st.start_moment)), spec.get("order_seed"))
+    if spec["order"] == "NC":
+        u = np.asarray(spec["directions"], dtype=float)              # [n, 3] target directions
+        if u.shape != (len(atoms), 3):
+            raise SpecError(f"directions has shape {u.shape}, expected ({len(atoms)}, 3)")
+        u = u / np.linalg.norm(u, axis=1)[:, None]
+        is_mag = np.array([s in st.magnetic_species for s in atoms.get_chemical_symbols()])
+        m0 = np.where(is_mag[:, None], float(spec.get("moment", st.start_moment)) * u, 0.0)
+    else:
+        m0 = initial_moments(atoms, a, spec["order"], st.magnetic_species,
+                             float(spec.get("moment", st.start_moment)), spec.get("order_seed"))
     eps = np.asarray(spec.get("strain", np.zeros((3, 3))), dtype=float)
     if eps.shape != (3, 3) or not np.allclose(eps, eps.T):
         raise SpecError(f"strain must be a symmetric 3x3 matrix, got {eps.tolist()}")
@@ -276,6 +284,46 @@ def _family(material, family, tier, n, rng, prototype, cell, orders, *, shear=0.
 SYM = ("iso", "tet", "trig", "ortho")   # strains keeping point symmetry: cheap k-point sets
 
 
+def random_unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n directions uniform on the sphere [n, 3]."""
+    v = rng.normal(size=(n, 3))
+    return v / np.linalg.norm(v, axis=1)[:, None]
+
+
+def rotation_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation by ``angle`` (rad) about ``axis`` (Rodrigues)."""
+    k = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
+
+
+def _nc_family(material, family, tier, n, rng, prototype, cell, n_atoms, mode, *,
+               rattle=(0.0, 0.0), penalty=0.8) -> list[dict]:
+    """Non-collinear specs: ``mode`` 'canted' (first pair at a random angle 10-170 deg, others
+    parallel to the first) or 'random' (all directions random); a random global rotation is
+    applied (no SOC: energies are invariant, the labels rotate with the moments)."""
+    specs = []
+    for k in range(n):
+        if mode == "canted":
+            th = np.radians(rng.uniform(10.0, 170.0))
+            u = np.tile([0.0, 0.0, 1.0], (n_atoms, 1))
+            u[1] = [np.sin(th), 0.0, np.cos(th)]
+        elif mode == "random":
+            u = random_unit_vectors(rng, n_atoms)
+        else:
+            raise SpecError(f"unknown non-collinear mode {mode!r}")
+        rot = rotation_matrix(random_unit_vectors(rng, 1)[0], rng.uniform(0, 2 * np.pi))
+        u = np.round(u @ rot.T, 8)
+        specs.append({
+            "id": f"{material}-{family}-{k:03d}", "material": material, "family": family,
+            "tier": tier, "prototype": prototype, "cell": cell, "order": "NC",
+            "directions": u.tolist(), "penalty_ev": penalty, "substitutions": [],
+            "strain_kind": "general", "strain": _strain(rng, "general", 0.04, 0.02),
+            "rattle": round(float(rng.uniform(*rattle)), 4) if rattle[1] > 0 else 0.0,
+            "rattle_seed": int(rng.integers(2**31)), "config_type": f"{family}_NC"})
+    return specs
+
+
 def _fe_families(seed: int) -> list[dict]:
     f = lambda *args, **kw: _family("fe", args[0], args[1], args[2],  # noqa: E731
                                     _family_rng(seed, args[0]), *args[3:], **kw)
@@ -286,6 +334,11 @@ def _fe_families(seed: int) -> list[dict]:
         + f("bcc4_random", 2, 24, "bcc_Fe", "cubic_1x1x2", ["random", "FM"],
             rattle=(0.03, 0.08))
         + f("bcc1_general", 3, 12, "bcc_Fe", "prim_bcc", ["FM"], shear=0.03, vol=0.06)
+        # non-collinear, spin-direction constraint (LDA), symmetry off: expensive, last
+        + _nc_family("fe", "nc2_canted", 4, 16, _family_rng(seed, "nc2_canted"), "bcc_Fe",
+                     "cubic", 2, "canted", rattle=(0.0, 0.05))
+        + _nc_family("fe", "nc4_random", 5, 8, _family_rng(seed, "nc4_random"), "bcc_Fe",
+                     "cubic_1x1x2", 4, "random", rattle=(0.0, 0.05))
     )
 
 
