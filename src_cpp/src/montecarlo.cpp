@@ -97,7 +97,9 @@ void MonteCarlo::sweep(H& h) {
         int kind;
         if (pl > 0.0 && rng_.uniform() < pl) {
             kind = STAT_LONGITUDINAL;
-            mn = Vec3(mo.x + sl * rng_.normal(), mo.y + sl * rng_.normal(), mo.z + sl * rng_.normal());
+            real_t g[3];
+            rng_.normal3(g);
+            mn = Vec3(mo.x + sl * g[0], mo.y + sl * g[1], mo.z + sl * g[2]);
         } else {
             kind = (move == MOVE_HINZKE_NOWAK) ? static_cast<int>(rng_.below(3)) : move;
             const real_t len = len_[i];
@@ -107,8 +109,9 @@ void MonteCarlo::sweep(H& h) {
                 mn = Vec3(u[0], u[1], u[2]) * len;
             } else if (kind == MOVE_GAUSSIAN) {
                 const real_t inv = len > 0 ? 1.0 / len : 0.0;
-                Vec3 e(mo.x * inv + sigma * rng_.normal(), mo.y * inv + sigma * rng_.normal(),
-                       mo.z * inv + sigma * rng_.normal());
+                real_t g[3];
+                rng_.normal3(g);
+                Vec3 e(mo.x * inv + sigma * g[0], mo.y * inv + sigma * g[1], mo.z * inv + sigma * g[2]);
                 const real_t en = e.norm();
                 mn = en > 0 ? e * (len / en) : mo;
             } else {

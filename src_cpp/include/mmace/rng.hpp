@@ -49,6 +49,19 @@ public:
         } while (s >= 1.0 || s == 0.0);
         return u * std::sqrt(-2.0 * std::log(s) / s);
     }
+    // three independent standard normals from two polar pairs (the fourth value is dropped)
+    void normal3(double* out) {
+        double u, v, s;
+        do {
+            u = 2.0 * uniform() - 1.0;
+            v = 2.0 * uniform() - 1.0;
+            s = u * u + v * v;
+        } while (s >= 1.0 || s == 0.0);
+        double f = std::sqrt(-2.0 * std::log(s) / s);
+        out[0] = u * f;
+        out[1] = v * f;
+        out[2] = normal();
+    }
     // uniform unit vector on the sphere (Marsaglia 1972)
     void unit_vector(double* out) {
         double a, b, s;

@@ -4,6 +4,7 @@
 // Pairs are stored as a directed CSR list (each pair once per direction; the reverse of tensor T
 // is T^T); self-image pairs (i, i + S) are allowed and handled exactly.
 #pragma once
+#include <cstdint>
 #include <vector>
 
 #include "mmace/hamiltonian.hpp"
@@ -55,6 +56,8 @@ public:
     std::size_t n_directed() const { return nbr_.size(); }
 
 private:
+    static constexpr std::uint32_t PACK_SHIFT = 24, PACK_MASK = (1u << PACK_SHIFT) - 1;
+    void build_packed();
     real_t onsite(index_t i, const Vec3& m) const;
     Vec3 onsite_field(index_t i, const Vec3& m) const;
     real_t pair_energy(std::size_t e, const Vec3& mi, const Vec3& mj) const;  // one directed entry
@@ -62,6 +65,8 @@ private:
     std::vector<index_t> offs_, nbr_;
     std::vector<real_t> J_, T_, B_;
     std::vector<unsigned char> self_;
+    std::vector<std::uint32_t> packed_;  // [n_directed] neighbour | coupling id << 24 (fast path)
+    std::vector<real_t> jtab_;           // distinct couplings
     std::vector<real_t> Ku_, axis_, Kc_, field_, a2_, a4_, a6_;
     bool has_tensor_ = false, has_biquad_ = false, has_self_ = false;
     bool has_uniaxial_ = false, has_cubic_ = false, has_field_ = false, has_landau_ = false;
