@@ -17,13 +17,15 @@ receiver i, integer shift S) with r_ij = x_j - x_i + S @ cell (see mmace_fast.da
    non-SOC: c_l = Y_l(m~_i).Y_l(m~_j)/(2l+1), l <= l_spin_max; sigma_ij = c_l phi_p(i) phi_q(j)
             (centre_spin) or phi_q(j); edge attributes psi_ij = Y(r_ij).
    SOC:     sigma_ij = phi_p(i) phi_q(j) (or phi_q(j)); spin-pair tensor
-            S_ij = [Ys_la(m~_i) x Ys_lb(m~_j)]_L (``spin_pair.coupling.cg_k``, la+lb even);
-            psi_ij = [Y(r_ij) x S_ij]_l blocks (``bond_spin.cg_k``), l <= l_max_message.
+            S_ij = [Ys_la(m~_i) x Ys_lb(m~_j)]_L (``spin_pair.coupling.cg``, la+lb even);
+            psi_ij = [Y(r_ij) x S_ij]_l blocks (``bond_spin.cg``), l <= l_max_message
+            (ops.PairCoupling: out = einsum("ni,nj,ijk->nk", a, b, cg)).
 5. for each layer t (``layers.t``):
-   w_ij   = radial_mlp(b) * (sigma_ij @ spin_weight)       [E, P*C] -> [E, P, C]
+   w_ij   = radial_mlp(b) * (sigma_ij @ spin_weight)       [E, C*P] -> [E, C, P] (channel-major)
             (radial MLP: bias-free, h <- silu(h @ W_k / sqrt(fan_in)), no activation at the end)
    u_j    = linear_up(h_j)                                 per-l channel mixing / sqrt(C)
-   msg_ij = sum_paths w_ij[p, c] cg_p(u_j[c, block1], psi_ij[block2])   (``tp.cg_p``)
+   msg_ij = sum_paths w_ij[c, p] cg_p(u_j[c, block1], psi_ij[block2])
+            (``tp.cg_g``, ``tp.path_g``, ``tp.target_g``: see ops.ChannelwiseTP)
    A_i    = linear(sum_{j} msg_ij / avg_num_neighbors)
    B_i    = symmetric_contraction(A_i, a_i)                (U_k_nu buffers, W_k_nu weights)
    h_i    = linear_out(B_i) + skip(h_i, a_i)               (skip: attribute-dependent linear)
@@ -151,7 +153,7 @@ class InteractionLayer(nn.Module):
         n_edges = psi.shape[0]
         c = h.shape[1]
         w = self.radial_mlp(radial) * (sigma @ self.spin_weight)     # [E, P*C]
-        w = w.reshape(n_edges, self.n_paths, c)
+        w = w.reshape(n_edges, c, self.n_paths)
         u = self.linear_up(h)
         msg = self.tp(u[sender], psi, w)                               # [E, C, D_A]
         a = torch.zeros(h.shape[0], c, msg.shape[2], dtype=msg.dtype, device=msg.device)

@@ -135,16 +135,17 @@ class ChannelwiseTP(nn.Module):
 
     x1  # [n, C, D1]  per-channel irreps ``irreps1`` (each irrep once)
     x2  # [n, D2]     irreps ``irreps2`` (irreps may repeat: each block is its own path source)
-    w   # [n, P, C]   path weights (e.g. radial MLP outputs)
+    w   # [n, C, P]   path weights (e.g. radial MLP outputs), channel-major
     out # [n, C, Dout] per-channel irreps ``irreps_out`` (each irrep once)
 
     Paths: every (block1, block2, ir_out) with ir_out in ir1 x ir2 (triangle and parity) and
     ir_out in irreps_out, listed in ``self.paths`` as (l1, l2, l3, start1, stop1, start2, stop2,
     start_out, stop_out). Path p has the coefficient tensor
     cg_p = sqrt(2 l3 + 1) w3j(l1, l2, l3) / sqrt(n_paths(ir_out)), and
-        out[:, c, out_block] += w[:, p, c] * einsum("m,k,mkj->j", x1[:, c, b1], x2[:, b2], cg_p).
+        out[:, c, out_block] += w[:, c, p] * einsum("m,k,mkj->j", x1[:, c, b1], x2[:, b2], cg_p).
     Storage for evaluation, grouped by block1 = b (one buffer set per irrep of x1):
-        ``cg_{b}        # [2 l1 + 1, D2, J_b]`` the cg_p of all paths from b side by side,
+        ``cg_{b}        # [D2, 2 l1 + 1, J_b]`` the cg_p of all paths from b side by side
+                          (cg_b[k, m, j] = cg_p[m, k - start2, j - offset_p]),
         ``path_{b}      # [J_b] int64`` the path p of each column,
         ``target_{b}    # [J_b] int64`` the output component (index in Dout) of each column.
     """
@@ -184,7 +185,8 @@ class ChannelwiseTP(nn.Module):
                 tidx += list(range(c0, d0))
             if not cols:
                 continue
-            self.register_buffer(f"cg_{len(self.groups)}", torch.cat(cols, dim=2))
+            self.register_buffer(f"cg_{len(self.groups)}",
+                                 torch.cat(cols, dim=2).permute(1, 0, 2).contiguous())
             self.register_buffer(f"path_{len(self.groups)}", torch.tensor(pidx))
             self.register_buffer(f"target_{len(self.groups)}", torch.tensor(tidx))
             # the same scatter as a 0/1 matrix [J, Dout] (a matmul is faster than index_add)
@@ -197,11 +199,11 @@ class ChannelwiseTP(nn.Module):
         n, c = x1.shape[0], x1.shape[1]
         out = x1.new_zeros(n, c, self.dim_out)
         for g, (a1, b1) in enumerate(self.groups):
-            cg = getattr(self, f"cg_{g}")                                  # [m1, D2, J]
-            m1, d2, jb = cg.shape
-            gmat = (x2 @ cg.permute(1, 0, 2).reshape(d2, m1 * jb)).reshape(n, m1, jb)
+            cg = getattr(self, f"cg_{g}")                                  # [D2, m1, J]
+            d2, m1, jb = cg.shape
+            gmat = (x2 @ cg.reshape(d2, m1 * jb)).reshape(n, m1, jb)
             y = torch.bmm(x1[:, :, a1:b1], gmat)                           # [n, C, J]
-            y = y * w[:, getattr(self, f"path_{g}"), :].transpose(1, 2)
+            y = y * w[:, :, getattr(self, f"path_{g}")]
             out = out + y @ getattr(self, f"scatter_{g}")
         return out
 
