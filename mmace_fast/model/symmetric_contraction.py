@@ -10,7 +10,8 @@ from the exported file and never re-derives them.
 Forward, per output block L and node i, channel c, with node attributes a_i (one-hot species
 times centre-moment magnitude features) and weights ``W_{k}_{nu}  # [n_attr, eta, C]``:
 
-    B_i[c, M] = sum_nu sum_eta (sum_a a_i[a] W[a, eta, c]) U[eta, M, d1..dnu] A_i[c, d1]...A_i[c, dnu]
+    B_i[c, M] = sum_nu sum_eta (sum_a a_i[a] W[a, eta, c]) U[eta, M, d1..dnu]
+                * A_i[c, d1] ... A_i[c, dnu]
 
 evaluated Horner-style from nu_max down to 1 (contract the last index with A, add the
 next-lower order, repeat), as in MACE.
