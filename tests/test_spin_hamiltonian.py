@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from mmace_fast import conventions as cv
-from mmace_fast.mc.hamiltonian import SpinHamiltonian, find_shells
+from mmace_fast.mc.hamiltonian import (SpinHamiltonian, find_shells, landau_from_species,
+                                      per_site_from_species)
 from mmace_fast.mc.lattice import cubic_lattice
 from mmace_fast.mc.presets import PAJDA_J_MRY, mean_field_tc, pajda_bcc_fe, pajda_fe_exchange_ev
 from mmace_fast.neighbours import neighbour_list, pairs_once
@@ -167,6 +168,19 @@ def test_bad_input(case):
         kw["n_sites"] = 0
     with pytest.raises(ValueError):
         SpinHamiltonian(**kw)
+
+
+def test_species_tables():
+    numbers = [26, 13, 26]
+    lan = landau_from_species(numbers, {26: (-0.5, 0.1), 13: (0.2, 0.05, 0.01)})
+    np.testing.assert_allclose(lan["a2"], [-0.5, 0.2, -0.5])
+    np.testing.assert_allclose(lan["a6"], [0.0, 0.01, 0.0])
+    ham = SpinHamiltonian(3, [0, 1], [1, 2], J=[0.1, 0.1], **lan)
+    assert ham.variable_length
+    with pytest.raises(ValueError, match="species"):
+        landau_from_species([26, 24], {26: (-0.5, 0.1)})
+    with pytest.raises(ValueError, match="species"):
+        per_site_from_species([7], {26: 1.0})
 
 
 def test_bad_spins():

@@ -189,6 +189,24 @@ class SpinHamiltonian:
                              f"Landau coefficient must be > 0 (sites {np.flatnonzero(bad)[:5]})")
 
 
+def per_site_from_species(numbers, table: dict, name: str = "coefficient") -> np.ndarray:
+    """Per-site values [n] from a per-species table {Z: value}; unknown species raise."""
+    numbers = np.asarray(numbers, dtype=np.int64).reshape(-1)
+    unknown = sorted(set(numbers.tolist()) - set(int(z) for z in table))
+    if unknown:
+        raise ValueError(f"{name}: no value for species {unknown} (table has {sorted(table)})")
+    return np.array([float(table[int(z)]) for z in numbers])
+
+
+def landau_from_species(numbers, table: dict) -> dict:
+    """Landau coefficients per site from {Z: (a2, a4[, a6])}: returns dict(a2=, a4=, a6=)."""
+    out = {}
+    for k, key in enumerate(("a2", "a4", "a6")):
+        out[key] = per_site_from_species(
+            numbers, {z: (c[k] if k < len(c) else 0.0) for z, c in table.items()}, f"Landau {key}")
+    return out
+
+
 def _pair_array(x, shape, name):
     if x is None:
         return None
