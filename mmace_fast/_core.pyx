@@ -131,30 +131,29 @@ cdef class HamiltonianBase:
             h.effective_field(&ov[0, 0])
         return out
 
-    def delta_energy(self, int32_t i, m_new):
-        """Energy change (eV) if moment i became m_new; the state is left unchanged."""
+    cdef Vec3 _trial(self, int32_t i, m_new) except *:
         if not 0 <= i < self.n_sites:
             raise IndexError(f"site {i} out of range [0, {self.n_sites})")
         v = _as_array(m_new, (3,), "m_new")
         if not np.all(np.isfinite(v)):
             raise ValueError("non-finite trial moment")
+        return Vec3(v[0], v[1], v[2])
+
+    def delta_energy(self, int32_t i, m_new):
+        """Energy change (eV) if moment i became m_new; the state is left unchanged."""
+        cdef Vec3 t = self._trial(i, m_new)
         cdef Hamiltonian* h = self.ptr()
-        cdef double de = h.propose(i, Vec3(v[0], v[1], v[2]))
+        cdef double de = h.propose(i, t)
         h.reject()
         return de
 
     def move(self, int32_t i, m_new):
         """Apply moment i -> m_new through propose/accept; returns dE (eV)."""
-        if not 0 <= i < self.n_sites:
-            raise IndexError(f"site {i} out of range [0, {self.n_sites})")
-        v = _as_array(m_new, (3,), "m_new")
-        if not np.all(np.isfinite(v)):
-            raise ValueError("non-finite trial moment")
+        cdef Vec3 t = self._trial(i, m_new)
         cdef Hamiltonian* h = self.ptr()
-        cdef double de = h.propose(i, Vec3(v[0], v[1], v[2]))
+        cdef double de = h.propose(i, t)
         h.accept()
         return de
-
 
 def _opt(a, shape, name):
     if a is None:

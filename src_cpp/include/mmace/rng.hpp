@@ -39,28 +39,29 @@ public:
     std::uint64_t below(std::uint64_t n) {
         return static_cast<std::uint64_t>((static_cast<unsigned __int128>(next_u64()) * n) >> 64);
     }
-    // standard normal (Marsaglia polar; the spare value is not cached so that state is only s_)
-    double normal() {
+    // two independent standard normals (Marsaglia polar method)
+    void normal2(double& a, double& b) {
         double u, v, s;
         do {
             u = 2.0 * uniform() - 1.0;
             v = 2.0 * uniform() - 1.0;
             s = u * u + v * v;
         } while (s >= 1.0 || s == 0.0);
-        return u * std::sqrt(-2.0 * std::log(s) / s);
+        const double f = std::sqrt(-2.0 * std::log(s) / s);
+        a = u * f;
+        b = v * f;
+    }
+    // standard normal; the spare value is dropped so that the state is only s_
+    double normal() {
+        double a, b;
+        normal2(a, b);
+        return a;
     }
     // three independent standard normals from two polar pairs (the fourth value is dropped)
     void normal3(double* out) {
-        double u, v, s;
-        do {
-            u = 2.0 * uniform() - 1.0;
-            v = 2.0 * uniform() - 1.0;
-            s = u * u + v * v;
-        } while (s >= 1.0 || s == 0.0);
-        double f = std::sqrt(-2.0 * std::log(s) / s);
-        out[0] = u * f;
-        out[1] = v * f;
-        out[2] = normal();
+        double spare;
+        normal2(out[0], out[1]);
+        normal2(out[2], spare);
     }
     // uniform unit vector on the sphere (Marsaglia 1972)
     void unit_vector(double* out) {
