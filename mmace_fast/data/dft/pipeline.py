@@ -1,10 +1,10 @@
 """The background pipeline: all materials, cheapest work first, one calculation at a time.
 
 Steps (each resumable, so re-running the pipeline continues where it stopped):
-  1. tier 0 (symmetric, cheap cells) of fe, feal, crn
-  2. a first slice of tier 1 (rattled cells) per material, then a finite-difference force
-     check on one rattled frame per material
-  3. the rest of tiers 1, 2, 3, material by material within each tier
+  1. per material (fe, feal, crn): tier 0 (symmetric, cheap cells), the first two rattled
+     cells of tier 1, and a finite-difference force check on one rattled frame
+  2. the rest of tiers 1..5 (tiers 4-5: non-collinear Fe), material by material within each
+     tier, with a second FD check per material after each tier
 After each step every material is collected into ``data/<material>.extxyz.gz``.
 A file ``<root>/STOP`` stops the pipeline before its next calculation.
 """
@@ -24,7 +24,7 @@ MATERIALS = ("fe", "feal", "crn")
 
 def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                  seed: int = 20261124, nice: int = 10, timeout_s: float = 5400.0,
-                 fd_per_material: int = 2, first_slice: int = 4) -> None:
+                 fd_per_material: int = 2, first_slice: int = 2) -> None:
     root = Path(root)
     stop = root / "STOP"
 
@@ -42,10 +42,10 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                 summary = collect(m, root / m, Path(data_dir) / f"{m}.extxyz.gz")
                 log.info("collected %s", json.dumps(summary))
 
-    def fd_step():
-        for m in MATERIALS:
+    def fd_step(materials=MATERIALS, upto=fd_per_material):
+        for m in materials:
             have = len(done_fd_ids(root / m))
-            if stop.exists() or have >= fd_per_material:
+            if stop.exists() or have >= upto:
                 continue
             ids = auto_pick(root / m, m, 1)
             if ids:
@@ -54,14 +54,13 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                 except RuntimeError as exc:
                     log.error("FD check failed: %s", exc)
 
-    if not step([0]):
-        return collect_all()
-    collect_all()
-    if not step([1], max_jobs=first_slice):
-        return collect_all()
-    fd_step()
-    collect_all()
-    for tier in (1, 2, 3):
+    # per material: cheap symmetric cells, a few rattled cells, one FD check on a rattled cell
+    for m in MATERIALS:
+        if not step([0], materials=(m,)) or not step([1], max_jobs=first_slice, materials=(m,)):
+            return collect_all()
+        fd_step(materials=(m,), upto=1)
+        collect_all()
+    for tier in (1, 2, 3, 4, 5):
         if not step([tier]):
             break
         collect_all()
