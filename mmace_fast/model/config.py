@@ -33,7 +33,9 @@ class ModelConfig:
                        moments axial (1e)
     l_spin_max         max l of the solid harmonics of moments
     spin_pair_l_max    SOC: max L of the spin-pair tensor [Y_la(m_i) x Y_lb(m_j)]_L
-    n_mag_features     Chebyshev features T_k(1 - 2 x), x = (|m| / moment_scale(Z))^2, k < n
+    n_mag_features     bounded Chebyshev features T_k(1 - 2 x / d), k < n, with
+                       x = (|m| / moment_scale(Z))^2, d = (1 + x^4)^(1/4) (harmonics of
+                       m~ / sqrt(d); see mmace_fast.model.magnetic)
     moment_scale       per species, muB (same order as ``species``); None -> 3.0 for all
     centre_spin        couple the centre atom's own moment (ablation switch: False uses only
                        sender moments; cannot represent J m_i.m_j)

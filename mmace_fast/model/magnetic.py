@@ -1,12 +1,32 @@
 """Moment features with exact spin symmetries (see :mod:`mmace_fast.model.mmace` for the proofs).
 
 All features are built from
-    m~_i = m_i / moment_scale(Z_i)           (dimensionless)
+    m~_i = m_i / moment_scale(Z_i)           (dimensionless; moment_scale is per element)
     x_i  = |m~_i|^2                          (even in m)
-    phi_k(i) = T_k(1 - 2 x_i), k < n_mag     Chebyshev polynomials of x: even in m, smooth
-    Y_l(m~_i)                                solid harmonics |m~|^l Y_l(m~/|m~|): homogeneous
-                                             polynomials of degree l, Y_l(-m) = (-1)^l Y_l(m),
-                                             smooth at m = 0 (e3nn, normalize=False, component)
+    d_i  = (1 + x_i^4)^(1/4)                 (smooth, even; d ~ 1 + x^4/4 for small x)
+    q_i  = x_i / d_i  in [0, 1)              (bounded, monotone in |m|, smooth at m = 0)
+    phi_k(i) = T_k(1 - 2 q_i), k < n_mag     Chebyshev polynomials: |phi_k| <= 1 for every m
+    u_i  = m~_i / sqrt(d_i),  |u_i|^2 = q_i  (odd in m, smooth at m = 0, |u| < 1)
+    Y_l(u_i) = d_i^(-l/2) Y_l(m~_i)          solid harmonics |u|^l Y_l(u/|u|) (e3nn,
+                                             normalize=False, component): |Y_l|^2 < 2l+1
+
+Boundedness (why): plain solid harmonics |m~|^l Y_l and Chebyshev polynomials of x grow
+without bound for |m| > moment_scale and compound through the layers and the symmetric
+contraction (E ~ 1e30 eV at |m| = 5 muB for a random model). With the per-element envelope
+(1 + x^4)^(-l/8) per harmonic (equivalently: harmonics of the squashed vector u) and the
+magnitude variable q, every moment feature lies in a fixed bounded set for all m, so for fixed
+geometry the network energy is bounded in the moments. The envelope is flat below
+moment_scale (d = 1.014 at |m| = 0.7 moment_scale, 1.19 at |m| = moment_scale) so features
+there stay close to the polynomial ones that represent J m_i.m_j and K m_z^2 exactly; the
+gentler (1 + x)^(-l/2) was tried and fits the expressiveness benchmarks markedly worse.
+Only the optional explicit one-body Landau term sum_k a_k x^k (mmace.py) stays polynomial:
+it is what confines |m| (a_K > 0).
+
+Symmetries are unchanged: u = g(|m|) m with a scalar even g, so Y_l(Q u) = D_l(Q) Y_l(u)
+(rotations, and axial/SOC or spin-O(3)/non-SOC parity as before), Y_l(u(-m)) = (-1)^l Y_l(u(m))
+(T-parity (-1)^l per harmonic), phi depends on |m|^2 only (T-even). All features are smooth
+(real-analytic) functions of the components of m, including at m = 0, so magnetic forces are
+defined there.
 """
 from __future__ import annotations
 
@@ -30,7 +50,8 @@ def chebyshev(y: torch.Tensor, n: int) -> torch.Tensor:
 class MomentFeatures(nn.Module):
     """Per-atom moment features: (x, phi, Y) from moments and species indices.
 
-    buffer ``moment_scale  # [n_species] muB``.
+    x is the unbounded |m~|^2 (for the explicit Landau term only); phi and Y are bounded (see the
+    module docstring). buffer ``moment_scale  # [n_species] muB``.
     """
 
     def __init__(self, moment_scale, n_mag: int, l_spin_max: int):
@@ -44,14 +65,16 @@ class MomentFeatures(nn.Module):
     def forward(self, magmoms: torch.Tensor, species: torch.Tensor):
         mt = magmoms / self.moment_scale[species].unsqueeze(-1)   # [n, 3] dimensionless
         x = (mt * mt).sum(-1)                                      # [n]
-        phi = chebyshev(1.0 - 2.0 * x, self.n_mag)                 # [n, n_mag]
-        ys = o3.spherical_harmonics(list(range(self.l_spin_max + 1)), mt, normalize=False,
-                                    normalization="component")     # [n, (Ls+1)^2]
+        d = (1.0 + x ** 4) ** 0.25                                 # [n] envelope
+        phi = chebyshev(1.0 - 2.0 * x / d, self.n_mag)             # [n, n_mag], |phi| <= 1
+        u = mt / torch.sqrt(d).unsqueeze(-1)                       # [n, 3], |u|^2 = x/d < 1
+        ys = o3.spherical_harmonics(list(range(self.l_spin_max + 1)), u, normalize=False,
+                                    normalization="component")     # [n, (Ls+1)^2], bounded
         return x, phi, ys
 
 
 def spin_invariants(ys_i: torch.Tensor, ys_j: torch.Tensor, l_spin_max: int) -> torch.Tensor:
-    """c_l = Y_l(m~_i) . Y_l(m~_j) / (2l+1) = |m~_i|^l |m~_j|^l P_l(cos theta_ij)  # [E, Ls+1].
+    """c_l = Y_l(u_i) . Y_l(u_j) / (2l+1) = |u_i|^l |u_j|^l P_l(cos theta_ij)  # [E, Ls+1].
 
     Invariant under any common O(3) transformation of all moments (hence T-even)."""
     outs = []
@@ -83,7 +106,7 @@ def soc_edge_scalars(phi_i: torch.Tensor, phi_j: torch.Tensor, centre_spin: bool
 
 
 class SpinPairTensor(nn.Module):
-    """SOC spin-pair tensor S_ij = [Y_la(m~_i) x Y_lb(m~_j)]_L, all blocks T-even.
+    """SOC spin-pair tensor S_ij = [Y_la(u_i) x Y_lb(u_j)]_L, all blocks T-even.
 
     Kept paths: la + lb even (T-parity (-1)^(la+lb) = +1), L <= l_pair_max. Without
     ``centre_spin`` only la = 0 (sender harmonics of even lb). Every block is 'Le' (axial

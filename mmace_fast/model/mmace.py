@@ -6,18 +6,19 @@ Inputs: positions [n,3] A, cell [G,3,3], numbers [n], magmoms [n,3] muB, edges (
 receiver i, integer shift S) with r_ij = x_j - x_i + S @ cell (see mmace_fast.data.graph).
 0. species index s_i = z_table[Z_i]; onehot_i [n_species].
 1. moment features (``moment_features``): m~ = m / moment_scale[s]; x = |m~|^2;
-   phi_i = T_k(1 - 2x), k < n_mag_features; solid harmonics Ys_i = Y_{0..l_spin_max}(m~_i)
-   (e3nn component normalisation, normalize=False).
+   d = (1 + x^4)^(1/4); phi_i = T_k(1 - 2x/d), k < n_mag_features; u = m~ / sqrt(d); harmonics
+   Ys_i = Y_{0..l_spin_max}(u_i) (e3nn component normalisation, normalize=False). phi and Ys
+   are bounded for all moments (see mmace_fast.model.magnetic), so the network part of E is.
 2. node attributes a_i = onehot_i (x) phi_i flattened [n_species * n_mag] (centre_spin) or
    onehot_i (no centre spin). Embedding h0_i = a_i @ embedding.weight / sqrt(n_attr)  [n, C, 1].
 3. geometry (once, before the layers): r = |r_ij|, Y(r_ij) (normalize=True, component,
    l <= l_max_sh), radial basis b_n(r) = sqrt(2/rc) sin(n pi r/rc)/r * u(r/rc), with
    u(t) = 1 - (p+1)(p+2)/2 t^p + p(p+2) t^(p+1) - p(p+1)/2 t^(p+2) for t < 1 else 0.
 4. edge spin quantities:
-   non-SOC: c_l = Y_l(m~_i).Y_l(m~_j)/(2l+1), l <= l_spin_max; sigma_ij = c_l phi_p(i) phi_q(j)
+   non-SOC: c_l = Y_l(u_i).Y_l(u_j)/(2l+1), l <= l_spin_max; sigma_ij = c_l phi_p(i) phi_q(j)
             (centre_spin) or phi_q(j); edge attributes psi_ij = Y(r_ij).
    SOC:     sigma_ij = phi_p(i) phi_q(j) (or phi_q(j)); spin-pair tensor
-            S_ij = [Ys_la(m~_i) x Ys_lb(m~_j)]_L (``spin_pair.coupling.cg``, la+lb even);
+            S_ij = [Ys_la(u_i) x Ys_lb(u_j)]_L (``spin_pair.coupling.cg``, la+lb even);
             psi_ij = [Y(r_ij) x S_ij]_l blocks (``bond_spin.cg``), l <= l_max_message
             (ops.PairCoupling: out = einsum("ni,nj,ijk->nk", a, b, cg)).
 5. for each layer t (``layers.t``):
@@ -54,8 +55,10 @@ How each symmetry is guaranteed (exact, float64; tested in tests/test_model_symm
   parity selection rule, so A, B and h are equivariant and the 0e readout is invariant.
   Inversion (r -> -r, m unchanged) is the special case Q = -1.
 - SOC, a spin-only rotation is NOT a symmetry: S_ij couples to Y(r_ij) (tested to change E).
-- magnetic forces at m = 0: all moment features are polynomials in the components of m, so
-  dE/dm is defined everywhere (non-magnetic sites with tiny moments included).
+- magnetic forces at m = 0: all moment features are smooth (d = (1 + x^4)^(1/4) >= 1)
+  functions of the components of m, so dE/dm is defined everywhere (non-magnetic sites with
+  tiny moments included). u = m~/sqrt(d) is a scalar even function times m, so the
+  rotation and T arguments above hold verbatim with u in place of m~.
 """
 from __future__ import annotations
 
