@@ -273,7 +273,7 @@ def test_central_difference_and_pick():
 
 # --- shipped data ------------------------------------------------------------------------------
 
-SHIPPED = sorted((ROOT / "data").glob("*.extxyz.gz"))
+SHIPPED = sorted(p for p in (ROOT / "data").glob("*.extxyz.gz") if "_spirals" not in p.name)
 XC = {"fe": "LDA", "feal": "PBE", "crn": "PBE"}
 
 
@@ -398,3 +398,22 @@ def test_settle_rejects_a_constraint_that_did_not_hold(tmp_path):
     assert settle_pending(wd, "fe-nc-000") == "ok"
     assert settle_pending(wd, "fe-nc-001") == "collapse"
     assert "constraint not held" in wd.failures()[0]["note"]
+
+
+def test_spiral_specs_and_q_conversion():
+    from mmace_fast.data.dft.spirals import BCC_POINTS, q_scaled, spiral_path
+    path = spiral_path(5)
+    assert len(path) == 11 and path[0][1] == [0.0, 0.0, 0.0]
+    assert path[5][1] == [1.0, 0.0, 0.0] and path[-1][1] == [0.5, 0.5, 0.0]
+    a = 2.866
+    atoms = build_atoms({"id": "x", "family": "t", "material": "fe", "prototype": "bcc_Fe",
+                         "cell": "prim_bcc", "order": "SPIRAL", "q_cart_2pi_a": [1, 0, 0]})
+    assert atoms.get_initial_magnetic_moments().tolist() == [[2.5, 0.0, 0.0]]
+    qh = q_scaled(atoms, BCC_POINTS["H"], a)
+    # phase q.R: pi between the corner and the body centre, 2 pi along a cube edge (B2 AFM)
+    q = np.asarray(BCC_POINTS["H"]) * 2 * np.pi / a
+    assert np.dot(q, a * np.array([0.5, 0.5, 0.5])) == pytest.approx(np.pi)
+    assert np.allclose(qh, atoms.cell.array @ q / (2 * np.pi))
+    assert np.allclose(np.abs(qh), 0.5)
+    specs = [s for s in make_manifest("fe") if s["order"] == "SPIRAL"]
+    assert len(specs) == 11 and all(s["tier"] == 6 for s in specs)

@@ -171,7 +171,11 @@ def settle_pending(wd: WorkDir, cid: str) -> str:
     st = get_settings(wd.material)
     m0 = np.atleast_1d(np.asarray(atoms.info["initial_magmoms"], dtype=float))
     m = np.atleast_1d(np.asarray(atoms.info["converged_magmoms"], dtype=float))
-    if atoms.info.get("noncollinear", False):
+    if atoms.info.get("spiral", False):
+        m0 = np.linalg.norm(m0.reshape(-1, 3), axis=1)
+        m = np.linalg.norm(m.reshape(-1, 3), axis=1)
+        status, note = classify_outcome(atoms.get_chemical_symbols(), m0, m, st)
+    elif atoms.info.get("noncollinear", False):
         # lengths for the collapse check; the constraint must have held the directions
         m0 = np.linalg.norm(m0.reshape(-1, 3), axis=1)
         m = np.linalg.norm(m.reshape(-1, 3), axis=1)
@@ -282,21 +286,28 @@ def collect(material: str, workdir: str | Path, out_path: str | Path) -> dict:
     from ase.io import read, write  # noqa: PLC0415
 
     wd = WorkDir(workdir, material)
-    frames = []
+    frames, spirals = [], []
     for p in sorted((wd.root / "frames").glob("*.extxyz")):
         atoms = read(p, format="extxyz")
+        if atoms.info.get("spiral", False):       # energy-only test set, shipped separately
+            atoms.info["split"] = "test"
+            spirals.append(atoms)
+            continue
         if "magforces_mask" in atoms.arrays:          # key of the first frames of this run
             atoms.arrays["REF_magforces_mask"] = atoms.arrays.pop("magforces_mask")
         atoms.info["split"] = split_of(atoms.info["config_id"])
         frames.append(atoms)
     out_path = Path(out_path)
-    if frames:                                  # no empty files: the loader needs frames
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_name(out_path.name + ".tmp")
-        with gzip.open(tmp, "wt") as fh:
-            write(fh, frames, format="extxyz")
-        os.replace(tmp, out_path)
-    summary = {"material": material, "n_frames": len(frames), "splits": {}, "config_types": {},
+    for fr, path in ((frames, out_path),
+                     (spirals, out_path.with_name(f"{material}_spirals.extxyz.gz"))):
+        if fr:                                  # no empty files: the loader needs frames
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            with gzip.open(tmp, "wt") as fh:
+                write(fh, fr, format="extxyz")
+            os.replace(tmp, path)
+    summary = {"material": material, "n_frames": len(frames), "n_spirals": len(spirals),
+               "splits": {}, "config_types": {},
                "n_atoms_total": int(sum(len(a) for a in frames)),
                "wall_time_s": float(sum(a.info.get("wall_time_s", 0.0) for a in frames)),
                "cpu_time_s": float(sum(a.info.get("cpu_time_s", a.info.get("wall_time_s", 0.0))
@@ -327,6 +338,8 @@ def summarize_shipped(data_dir: str | Path = "data", runs_root: str | Path | Non
     types_lines = []
     for path in sorted(Path(data_dir).glob("*.extxyz.gz")):
         material = path.name.split(".")[0]
+        if material.endswith("_spirals"):
+            continue
         with gzip.open(path, "rt") as fh:
             frames = read(fh, index=":", format="extxyz")
         sp = [a.info["split"] for a in frames]

@@ -183,7 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, atoms = atoms_from_spec_file(args.spec)
         st = get_settings(spec["material"])
-        if spec["order"] == "NC":
+        if spec["order"] == "SPIRAL":
+            from .spirals import run_spiral  # noqa: PLC0415
+            frame, _ = run_spiral(atoms, st, spec["q_cart_2pi_a"],
+                                  float(spec.get("moment", st.start_moment)), args.txt,
+                                  float(spec.get("a", st.lattice_a)))
+        elif spec["order"] == "NC":
             from .noncollinear import run_noncollinear  # noqa: PLC0415
             frame, _ = run_noncollinear(atoms, st, spec["directions"],
                                         float(spec.get("penalty_ev", 0.8)),

@@ -193,7 +193,10 @@ def build_atoms(spec: dict) -> Atoms:
         if not 0 <= index < len(atoms):
             raise SpecError(f"substitution index {index} out of range for {len(atoms)} atoms")
         atoms[index].symbol = symbol
-    if spec["order"] == "NC":
+    if spec["order"] == "SPIRAL":                                     # moment along x, see spirals
+        m0 = np.zeros((len(atoms), 3))
+        m0[:, 0] = float(spec.get("moment", st.start_moment))
+    elif spec["order"] == "NC":
         u = np.asarray(spec["directions"], dtype=float)              # [n, 3] target directions
         if u.shape != (len(atoms), 3):
             raise SpecError(f"directions has shape {u.shape}, expected ({len(atoms)}, 3)")
@@ -324,6 +327,18 @@ def _nc_family(material, family, tier, n, rng, prototype, cell, n_atoms, mode, *
     return specs
 
 
+def _spiral_family(material: str, family: str, tier: int, n_per_segment: int) -> list[dict]:
+    """Flat spin spirals of the ideal 1-atom bcc cell along Gamma-H and Gamma-N."""
+    from .spirals import spiral_path  # noqa: PLC0415
+
+    return [{"id": f"{material}-{family}-{k:03d}", "material": material, "family": family,
+             "tier": tier, "prototype": "bcc_Fe", "cell": "prim_bcc", "order": "SPIRAL",
+             "q_cart_2pi_a": q, "q_label": label, "substitutions": [], "strain_kind": "none",
+             "strain": np.zeros((3, 3)).tolist(), "rattle": 0.0, "rattle_seed": 0,
+             "config_type": f"{family}_{label.split('_')[0]}"}
+            for k, (label, q) in enumerate(spiral_path(n_per_segment))]
+
+
 def _fe_families(seed: int) -> list[dict]:
     f = lambda *args, **kw: _family("fe", args[0], args[1], args[2],  # noqa: E731
                                     _family_rng(seed, args[0]), *args[3:], **kw)
@@ -339,6 +354,8 @@ def _fe_families(seed: int) -> list[dict]:
                      "cubic", 2, "canted", rattle=(0.0, 0.05))
         + _nc_family("fe", "nc4_random", 5, 8, _family_rng(seed, "nc4_random"), "bcc_Fe",
                      "cubic_1x1x2", 4, "random", rattle=(0.0, 0.05))
+        # energy-only spin spirals E(q), a test set; collected into data/fe_spirals.extxyz.gz
+        + _spiral_family("fe", "spiral", 6, 5)
     )
 
 
