@@ -4,7 +4,8 @@ Edge convention (what the model and the exporter assume):
     edge_index[0] = sender j, edge_index[1] = receiver (centre) i,
     bond vector r_ij = positions[j] - positions[i] + shifts[e] @ cell[graph]   # A
 i.e. the vector from the centre to the neighbour. The list is full (both directions), contains
-no self pair at zero shift, and contains periodic self-images when the cutoff exceeds the cell.
+no self pair at zero shift, and contains periodic self-images when the cutoff exceeds the cell
+(:func:`mmace_fast.neighbours.neighbour_list`, the project's C++ list).
 """
 from __future__ import annotations
 
@@ -15,30 +16,7 @@ import numpy as np
 import torch
 
 from mmace_fast.data.records import Configuration, DataError
-
-
-def neighbour_list(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float):
-    """(i, j, shifts): int64 [P], int64 [P], int64 [P, 3]; r_ij = x[j] - x[i] + shifts @ cell.
-
-    TODO(neighbours): switch to ``mmace_fast.neighbours.neighbour_list`` (same semantics, C++)
-    once that module exists; this fallback uses ASE's primitive_neighbor_list.
-    """
-    try:
-        from mmace_fast.neighbours import neighbour_list as _nl  # type: ignore
-    except ImportError:
-        _nl = None
-    if _nl is not None:
-        i, j, s = _nl(positions, cell, pbc, cutoff)
-        return np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(s, np.int64)
-    from ase.neighborlist import primitive_neighbor_list
-    cell_used = np.array(cell, dtype=np.float64)
-    if not np.any(pbc) and abs(np.linalg.det(cell_used)) < 1e-12:
-        # ASE needs a usable cell even without periodicity: any box works since no images
-        span = positions.max(axis=0) - positions.min(axis=0) if len(positions) else np.zeros(3)
-        cell_used = np.diag(span + 2.0 * cutoff + 1.0)
-    i, j, s = primitive_neighbor_list("ijS", pbc, cell_used, positions, cutoff,
-                                      self_interaction=False)
-    return i.astype(np.int64), j.astype(np.int64), s.astype(np.int64)
+from mmace_fast.neighbours import neighbour_list  # C++ cell list; also re-exported from here
 
 
 @dataclass

@@ -12,6 +12,7 @@ import torch
 
 from mmace_fast.data.readers import ExtxyzKeys, read_configurations
 from mmace_fast.data.records import Configuration
+from mmace_fast.neighbours import neighbour_list
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,6 @@ def data_statistics(configs: Sequence[Configuration], e0s: dict[int, float], cut
                     ) -> dict:
     """Numbers MACE-style models take from the data: mean neighbour count within ``cutoff``,
     mean and RMS of the E0-subtracted energy per atom, RMS force and RMS magnetic force."""
-    from mmace_fast.training.neighbours import neighbour_list
     n_pairs = n_atoms = 0
     e_res, f_sq, n_f, mf_sq, n_mf = [], 0.0, 0, 0.0, 0
     for c in configs:
