@@ -16,7 +16,6 @@ from mmace_fast.data.graph import collate, neighbour_list
 from mmace_fast.data.records import Configuration
 from mmace_fast.model import MMACE, ModelConfig
 
-torch.set_num_threads(1)   # tiny tensors: threads only add contention on a shared box
 logger = logging.getLogger(__name__)
 
 R_CUT = 3.2

@@ -8,8 +8,6 @@ from mmace_fast.data.records import Configuration
 from mmace_fast.model import MMACE
 from mmace_fast.model.testing import random_configuration, small_config
 
-torch.set_num_threads(1)   # tiny tensors: threads only add contention on a shared box
-
 STEP = 1e-5
 RTOL = 1e-6
 

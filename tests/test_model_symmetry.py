@@ -15,8 +15,6 @@ from mmace_fast.data.records import Configuration
 from mmace_fast.model import MMACE, ModelConfig, UnknownSpeciesError
 from mmace_fast.model.testing import random_configuration, rotation, small_config
 
-torch.set_num_threads(1)   # tiny tensors: threads only add contention on a shared box
-
 RTOL = 1e-10
 
 

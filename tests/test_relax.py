@@ -9,8 +9,6 @@ from mmace_fast.model import MMACE
 from mmace_fast.model.relax import relax_moments
 from mmace_fast.model.testing import random_configuration, small_config
 
-torch.set_num_threads(1)   # tiny tensors: threads only add contention on a shared box
-
 A_FE, B_FE = -0.245, 1.0     # E1 = a x + b x^2, x = (|m| / 2 muB)^2 -> x* = 0.1225, |m*| = 0.7
 A_AL, B_AL = 0.5, 1.0        # minimum at m = 0
 
