@@ -20,6 +20,7 @@ from .queue import collect, run_queue
 log = logging.getLogger(__name__)
 
 MATERIALS = ("fe", "feal", "crn")
+MAX_TIER = 8
 
 
 def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
@@ -60,7 +61,7 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
             return collect_all()
         fd_step(materials=(m,), upto=1)
         collect_all()
-    for tier in (1, 2, 3, 4, 5):
+    for tier in range(1, MAX_TIER + 1):
         if not step([tier]):
             break
         collect_all()

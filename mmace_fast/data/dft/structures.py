@@ -49,6 +49,8 @@ CELLS: dict[str, list[list[float]]] = {
     "cubic": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],                              # 2 bcc/B2, 8 NaCl
     "cubic_1x1x2": [[1, 0, 0], [0, 1, 0], [0, 0, 2]],                        # 4 bcc/B2
     "cubic_2x1x1": [[2, 0, 0], [0, 1, 0], [0, 0, 1]],
+    "cubic_2x2x1": [[2, 0, 0], [0, 2, 0], [0, 0, 1]],                        # 8 bcc/B2
+    "cubic_2x2x2": [[2, 0, 0], [0, 2, 0], [0, 0, 2]],                        # 16 bcc/B2
     "fcc_sc_G": [[1, 1, 0], [1, 0, 1], [0, 1, 1]],                           # 4 B2 (G-type)
     "prim_fcc": [[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],               # 2 NaCl
     "tet_afm1": [[0.5, 0.5, 0], [0.5, -0.5, 0], [0, 0, 1]],                  # 4 NaCl
@@ -356,6 +358,9 @@ def _fe_families(seed: int) -> list[dict]:
                      "cubic_1x1x2", 4, "random", rattle=(0.0, 0.05))
         # energy-only spin spirals E(q), a test set; collected into data/fe_spirals.extxyz.gz
         + _spiral_family("fe", "spiral", 6, 5)
+        # larger cells: hours each at D = 4.5, use sparingly
+        + f("bcc8_random", 7, 8, "bcc_Fe", "cubic_2x2x1", ["random", "FM"], rattle=(0.03, 0.08))
+        + f("bcc16_random", 8, 4, "bcc_Fe", "cubic_2x2x2", ["random", "FM"], rattle=(0.03, 0.08))
     )
 
 
@@ -372,6 +377,10 @@ def _feal_families(seed: int) -> list[dict]:
         + f("b2x2_antisite", 3, 12, "b2_FeAl", "cubic_1x1x2", ["FM", "NM"],
             rattle=(0.0, 0.05),
             substitutions=[[(2, "Fe")], [(0, "Al")], [(0, "Al"), (2, "Fe")]])
+        # 8-atom 2x2x1 cells (atoms 0-3 Fe, 4-7 Al): Fe-rich, Al-rich, antisite pairs
+        + f("b2x8_offstoich", 4, 9, "b2_FeAl", "cubic_2x2x1", ["FM", "NM", "random"],
+            rattle=(0.0, 0.05),
+            substitutions=[[(4, "Fe")], [(0, "Al")], [(1, "Al"), (5, "Fe")]])
     )
 
 
