@@ -55,9 +55,19 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                 except RuntimeError as exc:
                     log.error("FD check failed: %s", exc)
 
+    def n_finished(m, tier):
+        manifest = root / m / "manifest.json"
+        if not manifest.exists():
+            return 0
+        ids = {s["id"] for s in json.loads(manifest.read_text())["specs"] if s["tier"] == tier}
+        return len(ids & {p.stem for p in (root / m / "frames").glob("*.extxyz")})
+
     # per material: cheap symmetric cells, a few rattled cells, one FD check on a rattled cell
     for m in MATERIALS:
-        if not step([0], materials=(m,)) or not step([1], max_jobs=first_slice, materials=(m,)):
+        if not step([0], materials=(m,)):
+            return collect_all()
+        more = max(0, first_slice - n_finished(m, 1))
+        if more and not step([1], max_jobs=more, materials=(m,)):
             return collect_all()
         fd_step(materials=(m,), upto=1)
         collect_all()
