@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .fdcheck import auto_pick, fd_check
+from .fdcheck import auto_pick, fd_check, fd_table
 from .pipeline import run_pipeline
 from .queue import collect, run_queue, summarize_shipped
 from .structures import make_manifest
@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                      timeout_s=args.timeout)
     elif args.command == "summary":
         print(summarize_shipped(args.data_dir, args.root))
+        print()
+        print(fd_table(args.root))
     elif args.command == "manifest":
         for spec in make_manifest(args.material, args.seed):
             print(json.dumps(spec, sort_keys=True))

@@ -90,3 +90,21 @@ def fd_check(material: str, workdir: str | Path, ids: list[str], h: float = 0.01
             fh.write(json.dumps(res) + "\n")
         results.append(res)
     return results
+
+
+def fd_table(root: str | Path = "dft_runs", materials=("fe", "feal", "crn")) -> str:
+    """Markdown table of all finite-difference results under ``root/<material>/fd``."""
+    lines = ["| material | frame | component | h (A) | F analytic (eV/A) | F finite diff. (eV/A) "
+             "| abs. diff. (meV/A) | rel. diff. |", "|---|---|---|---|---|---|---|---|"]
+    for m in materials:
+        path = Path(root) / m / "fd" / "results.jsonl"
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            lines.append(f"| {m} | {r['id']} | atom {r['atom']} {r['axis']} | {r['h_A']} | "
+                         f"{r['F_analytic']:.5f} | {r['F_fd']:.5f} | "
+                         f"{1000 * r['abs_diff']:.2f} | {100 * r['rel_diff']:.2f} % |")
+    return "\n".join(lines)
