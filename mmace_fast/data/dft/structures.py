@@ -341,11 +341,21 @@ def _spiral_family(material: str, family: str, tier: int, n_per_segment: int) ->
             for k, (label, q) in enumerate(spiral_path(n_per_segment))]
 
 
+def _ideal(material: str, family: str, prototype: str, cell: str, orders: list[str],
+           seed: int) -> list[dict]:
+    """Unstrained, unrattled reference cells: the magnetic-state ordering at the reference
+    lattice (e.g. CrN AFM2 vs AFM1 vs FM), cheap thanks to full symmetry."""
+    return _family(material, family, 0, len(orders), _family_rng(seed, family), prototype,
+                   cell, orders, kinds=("iso",), vol=0.0)
+
+
 def _fe_families(seed: int) -> list[dict]:
     f = lambda *args, **kw: _family("fe", args[0], args[1], args[2],  # noqa: E731
                                     _family_rng(seed, args[0]), *args[3:], **kw)
     return (
-        f("bcc1_sym", 0, 12, "bcc_Fe", "prim_bcc", ["FM"], kinds=SYM, shear=0.03)
+        _ideal("fe", "ideal1", "bcc_Fe", "prim_bcc", ["FM"], seed)
+        + _ideal("fe", "ideal2", "bcc_Fe", "cubic", ["FM", "AFM"], seed)
+        + f("bcc1_sym", 0, 12, "bcc_Fe", "prim_bcc", ["FM"], kinds=SYM, shear=0.03)
         + f("bcc2_sym", 0, 12, "bcc_Fe", "cubic", ["FM", "AFM"], kinds=SYM[:3] + SYM[:3])
         + f("bcc2_rattle", 1, 32, "bcc_Fe", "cubic", ["FM", "AFM"], rattle=(0.03, 0.08))
         + f("bcc4_random", 2, 24, "bcc_Fe", "cubic_1x1x2", ["random", "FM"],
@@ -368,7 +378,10 @@ def _feal_families(seed: int) -> list[dict]:
     f = lambda *args, **kw: _family("feal", args[0], args[1], args[2],  # noqa: E731
                                     _family_rng(seed, args[0]), *args[3:], **kw)
     return (
-        f("b2_sym", 0, 12, "b2_FeAl", "cubic", ["FM", "NM"], kinds=SYM[:3] + SYM[:3])
+        _ideal("feal", "ideal2", "b2_FeAl", "cubic", ["FM", "NM"], seed)
+        + _ideal("feal", "ideal4", "b2_FeAl", "cubic_1x1x2", ["AFM001"], seed)
+        + _ideal("feal", "ideal4g", "b2_FeAl", "fcc_sc_G", ["AFMG"], seed)
+        + f("b2_sym", 0, 12, "b2_FeAl", "cubic", ["FM", "NM"], kinds=SYM[:3] + SYM[:3])
         + f("b2_rattle", 1, 24, "b2_FeAl", "cubic", ["FM", "NM"], rattle=(0.03, 0.08))
         + f("b2x2_afm", 2, 12, "b2_FeAl", "cubic_1x1x2", ["AFM001", "FM", "NM"],
             rattle=(0.0, 0.05))
@@ -388,7 +401,10 @@ def _crn_families(seed: int) -> list[dict]:
     f = lambda *args, **kw: _family("crn", args[0], args[1], args[2],  # noqa: E731
                                     _family_rng(seed, args[0]), *args[3:], **kw)
     return (
-        f("rs2_sym", 0, 6, "rocksalt_CrN", "prim_fcc", ["FM", "NM"], kinds=SYM[:3])
+        _ideal("crn", "ideal2", "rocksalt_CrN", "prim_fcc", ["FM", "NM"], seed)
+        + _ideal("crn", "ideal4", "rocksalt_CrN", "tet_afm1", ["AFM1"], seed)
+        + _ideal("crn", "ideal8", "rocksalt_CrN", "ortho_afm2", ["AFM2"], seed)
+        + f("rs2_sym", 0, 6, "rocksalt_CrN", "prim_fcc", ["FM", "NM"], kinds=SYM[:3])
         + f("rs4_afm1", 0, 4, "rocksalt_CrN", "tet_afm1", ["AFM1"], kinds=("iso", "tet"))
         # orthorhombic (Pnma-like) distortion: xy shear of 0.015 in the cubic frame
         + f("rs8_afm2", 0, 4, "rocksalt_CrN", "ortho_afm2", ["AFM2"], kinds=("iso", "tet"),
