@@ -369,4 +369,30 @@ def summarize_shipped(data_dir: str | Path = "data", runs_root: str | Path | Non
             types_lines.append(f"| {material} | {name} | {len(fr)} | {len(fr[0])} | "
                                f"{min(mags):.2f}-{max(mags):.2f} |")
     return "\n".join(lines + ["", "| material | config_type | frames | atoms/frame | "
-                              "max abs moment (muB) |", "|---|---|---|---|---|"] + types_lines)
+                              "max abs moment (muB) |", "|---|---|---|---|---|"] + types_lines
+                     + ["", ideal_states_table(data_dir)])
+
+
+def ideal_states_table(data_dir: str | Path = "data") -> str:
+    """Energies per atom of the unstrained reference cells (families ``ideal*``) relative to
+    the lowest of the material, with the converged moments per species."""
+    from ase.io import read  # noqa: PLC0415
+
+    rows = ["| material | state (cell) | E - E_min (meV/atom) | moments (muB) |",
+            "|---|---|---|---|"]
+    for path in sorted(Path(data_dir).glob("*.extxyz.gz")):
+        if "_spirals" in path.name:
+            continue
+        with gzip.open(path, "rt") as fh:
+            frames = [a for a in read(fh, index=":", format="extxyz")
+                      if str(a.info["config_type"]).startswith("ideal")]
+        if not frames:
+            continue
+        e = np.array([a.info["REF_energy"] / len(a) for a in frames])
+        for a, ea in sorted(zip(frames, e), key=lambda t: t[1]):
+            m = np.asarray(a.arrays["REF_magmom"])[:, 2]
+            mom = ", ".join(f"{s} {mi:+.2f}" for s, mi in zip(a.get_chemical_symbols(), m)
+                            if abs(mi) > 0.05 or s in ("Fe", "Cr"))
+            rows.append(f"| {path.name.split('.')[0]} | {a.info['config_type']} ({len(a)} atoms)"
+                        f" | {1000 * (ea - e.min()):.1f} | {mom} |")
+    return "\n".join(rows)
