@@ -417,3 +417,17 @@ def test_spiral_specs_and_q_conversion():
     assert np.allclose(np.abs(qh), 0.5)
     specs = [s for s in make_manifest("fe") if s["order"] == "SPIRAL"]
     assert len(specs) == 11 and all(s["tier"] == 6 for s in specs)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_files_read_into_configurations(path):
+    """The project's reader turns every shipped frame into a Configuration with all labels."""
+    from mmace_fast.data.readers import read_extxyz
+    confs = read_extxyz(path)
+    with gzip.open(path, "rt") as fh:
+        n_frames = len(read(fh, index=":", format="extxyz"))
+    assert len(confs) == n_frames
+    for c in confs:
+        assert c.energy is not None and c.forces is not None and c.magmoms is not None
+        assert c.stress is not None and c.stress.shape == (3, 3)
+        assert c.magforces is not None and c.magforces_mask is not None
