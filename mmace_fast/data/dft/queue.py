@@ -306,6 +306,8 @@ def collect(material: str, workdir: str | Path, out_path: str | Path) -> dict:
             with gzip.open(tmp, "wt") as fh:
                 write(fh, fr, format="extxyz")
             os.replace(tmp, path)
+        elif path.exists():                     # frames withdrawn (e.g. superseded settings)
+            path.unlink()
     summary = {"material": material, "n_frames": len(frames), "n_spirals": len(spirals),
                "splits": {}, "config_types": {},
                "n_atoms_total": int(sum(len(a) for a in frames)),
