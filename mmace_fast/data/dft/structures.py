@@ -349,6 +349,16 @@ def _ideal(material: str, family: str, prototype: str, cell: str, orders: list[s
                    cell, orders, kinds=("iso",), vol=0.0)
 
 
+def _ideal_sheared(material: str, family: str, prototype: str, cell: str, order: str,
+                   ortho: float) -> list[dict]:
+    """One unrattled cell with only a fixed xy shear ``ortho`` (no volume change)."""
+    return [{"id": f"{material}-{family}-000", "material": material, "family": family,
+             "tier": 0, "prototype": prototype, "cell": cell, "order": order, "order_seed": 0,
+             "substitutions": [], "strain_kind": "ortho_xy",
+             "strain": np.round(strain_matrix(0.0, [0, 0, 0], ortho), 6).tolist(),
+             "rattle": 0.0, "rattle_seed": 0, "config_type": f"{family}_{order}"}]
+
+
 def _fe_families(seed: int) -> list[dict]:
     f = lambda *args, **kw: _family("fe", args[0], args[1], args[2],  # noqa: E731
                                     _family_rng(seed, args[0]), *args[3:], **kw)
@@ -404,6 +414,10 @@ def _crn_families(seed: int) -> list[dict]:
         _ideal("crn", "ideal2", "rocksalt_CrN", "prim_fcc", ["FM", "NM"], seed)
         + _ideal("crn", "ideal4", "rocksalt_CrN", "tet_afm1", ["AFM1"], seed)
         + _ideal("crn", "ideal8", "rocksalt_CrN", "ortho_afm2", ["AFM2"], seed)
+        # AFM2 with the orthorhombic distortion alone, both signs of the xy shear relative to
+        # the [110] stacking (only one is the experimental Pnma distortion)
+        + _ideal_sheared("crn", "ideal8_orthoP", "rocksalt_CrN", "ortho_afm2", "AFM2", 0.015)
+        + _ideal_sheared("crn", "ideal8_orthoM", "rocksalt_CrN", "ortho_afm2", "AFM2", -0.015)
         + f("rs2_sym", 0, 6, "rocksalt_CrN", "prim_fcc", ["FM", "NM"], kinds=SYM[:3])
         + f("rs4_afm1", 0, 4, "rocksalt_CrN", "tet_afm1", ["AFM1"], kinds=("iso", "tet"))
         # orthorhombic (Pnma-like) distortion: xy shear of 0.015 in the cubic frame
