@@ -78,7 +78,11 @@ def fd_check(material: str, workdir: str | Path, ids: list[str], h: float = 0.01
             path = fd.frame(spec["id"])
             if not path.exists():
                 raise RuntimeError(f"finite-difference run {spec['id']} failed: {status}")
-            energies[tag] = read(path, format="extxyz").info["REF_energy"]
+            info = read(path, format="extxyz").info
+            # constrained non-collinear frames: GPAW's forces are the derivative of the
+            # penalised energy at fixed targets (see noncollinear.py)
+            energies[tag] = info["energy_with_penalty" if info.get("noncollinear") else
+                                 "REF_energy"]
         f_fd = central_difference(energies["p"], energies["m"], h)
         f_an = float(frame.arrays["REF_forces"][i, k])
         res = {"id": cid, "atom": i, "axis": "xyz"[k], "h_A": h, "F_analytic": f_an,
