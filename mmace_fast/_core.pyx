@@ -335,3 +335,7 @@ cdef class MonteCarloCore:
 
     def reset_stats(self):
         self.mc.get().reset_stats()
+
+
+# Frozen mMACE evaluator wrappers (owned separately; declarations and cdef classes live there).
+include "_evaluator.pxi"
