@@ -3,8 +3,9 @@
 Steps (each resumable, so re-running the pipeline continues where it stopped):
   1. per material (fe, feal, crn): tier 0 (symmetric, cheap cells), the first two rattled
      cells of tier 1, and a finite-difference force check on one rattled frame
-  2. the rest of tiers 1..5 (tiers 4-5: non-collinear Fe), material by material within each
-     tier, with a second FD check per material after each tier
+  2. rounds over tiers 1..8 (tiers 4-6: non-collinear Fe and spirals), each round running at
+     most ``per_round`` calculations of every (tier, material), until nothing is left; a second
+     FD check per material after the first round
 After each step every material is collected into ``data/<material>.extxyz.gz``.
 A file ``<root>/STOP`` stops the pipeline before its next calculation.
 """
@@ -25,7 +26,8 @@ MAX_TIER = 8
 
 def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                  seed: int = 20261124, nice: int = 10, timeout_s: float = 5400.0,
-                 fd_per_material: int = 2, first_slice: int = 2) -> None:
+                 fd_per_material: int = 2, first_slice: int = 2,
+                 per_round: int = 3) -> None:
     root = Path(root)
     stop = root / "STOP"
 
@@ -55,6 +57,9 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                 except RuntimeError as exc:
                     log.error("FD check failed: %s", exc)
 
+    def n_finished_all(m):
+        return len(list((root / m / "frames").glob("*.extxyz")))
+
     def n_finished(m, tier):
         manifest = root / m / "manifest.json"
         if not manifest.exists():
@@ -71,9 +76,17 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
             return collect_all()
         fd_step(materials=(m,), upto=1)
         collect_all()
-    for tier in range(1, MAX_TIER + 1):
-        if not step([tier]):
-            break
-        collect_all()
+    # then round-robin: a few calculations of every (tier, material) per round, so that every
+    # kind of configuration (rattled, random collinear, non-collinear, spirals, larger cells)
+    # appears in the data early instead of after hours of one tier
+    while True:
+        before = sum(n_finished_all(m) for m in MATERIALS)
+        for tier in range(1, MAX_TIER + 1):
+            for m in MATERIALS:
+                if not step([tier], max_jobs=per_round, materials=(m,)):
+                    return collect_all()
+            collect_all()
         fd_step()
+        if sum(n_finished_all(m) for m in MATERIALS) == before:
+            break
     collect_all()
