@@ -244,6 +244,24 @@ cdef class MonteCarloCore:
         cdef double[::1] sv = s
         self.mc.get().set_sublattice_signs(&sv[0])
 
+    def set_active_sites(self, sites):
+        """Restrict Metropolis trials and the magnetisation observables to ``sites`` (sorted
+        unique indices)."""
+        a = np.ascontiguousarray(np.asarray(sites, dtype=np.int32).reshape(-1))
+        if a.shape[0] == 0:
+            raise ValueError("at least one active site is needed")
+        cdef int32_t[::1] av = a
+        self.mc.get().set_active_sites(&av[0], <int32_t>a.shape[0])
+
+    def get_active_sites(self):
+        cdef MonteCarlo* mc = self.mc.get()
+        cdef Py_ssize_t n = mc.active_sites().size(), k
+        out = np.empty(n, dtype=np.int64)
+        cdef int64_t[::1] ov = out
+        for k in range(n):
+            ov[k] = mc.active_sites()[k]
+        return out
+
     def get_settings(self):
         cdef const MCSettings* s = &self.mc.get().settings()
         return dict(move=MOVE_NAMES[s.move], sigma=s.sigma, p_longitudinal=s.p_longitudinal,

@@ -80,6 +80,8 @@ cdef extern from "mmace/montecarlo.hpp" namespace "mmace":
         void set_temperature(double kelvin) except +
         double temperature()
         void set_sublattice_signs(const double* s) except +
+        void set_active_sites(const int32_t* idx, int32_t n_active) except +
+        const vector[int32_t]& active_sites()
         void set_settings(const MCSettings& s) except +
         const MCSettings& settings()
         int64_t run(int64_t n_steps, int64_t sample_every, cbool adapt, double* e_out,

@@ -120,3 +120,24 @@ def test_bad_settings():
         MonteCarlo(aniso, m2, 100.0, wolff_per_sweep=1)
     with pytest.raises(ValueError):
         MonteCarlo(ham, m, 100.0).run(10, 10, sample_every=3, checkpoint_every=10)
+
+
+def test_active_sites_validation_and_checkpoint(tmp_path):
+    ham, lat, m = _model()
+    mask = np.zeros(lat.n_sites, bool)
+    mask[::2] = True
+    mc = MonteCarlo(ham, m, 500.0, seed=2, move="uniform", active_sites=mask)
+    assert mc.n_active == lat.n_sites // 2
+    mc.run(10, 20, checkpoint=tmp_path / "c.npz", checkpoint_every=10)
+    np.testing.assert_array_equal(mc.spins[~mask], m[~mask])     # frozen sites untouched
+    assert np.any(mc.spins[mask] != m[mask])
+    np.testing.assert_allclose(mc.samples.magnetisation[-1], mc.spins[mask].mean(axis=0),
+                               atol=1e-12)
+    other = MonteCarlo(ham, m, 500.0, seed=2, move="uniform")
+    other.load_checkpoint(tmp_path / "c.npz")
+    np.testing.assert_array_equal(other.active, np.flatnonzero(mask))
+    for bad in ([], [0, 0], [-1], [lat.n_sites], np.ones(3, bool), [[0, 1]], [0.5]):
+        with pytest.raises(ValueError):
+            MonteCarlo(ham, m, 500.0, active_sites=bad)
+    with pytest.raises(ValueError, match="Wolff"):
+        MonteCarlo(ham, m, 500.0, active_sites=mask, wolff_per_sweep=1)

@@ -185,3 +185,21 @@ def test_binder_crossing_bcc_fcc(kind, tc, kts):
         scans[L] = (kts, np.array(u4), np.array(err))
     res = binder_tc(scans, n_boot=200)
     assert res.tc == pytest.approx(tc, rel=0.01), res
+
+
+def test_frozen_partner_langevin_with_active_sites():
+    """One active spin (|m1| = 2) in the exchange field of a frozen one (|m2| = 1.5):
+    <m1.m2> = |m1||m2| L(J|m1||m2|/kT); the frozen moment never changes and M is per active
+    site (M = m1)."""
+    J, a, b, kt = 0.3, 2.0, 1.5, 0.5
+    x = J * a * b / kt
+    ham = SpinHamiltonian(2, [0], [1], J=[J])
+    m2 = np.array([0.6, 0.0, 0.8]) * b
+    mc = MonteCarlo(ham, [[a, 0, 0], m2], _kelvin(kt), seed=11, move="gaussian",
+                    active_sites=[0])
+    mc.equilibrate(2000)
+    s = mc.sample(100_000)
+    dot = -s.energy / J
+    assert _z(dot, a * b * (1 / np.tanh(x) - 1 / x)) < 4.0
+    np.testing.assert_array_equal(mc.spins[1], m2)
+    np.testing.assert_allclose(s.magnetisation[-1], mc.spins[0], atol=1e-14)

@@ -4,9 +4,11 @@ Any Hamiltonian object with ``.core`` (a ``mmace_fast._core.HamiltonianBase``), 
 ``.content_hash()`` plugs in: the classical :class:`~mmace_fast.mc.hamiltonian.SpinHamiltonian`
 now, the frozen mMACE evaluator later.
 
-One MC step = one Metropolis sweep (n trial moves) and/or ``wolff_per_sweep`` Wolff clusters.
-Samples are taken every ``sample_every`` steps: total energy E (eV), magnetisation per site
-M = sum_i m_i / n and staggered Ms = sum_i s_i m_i / n (muB).
+One MC step = one Metropolis sweep (n_active trial moves) and/or ``wolff_per_sweep`` Wolff
+clusters. Samples are taken every ``sample_every`` steps: total energy E (eV), magnetisation per
+active site M = sum_{i active} m_i / n_active and staggered Ms = sum_{i active} s_i m_i /
+n_active (muB). By default every site is active; ``active_sites`` restricts the trials to a
+subset (e.g. Cr in CrN with mMACE, whose N moments then stay as given).
 
 Restart: :meth:`MonteCarlo.run` works in chunks of ``checkpoint_every`` steps and writes the full
 state (moments, RNG, adapted step widths, counters, samples so far) atomically after each chunk;
@@ -28,7 +30,7 @@ from mmace_fast import _core
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "mmace_fast.mc.checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2          # 2: + active sites (1 is read as all active)
 MOVES = _core.MOVE_NAMES
 STAT_NAMES = _core.STAT_NAMES
 
@@ -73,10 +75,11 @@ class MonteCarlo:
     (replicas: same seed, different streams). Settings: move ('uniform', 'gaussian', 'flip',
     'hinzke_nowak'), sigma, p_longitudinal, sigma_long (muB), random_order, metropolis,
     wolff_per_sweep, target_acceptance. sublattice_signs [n] for the staggered magnetisation.
+    active_sites: None (all), a bool mask [n] or site indices: the sites Metropolis visits.
     """
 
     def __init__(self, hamiltonian, spins, temperature, seed=0, stream=0,
-                 sublattice_signs=None, **settings):
+                 sublattice_signs=None, active_sites=None, **settings):
         self.hamiltonian = hamiltonian
         self.n_sites = int(hamiltonian.n_sites)
         core_h = hamiltonian.core
@@ -88,6 +91,9 @@ class MonteCarlo:
         self.temperature = temperature
         signs = np.ones(self.n_sites) if sublattice_signs is None else sublattice_signs
         self.set_sublattice_signs(signs)
+        self.active = np.arange(self.n_sites, dtype=np.int64)
+        if active_sites is not None:
+            self.set_active_sites(active_sites)
         if settings:
             self.core.set_settings(**settings)
         self.samples = Samples()
@@ -113,6 +119,16 @@ class MonteCarlo:
             raise ValueError("non-finite sublattice signs")
         self.signs = np.ascontiguousarray(s)
         self.core.set_sublattice_signs(self.signs)
+
+    def set_active_sites(self, sites):
+        """Restrict trials and magnetisation observables to ``sites`` (bool mask [n] or
+        indices)."""
+        self.active = _active_indices(sites, self.n_sites)
+        self.core.set_active_sites(self.active)
+
+    @property
+    def n_active(self) -> int:
+        return len(self.active)
 
     @property
     def spins(self) -> np.ndarray:
@@ -193,6 +209,7 @@ class MonteCarlo:
         return {
             "meta": np.array(json.dumps(meta)),
             "spins": self.spins, "rng": self.core.get_rng_state(), "signs": self.signs,
+            "active": self.active,
             "tried": tried, "accepted": acc,
             "energy": self.samples.energy, "magnetisation": self.samples.magnetisation,
             "staggered": self.samples.staggered,
@@ -227,12 +244,34 @@ class MonteCarlo:
         self.seed, self.stream = meta["seed"], meta["stream"]
         self.temperature = meta["temperature"]
         self.set_sublattice_signs(st["signs"])
+        self.set_active_sites(st.get("active", np.arange(self.n_sites)))
         self.core.set_settings(**meta["settings"])
         self.core.set_rng_state(st["rng"])
         self.core.set_stats(st["tried"], st["accepted"])
         self.core.resync()
         self.samples = Samples(st["energy"], st["magnetisation"], st["staggered"])
         self.progress = dict(meta["progress"])
+
+
+def _active_indices(sites, n) -> np.ndarray:
+    """Sorted unique site indices [k] int64 from a bool mask [n] or an index list."""
+    a = np.asarray(sites)
+    if a.dtype == bool:
+        if a.shape != (n,):
+            raise ValueError(f"active-site mask has shape {a.shape}, expected ({n},)")
+        idx = np.flatnonzero(a)
+    else:
+        if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
+            raise ValueError("active sites must be a bool mask [n] or a 1-d integer index array")
+        idx = a.astype(np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"active site indices must lie in [0, {n})")
+        if len(np.unique(idx)) != len(idx):
+            raise ValueError("active site indices repeat")
+        idx = np.sort(idx)
+    if idx.size == 0:
+        raise ValueError("at least one active site is needed")
+    return idx.astype(np.int64)
 
 
 def _read_checkpoint(path) -> dict:
@@ -247,7 +286,7 @@ def _read_checkpoint(path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: foreign file (format {meta.get('format')!r})"
                               if isinstance(meta, dict) else f"{path}: foreign file")
-    if meta.get("version") != CHECKPOINT_VERSION:
+    if meta.get("version") not in (1, CHECKPOINT_VERSION):
         raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} "
                               f"(this code reads {CHECKPOINT_VERSION})")
     needed = {"spins", "rng", "signs", "tried", "accepted", "energy", "magnetisation", "staggered"}

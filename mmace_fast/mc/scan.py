@@ -29,12 +29,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class System:
-    """What a scan simulates: a Hamiltonian, initial moments [n, 3] muB, sublattice signs [n]."""
+    """What a scan simulates: a Hamiltonian, initial moments [n, 3] muB, sublattice signs [n],
+    optional active sites (bool mask [n] or indices; None = all). Per-site observables (E per
+    site, C, chi) are normalised by the number of active sites."""
 
     hamiltonian: object
     spins: np.ndarray
     signs: np.ndarray | None = None
     label: str = ""
+    active: np.ndarray | None = None
 
 
 def temperature_scan(system: System, temperatures: Sequence[float], n_equil: int, n_prod: int,
@@ -53,16 +56,19 @@ def temperature_scan(system: System, temperatures: Sequence[float], n_equil: int
         raise ValueError("temperatures must be positive and finite")
     if workdir is not None:
         os.makedirs(workdir, exist_ok=True)
-    table = ScanTable(metadata={"label": system.label, "n_sites": int(system.hamiltonian.n_sites),
+    n_all = int(system.hamiltonian.n_sites)
+    n = n_all if system.active is None else int(np.count_nonzero(system.active)
+                                               if np.asarray(system.active).dtype == bool
+                                               else len(system.active))
+    table = ScanTable(metadata={"label": system.label, "n_sites": n, "n_atoms": n_all,
                                 "n_equil": int(n_equil), "n_prod": int(n_prod),
                                 "sample_every": int(sample_every), "seed": int(seed),
                                 "settings": {k: v for k, v in settings.items()}})
     spins = np.asarray(system.spins, dtype=float)
-    n = system.hamiltonian.n_sites
     for k, t in enumerate(temps):
         t0 = time.perf_counter()
         mc = MonteCarlo(system.hamiltonian, spins, t, seed=seed, stream=k,
-                        sublattice_signs=system.signs, **settings)
+                        sublattice_signs=system.signs, active_sites=system.active, **settings)
         ckpt = None if workdir is None else os.path.join(workdir, f"T{k:03d}_{t:.4f}K.npz")
         s = mc.run(n_equil, n_prod, sample_every, checkpoint=ckpt,
                    checkpoint_every=_chunk(checkpoint_every, sample_every))

@@ -12,7 +12,8 @@ constexpr real_t KB_EV_PER_K = 8.617333262e-5;  // mirrors mmace_fast.convention
 
 MonteCarlo::MonteCarlo(Hamiltonian& h, std::uint64_t seed, std::uint64_t stream)
     : h_(h), spin_h_(dynamic_cast<SpinHamiltonian*>(&h)), rng_(seed, stream),
-      signs_(h.n_sites(), 1.0), len_(h.n_sites(), 0.0), mark_(h.n_sites(), 0) {
+      signs_(h.n_sites(), 1.0), len_(h.n_sites(), 0.0), active_(h.n_sites()), mark_(h.n_sites(), 0) {
+    for (index_t i = 0; i < h.n_sites(); ++i) active_[i] = i;
     set_temperature(300.0);
     resync();
 }
@@ -32,6 +33,20 @@ void MonteCarlo::set_sublattice_signs(const real_t* s) {
     resync();
 }
 
+void MonteCarlo::set_active_sites(const index_t* idx, index_t n_active) {
+    if (n_active < 1) throw InputError("at least one active site is needed");
+    std::vector<index_t> a(idx, idx + n_active);
+    for (index_t k = 0; k < n_active; ++k) {
+        if (a[k] < 0 || a[k] >= h_.n_sites())
+            throw InputError("active site index " + std::to_string(a[k]) + " out of range");
+        if (k > 0 && a[k] <= a[k - 1]) throw InputError("active sites must be sorted and unique");
+    }
+    if (static_cast<index_t>(a.size()) != h_.n_sites() && cfg_.wolff_per_sweep > 0)
+        throw InputError("Wolff updates need every site active");
+    active_.swap(a);
+    resync();
+}
+
 void MonteCarlo::set_settings(const MCSettings& s) {
     if (s.move < MOVE_UNIFORM || s.move > MOVE_HINZKE_NOWAK) throw InputError("unknown move kind");
     if (!(s.sigma > 0) || !std::isfinite(s.sigma)) throw InputError("sigma must be > 0");
@@ -44,6 +59,7 @@ void MonteCarlo::set_settings(const MCSettings& s) {
         throw InputError("Wolff updates need a classical Hamiltonian with isotropic bilinear exchange only "
                          "(no tensor, biquadratic, anisotropy or field terms)");
     if (!s.metropolis && s.wolff_per_sweep == 0) throw InputError("no update selected");
+    if (s.wolff_per_sweep > 0 && !all_active()) throw InputError("Wolff updates need every site active");
     if (!(s.target_acceptance > 0 && s.target_acceptance < 1)) throw InputError("target_acceptance must be in (0, 1)");
     cfg_ = s;
 }
@@ -52,7 +68,7 @@ void MonteCarlo::resync() {
     energy_ = h_.total_energy();
     msum_ = Vec3();
     mssum_ = Vec3();
-    for (index_t i = 0; i < h_.n_sites(); ++i) {
+    for (const index_t i : active_) {
         const Vec3 m = Vec3::load(h_.spin(i));
         msum_ += m;
         mssum_ += m * signs_[i];
@@ -86,12 +102,13 @@ inline void MonteCarlo::apply(H& h, index_t i, const Vec3& mo, const Vec3& mn, r
 
 template <class H>
 void MonteCarlo::sweep(H& h) {
-    const index_t n = h.n_sites();
+    const index_t n = static_cast<index_t>(active_.size());
+    const index_t* act = active_.data();
     const real_t beta = beta_, sigma = cfg_.sigma, sl = cfg_.sigma_long, pl = cfg_.p_longitudinal;
     const int move = cfg_.move;
     const bool rnd = cfg_.random_order;
     for (index_t step = 0; step < n; ++step) {
-        const index_t i = rnd ? static_cast<index_t>(rng_.below(n)) : step;
+        const index_t i = act[rnd ? static_cast<index_t>(rng_.below(n)) : step];
         const Vec3 mo = Vec3::load(h.spin(i));
         Vec3 mn;
         int kind;
@@ -191,7 +208,7 @@ template <class H>
 std::int64_t MonteCarlo::run_impl(H& h, std::int64_t n_steps, std::int64_t every, bool adapt,
                                   real_t* e_out, real_t* m_out, real_t* ms_out, std::int64_t max_samples) {
     resync();
-    const real_t invn = 1.0 / h.n_sites();
+    const real_t invn = 1.0 / static_cast<real_t>(active_.size());
     std::int64_t written = 0;
     for (std::int64_t s = 1; s <= n_steps; ++s) {
         if (cfg_.metropolis) {

@@ -10,6 +10,9 @@
 //                 exp(-E/kT) d^3m (conventions.MEASURE); only for variable-length Hamiltonians.
 // sigma and sigma_long adapt toward a target acceptance only when run(adapt=true).
 // Wolff: embedded-Ising single-cluster updates (isotropic bilinear exchange of either sign).
+// Active sites: by default every site is moved; set_active_sites restricts trials (and the
+// magnetisation observables, normalised per active site) to a subset, e.g. the magnetic
+// sublattice of CrN or FeAl with mMACE, whose N / Al moments stay fixed.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -42,6 +45,10 @@ public:
     void set_temperature(real_t kelvin);
     real_t temperature() const { return temperature_; }
     void set_sublattice_signs(const real_t* s);   // [n] (+1/-1 or any weights)
+    // Sites that Metropolis trials visit: sorted unique indices [n_active], n_active >= 1.
+    void set_active_sites(const index_t* idx, index_t n_active);
+    const std::vector<index_t>& active_sites() const { return active_; }
+    bool all_active() const { return static_cast<index_t>(active_.size()) == h_.n_sites(); }
     void set_settings(const MCSettings& s);
     const MCSettings& settings() const { return cfg_; }
 
@@ -74,6 +81,7 @@ private:
     MCSettings cfg_;
     real_t temperature_ = 0.0, beta_ = 0.0;
     std::vector<real_t> signs_, len_;
+    std::vector<index_t> active_;      // [n_active] sites visited by Metropolis trials
     std::vector<std::uint32_t> mark_;
     std::vector<index_t> stack_;
     std::uint32_t generation_ = 0;
