@@ -126,3 +126,28 @@ def test_batched_equals_separate():
             np.testing.assert_allclose(both[key][sl].detach(), one[key].detach(), atol=1e-12)
         np.testing.assert_allclose(both["stress"][g].detach(), one["stress"][0].detach(),
                                    atol=1e-12)
+
+
+def test_landau_parameter_gradient_finite_difference():
+    """dE/d(raw landau), including the softplus on the top column, equals finite differences
+    (what training back-propagates through)."""
+    torch.manual_seed(11)
+    model = MMACE(small_config(soc=False, landau_order=3))
+    with torch.no_grad():
+        model.landau.normal_()
+    c = random_configuration(np.random.default_rng(12), n_atoms=4, a=3.6, tiny_fraction=0.0)
+    batch = collate([c], model.config.r_cut)
+    e = model(batch, forces=False)["energy"].sum()
+    (g,) = torch.autograd.grad(e, model.landau)
+    num = np.zeros(tuple(model.landau.shape))
+    for s in range(num.shape[0]):
+        for k in range(num.shape[1]):
+            es = []
+            for sgn in (1, -1):
+                with torch.no_grad():
+                    model.landau[s, k] += sgn * STEP
+                es.append(model(batch, forces=False)["energy"].item())
+                with torch.no_grad():
+                    model.landau[s, k] -= sgn * STEP
+            num[s, k] = (es[0] - es[1]) / (2 * STEP)
+    _compare(g.numpy(), num)

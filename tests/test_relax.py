@@ -18,7 +18,7 @@ def landau_only_model(soc):
     model = MMACE(small_config(soc=soc, species=(26, 13), moment_scale=[2.0, 2.0]))
     with torch.no_grad():
         model.scale.zero_()                   # switch off the learned many-body part
-        model.landau.copy_(torch.tensor([[A_FE, B_FE], [A_AL, B_AL]], dtype=torch.float64))
+    model.set_landau_coefficients([[A_FE, B_FE], [A_AL, B_AL]])
     return model
 
 
@@ -47,7 +47,7 @@ def test_full_model_relaxation_is_stationary():
     model = MMACE(small_config(soc=False))
     with torch.no_grad():   # a deep one-body well keeps the random many-body part local
         model.scale.fill_(0.02)
-        model.landau.copy_(torch.tensor([[-2.0, 4.0], [1.0, 4.0]], dtype=torch.float64))
+    model.set_landau_coefficients([[-2.0, 4.0], [1.0, 4.0]])
     c = random_configuration(np.random.default_rng(2), n_atoms=4, a=3.6, tiny_fraction=0.0)
     e_start = model(collate([c], model.config.r_cut), forces=False)["energy"].item()
     m, e = relax_moments(model, c)

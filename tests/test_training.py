@@ -317,3 +317,44 @@ def test_early_stopping_after_patience_epochs(tmp_path):
     assert tr.state.best_epoch == 1 and tr.state.bad_epochs == 2
     saved = load_checkpoint(tmp_path / "checkpoint.pt")
     assert saved["state"]["bad_epochs"] == 2 and saved["epoch"] == 3
+
+
+def test_legacy_format_landau_converted_on_load(tmp_path):
+    """Format /1 files stored the top Landau coefficient a_K itself; loading converts it to the
+    raw softplus parameter so the energy is unchanged; a_K <= 0 is refused."""
+    from mmace_fast.model import LandauCoefficientError
+    from mmace_fast.training.checkpoint import save_checkpoint
+    from mmace_fast.training.modelio import LEGACY_LANDAU_FORMATS, save_model
+    from mmace_fast.training.trainer import predict
+    model, cfg = build_model(dict(TINY_MODEL, species=[13, 26], landau_order=2))
+    model.set_landau_coefficients([[-0.2, 0.3], [0.1, 0.05]])
+    confs = read_extxyz(XYZ)[:2]
+    ref = predict(model, confs, cfg.r_cut, stress=False)["energy"]
+    # write what an old version would have written: a_k verbatim, format /1
+    legacy = dict(model.state_dict(), landau=model.landau_coefficients().detach().clone())
+    save_model(tmp_path / "old", model, cfg, state_dict=legacy)
+    doc = json.loads((tmp_path / "old" / "model.json").read_text())
+    doc["format"] = LEGACY_LANDAU_FORMATS[0]
+    (tmp_path / "old" / "model.json").write_text(json.dumps(doc))
+    loaded, _, _ = load_model(tmp_path / "old")
+    np.testing.assert_allclose(predict(loaded, confs, cfg.r_cut, stress=False)["energy"], ref,
+                               rtol=1e-13)
+    # a saved /2 model reloads verbatim
+    save_model(tmp_path / "new", model, cfg)
+    assert json.loads((tmp_path / "new" / "model.json").read_text())["format"] \
+        == "mmace_fast.model/2"
+    assert torch.equal(load_model(tmp_path / "new")[0].landau, model.landau)
+    # legacy checkpoint: model and EMA weights converted
+    save_checkpoint(tmp_path / "ck.pt", {"model": legacy, "ema": {"shadow": dict(legacy)}})
+    raw = torch.load(tmp_path / "ck.pt", weights_only=True)
+    raw["format"] = LEGACY_LANDAU_FORMATS[1]
+    torch.save(raw, tmp_path / "ck.pt")
+    ck = load_checkpoint(tmp_path / "ck.pt")
+    assert torch.allclose(ck["model"]["landau"], model.landau, rtol=1e-13)
+    assert torch.allclose(ck["ema"]["shadow"]["landau"], model.landau, rtol=1e-13)
+    # an old model with a_K <= 0 cannot be represented
+    bad = dict(legacy, landau=torch.tensor([[0.1, -0.3], [0.1, 0.2]]))
+    save_model(tmp_path / "bad", model, cfg, state_dict=bad)
+    (tmp_path / "bad" / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(LandauCoefficientError, match="bad"):
+        load_model(tmp_path / "bad")

@@ -39,7 +39,8 @@ class ModelConfig:
     moment_scale       per species, muB (same order as ``species``); None -> 3.0 for all
     centre_spin        couple the centre atom's own moment (ablation switch: False uses only
                        sender moments; cannot represent J m_i.m_j)
-    landau_order       K of the one-body term E1 = sum_{k=1..K} a_k(Z) x^k (0 = off)
+    landau_order       K of the one-body term E1 = sum_{k=1..K} a_k(Z) x^k (0 = off); the top
+                       a_K = softplus(landau[:, K-1]) > 0 always (MMACE.landau_coefficients)
     e0                 per-species reference energies, eV (None -> zeros)
     scale, shift       E_i = e0(Z_i) + scale * (sum of layer readouts) + shift + E1_i
     """

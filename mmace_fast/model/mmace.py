@@ -31,8 +31,17 @@ receiver i, integer shift S) with r_ij = x_j - x_i + S @ cell (see mmace_fast.da
    B_i    = symmetric_contraction(A_i, a_i)                (U_k_nu buffers, W_k_nu weights)
    h_i    = linear_out(B_i) + skip(h_i, a_i)               (skip: attribute-dependent linear)
    e_i^t  = readout(h_i[:, :, 0e])   linear (t < last) or MLP silu (last), bias-free, / sqrt(fan_in)
-6. E_i = e0[s_i] + scale * sum_t e_i^t + shift + sum_{k=1..K} landau[s_i, k-1] x_i^k;
+6. E_i = e0[s_i] + scale * sum_t e_i^t + shift + sum_{k=1..K} a_k(s_i) x_i^k;
    E = sum_i E_i. Forces, stress, magnetic forces by autograd.
+   Landau coefficients (``MMACE.landau_coefficients()``, [n_species, K] eV): a_k = landau[:, k-1]
+   for k < K, and the top one a_K = softplus(landau[:, K-1]) = log(1 + exp(landau[:, K-1])),
+   i.e. ``landau[:, K-1]`` holds the RAW pre-softplus value. a_K > 0 by construction (in
+   float64 for raw > -745), so the one-body term, hence E (the network part is bounded in m),
+   is bounded below and grows as |m|^(2K): moments are always confined. K = 1 gives a_1 > 0
+   (minimum at m = 0). Models saved before this parametrisation (model.json format
+   "mmace_fast.model/1", checkpoint format "mmace_fast.checkpoint/1") stored a_K itself in
+   ``landau[:, K-1]``; mmace_fast.training.modelio converts them on load
+   (raw = softplus^-1(a_K), refused when a_K <= 0).
 
 How each symmetry is guaranteed (exact, float64; tested in tests/test_model_symmetry.py)
 -----------------------------------------------------------------------------------------
@@ -83,6 +92,39 @@ logger = logging.getLogger(__name__)
 
 class UnknownSpeciesError(ValueError):
     """An atom's element is not in the model's species list."""
+
+
+class LandauCoefficientError(ValueError):
+    """A top Landau coefficient a_K <= 0 (not representable: a_K = softplus(raw) > 0)."""
+
+
+#: initial top Landau coefficient a_K, eV (raw parameter = softplus^-1 of it)
+LANDAU_TOP_INIT = 0.01
+
+
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), exact in float64 for every x (torch's
+    softplus switches to x above a threshold of 20)."""
+    return torch.clamp(x, min=0.0) + torch.log1p(torch.exp(-x.abs()))
+
+
+def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    """softplus^-1(y) = log(exp(y) - 1) for y > 0, written to be stable for small and large y."""
+    return y + torch.log(-torch.expm1(-y))
+
+
+def landau_raw_from_coefficients(a: torch.Tensor) -> torch.Tensor:
+    """Effective Landau coefficients [n_species, K] -> the raw ``landau`` parameter values."""
+    raw = a.clone()
+    if a.shape[-1] == 0:
+        return raw
+    top = a[..., -1]
+    if bool((top <= 0).any()) or not bool(torch.isfinite(top).all()):
+        raise LandauCoefficientError(
+            f"top Landau coefficients a_K must be finite and > 0 (a_K = softplus(raw)), got "
+            f"{top.tolist()}")
+    raw[..., -1] = inverse_softplus(top)
+    return raw
 
 
 def polynomial_envelope(t: torch.Tensor, p: int) -> torch.Tensor:
@@ -187,7 +229,12 @@ class MMACE(nn.Module):
         self.register_buffer("e0", torch.as_tensor(e0, dtype=torch.float64))
         self.register_buffer("scale", torch.tensor(float(cfg.scale), dtype=torch.float64))
         self.register_buffer("shift", torch.tensor(float(cfg.shift), dtype=torch.float64))
-        self.landau = nn.Parameter(torch.zeros(n_sp, cfg.landau_order, dtype=torch.float64))
+        # Landau coefficients a_1..a_{K-1} (start at 0) and the raw top one (a_K = softplus(raw),
+        # starts at LANDAU_TOP_INIT eV: a weak confinement the data can strengthen)
+        landau = torch.zeros(n_sp, cfg.landau_order, dtype=torch.float64)
+        if cfg.landau_order > 0:
+            landau[:, -1] = inverse_softplus(torch.tensor(LANDAU_TOP_INIT, dtype=torch.float64))
+        self.landau = nn.Parameter(landau)
         self.n_attr = n_sp * cfg.n_mag_features if cfg.centre_spin else n_sp
         self.embedding = nn.Parameter(torch.randn(self.n_attr, cfg.n_channels,
                                                   dtype=torch.float64))
@@ -218,6 +265,25 @@ class MMACE(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     # ------------------------------------------------------------------ helpers
+    def landau_coefficients(self) -> torch.Tensor:
+        """Effective Landau coefficients a_k  # [n_species, K] eV (per unit x^k).
+
+        a_k = landau[:, k-1] for k < K; a_K = softplus(landau[:, K-1]) > 0 (differentiable;
+        what an exporter writes out)."""
+        raw = self.landau
+        if raw.shape[1] == 0:
+            return raw
+        return torch.cat([raw[:, :-1], softplus(raw[:, -1:])], dim=1)
+
+    @torch.no_grad()
+    def set_landau_coefficients(self, coefficients) -> None:
+        """Set the effective a_k  # [n_species, K] eV (top column must be > 0)."""
+        a = torch.as_tensor(coefficients, dtype=self.landau.dtype)
+        if a.shape != self.landau.shape:
+            raise ValueError(f"Landau coefficients need shape {tuple(self.landau.shape)}, got "
+                             f"{tuple(a.shape)}")
+        self.landau.copy_(landau_raw_from_coefficients(a))
+
     def species_index(self, numbers: torch.Tensor) -> torch.Tensor:
         """[n] int64 index into ``config.species``; raises on unknown elements."""
         idx = self.z_table[numbers]
@@ -263,7 +329,7 @@ class MMACE(nn.Module):
             e_layers = e_layers + e
         powers = torch.stack([x ** (k + 1) for k in range(cfg.landau_order)], dim=-1) \
             if cfg.landau_order > 0 else x.new_zeros(x.shape[0], 0)
-        e_landau = (powers * self.landau[species]).sum(-1)
+        e_landau = (powers * self.landau_coefficients()[species]).sum(-1)
         return self.e0[species] + self.scale * e_layers + self.shift + e_landau
 
     # ------------------------------------------------------------------ forward

@@ -17,7 +17,9 @@ import torch
 
 from mmace_fast.training.modelio import atomic_write_bytes
 
-CHECKPOINT_FORMAT = "mmace_fast.checkpoint/1"
+CHECKPOINT_FORMAT = "mmace_fast.checkpoint/2"
+#: written before the softplus Landau parametrisation (converted on load, see modelio)
+LEGACY_CHECKPOINT_FORMAT = "mmace_fast.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
 
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor)
@@ -44,7 +46,16 @@ def save_checkpoint(path, ckpt: dict) -> None:
 
 
 def load_checkpoint(path) -> dict:
+    """Read a checkpoint; a legacy (``/1``) one has its model and EMA weights converted to the
+    softplus Landau parametrisation (optimiser moments are kept as they are)."""
     ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+    fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
+    if fmt not in (CHECKPOINT_FORMAT, LEGACY_CHECKPOINT_FORMAT):
         raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
+    if fmt == LEGACY_CHECKPOINT_FORMAT:
+        from mmace_fast.training.modelio import upgrade_state_dict
+        ckpt["model"] = upgrade_state_dict(ckpt["model"], fmt, str(path))
+        if ckpt.get("ema"):
+            ckpt["ema"]["shadow"] = upgrade_state_dict(ckpt["ema"]["shadow"], fmt, str(path))
+        ckpt["format"] = CHECKPOINT_FORMAT
     return ckpt

@@ -4,9 +4,14 @@ A saved model directory holds
 
 - ``model.pt``   ``torch.save(model.state_dict())``: tensors only, loads with
   ``torch.load(..., weights_only=True)``;
-- ``model.json`` ``{"format": "mmace_fast.model/1", "model_config": ModelConfig.to_dict(),
+- ``model.json`` ``{"format": "mmace_fast.model/2", "model_config": ModelConfig.to_dict(),
   "metadata": {...}}`` with versions, species, E0s, data statistics and the training-data
   SHA-256.
+
+Format versions: ``/2`` stores the top Landau coefficient as the raw pre-softplus value
+(``landau[:, K-1]``, a_K = softplus(raw); see mmace_fast.model.mmace step 6). ``/1`` files
+(written before) stored a_K itself; :func:`load_model` and :func:`load_state` convert them
+(:func:`upgrade_state_dict`), refusing a_K <= 0, which the new parametrisation cannot hold.
 
 No module is ever pickled: a model is rebuilt as ``MMACE(ModelConfig.from_dict(...))`` and the
 state_dict loaded into it.
@@ -25,7 +30,10 @@ import torch
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT = "mmace_fast.model/1"
+MODEL_FORMAT = "mmace_fast.model/2"
+#: formats whose ``landau[:, K-1]`` is the coefficient a_K itself (converted on load)
+LEGACY_LANDAU_FORMATS = ("mmace_fast.model/1", "mmace_fast.checkpoint/1")
+LANDAU_NOTE = "landau[:, K-1] is raw: a_K = softplus(raw); a_k = landau[:, k-1] for k < K"
 WEIGHTS_NAME = "model.pt"
 CONFIG_NAME = "model.json"
 
@@ -135,7 +143,8 @@ def save_model(out_dir, model: torch.nn.Module, cfg, metadata: dict | None = Non
     state = {k: v.detach().cpu().clone() for k, v in state.items()}
     atomic_write_bytes(out_dir / WEIGHTS_NAME, lambda p: torch.save(state, p))
     doc = {"format": MODEL_FORMAT, "model_config": model_config_dict(cfg),
-           "metadata": {"versions": versions(), **(metadata or {})}}
+           "metadata": {"versions": versions(), "landau_parametrisation": LANDAU_NOTE,
+                        **(metadata or {})}}
     atomic_write_text(out_dir / CONFIG_NAME, json.dumps(doc, indent=1, sort_keys=True))
     return out_dir
 
@@ -143,16 +152,39 @@ def save_model(out_dir, model: torch.nn.Module, cfg, metadata: dict | None = Non
 def read_model_json(model_dir) -> dict:
     path = Path(model_dir) / CONFIG_NAME
     doc = json.loads(path.read_text())
-    if doc.get("format") != MODEL_FORMAT:
+    if doc.get("format") not in (MODEL_FORMAT,) + LEGACY_LANDAU_FORMATS[:1]:
         raise ValueError(f"{path}: not a {MODEL_FORMAT} file (format={doc.get('format')!r})")
     return doc
+
+
+def upgrade_state_dict(state: dict, fmt: str, source: str = "state_dict") -> dict:
+    """Convert a state_dict written in format ``fmt`` to the current parametrisation.
+
+    Legacy formats stored the top Landau coefficient a_K in ``landau[:, K-1]``; now that column
+    holds softplus^-1(a_K). Other entries are returned unchanged (same tensors)."""
+    if fmt not in LEGACY_LANDAU_FORMATS or "landau" not in state:
+        return state
+    from mmace_fast.model.mmace import LandauCoefficientError, landau_raw_from_coefficients
+    try:
+        raw = landau_raw_from_coefficients(state["landau"])
+    except LandauCoefficientError as err:
+        raise LandauCoefficientError(f"{source} ({fmt}): {err}") from None
+    log.info("%s: converted legacy Landau coefficients (%s) to the softplus parametrisation",
+             source, fmt)
+    return {**state, "landau": raw}
+
+
+def load_state(model_dir) -> dict:
+    """The state_dict of a saved model directory, in the current parametrisation."""
+    doc = read_model_json(model_dir)
+    state = torch.load(Path(model_dir) / WEIGHTS_NAME, map_location="cpu", weights_only=True)
+    return upgrade_state_dict(state, doc.get("format"), str(model_dir))
 
 
 def load_model(model_dir, dtype=torch.float64):
     """Model directory -> (model in eval mode, ModelConfig, metadata dict)."""
     doc = read_model_json(model_dir)
     model, cfg = build_model(doc["model_config"], dtype=dtype)
-    state = torch.load(Path(model_dir) / WEIGHTS_NAME, map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
+    model.load_state_dict(load_state(model_dir))
     model.eval()
     return model, cfg, doc.get("metadata", {})

@@ -26,8 +26,8 @@ from mmace_fast.training.ema import EMA
 from mmace_fast.training.loss import WeightedLoss
 from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
 from mmace_fast.training.modelio import (atomic_write_text, backend, build_model, cutoff_of,
-                                         fill_model_config, load_model, model_config_dict,
-                                         read_model_json, save_model)
+                                         fill_model_config, load_model, load_state,
+                                         model_config_dict, read_model_json, save_model)
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class Trainer:
     def _load_pretrained_weights(self) -> None:
         src = Path(self.cfg.init_from)
         if src.is_dir():
-            state = torch.load(src / "model.pt", map_location="cpu", weights_only=True)
+            state = load_state(src)
         else:
             ckpt = load_checkpoint(src)
             state = ckpt["ema"]["shadow"] if ckpt.get("ema") else ckpt["model"]
