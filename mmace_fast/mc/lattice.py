@@ -51,3 +51,70 @@ def cubic_lattice(kind: str, L: int, a: float = 1.0) -> Lattice:
         stag = (-1.0) ** np.round(2 * frac[:, 2]).astype(int)
     return Lattice(kind, L, float(a), frac * a, np.eye(3) * L * a, np.ones(3, bool),
                    stag.astype(float))
+
+
+# --- the project's materials ------------------------------------------------------------------
+
+#: magnetic species and the order patterns worth scanning, per prototype
+MATERIAL_ORDERS = {
+    "bcc_Fe": (("Fe",), ("FM", "AFM")),
+    "b2_FeAl": (("Fe",), ("FM", "AFM001", "AFMG")),
+    "rocksalt_CrN": (("Cr",), ("FM", "AFM1", "AFM2")),
+}
+
+
+@dataclass
+class MaterialLattice:
+    """L x L x L conventional cells of a material prototype (data.dft.structures).
+
+    positions [n, 3] A, cell [3, 3] A, pbc [3], numbers [n], magnetic [n] bool (sites carrying
+    a moment: Fe, Cr), signs {order: [n] +-1 on magnetic sites, 0 elsewhere} (the sublattice
+    signs of each order pattern, for the staggered order parameter).
+    """
+
+    prototype: str
+    L: int
+    a: float
+    positions: np.ndarray
+    cell: np.ndarray
+    pbc: np.ndarray
+    numbers: np.ndarray
+    magnetic: np.ndarray
+    signs: dict
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.positions)
+
+    def moments(self, order: str, length: float) -> np.ndarray:
+        """Collinear moments [n, 3] muB along z in the given order, 0 on non-magnetic sites."""
+        if order not in self.signs:
+            raise ValueError(f"unknown order {order!r} for {self.prototype}; "
+                             f"choose from {sorted(self.signs)}")
+        m = np.zeros((self.n_sites, 3))
+        m[:, 2] = length * self.signs[order]
+        return m
+
+
+def material_lattice(prototype: str, L: int, a: float) -> MaterialLattice:
+    """Periodic L^3 supercell of the conventional cell of ``prototype`` at lattice constant a."""
+    from mmace_fast.data.dft.structures import PATTERNS, _conventional  # noqa: PLC0415
+
+    if prototype not in MATERIAL_ORDERS:
+        raise ValueError(f"unknown prototype {prototype!r}; choose from {sorted(MATERIAL_ORDERS)}")
+    if int(L) < 1:
+        raise ValueError("L must be >= 1")
+    if not (np.isfinite(a) and a > 0):
+        raise ValueError("lattice constant must be positive")
+    L = int(L)
+    atoms = _conventional(prototype, float(a)).repeat((L, L, L))
+    mag_species, orders = MATERIAL_ORDERS[prototype]
+    magnetic = np.isin(np.array(atoms.get_chemical_symbols()), mag_species)
+    u = atoms.positions / a                                    # [n, 3] in units of a
+    signs = {}
+    for order in orders:
+        s = np.array([PATTERNS[order](ui) for ui in u], dtype=float)
+        signs[order] = np.where(magnetic, s, 0.0)
+    return MaterialLattice(prototype, L, float(a), atoms.positions.copy(),
+                           np.array(atoms.cell), np.ones(3, bool), atoms.numbers.copy(),
+                           magnetic, signs)
