@@ -18,7 +18,7 @@ from mmace_fast._cpp cimport (
 )
 
 MOVE_NAMES = ("uniform", "gaussian", "flip", "hinzke_nowak")
-STAT_NAMES = ("uniform", "gaussian", "flip", "longitudinal", "wolff")
+STAT_NAMES = ("uniform", "gaussian", "flip", "longitudinal", "wolff", "overrelax")
 
 
 def openmp_enabled():
@@ -267,6 +267,7 @@ cdef class MonteCarloCore:
         return dict(move=MOVE_NAMES[s.move], sigma=s.sigma, p_longitudinal=s.p_longitudinal,
                     sigma_long=s.sigma_long, random_order=bool(s.random_order),
                     metropolis=bool(s.metropolis), wolff_per_sweep=s.wolff_per_sweep,
+                    overrelax_per_sweep=s.overrelax_per_sweep,
                     target_acceptance=s.target_acceptance)
 
     def set_settings(self, **kw):
@@ -285,6 +286,7 @@ cdef class MonteCarloCore:
         s.random_order = bool(cur["random_order"])
         s.metropolis = bool(cur["metropolis"])
         s.wolff_per_sweep = int(cur["wolff_per_sweep"])
+        s.overrelax_per_sweep = int(cur["overrelax_per_sweep"])
         s.target_acceptance = float(cur["target_acceptance"])
         self.mc.get().set_settings(s)
 
@@ -336,7 +338,7 @@ cdef class MonteCarloCore:
         mmace_set_rng_state(self.mc.get()[0], &av[0])
 
     def get_stats(self):
-        """(tried [5], accepted [5]) counters per move kind (see STAT_NAMES)."""
+        """(tried [N_STAT], accepted [N_STAT]) counters per move kind (see STAT_NAMES)."""
         cdef const uint64_t* t = self.mc.get().tried()
         cdef const uint64_t* a = self.mc.get().accepted()
         return (np.array([t[k] for k in range(N_STAT)], dtype=np.uint64),

@@ -74,6 +74,7 @@ cdef extern from "mmace/montecarlo.hpp" namespace "mmace":
         cbool random_order
         cbool metropolis
         int wolff_per_sweep
+        int overrelax_per_sweep
         double target_acceptance
     cdef cppclass MonteCarlo:
         MonteCarlo(Hamiltonian& h, uint64_t seed, uint64_t stream) except +

@@ -4,7 +4,8 @@
     python -m mmace_fast.demo --quick    (seconds; used by CI)
 
 Classical Heisenberg model, 8 shells (Pajda et al. 2001, LSDA), unit spins, Metropolis Gaussian
-moves (Wolff clusters do not help this frustrated model); Tc from Binder crossings of two lattice sizes and from the
+moves plus one over-relaxation sweep per step (Wolff clusters do not help this frustrated
+model; over-relaxation cuts tau_int(|m|) at Tc about 8x, see benchmarks/RESULTS.md); Tc from Binder crossings of two lattice sizes and from the
 susceptibility peak, printed against experiment and the 8-shell mean-field value. Until the
 frozen mMACE lands, this is the project's main job.
 """
@@ -34,12 +35,13 @@ def main(argv=None):
     if args.quick:
         sizes, temps, n_equil, n_prod = (3, 4), np.linspace(800, 1000, 5), 100, 400
     else:
-        sizes, temps, n_equil, n_prod = (6, 10), np.linspace(850, 970, 9), 1000, 8000
+        sizes, temps, n_equil, n_prod = (6, 10), np.linspace(850, 970, 9), 1000, 4000
     log.info("bcc Fe, Pajda 8-shell Heisenberg model: L = %s, T = %s K", sizes, temps.round(1))
     out = os.path.join(args.out, "quick" if args.quick else "full")
     # Metropolis only: Pajda's further shells are antiferromagnetic, so Wolff clusters percolate
     # (about half the lattice) without decorrelating |m| (see benchmarks/RESULTS.md)
-    tables, tc = run_scans("pajda-fe", sizes, temps, n_equil, n_prod, out=out, wolff=0)
+    tables, tc = run_scans("pajda-fe", sizes, temps, n_equil, n_prod, out=out, wolff=0,
+                           overrelax=1)
     mfa = mean_field_tc(pajda_fe_exchange_ev(), COUNTS_BCC)
     rows = [("experiment", FE_TC_EXP, 0.0),
             ("mean field (8 shells)", mfa, 0.0),

@@ -203,3 +203,47 @@ def test_frozen_partner_langevin_with_active_sites():
     assert _z(dot, a * b * (1 / np.tanh(x) - 1 / x)) < 4.0
     np.testing.assert_array_equal(mc.spins[1], m2)
     np.testing.assert_allclose(s.magnetisation[-1], mc.spins[0], atol=1e-14)
+
+
+def test_overrelaxation_is_microcanonical_for_isotropic_exchange():
+    """Reflections about the exchange + Zeeman field conserve E exactly: every one accepted."""
+    lat = cubic_lattice("bcc", 3)
+    ham = SpinHamiltonian.from_shells(lat.positions, lat.cell, lat.pbc, [1.0, 0.4],
+                                      field=[0.2, 0.0, 0.1])
+    m = np.random.default_rng(5).normal(size=(lat.n_sites, 3))
+    mc = MonteCarlo(ham, m, 100.0, seed=1, metropolis=False, overrelax_per_sweep=1)
+    e0 = mc.energy
+    e = mc.sample(50).energy
+    np.testing.assert_allclose(e, e0, rtol=0, atol=1e-11 * abs(e0))
+    assert mc.acceptance()["overrelax"] == 1.0
+    assert not np.allclose(mc.spins, m)
+    assert ham.core.total_energy() == pytest.approx(e0, rel=1e-12)
+
+
+def test_overrelaxation_with_anisotropy_samples_boltzmann():
+    """Active spin in a frozen partner's exchange field plus uniaxial anisotropy (reflections
+    change E and are Metropolis-corrected): <m1.d> equals the 2-d quadrature."""
+    J, Ku, kt = 0.5, 0.6, 0.4
+    d = np.array([np.sin(0.7), 0.0, np.cos(0.7)])
+    ham = SpinHamiltonian(2, [0], [1], J=[J], Ku=[Ku, 0.0], axis=[[0, 0, 1.0]] * 2)
+    mc = MonteCarlo(ham, [[1.0, 0, 0], d], _kelvin(kt), seed=4, move="gaussian", sigma=0.3,
+                    active_sites=[0], overrelax_per_sweep=1)
+    mc.equilibrate(2000)
+    s = mc.sample(100_000)
+    proj = s.magnetisation @ d
+
+    def weight(theta, phi, f):
+        u = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
+        return f(u) * np.exp((J * u @ d + Ku * u[2] ** 2) / kt) * np.sin(theta)
+
+    z = integrate.dblquad(lambda t, p: weight(t, p, lambda u: 1.0), 0, 2 * np.pi, 0, np.pi)[0]
+    num = integrate.dblquad(lambda t, p: weight(t, p, lambda u: u @ d), 0, 2 * np.pi, 0,
+                            np.pi)[0]
+    assert 0.05 < mc.acceptance()["overrelax"] < 0.95     # really Metropolis-corrected
+    assert _z(proj, num / z) < 4.0
+
+
+def test_overrelaxation_needs_an_axis_provider():
+    ham = SpinHamiltonian(2, [0], [1], J=[1.0])
+    with pytest.raises(ValueError, match="negative|>= 0"):
+        MonteCarlo(ham, [[0, 0, 1.0], [1.0, 0, 0]], 100.0, overrelax_per_sweep=-1)

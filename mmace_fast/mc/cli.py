@@ -41,7 +41,8 @@ def build_system(model: str, L: int) -> System:
     return System(ham, spins, lat.staggered, label=f"{model} L={L}")
 
 
-def run_scans(model, sizes, temperatures, n_equil, n_prod, out=None, seed=0, wolff=2):
+def run_scans(model, sizes, temperatures, n_equil, n_prod, out=None, seed=0, wolff=2,
+              overrelax=0):
     """Scan every size; returns ({L: ScanTable}, TcEstimate)."""
     tables = {}
     for L in sizes:
@@ -56,7 +57,7 @@ def run_scans(model, sizes, temperatures, n_equil, n_prod, out=None, seed=0, wol
         workdir = None if out is None else os.path.join(out, f"L{L}")
         tables[L] = temperature_scan(system, temperatures, n_equil, n_prod, seed=seed + L,
                                      workdir=workdir, progress=progress, move="gaussian",
-                                     wolff_per_sweep=wolff)
+                                     wolff_per_sweep=wolff, overrelax_per_sweep=overrelax)
     tc = critical_temperature(tables) if len(sizes) >= 2 else None
     return tables, tc
 
@@ -75,6 +76,8 @@ def _parser():
     s.add_argument("--n-equil", type=int, default=500)
     s.add_argument("--n-prod", type=int, default=3000)
     s.add_argument("--wolff", type=int, default=2, help="Wolff clusters per sweep")
+    s.add_argument("--overrelax", type=int, default=0,
+                   help="over-relaxation sweeps per MC step (pays off for frustrated models)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", default=None, help="directory for checkpoints and tables")
     return p
@@ -89,7 +92,7 @@ def main(argv=None):
             raise SystemExit("--reduced only applies to the nearest-neighbour models")
         temps = temps * NN_J_EV / cv.KB_EV_PER_K
     tables, tc = run_scans(args.model, args.sizes, temps, args.n_equil, args.n_prod, args.out,
-                           args.seed, args.wolff)
+                           args.seed, args.wolff, args.overrelax)
     result = {"model": args.model, "sizes": args.sizes}
     if tc is not None:
         result.update(tc.as_dict())

@@ -74,7 +74,8 @@ class MonteCarlo:
     spins [n, 3] muB initial moments; temperature K; seed/stream select the RNG stream
     (replicas: same seed, different streams). Settings: move ('uniform', 'gaussian', 'flip',
     'hinzke_nowak'), sigma, p_longitudinal, sigma_long (muB), random_order, metropolis,
-    wolff_per_sweep, target_acceptance. sublattice_signs [n] for the staggered magnetisation.
+    wolff_per_sweep, overrelax_per_sweep (reflections about the exchange field, Metropolis-
+    accepted: exact for any Hamiltonian offering an axis), target_acceptance. sublattice_signs [n] for the staggered magnetisation.
     active_sites: None (all), a bool mask [n] or site indices: the sites Metropolis visits.
     """
 
@@ -247,10 +248,18 @@ class MonteCarlo:
         self.set_active_sites(st.get("active", np.arange(self.n_sites)))
         self.core.set_settings(**meta["settings"])
         self.core.set_rng_state(st["rng"])
-        self.core.set_stats(st["tried"], st["accepted"])
+        self.core.set_stats(*(_pad_stats(st[k]) for k in ("tried", "accepted")))
         self.core.resync()
         self.samples = Samples(st["energy"], st["magnetisation"], st["staggered"])
         self.progress = dict(meta["progress"])
+
+
+def _pad_stats(x) -> np.ndarray:
+    """Move counters of an older checkpoint (fewer move kinds) padded with zeros."""
+    x = np.asarray(x, dtype=np.uint64).reshape(-1)
+    if len(x) > len(STAT_NAMES):
+        raise CheckpointError(f"checkpoint has {len(x)} move counters, expected {len(STAT_NAMES)}")
+    return np.concatenate([x, np.zeros(len(STAT_NAMES) - len(x), dtype=np.uint64)])
 
 
 def _active_indices(sites, n) -> np.ndarray:

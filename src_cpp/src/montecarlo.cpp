@@ -55,10 +55,17 @@ void MonteCarlo::set_settings(const MCSettings& s) {
         throw InputError("longitudinal moves need a Hamiltonian with longitudinal (|m|-dependent) terms");
     if (!(s.sigma_long > 0) || !std::isfinite(s.sigma_long)) throw InputError("sigma_long must be > 0");
     if (s.wolff_per_sweep < 0) throw InputError("wolff_per_sweep must be >= 0");
+    if (s.overrelax_per_sweep < 0) throw InputError("overrelax_per_sweep must be >= 0");
+    if (s.overrelax_per_sweep > 0) {
+        Vec3 probe;
+        if (!h_.reflection_axis(0, probe))
+            throw InputError("over-relaxation needs a Hamiltonian that provides a reflection axis");
+    }
     if (s.wolff_per_sweep > 0 && !(spin_h_ && spin_h_->wolff_compatible()))
         throw InputError("Wolff updates need a classical Hamiltonian with isotropic bilinear exchange only "
                          "(no tensor, biquadratic, anisotropy or field terms)");
-    if (!s.metropolis && s.wolff_per_sweep == 0) throw InputError("no update selected");
+    if (!s.metropolis && s.wolff_per_sweep == 0 && s.overrelax_per_sweep == 0)
+        throw InputError("no update selected");
     if (s.wolff_per_sweep > 0 && !all_active()) throw InputError("Wolff updates need every site active");
     if (!(s.target_acceptance > 0 && s.target_acceptance < 1)) throw InputError("target_acceptance must be in (0, 1)");
     cfg_ = s;
@@ -145,6 +152,26 @@ void MonteCarlo::sweep(H& h) {
     }
 }
 
+template <class H>
+void MonteCarlo::overrelax_sweep(H& h) {
+    const real_t beta = beta_;
+    for (const index_t i : active_) {
+        Vec3 ax;
+        h.reflection_axis(i, ax);
+        const real_t a2 = ax.dot(ax);
+        if (!(a2 > 0.0)) continue;  // no axis here: nothing to reflect about (not counted)
+        const Vec3 mo = Vec3::load(h.spin(i));
+        const Vec3 mn = ax * (2.0 * mo.dot(ax) / a2) - mo;
+        const real_t de = h.propose(i, mn);
+        ++tried_[STAT_OVERRELAX];
+        if (de <= 0.0 || rng_.uniform() < std::exp(-beta * de)) {
+            apply(h, i, mo, mn, de, STAT_OVERRELAX);
+        } else {
+            h.reject();
+        }
+    }
+}
+
 void MonteCarlo::wolff_cluster(SpinHamiltonian& h) {
     const index_t n = h.n_sites();
     real_t rr[3];
@@ -218,6 +245,7 @@ std::int64_t MonteCarlo::run_impl(H& h, std::int64_t n_steps, std::int64_t every
             sweep(h);
             if (adapt) adapt_widths(t0, a0);
         }
+        for (int o = 0; o < cfg_.overrelax_per_sweep; ++o) overrelax_sweep(h);
         for (int w = 0; w < cfg_.wolff_per_sweep; ++w) wolff_cluster(*spin_h_);
         if (every > 0 && s % every == 0 && written < max_samples) {
             if (e_out) e_out[written] = energy_;

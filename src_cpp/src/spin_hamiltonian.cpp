@@ -190,6 +190,19 @@ void SpinHamiltonian::effective_field(real_t* out) const {
     }
 }
 
+bool SpinHamiltonian::reflection_axis(index_t i, Vec3& h) const {
+    Vec3 f;
+    if (has_field_) f = Vec3::load(&field_[3 * static_cast<std::size_t>(i)]);
+    for (index_t k = offs_[i]; k < offs_[i + 1]; ++k) {
+        if (has_self_ && self_[k]) continue;  // m_i . m_(i+S) terms depend on m_i: not in the axis
+        const Vec3 mj = Vec3::load(spin(nbr_[k]));
+        f += mj * J_[k];
+        if (has_tensor_) f += matvec(&T_[9 * k], mj);
+    }
+    h = f;
+    return true;
+}
+
 real_t SpinHamiltonian::delta_energy(index_t i, const Vec3& mn) const {
     const Vec3 mo = Vec3::load(spin(i));
     const index_t k0 = offs_[i], k1 = offs_[i + 1];

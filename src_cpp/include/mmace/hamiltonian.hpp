@@ -34,6 +34,12 @@ public:
     virtual void reject() {}
     // True if the energy depends on |m| (longitudinal terms): enables length moves.
     virtual bool variable_length() const = 0;
+    // Over-relaxation support: an axis h for site i that does not depend on m_i itself (e.g. the
+    // bilinear exchange + Zeeman field of the neighbours). Reflecting m_i about h is then an
+    // involution with unit Jacobian, a valid symmetric Metropolis proposal for any Hamiltonian
+    // (energy-conserving when the energy of m_i is linear in m_i along h). Returns false if the
+    // Hamiltonian offers no axis.
+    virtual bool reflection_axis(index_t /*i*/, Vec3& /*h*/) const { return false; }
 
 protected:
     virtual void on_spins_changed() {}

@@ -8,6 +8,10 @@
 //   hinzke_nowak  uniform / gaussian / flip with probability 1/3 each
 //   longitudinal  m -> m + sigma_long g (symmetric in R^3): with direction moves this samples
 //                 exp(-E/kT) d^3m (conventions.MEASURE); only for variable-length Hamiltonians.
+//   over-relaxation  m -> 2 (m.h) h / |h|^2 - m about the Hamiltonian's reflection axis h (which
+//                 does not depend on m_i), accepted by Metropolis on the exact dE: microcanonical
+//                 for isotropic bilinear exchange + Zeeman (dE = 0), still exact otherwise.
+//                 ``overrelax_per_sweep`` sweeps over the active sites after each Metropolis sweep.
 // sigma and sigma_long adapt toward a target acceptance only when run(adapt=true).
 // Wolff: embedded-Ising single-cluster updates (isotropic bilinear exchange of either sign).
 // Active sites: by default every site is moved; set_active_sites restricts trials (and the
@@ -25,7 +29,7 @@ namespace mmace {
 
 enum MoveKind : int { MOVE_UNIFORM = 0, MOVE_GAUSSIAN = 1, MOVE_FLIP = 2, MOVE_HINZKE_NOWAK = 3 };
 enum StatKind : int { STAT_UNIFORM = 0, STAT_GAUSSIAN = 1, STAT_FLIP = 2, STAT_LONGITUDINAL = 3,
-                      STAT_WOLFF = 4, N_STAT = 5 };
+                      STAT_WOLFF = 4, STAT_OVERRELAX = 5, N_STAT = 6 };
 
 struct MCSettings {
     int move = MOVE_UNIFORM;
@@ -35,6 +39,7 @@ struct MCSettings {
     bool random_order = false;      // random site per trial instead of sequential sweeps
     bool metropolis = true;         // one Metropolis sweep per MC step
     int wolff_per_sweep = 0;        // Wolff clusters per MC step
+    int overrelax_per_sweep = 0;    // over-relaxation sweeps per MC step
     real_t target_acceptance = 0.5;
 };
 
@@ -68,6 +73,7 @@ public:
 
 private:
     template <class H> void sweep(H& h);
+    template <class H> void overrelax_sweep(H& h);
     template <class H> std::int64_t run_impl(H& h, std::int64_t, std::int64_t, bool, real_t*,
                                              real_t*, real_t*, std::int64_t);
     void wolff_cluster(SpinHamiltonian& h);
@@ -87,7 +93,7 @@ private:
     std::uint32_t generation_ = 0;
     real_t energy_ = 0.0;
     Vec3 msum_, mssum_;
-    std::uint64_t tried_[N_STAT] = {0, 0, 0, 0, 0}, accepted_[N_STAT] = {0, 0, 0, 0, 0};
+    std::uint64_t tried_[N_STAT] = {0, 0, 0, 0, 0, 0}, accepted_[N_STAT] = {0, 0, 0, 0, 0, 0};
 };
 
 }  // namespace mmace

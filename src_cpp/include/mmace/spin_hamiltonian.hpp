@@ -40,6 +40,8 @@ public:
     real_t propose(index_t i, const Vec3& m_new) override;
     void accept() override;
     bool variable_length() const override { return has_landau_; }
+    // sum over neighbours (self-images excluded) of J m_j + T m_j, plus the Zeeman field
+    bool reflection_axis(index_t i, Vec3& h) const override;
 
     // Wolff support: only isotropic bilinear exchange (+ Landau terms, which depend on |m|).
     bool wolff_compatible() const {
