@@ -6,6 +6,10 @@ Synthetic data (non-SOC): perturbed bcc cells (4 atoms, a = 2.87 A), random mome
     E = - sum_pairs J(r) m_i.m_j - sum_pairs B(r) (m_i.m_j)^2 + sum_i (a2 |m_i|^2 + a4 |m_i|^4)
 (pairs within r_c counted once, periodic images included). Both models are trained identically
 (Adam, energies only) and compared on held-out configurations.
+
+SOC mode: single-ion anisotropy (tetragonal cells) and Dzyaloshinskii-Moriya interaction (Fe3
+triangles, inversion broken at every bond by the third atom) are fitted by the SOC model and
+not by the exactly spin-rotation-invariant non-SOC model.
 """
 import logging
 
@@ -61,8 +65,10 @@ def make_data(rng, n):
 
 
 def train_and_test(centre_spin, train, test, steps=300, seed=0, **kw):
+    """Train on energies per atom (all configurations have the same atom count); test RMSE."""
     torch.manual_seed(seed)
-    e_train = np.array([c.energy for c in train]) / 4
+    n_at = train[0].n_atoms
+    e_train = np.array([c.energy for c in train]) / n_at
     args = dict(species=[26], r_cut=R_CUT, n_bessel=6, radial_mlp=[16], n_channels=8,
                 l_max_sh=1, l_max_message=1, l_max_hidden=0, n_layers=1, correlation=2,
                 readout_mlp=[8], avg_num_neighbors=8.0, soc=False, l_spin_max=2,
@@ -78,12 +84,12 @@ def train_and_test(centre_spin, train, test, steps=300, seed=0, **kw):
     for _ in range(steps):
         opt.zero_grad()
         pred = model(b_train, forces=False)["energy"]
-        loss = (((pred - y_train) / 4) ** 2).mean()
+        loss = (((pred - y_train) / n_at) ** 2).mean()
         loss.backward()
         opt.step()
         sched.step()
     pred = model(b_test, forces=False)["energy"].detach().numpy()
-    return float(np.sqrt(np.mean(((pred - y_test) / 4) ** 2)))     # eV/atom
+    return float(np.sqrt(np.mean(((pred - y_test) / n_at) ** 2)))     # eV/atom
 
 
 def orientation_energy(c: Configuration) -> float:
@@ -147,3 +153,82 @@ def test_soc_model_learns_single_ion_anisotropy():
     # SOC 0.0033, non-SOC 0.0138 eV/atom
     assert rmse_nonsoc > 0.9 * ani
     assert rmse_soc < 0.4 * ani
+
+
+# ------------------------------------------------------------------ SOC: Dzyaloshinskii-Moriya
+D_DMI = 0.02             # eV/(muB^2 A^2)
+R_CUT_DMI = 3.6
+
+
+def dmi_energy(c: Configuration, r_cut=R_CUT_DMI) -> float:
+    """E_DM = D sum_i sum_{j != i} sum_l f(r_ij) f(r_il) (r_ij x r_il) . (m_i x m_j), eV.
+
+    Bond vectors r_ij, r_il from the full neighbour list (l over all neighbours of i; l = j
+    drops out since r_ij x r_ij = 0), f(r) = (1 - (r/r_cut)^2)^2. Per pair (i, j) this is
+    D_ij . (m_i x m_j) with D_ij = D [f(r_ij) r_ij x P_i - f(r_ji) r_ji x P_j], P_i =
+    sum_l f(r_il) r_il: antisymmetric (D_ji = -D_ij), an axial vector of the geometry, zero
+    when i and j sit at inversion centres (P = 0; Moriya's rule), invariant under joint
+    rotations, inversion (m axial) and time reversal, and changed by a spin-only rotation."""
+    i, j, s = neighbour_list(c.positions, c.cell, c.pbc, r_cut)
+    vec = c.positions[j] - c.positions[i] + s @ c.cell                         # [E, 3] A
+    f = (1 - np.clip(np.linalg.norm(vec, axis=1) / r_cut, 0, 1) ** 2) ** 2     # [E]
+    polar = np.zeros((c.n_atoms, 3))
+    np.add.at(polar, i, f[:, None] * vec)                                      # P_i [n, 3] A
+    axial = np.cross(f[:, None] * vec, polar[i])                               # [E, 3]
+    return float(D_DMI * np.sum(axial * np.cross(c.magmoms[i], c.magmoms[j])))
+
+
+def make_trimer_data(rng, n):
+    """Fe3 clusters in a large box (isolated): rattled triangles of side ~2.5 A (no bond
+    midpoint is an inversion centre; rattle 0.05 A), jointly rotated at random with their moments
+    (random directions, |m| in [2.1, 2.3] muB); E = Heisenberg J + biquadratic + Landau + DMI."""
+    tri = np.array([[0.0, 0.0, 0.0], [2.5, 0.0, 0.0], [1.25, 2.165, 0.0]])
+    out = []
+    for _ in range(n):
+        rot = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        rot *= np.sign(np.linalg.det(rot))                      # proper rotation
+        pos = (tri + 0.05 * rng.normal(size=(3, 3))) @ rot.T + 6.0
+        u = rng.normal(size=(3, 3))
+        m = u / np.linalg.norm(u, axis=1, keepdims=True) * rng.uniform(2.1, 2.3, size=(3, 1))
+        conf = Configuration(positions=pos, cell=12.0 * np.eye(3), pbc=[True] * 3,
+                             numbers=[26] * 3, magmoms=m)
+        conf.energy = hamiltonian_energy(conf, R_CUT_DMI) + dmi_energy(conf)
+        out.append(conf)
+    return out
+
+
+def test_dmi_symmetry_of_the_synthetic_hamiltonian():
+    """The reference E_DM itself: invariant under joint rotation, inversion (moments axial) and
+    time reversal, odd under exchanging the spins of a pair of sites, changed by a spin-only
+    rotation."""
+    rng = np.random.default_rng(3)
+    c = make_trimer_data(rng, 1)[0]
+    e = dmi_energy(c)
+    rot = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    rot *= np.sign(np.linalg.det(rot))
+    mk = lambda pos, m: Configuration(positions=pos, cell=c.cell, pbc=c.pbc,  # noqa: E731
+                                      numbers=c.numbers, magmoms=m)
+    assert abs(e) > 1e-3
+    assert abs(dmi_energy(mk((c.positions - 6) @ rot.T + 6, c.magmoms @ rot.T)) - e) < 1e-12
+    assert abs(dmi_energy(mk(12.0 - c.positions, c.magmoms)) - e) < 1e-12          # inversion
+    assert abs(dmi_energy(mk(c.positions, -c.magmoms)) - e) < 1e-12                # T
+    assert abs(dmi_energy(mk(c.positions, c.magmoms @ rot.T)) - e) > 1e-4          # spin only
+
+
+def test_soc_model_learns_dmi_nonsoc_cannot():
+    """Heisenberg + biquadratic + Landau + DMI on Fe3 triangles: the SOC model fits it to a
+    small fraction of the DMI energy scale; the non-SOC model (exactly invariant under spin-only
+    rotations, under which the DMI part averages to zero) stays at the DMI scale."""
+    rng = np.random.default_rng(2)
+    train, test = make_trimer_data(rng, 96), make_trimer_data(rng, 32)
+    dmi = float(np.std([dmi_energy(c) / 3 for c in test]))
+    common = dict(r_cut=R_CUT_DMI, l_max_sh=1, l_max_message=1, l_max_hidden=0, correlation=2,
+                  spin_pair_l_max=1, n_channels=8)
+    rmse_soc = train_and_test(True, train, test, soc=True, **common)
+    rmse_nonsoc = train_and_test(True, train, test, soc=False, **common)
+    logger.info("DMI std %.4f eV/atom; test RMSE SOC %.5f, non-SOC %.5f eV/atom",
+                dmi, rmse_soc, rmse_nonsoc)
+    # measured (seed 2): DMI part 0.0213, SOC 0.0020, non-SOC 0.0301 eV/atom (without the DMI
+    # term both fit to ~0.002-0.004: the non-SOC failure is the DMI)
+    assert rmse_nonsoc > 0.9 * dmi
+    assert rmse_soc < 0.2 * dmi
