@@ -226,6 +226,7 @@ cdef class MonteCarloCore:
     """Metropolis / Wolff engine over a Hamiltonian (see src_cpp/include/mmace/montecarlo.hpp)."""
     cdef unique_ptr[MonteCarlo] mc
     cdef readonly HamiltonianBase hamiltonian
+    cdef object _surrogate
 
     def __cinit__(self, HamiltonianBase hamiltonian, uint64_t seed, uint64_t stream=0):
         self.hamiltonian = hamiltonian
@@ -252,6 +253,22 @@ cdef class MonteCarloCore:
             raise ValueError("at least one active site is needed")
         cdef int32_t[::1] av = a
         self.mc.get().set_active_sites(&av[0], <int32_t>a.shape[0])
+
+    def set_surrogate(self, HamiltonianBase surrogate):
+        """Delayed acceptance: screen trials with ``surrogate`` (None switches it off)."""
+        if surrogate is None:
+            self.mc.get().set_surrogate(NULL)
+            self._surrogate = None
+            return
+        self.mc.get().set_surrogate(surrogate.ptr())
+        self._surrogate = surrogate      # keep the C++ object alive
+
+    def get_da_counters(self):
+        """(screened, exact): trials rejected by the surrogate stage / that reached the exact dE."""
+        return int(self.mc.get().da_screened()), int(self.mc.get().da_exact())
+
+    def set_da_counters(self, uint64_t screened, uint64_t exact):
+        self.mc.get().set_da_counters(screened, exact)
 
     def get_active_sites(self):
         cdef MonteCarlo* mc = self.mc.get()

@@ -82,6 +82,11 @@ cdef extern from "mmace/montecarlo.hpp" namespace "mmace":
         double temperature()
         void set_sublattice_signs(const double* s) except +
         void set_active_sites(const int32_t* idx, int32_t n_active) except +
+        void set_surrogate(Hamiltonian* s) except +
+        cbool has_surrogate()
+        uint64_t da_screened()
+        uint64_t da_exact()
+        void set_da_counters(uint64_t screened, uint64_t exact)
         const vector[int32_t]& active_sites()
         void set_settings(const MCSettings& s) except +
         const MCSettings& settings()

@@ -141,3 +141,23 @@ def test_active_sites_validation_and_checkpoint(tmp_path):
             MonteCarlo(ham, m, 500.0, active_sites=bad)
     with pytest.raises(ValueError, match="Wolff"):
         MonteCarlo(ham, m, 500.0, active_sites=mask, wolff_per_sweep=1)
+
+
+def test_delayed_acceptance_checkpoint_restart(tmp_path):
+    ham, lat, m = _model()
+    sur = SpinHamiltonian.from_shells(lat.positions, lat.cell, lat.pbc, [0.7])
+    kw = dict(seed=4, move="gaussian", surrogate=sur)
+    ref = MonteCarlo(ham, m, 9000.0, **kw)
+    ref.run(0, 40, checkpoint_every=10)
+    a = MonteCarlo(ham, m, 9000.0, **kw)
+    a.run(0, 20, checkpoint=tmp_path / "c.npz", checkpoint_every=10)
+    b = MonteCarlo(ham, m, 9000.0, **kw)
+    b.run(0, 40, checkpoint=tmp_path / "c.npz", checkpoint_every=10)
+    np.testing.assert_array_equal(b.samples.energy, ref.samples.energy)
+    assert b.delayed_acceptance_stats() == ref.delayed_acceptance_stats()
+    with pytest.raises(CheckpointError, match="surrogate"):
+        MonteCarlo(ham, m, 9000.0, seed=4).load_checkpoint(tmp_path / "c.npz")
+    with pytest.raises(ValueError):
+        MonteCarlo(ham, m, 9000.0, surrogate=SpinHamiltonian(3, [0], [1], J=[1.0]))
+    with pytest.raises(ValueError, match="Wolff"):
+        MonteCarlo(ham, m, 9000.0, surrogate=sur, wolff_per_sweep=1)

@@ -247,3 +247,53 @@ def test_overrelaxation_needs_an_axis_provider():
     ham = SpinHamiltonian(2, [0], [1], J=[1.0])
     with pytest.raises(ValueError, match="negative|>= 0"):
         MonteCarlo(ham, [[0, 0, 1.0], [1.0, 0, 0]], 100.0, overrelax_per_sweep=-1)
+
+
+@pytest.mark.parametrize("j_surrogate", [0.5, 1.6])
+def test_delayed_acceptance_keeps_dimer_exact(j_surrogate):
+    """A wrong surrogate (J_s != J, anisotropy missing) only changes efficiency: the chain still
+    samples the exact target (dimer Langevin and anisotropic frozen-partner quadrature)."""
+    J, kt = 1.0, 1.0 / 1.7
+    x = J / kt
+    ham = SpinHamiltonian(2, [0], [1], J=[J])
+    sur = SpinHamiltonian(2, [0], [1], J=[j_surrogate])
+    mc = MonteCarlo(ham, [[0, 0, 1.0], [1.0, 0, 0]], _kelvin(kt), seed=3, move="gaussian",
+                    surrogate=sur)
+    mc.equilibrate(2000)
+    dot = -mc.sample(100_000).energy / J
+    assert _z(dot, 1 / np.tanh(x) - 1 / x) < 4.0
+    st = mc.delayed_acceptance_stats()
+    assert st["screened"] > 0 and st["exact"] > 0
+    assert mc.energy == pytest.approx(ham.core.total_energy(), abs=1e-12)
+
+
+def test_delayed_acceptance_with_anisotropy_and_overrelaxation():
+    J, Ku, kt = 0.5, 0.6, 0.4
+    d = np.array([np.sin(0.7), 0.0, np.cos(0.7)])
+    ham = SpinHamiltonian(2, [0], [1], J=[J], Ku=[Ku, 0.0], axis=[[0, 0, 1.0]] * 2)
+    sur = SpinHamiltonian(2, [0], [1], J=[0.8 * J])                  # no anisotropy at all
+    mc = MonteCarlo(ham, [[1.0, 0, 0], d], _kelvin(kt), seed=9, move="gaussian", sigma=0.3,
+                    active_sites=[0], overrelax_per_sweep=1, surrogate=sur)
+    mc.equilibrate(2000)
+    proj = mc.sample(100_000).magnetisation @ d
+
+    def weight(theta, phi, f):
+        u = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
+        return f(u) * np.exp((J * u @ d + Ku * u[2] ** 2) / kt) * np.sin(theta)
+
+    z = integrate.dblquad(lambda t, p: weight(t, p, lambda u: 1.0), 0, 2 * np.pi, 0, np.pi)[0]
+    num = integrate.dblquad(lambda t, p: weight(t, p, lambda u: u @ d), 0, 2 * np.pi, 0,
+                            np.pi)[0]
+    assert _z(proj, num / z) < 4.0
+
+
+def test_delayed_acceptance_with_exact_surrogate_never_rejects_in_stage_two():
+    lat = cubic_lattice("sc", 3)
+    ham = SpinHamiltonian.from_shells(lat.positions, lat.cell, lat.pbc, [1.0])
+    sur = SpinHamiltonian.from_shells(lat.positions, lat.cell, lat.pbc, [1.0])
+    mc = MonteCarlo(ham, np.tile([0, 0, 1.0], (lat.n_sites, 1)), _kelvin(1.4), seed=2,
+                    move="uniform", surrogate=sur)
+    mc.sample(200)
+    tried, acc = mc.core.get_stats()
+    st = mc.delayed_acceptance_stats()
+    assert st["exact"] == acc[0] and st["screened"] == tried[0] - acc[0]

@@ -77,10 +77,13 @@ class MonteCarlo:
     wolff_per_sweep, overrelax_per_sweep (reflections about the exchange field, Metropolis-
     accepted: exact for any Hamiltonian offering an axis), target_acceptance. sublattice_signs [n] for the staggered magnetisation.
     active_sites: None (all), a bool mask [n] or site indices: the sites Metropolis visits.
+    surrogate: optional cheap Hamiltonian of the same sites (e.g. a fitted Heisenberg model) for
+    delayed acceptance (Christen and Fox 2005): trials it rejects never reach the exact
+    Hamiltonian; the chain still samples the exact Boltzmann distribution.
     """
 
     def __init__(self, hamiltonian, spins, temperature, seed=0, stream=0,
-                 sublattice_signs=None, active_sites=None, **settings):
+                 sublattice_signs=None, active_sites=None, surrogate=None, **settings):
         self.hamiltonian = hamiltonian
         self.n_sites = int(hamiltonian.n_sites)
         core_h = hamiltonian.core
@@ -97,6 +100,9 @@ class MonteCarlo:
             self.set_active_sites(active_sites)
         if settings:
             self.core.set_settings(**settings)
+        self.surrogate = None
+        if surrogate is not None:
+            self.set_surrogate(surrogate)
         self.samples = Samples()
         self.progress = {"equilibration": 0, "production": 0}
 
@@ -126,6 +132,21 @@ class MonteCarlo:
         indices)."""
         self.active = _active_indices(sites, self.n_sites)
         self.core.set_active_sites(self.active)
+
+    def set_surrogate(self, surrogate):
+        """Delayed-acceptance surrogate (a Hamiltonian object with ``.core``), or None."""
+        if surrogate is not None and int(surrogate.n_sites) != self.n_sites:
+            raise ValueError(f"surrogate has {surrogate.n_sites} sites, expected {self.n_sites}")
+        self.core.set_surrogate(None if surrogate is None else surrogate.core)
+        self.surrogate = surrogate
+
+    def delayed_acceptance_stats(self) -> dict:
+        """Trials screened out by the surrogate, trials that reached the exact Hamiltonian, and
+        the fraction of exact evaluations saved."""
+        screened, exact = self.core.get_da_counters()
+        total = screened + exact
+        return {"screened": screened, "exact": exact,
+                "saved_fraction": screened / total if total else 0.0}
 
     @property
     def n_active(self) -> int:
@@ -206,6 +227,8 @@ class MonteCarlo:
             "hamiltonian_hash": self.hamiltonian.content_hash(), "n_sites": self.n_sites,
             "temperature": self.temperature, "seed": self.seed, "stream": self.stream,
             "settings": self.settings, "progress": self.progress,
+            "surrogate_hash": None if self.surrogate is None else self.surrogate.content_hash(),
+            "da_counters": list(self.core.get_da_counters()),
         }
         return {
             "meta": np.array(json.dumps(meta)),
@@ -241,6 +264,10 @@ class MonteCarlo:
             raise CheckpointError(f"{path}: checkpoint belongs to a different Hamiltonian")
         if meta["n_sites"] != self.n_sites or st["spins"].shape != (self.n_sites, 3):
             raise CheckpointError(f"{path}: wrong number of sites")
+        mine = None if self.surrogate is None else self.surrogate.content_hash()
+        if meta.get("surrogate_hash") != mine:
+            raise CheckpointError(f"{path}: checkpoint was written with a different delayed-"
+                                  "acceptance surrogate (or with/without one)")
         self.hamiltonian.core.set_spins(st["spins"])
         self.seed, self.stream = meta["seed"], meta["stream"]
         self.temperature = meta["temperature"]
@@ -249,6 +276,7 @@ class MonteCarlo:
         self.core.set_settings(**meta["settings"])
         self.core.set_rng_state(st["rng"])
         self.core.set_stats(*(_pad_stats(st[k]) for k in ("tried", "accepted")))
+        self.core.set_da_counters(*meta.get("da_counters", (0, 0)))
         self.core.resync()
         self.samples = Samples(st["energy"], st["magnetisation"], st["staggered"])
         self.progress = dict(meta["progress"])

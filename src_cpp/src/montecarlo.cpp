@@ -47,6 +47,16 @@ void MonteCarlo::set_active_sites(const index_t* idx, index_t n_active) {
     resync();
 }
 
+void MonteCarlo::set_surrogate(Hamiltonian* s) {
+    if (s != nullptr) {
+        if (s == &h_) throw InputError("the surrogate must be a different Hamiltonian object");
+        if (s->n_sites() != h_.n_sites()) throw InputError("surrogate has a different number of sites");
+        if (cfg_.wolff_per_sweep > 0) throw InputError("Wolff updates cannot be combined with delayed acceptance");
+    }
+    surrogate_ = s;
+    resync();
+}
+
 void MonteCarlo::set_settings(const MCSettings& s) {
     if (s.move < MOVE_UNIFORM || s.move > MOVE_HINZKE_NOWAK) throw InputError("unknown move kind");
     if (!(s.sigma > 0) || !std::isfinite(s.sigma)) throw InputError("sigma must be > 0");
@@ -67,11 +77,13 @@ void MonteCarlo::set_settings(const MCSettings& s) {
     if (!s.metropolis && s.wolff_per_sweep == 0 && s.overrelax_per_sweep == 0)
         throw InputError("no update selected");
     if (s.wolff_per_sweep > 0 && !all_active()) throw InputError("Wolff updates need every site active");
+    if (s.wolff_per_sweep > 0 && surrogate_) throw InputError("Wolff updates cannot be combined with delayed acceptance");
     if (!(s.target_acceptance > 0 && s.target_acceptance < 1)) throw InputError("target_acceptance must be in (0, 1)");
     cfg_ = s;
 }
 
 void MonteCarlo::resync() {
+    if (surrogate_) surrogate_->set_spins(h_.spins());
     energy_ = h_.total_energy();
     msum_ = Vec3();
     mssum_ = Vec3();
@@ -99,6 +111,7 @@ void MonteCarlo::set_stats(const std::uint64_t* t, const std::uint64_t* a) {
 template <class H>
 inline void MonteCarlo::apply(H& h, index_t i, const Vec3& mo, const Vec3& mn, real_t de, int kind) {
     h.accept();
+    if (surrogate_) surrogate_->accept();  // its proposal of mn is pending (metropolis_test)
     energy_ += de;
     const Vec3 d = mn - mo;
     msum_ += d;
@@ -107,11 +120,37 @@ inline void MonteCarlo::apply(H& h, index_t i, const Vec3& mo, const Vec3& mn, r
     if (kind == STAT_LONGITUDINAL) len_[i] = mn.norm();
 }
 
+// One Metropolis decision for moment i -> mn; on true the proposal is pending in h (and in the
+// surrogate) for apply(), on false everything was rejected. de: the exact energy change.
+template <class H>
+inline bool MonteCarlo::metropolis_test(H& h, index_t i, const Vec3& mn, real_t& de) {
+    const real_t beta = beta_;
+    if (!surrogate_) {
+        de = h.propose(i, mn);
+        if (de <= 0.0 || rng_.uniform() < std::exp(-beta * de)) return true;
+        h.reject();
+        return false;
+    }
+    const real_t ds = surrogate_->propose(i, mn);
+    if (!(ds <= 0.0 || rng_.uniform() < std::exp(-beta * ds))) {
+        surrogate_->reject();
+        ++da_screened_;
+        return false;
+    }
+    ++da_exact_;
+    de = h.propose(i, mn);
+    const real_t d2 = de - ds;
+    if (d2 <= 0.0 || rng_.uniform() < std::exp(-beta * d2)) return true;
+    h.reject();
+    surrogate_->reject();
+    return false;
+}
+
 template <class H>
 void MonteCarlo::sweep(H& h) {
     const index_t n = static_cast<index_t>(active_.size());
     const index_t* act = active_.data();
-    const real_t beta = beta_, sigma = cfg_.sigma, sl = cfg_.sigma_long, pl = cfg_.p_longitudinal;
+    const real_t sigma = cfg_.sigma, sl = cfg_.sigma_long, pl = cfg_.p_longitudinal;
     const int move = cfg_.move;
     const bool rnd = cfg_.random_order;
     for (index_t step = 0; step < n; ++step) {
@@ -142,19 +181,14 @@ void MonteCarlo::sweep(H& h) {
                 mn = -mo;
             }
         }
-        const real_t de = h.propose(i, mn);
+        real_t de;
         ++tried_[kind];
-        if (de <= 0.0 || rng_.uniform() < std::exp(-beta * de)) {
-            apply(h, i, mo, mn, de, kind);
-        } else {
-            h.reject();
-        }
+        if (metropolis_test(h, i, mn, de)) apply(h, i, mo, mn, de, kind);
     }
 }
 
 template <class H>
 void MonteCarlo::overrelax_sweep(H& h) {
-    const real_t beta = beta_;
     for (const index_t i : active_) {
         Vec3 ax;
         h.reflection_axis(i, ax);
@@ -162,13 +196,9 @@ void MonteCarlo::overrelax_sweep(H& h) {
         if (!(a2 > 0.0)) continue;  // no axis here: nothing to reflect about (not counted)
         const Vec3 mo = Vec3::load(h.spin(i));
         const Vec3 mn = ax * (2.0 * mo.dot(ax) / a2) - mo;
-        const real_t de = h.propose(i, mn);
+        real_t de;
         ++tried_[STAT_OVERRELAX];
-        if (de <= 0.0 || rng_.uniform() < std::exp(-beta * de)) {
-            apply(h, i, mo, mn, de, STAT_OVERRELAX);
-        } else {
-            h.reject();
-        }
+        if (metropolis_test(h, i, mn, de)) apply(h, i, mo, mn, de, STAT_OVERRELAX);
     }
 }
 

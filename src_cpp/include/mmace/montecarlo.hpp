@@ -14,6 +14,10 @@
 //                 ``overrelax_per_sweep`` sweeps over the active sites after each Metropolis sweep.
 // sigma and sigma_long adapt toward a target acceptance only when run(adapt=true).
 // Wolff: embedded-Ising single-cluster updates (isotropic bilinear exchange of either sign).
+// Delayed acceptance (Christen and Fox 2005): with a surrogate Hamiltonian set, a trial is first
+// screened with the surrogate's dE_s (accept with min(1, exp(-beta dE_s))); only survivors pay for
+// the exact dE, accepted with min(1, exp(-beta (dE - dE_s))). For the symmetric proposals here
+// the chain keeps the exact target distribution. The surrogate follows every accepted move.
 // Active sites: by default every site is moved; set_active_sites restricts trials (and the
 // magnetisation observables, normalised per active site) to a subset, e.g. the magnetic
 // sublattice of CrN or FeAl with mMACE, whose N / Al moments stay fixed.
@@ -53,6 +57,13 @@ public:
     // Sites that Metropolis trials visit: sorted unique indices [n_active], n_active >= 1.
     void set_active_sites(const index_t* idx, index_t n_active);
     const std::vector<index_t>& active_sites() const { return active_; }
+    // Delayed-acceptance surrogate (same sites; nullptr switches it off). Not owned.
+    void set_surrogate(Hamiltonian* s);
+    bool has_surrogate() const { return surrogate_ != nullptr; }
+    // screened: trials rejected by the surrogate stage; exact: trials that reached the exact dE
+    std::uint64_t da_screened() const { return da_screened_; }
+    std::uint64_t da_exact() const { return da_exact_; }
+    void set_da_counters(std::uint64_t screened, std::uint64_t exact) { da_screened_ = screened; da_exact_ = exact; }
     bool all_active() const { return static_cast<index_t>(active_.size()) == h_.n_sites(); }
     void set_settings(const MCSettings& s);
     const MCSettings& settings() const { return cfg_; }
@@ -74,6 +85,7 @@ public:
 private:
     template <class H> void sweep(H& h);
     template <class H> void overrelax_sweep(H& h);
+    template <class H> bool metropolis_test(H& h, index_t i, const Vec3& mn, real_t& de);
     template <class H> std::int64_t run_impl(H& h, std::int64_t, std::int64_t, bool, real_t*,
                                              real_t*, real_t*, std::int64_t);
     void wolff_cluster(SpinHamiltonian& h);
@@ -88,6 +100,8 @@ private:
     real_t temperature_ = 0.0, beta_ = 0.0;
     std::vector<real_t> signs_, len_;
     std::vector<index_t> active_;      // [n_active] sites visited by Metropolis trials
+    Hamiltonian* surrogate_ = nullptr;
+    std::uint64_t da_screened_ = 0, da_exact_ = 0;
     std::vector<std::uint32_t> mark_;
     std::vector<index_t> stack_;
     std::uint32_t generation_ = 0;
