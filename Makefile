@@ -10,7 +10,7 @@ STAMP := $(VENV)/.mmace_installed
 $(STAMP): pyproject.toml setup.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "setuptools>=68" wheel "Cython>=3.0" numpy
+	$(BIN)/pip install --quiet "setuptools>=77" wheel "Cython>=3.0" numpy
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-build-isolation -e ".[train,test]"
 	touch $(STAMP)
