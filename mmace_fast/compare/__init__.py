@@ -1,0 +1,1 @@
+"""Head-to-head of mMACE and the Heisenberg baselines: spirals, thermodynamics, reports."""

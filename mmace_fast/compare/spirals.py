@@ -1,0 +1,123 @@
+"""Flat spin spirals on periodic supercells, for any energy model (mMACE, Heisenberg, DFT).
+
+A flat spiral with wave vector q (1/A) on a Bravais lattice puts m(R) = |m| (cos q.R, sin q.R, 0)
+on the site at R. A model without the generalised Bloch theorem (mMACE, the classical baselines)
+needs a supercell whose translations T all satisfy q.T in 2 pi Z; :func:`commensurate_supercell`
+finds the smallest one (its size is the denominator of q in the primitive reciprocal basis).
+
+Units: q in Cartesian units of 2 pi / a (as in :mod:`mmace_fast.data.dft.spirals`), lengths A,
+moments muB, energies eV. For an isotropic Heisenberg model with pair-once constants J(R)
+(conventions: E = -sum_pairs J m_i.m_j) the energy per atom is
+    E(q) / N = -(|m|^2 / 2) sum_{R != 0} J(R) cos(q.R),
+which :func:`heisenberg_spiral_energy` evaluates as an independent check.
+"""
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+from math import gcd
+
+import numpy as np
+from ase import Atoms
+
+__all__ = ["SpiralError", "commensurate_supercell", "spiral_moments", "spiral_structure",
+           "heisenberg_spiral_energy"]
+
+
+class SpiralError(ValueError):
+    """q is not rational on the lattice (within tolerance) or needs too large a supercell."""
+
+
+def _scaled_rational(prim_cell: np.ndarray, q_cart: np.ndarray, max_den: int, tol: float):
+    """q in the primitive reciprocal basis as integers p [3] over a common denominator d."""
+    qc = prim_cell @ q_cart / (2 * np.pi)                     # [3] dimensionless
+    fr = [Fraction(float(x)).limit_denominator(max_den) for x in qc]
+    if max(abs(float(f) - x) for f, x in zip(fr, qc)) > tol:
+        raise SpiralError(f"q = {qc} (reciprocal-cell units) is not rational with denominator "
+                          f"<= {max_den}")
+    d = 1
+    for f in fr:
+        d = d * f.denominator // gcd(d, f.denominator)
+    p = np.array([int(f * d) for f in fr], dtype=np.int64)
+    return p, d
+
+
+def commensurate_supercell(prim_cell, q_cart_2pi_a, a: float, max_den: int = 48,
+                           tol: float = 1e-8) -> np.ndarray:
+    """Integer matrix M [3, 3] (rows: supercell vectors in primitive units, det M = index d)
+    with q.T in 2 pi Z for every row T = M[k] @ prim_cell, choosing short vectors."""
+    prim = np.asarray(prim_cell, dtype=float)                 # [3, 3] A, rows
+    q = np.asarray(q_cart_2pi_a, dtype=float) * 2 * np.pi / a  # [3] 1/A
+    p, d = _scaled_rational(prim, q, max_den, tol)
+    if d == 1:
+        return np.eye(3, dtype=np.int64)
+    rng = range(-d, d + 1)
+    cands = [np.array(r) for r in itertools.product(rng, rng, rng)
+             if any(r) and int(np.dot(p, r)) % d == 0]
+    cands.sort(key=lambda r: (np.linalg.norm(r @ prim), tuple(r)))
+    target = d // gcd(d, int(np.gcd.reduce(np.abs(p))) or d)
+    arr = np.array(cands)                                     # [K, 3] sorted by length
+    best = None
+    n = min(len(arr), 40)
+    for i, j in itertools.combinations(range(n), 2):
+        c = np.cross(arr[i], arr[j])
+        if not c.any():
+            continue
+        ok = np.flatnonzero(np.abs(arr @ c) == target)       # det [r_i, r_j, r_k] = index
+        if len(ok):
+            best = np.array([arr[i], arr[j], arr[ok[0]]])
+            break
+    if best is None:
+        raise SpiralError(f"no supercell of index {target} found for q (try a larger search)")
+    if np.linalg.det(best) < 0:
+        best[[0, 1]] = best[[1, 0]]
+    return best.astype(np.int64)
+
+
+def spiral_moments(positions, q_cart_2pi_a, a: float, moment: float,
+                   origin=None) -> np.ndarray:
+    """m_i = moment (cos q.r_i, sin q.r_i, 0)  # [n, 3] muB (r relative to ``origin``)."""
+    r = np.asarray(positions, dtype=float)
+    if origin is not None:
+        r = r - np.asarray(origin, dtype=float)
+    q = np.asarray(q_cart_2pi_a, dtype=float) * 2 * np.pi / a
+    phase = r @ q
+    return moment * np.stack([np.cos(phase), np.sin(phase), np.zeros_like(phase)], axis=1)
+
+
+def spiral_structure(prim: Atoms, q_cart_2pi_a, a: float, moment: float, **kw):
+    """(supercell Atoms, moments [n, 3] muB) of a flat spiral on a 1-atom primitive cell."""
+    if len(prim) != 1:
+        raise SpiralError("spirals are built on a 1-atom primitive cell")
+    m = commensurate_supercell(prim.cell.array, q_cart_2pi_a, a, **kw)
+    sc = prim.copy()
+    sc.set_initial_magnetic_moments(None)
+    from ase.build import make_supercell  # noqa: PLC0415
+
+    sc = make_supercell(sc, m)
+    moms = spiral_moments(sc.positions, q_cart_2pi_a, a, moment, origin=prim.positions[0])
+    return sc, moms
+
+
+def heisenberg_spiral_energy(prim_cell, q_cart_2pi_a, a: float, moment: float,
+                             shell_distances, J_shells, tol: float = 1e-4) -> float:
+    """E(q) per atom (eV) of an isotropic pair-once Heisenberg model on a Bravais lattice, by
+    the direct lattice sum over the given shells."""
+    prim = np.asarray(prim_cell, dtype=float)
+    dists = np.asarray(shell_distances, dtype=float)
+    J = np.asarray(J_shells, dtype=float)
+    rmax = dists.max() + 2 * tol
+    vol = abs(np.linalg.det(prim))
+    spacing = min(vol / np.linalg.norm(np.cross(prim[(k + 1) % 3], prim[(k + 2) % 3]))
+                  for k in range(3))                          # smallest interplanar distance
+    nmax = int(np.ceil(rmax / spacing)) + 1
+    q = np.asarray(q_cart_2pi_a, dtype=float) * 2 * np.pi / a
+    rng = np.arange(-nmax, nmax + 1)
+    n = np.stack(np.meshgrid(rng, rng, rng, indexing="ij"), -1).reshape(-1, 3)
+    R = n @ prim                                               # [K, 3] A
+    d = np.linalg.norm(R, axis=1)
+    e = 0.0
+    for dk, jk in zip(dists, J):
+        sel = np.abs(d - dk) < tol
+        e += jk * np.cos(R[sel] @ q).sum()
+    return -0.5 * moment ** 2 * e
