@@ -13,13 +13,20 @@ times centre-moment magnitude features) and weights ``W_{k}_{nu}  # [n_attr, eta
     B_i[c, M] = sum_nu sum_eta (sum_a a_i[a] W[a, eta, c]) U[eta, M, d1..dnu]
                 * A_i[c, d1] ... A_i[c, dnu]
 
-evaluated Horner-style from nu_max down to 1 (contract the last index with A, add the
-next-lower order, repeat), as in MACE.
+Evaluation (an implementation detail; any order gives the same B up to rounding): since U is
+totally symmetric in its D indices, sum_{d1..dnu} U[.., d1..dnu] A_d1 ... A_dnu equals
+sum_t Ut[.., t] P_t over sorted index tuples t = (d1 <= ... <= dnu), with the monomials
+P_t = A_d1 ... A_dnu and Ut[t] the sum of U over all orderings of t. All monomials of all
+orders that any output uses are built per (node, channel) by one gather-multiply per order
+(P_t = P_prefix(t) * A_last(t)), then one matrix product with the folded basis
+``Ut  # [T, sum_k sum_nu eta M]`` gives every (k, nu, eta, m) projection, and the
+node-dependent weights W(a_i) = sum_a a_i[a] W[a, eta, c] finish the sum over eta. This costs
+~T (~D^nu / nu!) per (node, channel) instead of n_attr D^nu for a Horner evaluation with
+attribute-dependent folded weights. The folded basis and the index tensors are non-persistent
+buffers derived from the U_k_nu buffers at construction (state_dict unchanged).
 """
 from __future__ import annotations
 
-import functools
-import string
 from typing import Dict, List, Tuple
 
 import torch
@@ -129,28 +136,98 @@ class SymmetricContraction(nn.Module):
                                  f"with correlation {correlation}")
             self.etas.append(etas)
 
-    def _block(self, k: int, a: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
-        letters = string.ascii_lowercase[8:8 + self.correlation]  # i.. for D indices
-        out = None
-        for nu in range(self.correlation, 0, -1):
-            u = getattr(self, f"U_{k}_{nu}")
-            w = getattr(self, f"W_{k}_{nu}")
-            idx = letters[:nu]
-            if u.shape[0] > 0:
-                # node-independent folded weights [n_attr, C, M, D..]
-                wf = torch.einsum(f"em{idx},aec->acm{idx}", u, w)
-                if out is None:
-                    # contract A first, then attributes: avoids an [n, C, M, D^nu] temporary
-                    t = torch.einsum(f"acm{idx},nc{idx[-1]}->nacm{idx[:-1]}", wf, a)
-                    out = torch.einsum(f"nacm{idx[:-1]},na->ncm{idx[:-1]}", t, attrs)
+        self._build_monomials()
+
+    # ------------------------------------------------------------------ evaluation plan
+    def _build_monomials(self) -> None:
+        """Sorted index tuples (monomials) per order, the gather plan and the folded basis."""
+        d = self.irreps_in.dim
+        # folded basis columns per (k, nu): Ut_nu  # [T_nu, eta * M]
+        folded: Dict[Tuple[int, int], Dict[Tuple[int, ...], torch.Tensor]] = {}
+        used: Dict[int, set] = {nu: set() for nu in range(1, self.correlation + 1)}
+        for k, (l, p, _, _) in enumerate(self.out_blocks):
+            for nu in range(1, self.correlation + 1):
+                u = getattr(self, f"U_{k}_{nu}")                   # [eta, M, D x nu]
+                eta, m = u.shape[0], u.shape[1]
+                if eta == 0:
                     continue
-                c = torch.einsum(f"acm{idx},na->ncm{idx}", wf, attrs) + out
+                flat = u.reshape(eta * m, -1)                         # [eta M, D^nu]
+                sums: Dict[Tuple[int, ...], torch.Tensor] = {}
+                for idx in torch.nonzero(flat.abs().sum(0) > 0).flatten().tolist():
+                    key = tuple(sorted(_unravel(idx, d, nu)))
+                    sums[key] = sums[key] + flat[:, idx] if key in sums else flat[:, idx].clone()
+                folded[(k, nu)] = sums
+                used[nu].update(sums)
+        # every prefix of a used monomial is needed to build it
+        for nu in range(self.correlation, 1, -1):
+            used[nu - 1].update(t[:-1] for t in used[nu])
+        self.monomials = {nu: sorted(used[nu]) for nu in used}
+        position, start = {}, 0
+        for nu in range(1, self.correlation + 1):
+            for j, t in enumerate(self.monomials[nu]):
+                position[t] = start + j
+            start += len(self.monomials[nu])
+            if nu == 1:
+                self.register_buffer("mono_1", torch.tensor([t[0] for t in self.monomials[1]],
+                                                            dtype=torch.int64), persistent=False)
             else:
-                if out is None:
+                prev = {t: j for j, t in enumerate(self.monomials[nu - 1])}
+                self.register_buffer(f"mono_{nu}_prefix", torch.tensor(
+                    [prev[t[:-1]] for t in self.monomials[nu]], dtype=torch.int64),
+                    persistent=False)
+                self.register_buffer(f"mono_{nu}_last", torch.tensor(
+                    [t[-1] for t in self.monomials[nu]], dtype=torch.int64), persistent=False)
+        n_mono = start
+        self.identity_first = self.monomials[1] == [(i,) for i in range(d)]
+        # one column block per (k, nu), columns (eta, m); weights W_k_nu stacked along eta
+        cols, self.block_plan = [], []   # per k: (col_start, eta_total, M, eta_start)
+        col, eta_at = 0, 0
+        self.weight_names = []
+        for k, (l, p, _, _) in enumerate(self.out_blocks):
+            m = 2 * l + 1
+            eta_k = 0
+            for nu in range(1, self.correlation + 1):
+                if (k, nu) not in folded:
                     continue
-                c = out
-            out = torch.einsum(f"ncm{idx},nc{idx[-1]}->ncm{idx[:-1]}", c, a)
-        return out
+                eta = getattr(self, f"U_{k}_{nu}").shape[0]
+                block = torch.zeros(n_mono, eta * m, dtype=torch.float64)
+                for t, v in folded[(k, nu)].items():
+                    block[position[t]] = v
+                cols.append(block)
+                self.weight_names.append(f"W_{k}_{nu}")
+                eta_k += eta
+            self.block_plan.append((col, eta_k, m, eta_at))
+            col += eta_k * m
+            eta_at += eta_k
+        self.register_buffer("folded_basis", torch.cat(cols, dim=1), persistent=False)
+
+    def monomials_of(self, a: torch.Tensor) -> torch.Tensor:
+        """All used monomials P_t(A)  # [n, C, T] (orders 1..correlation side by side)."""
+        p1 = a if self.identity_first else a.index_select(2, self.mono_1)
+        parts, prev = [p1], p1
+        for nu in range(2, self.correlation + 1):
+            prev = prev.index_select(2, getattr(self, f"mono_{nu}_prefix")) \
+                * a.index_select(2, getattr(self, f"mono_{nu}_last"))
+            parts.append(prev)
+        return torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]
 
     def forward(self, a: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self._block(k, a, attrs) for k in range(len(self.out_blocks))], dim=2)
+        n, c = a.shape[0], a.shape[1]
+        proj = self.monomials_of(a) @ self.folded_basis              # [n, C, sum eta M]
+        w = torch.cat([getattr(self, name) for name in self.weight_names], dim=1)
+        wn = (attrs @ w.reshape(w.shape[0], -1)).reshape(n, w.shape[1], c)   # [n, eta, C]
+        outs = []
+        for col, eta_k, m, eta_at in self.block_plan:
+            q = proj[:, :, col:col + eta_k * m].reshape(n, c, eta_k, m)
+            wk = wn[:, eta_at:eta_at + eta_k, :].transpose(1, 2).unsqueeze(-1)   # [n, C, eta, 1]
+            outs.append((q * wk).sum(2))
+        return torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
+
+
+def _unravel(flat_index: int, d: int, nu: int) -> Tuple[int, ...]:
+    """Row-major multi-index of ``flat_index`` in a [d] * nu array."""
+    out = []
+    for _ in range(nu):
+        out.append(flat_index % d)
+        flat_index //= d
+    return tuple(reversed(out))
