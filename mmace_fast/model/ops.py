@@ -193,6 +193,11 @@ class ChannelwiseTP(nn.Module):
             scatter = torch.zeros(len(tidx), self.dim_out, dtype=torch.float64)
             scatter[torch.arange(len(tidx)), torch.tensor(tidx)] = 1.0
             self.register_buffer(f"scatter_{len(self.groups)}", scatter, persistent=False)
+            # path -> column expansion as a 0/1 matrix [P, J]: w @ expand == w[..., path_b]
+            # exactly, and its backward is a matmul instead of an index_put
+            expand = torch.zeros(self.n_paths, len(pidx), dtype=torch.float64)
+            expand[torch.tensor(pidx), torch.arange(len(pidx))] = 1.0
+            self.register_buffer(f"expand_{len(self.groups)}", expand, persistent=False)
             self.groups.append((a1, b1))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -202,8 +207,11 @@ class ChannelwiseTP(nn.Module):
             cg = getattr(self, f"cg_{g}")                                  # [D2, m1, J]
             d2, m1, jb = cg.shape
             gmat = (x2 @ cg.reshape(d2, m1 * jb)).reshape(n, m1, jb)
-            y = torch.bmm(x1[:, :, a1:b1], gmat)                           # [n, C, J]
-            y = y * w[:, :, getattr(self, f"path_{g}")]
+            if m1 == 1:   # l1 = 0: the bmm is an outer product
+                y = x1[:, :, a1:b1] * gmat                                 # [n, C, J]
+            else:
+                y = torch.bmm(x1[:, :, a1:b1], gmat)                       # [n, C, J]
+            y = y * (w @ getattr(self, f"expand_{g}"))                     # w[:, :, path_g]
             out = out + y @ getattr(self, f"scatter_{g}")
         return out
 
