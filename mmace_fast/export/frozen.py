@@ -1,0 +1,129 @@
+"""Torch-free loading and evaluation of a frozen mMACE file through the C++ evaluator.
+
+    from mmace_fast.export import FrozenModel
+    model = FrozenModel.load("fe.mmace")          # validated: magic, version, hash, arrays
+    e = model.energy(atoms)                        # eV; moments from atoms' initial magmoms
+    e_i = model.site_energies(positions=..., cell=..., pbc=..., numbers=..., magmoms=...)
+
+The neighbour list is the project's C++ cell list (:func:`mmace_fast.neighbours.neighbour_list`,
+the one the PyTorch model is trained with), with the model's cutoff.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+
+from mmace_fast import _core
+from mmace_fast.data.records import as_moment_vectors
+from mmace_fast.export import format as fmt
+from mmace_fast.neighbours import neighbour_list
+
+log = logging.getLogger(__name__)
+
+
+class UnknownSpeciesError(ValueError):
+    """A structure contains an element the frozen model does not know."""
+
+
+class FrozenModel:
+    """A frozen mMACE model: the parsed file plus its C++ evaluator (``core``).
+
+    Attributes: ``sha256`` (file identity), ``header`` (model_config, species, r_cut,
+    versions), ``species`` (atomic numbers), ``r_cut`` (A), ``config`` (ModelConfig dict).
+    """
+
+    def __init__(self, frozen: fmt.FrozenFile, source: str = "<memory>"):
+        self.source = source
+        self.header = frozen.header
+        self.arrays = frozen.arrays
+        self.sha256 = frozen.sha256
+        self.config = dict(self.header.get("model_config", {}))
+        self.species = [int(z) for z in self.arrays["species"]] if "species" in self.arrays else []
+        _check_header(self.header, self.arrays, source)
+        self.r_cut = float(self.arrays["radial.r_cut"])
+        self.core = _core.FrozenModelCore(self.arrays)
+
+    @classmethod
+    def load(cls, path) -> "FrozenModel":
+        """Read, validate and build the evaluator of a frozen-model file."""
+        path = os.fspath(path)
+        return cls(fmt.read(path), path)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "FrozenModel":
+        return cls(fmt.decode(data), "<bytes>")
+
+    # -------------------------------------------------------------------- structures
+    def check_species(self, numbers) -> np.ndarray:
+        numbers = np.ascontiguousarray(numbers, dtype=np.int64).reshape(-1)
+        unknown = sorted(set(numbers.tolist()) - set(self.species))
+        if unknown:
+            raise UnknownSpeciesError(f"atomic numbers {unknown} are not species of the frozen "
+                                      f"model {self.source} (knows {self.species})")
+        return numbers
+
+    def structure(self, atoms=None, *, positions=None, cell=None, pbc=None, numbers=None,
+                  magmoms=None) -> dict:
+        """Arrays of a structure from ``atoms`` (ASE; moments from the initial magnetic moments)
+        or from keyword arrays; keywords override the atoms' values."""
+        if atoms is not None:
+            positions = atoms.get_positions() if positions is None else positions
+            cell = atoms.cell[:] if cell is None else cell
+            pbc = atoms.pbc if pbc is None else pbc
+            numbers = atoms.get_atomic_numbers() if numbers is None else numbers
+            if magmoms is None:
+                magmoms = atoms.get_initial_magnetic_moments()
+        if positions is None or numbers is None:
+            raise ValueError("give atoms, or positions and numbers")
+        positions = np.ascontiguousarray(positions, dtype=np.float64)
+        n = len(positions)
+        numbers = self.check_species(numbers)
+        if numbers.shape != (n,):
+            raise ValueError(f"numbers has shape {numbers.shape}, expected ({n},)")
+        cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
+        pbc = np.zeros(3, bool) if pbc is None else np.asarray(pbc, dtype=bool).reshape(-1)
+        if pbc.shape == (1,):
+            pbc = np.repeat(pbc, 3)
+        magmoms = np.zeros((n, 3)) if magmoms is None else as_moment_vectors(magmoms, n, "structure")
+        return dict(positions=positions, cell=cell, pbc=pbc, numbers=numbers,
+                    magmoms=np.ascontiguousarray(magmoms, dtype=np.float64))
+
+    def edges(self, positions, cell, pbc):
+        """(receiver i, sender j, shifts S) of the model's neighbour list: r_ij = x_j - x_i +
+        S @ cell (S is zero along non-periodic directions)."""
+        return neighbour_list(positions, cell, pbc, self.r_cut)
+
+    def site_energies(self, atoms=None, *, bond_tol: float = 1e-9, **arrays) -> np.ndarray:
+        """Site energies [n] eV (sum = total energy). Bonds equal to ``bond_tol`` A share their
+        geometry caches (0: none shared)."""
+        st = self.structure(atoms, **arrays)
+        i, j, s = self.edges(st["positions"], st["cell"], st["pbc"])
+        return self.core.site_energies(st["positions"], st["cell"], st["numbers"], st["magmoms"],
+                                       i, j, s, bond_tol)
+
+    def energy(self, atoms=None, **arrays) -> float:
+        """Total energy, eV."""
+        return float(self.site_energies(atoms, **arrays).sum())
+
+    def __repr__(self):
+        return (f"FrozenModel({self.source!r}, species={self.species}, r_cut={self.r_cut}, "
+                f"sha256={self.sha256[:12]})")
+
+
+def _check_header(header: dict, arrays: dict, source: str) -> None:
+    """Cross-checks between the header and the arrays (the C++ side checks the arrays)."""
+    species = header.get("species")
+    if species is not None and "species" in arrays and \
+            [int(z) for z in arrays["species"]] != [int(z) for z in species]:
+        raise fmt.FrozenFormatError(f"{source}: header species {species} disagree with the "
+                                    f"species array {arrays['species'].tolist()}")
+    r_cut = header.get("r_cut")
+    if r_cut is not None and "radial.r_cut" in arrays and \
+            float(arrays["radial.r_cut"]) != float(r_cut):
+        raise fmt.FrozenFormatError(f"{source}: header r_cut {r_cut} disagrees with the arrays")
+    if "radial.r_cut" not in arrays:
+        raise fmt.FrozenFormatError(f"{source}: missing array 'radial.r_cut'")
+    log.debug("frozen model %s: %s", source, json.dumps(header.get("versions", {})))

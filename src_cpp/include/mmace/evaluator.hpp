@@ -1,0 +1,155 @@
+// Frozen mMACE evaluators on a fixed geometry: full evaluation and exact incremental energy
+// changes for single-moment Monte Carlo moves (a Hamiltonian for MonteCarlo).
+//
+// Geometry (bond harmonics, radial-MLP outputs, psi-folded couplings) is computed once per
+// DISTINCT bond: edges with the same species pair and the same bond vector (to bond_tol A) share
+// one entry, so a perfect lattice stores a few dozen bonds whatever its size; with bond_tol = 0,
+// or in a rattled structure, every edge is its own bond.
+//
+// Caches per node and layer t: h_t (layer input), u_t = linear_up(h_t), the raw neighbour sum
+// A_t (before / avg_num_neighbors and the linear map), the skip output, the layer readout e_t,
+// and optionally the receiver-contracted spin weights Xr_t (centre-spin models).
+// Edge weights w_ij = R_b (x) sum_r kappa_r(i, j) Xr_i[r] with kappa = c_l(i, j) phi_q(j)
+// (non-SOC, centre spin), phi_q(j) otherwise, and Xr_i[l, q] = sum_p phi_p(i) SW[l, p, q].
+//
+// propose(k, m): a move of moment k changes h_0 at k, and the weights (and SOC edge attributes)
+// of the edges incident to k. Layer t then changes at the nodes S_{t+1} = S_t + receivers of
+// edges leaving S_t (+ k): their neighbour sums change by
+//   sum over edges (j -> i) incident to k:   msg(u_j', w_ij') - msg(u_j, w_ij)
+//   sum over other edges with j in S_t:      msg(u_j' - u_j, w_ij)   (messages are linear in u)
+// The new node features and layer energies go into scratch slots (epoch-stamped node marks, no
+// O(N) work per trial); accept() copies them into the caches, reject() forgets them.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "mmace/evaluator_model.hpp"
+#include "mmace/hamiltonian.hpp"
+
+namespace mmace {
+
+struct EvaluatorOptions {
+    real_t bond_tol = 1e-9;           // A; 0: every edge is its own bond
+    bool cache_receiver_weights = true;  // keep Xr_t per node (centre-spin models)
+};
+
+// Edges of the model's neighbour list: receiver i, sender j, integer image shift S, with
+// r_ij = positions[j] - positions[i] + S . cell (rows of cell are lattice vectors).
+struct EdgeListInput {
+    const index_t* receiver = nullptr;
+    const index_t* sender = nullptr;
+    const std::int64_t* shifts = nullptr;   // [E, 3]
+    std::size_t n_edges = 0;
+};
+
+class FrozenMMACE final : public Hamiltonian {
+public:
+    // numbers [n] atomic numbers (must be known to the model); positions [n, 3] A; cell [3, 3];
+    // moments [n, 3] muB (nullptr: zero).
+    FrozenMMACE(std::shared_ptr<const FrozenModel> model, index_t n_sites, const std::int64_t* numbers,
+                const real_t* positions, const real_t* cell, const EdgeListInput& edges,
+                const real_t* moments, const EvaluatorOptions& options);
+
+    real_t total_energy() const override;
+    void site_energies(real_t* out) const override;
+    void effective_field(real_t* out) const override;   // throws std::logic_error (not available)
+    real_t propose(index_t i, const Vec3& m_new) override;
+    void accept() override;
+    void reject() override;
+    bool variable_length() const override { return true; }
+
+    // Recompute every cache from the current moments (also what set_spins does).
+    void refresh();
+    // Largest |site energy (cached) - site energy (recomputed)| eV, leaves the caches refreshed.
+    real_t drift_and_refresh();
+
+    std::size_t n_edges() const { return send_.size(); }
+    std::size_t n_bonds() const { return n_bonds_; }
+    std::size_t geometry_bytes() const;      // per-bond caches
+    std::size_t node_cache_bytes() const;    // per-node caches
+    std::size_t scratch_bytes() const;
+    // nodes touched by the last proposal per layer (diagnostics)
+    std::vector<std::size_t> last_touched() const;
+
+protected:
+    void on_spins_changed() override { refresh(); }
+
+private:
+    struct NodeSet {
+        std::vector<std::uint32_t> stamp;    // [n] epoch of membership
+        std::vector<index_t> slot;           // [n] slot when stamped
+        std::vector<index_t> list;
+        void init(index_t n) { stamp.assign(n, 0); slot.assign(n, -1); list.clear(); }
+        bool has(index_t i, std::uint32_t ep) const { return stamp[i] == ep; }
+        index_t add(index_t i, std::uint32_t ep) {
+            if (stamp[i] == ep) return slot[i];
+            stamp[i] = ep;
+            slot[i] = static_cast<index_t>(list.size());
+            list.push_back(i);
+            return slot[i];
+        }
+    };
+    struct Level {                           // nodes whose layer-t input changes
+        NodeSet set;
+        std::vector<real_t> h, u, du;        // [slot][D_in_t][C] (t < L)
+        std::vector<real_t> a, skip, e;      // outputs of layer t-1 for these nodes (t >= 1)
+    };
+
+    void build_geometry(const real_t* positions, const real_t* cell, const EdgeListInput& edges);
+    void build_bond_caches();
+    void alloc_caches();
+    NodeAttr attr(index_t i) const;
+    const real_t* phi(index_t i) const { return phi_.data() + static_cast<std::size_t>(i) * model_->n_mag; }
+    const real_t* ys(index_t i) const { return ys_.data() + static_cast<std::size_t>(i) * model_->n_spin_sh(); }
+    // spin weights of receiver i at layer t (cache, scratch or the global table)
+    const real_t* receiver_xr(int t, index_t i, const real_t* phi_i, bool current,
+                              real_t* scratch) const;
+    // psi-folded couplings of edge e at layer t from the given spin harmonics of its ends
+    const real_t* edge_g(int t, std::size_t e, const real_t* ys_i, const real_t* ys_j, real_t* scratch) const;
+    // A -> h_next, e (and the skip output); returns e
+    real_t node_update(int t, const real_t* a_raw, const real_t* skip, const NodeAttr& at,
+                       real_t* h_next);
+    void compute_skip(int t, const real_t* h_in, const NodeAttr& at, real_t* skip);
+    real_t site_energy(index_t i) const;
+    void ensure_level(int t, std::size_t n_slots);
+
+    std::shared_ptr<const FrozenModel> model_;
+    EvaluatorOptions opt_;
+    int C_ = 0, L_ = 0;
+    std::vector<int> species_;               // [n]
+    // geometry: edges sorted by receiver
+    std::vector<index_t> recv_off_, send_, recv_, bond_;   // recv_off_ [n+1]
+    std::vector<index_t> out_off_, out_edge_;               // edges by sender
+    std::size_t n_bonds_ = 0;
+    std::vector<real_t> bond_vec_;           // [n_bonds][3]
+    std::vector<real_t> bond_y_;             // [n_bonds][d_sh] (SOC)
+    std::vector<std::vector<real_t>> bond_r_;   // [t][n_bonds][P_t][C]
+    std::vector<std::vector<real_t>> bond_g_;   // [t][n_bonds][g_size] (non-SOC)
+    bool cache_xr_ = false;
+    // node caches
+    std::vector<real_t> x_, phi_, ys_;       // spin features
+    std::vector<std::vector<real_t>> h_, u_, a_, skip_, e_, xr_;  // per layer
+    std::vector<real_t> site_;               // [n] site energies
+    // proposal state
+    std::uint32_t epoch_ = 0;
+    index_t prop_i_ = -1;
+    bool pending_ = false;
+    Vec3 prop_m_;
+    real_t prop_x_ = 0;
+    std::vector<real_t> prop_phi_, prop_ys_;
+    std::vector<std::vector<real_t>> prop_xr_;  // [t] Xr of the moved site
+    std::vector<Level> levels_;              // L + 1 levels
+    // work buffers
+    std::vector<real_t> w_old_, w_new_, xr_tmp_, xr_tmp2_, g_old_, g_new_, kappa_old_, kappa_new_;
+    std::vector<real_t> acc_, tmp_msg_, a_lin_, b_sc_, sc_scratch_, mlp_tmp_, hout_, skip_tmp_;
+    mutable std::vector<real_t> psi_tmp_, pair_tmp_;
+};
+
+// One-shot site energies [n] eV of any structure (the evaluator above without the incremental
+// caches). moments [n, 3] muB.
+void frozen_site_energies(std::shared_ptr<const FrozenModel> model, index_t n, const std::int64_t* numbers,
+                          const real_t* positions, const real_t* cell, const EdgeListInput& edges,
+                          const real_t* moments, real_t bond_tol, real_t* out);
+
+}  // namespace mmace

@@ -1,0 +1,185 @@
+// Frozen mMACE: exact incremental energy change of a single-moment move (see evaluator.hpp).
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "mmace/evaluator.hpp"
+
+namespace mmace {
+
+void FrozenMMACE::ensure_level(int t, std::size_t n_slots) {
+    const FrozenModel& m = *model_;
+    Level& lv = levels_[t];
+    const std::size_t c = static_cast<std::size_t>(C_);
+    auto grow = [n_slots](std::vector<real_t>& v, std::size_t per) {
+        if (v.size() < n_slots * per) v.resize(std::max(n_slots * per, 2 * v.size()));
+    };
+    if (t < L_) {
+        const std::size_t din = m.layers[t].d_in * c;
+        grow(lv.h, din);
+        grow(lv.u, din);
+        grow(lv.du, din);
+    }
+    if (t >= 1) {
+        const LayerModel& prev = m.layers[t - 1];
+        grow(lv.a, prev.d_a * c);
+        grow(lv.skip, prev.d_out * c);
+        grow(lv.e, 1);
+    }
+}
+
+real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
+    if (k < 0 || k >= n_) throw InputError("site " + std::to_string(k) + " out of range");
+    if (!std::isfinite(m_new.x) || !std::isfinite(m_new.y) || !std::isfinite(m_new.z))
+        throw InputError("non-finite trial moment");
+    const FrozenModel& m = *model_;
+    if (++epoch_ == 0) {                     // wrapped after 2^32 trials: clear the marks once
+        for (auto& lv : levels_) lv.set.init(n_);
+        epoch_ = 1;
+    }
+    const std::uint32_t ep = epoch_;
+    prop_i_ = k;
+    prop_m_ = m_new;
+    pending_ = true;
+    const int s = species_[k];
+    m.spin_features(s, m_new, &prop_x_, prop_phi_.data(), prop_ys_.data());
+    real_t de = m.landau_energy(s, prop_x_) - m.landau_energy(s, x_[k]);
+    NodeAttr at_new;
+    at_new.species = s;
+    at_new.phi = m.centre_spin ? prop_phi_.data() : nullptr;
+
+    const std::size_t c = static_cast<std::size_t>(C_);
+    Level& l0 = levels_[0];
+    l0.set.list.clear();
+    l0.set.add(k, ep);
+    ensure_level(0, 1);
+    m.embed(at_new, l0.h.data());
+
+    real_t de_net = 0.0;
+    for (int t = 0; t < L_; ++t) {
+        const LayerModel& Lm = m.layers[t];
+        const TensorProduct& tp = Lm.tp;
+        Level& in = levels_[t];
+        Level& out = levels_[t + 1];
+        const std::size_t din = Lm.d_in * c, da = Lm.d_a * c, dout = Lm.d_out * c;
+        const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * c;
+        // new u and its change on the nodes whose layer input changed
+        const std::size_t n_in = in.set.list.size();
+        for (std::size_t si = 0; si < n_in; ++si) {
+            const index_t j = in.set.list[si];
+            real_t* un = in.u.data() + si * din;
+            Lm.linear_up.apply(in.h.data() + si * din, un);
+            const real_t* uo = u_[t].data() + static_cast<std::size_t>(j) * din;
+            real_t* du = in.du.data() + si * din;
+            for (std::size_t q = 0; q < din; ++q) du[q] = un[q] - uo[q];
+        }
+        if (m.centre_spin) m.receiver_weights(t, prop_phi_.data(), prop_xr_[t].data());
+        // receivers whose neighbour sum or skip input changes
+        out.set.list.clear();
+        for (std::size_t si = 0; si < n_in; ++si) {
+            const index_t j = in.set.list[si];
+            out.set.add(j, ep);
+            for (index_t q = out_off_[j]; q < out_off_[j + 1]; ++q) out.set.add(recv_[out_edge_[q]], ep);
+        }
+        const std::size_t n_out = out.set.list.size();
+        ensure_level(t + 1, n_out);
+        for (std::size_t so = 0; so < n_out; ++so) {
+            const index_t i = out.set.list[so];
+            const bool ik = i == k;
+            real_t* acc = out.a.data() + so * da;
+            const real_t* a_old = a_[t].data() + static_cast<std::size_t>(i) * da;
+            std::copy(a_old, a_old + da, acc);
+            const real_t* ys_i = ys(i);
+            const real_t* ys_i_new = ik ? prop_ys_.data() : ys_i;
+            const real_t* xr_old = receiver_xr(t, i, phi(i), true, xr_tmp_.data());
+            const real_t* xr_new = (ik && m.centre_spin) ? prop_xr_[t].data() : xr_old;
+            for (index_t e = recv_off_[i]; e < recv_off_[i + 1]; ++e) {
+                const index_t j = send_[e];
+                const bool jk = j == k;
+                const bool j_in = in.set.has(j, ep);
+                const real_t* radial = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
+                const real_t* u_old = u_[t].data() + static_cast<std::size_t>(j) * din;
+                if (ik || jk) {
+                    const real_t* phi_j_new = jk ? prop_phi_.data() : phi(j);
+                    const real_t* ys_j_new = jk ? prop_ys_.data() : ys(j);
+                    m.edge_kappa(ys_i, phi(j), ys(j), kappa_old_.data());
+                    m.edge_weights(t, radial, kappa_old_.data(), xr_old, w_old_.data());
+                    m.edge_kappa(ys_i_new, phi_j_new, ys_j_new, kappa_new_.data());
+                    m.edge_weights(t, radial, kappa_new_.data(), xr_new, w_new_.data());
+                    const real_t* g_old = edge_g(t, e, ys_i, ys(j), g_old_.data());
+                    const real_t* g_new = edge_g(t, e, ys_i_new, ys_j_new, g_new_.data());
+                    const real_t* u_new = j_in ? in.u.data() + static_cast<std::size_t>(in.set.slot[j]) * din
+                                               : u_old;
+                    tp.message_diff(u_new, g_new, w_new_.data(), u_old, g_old, w_old_.data(), C_,
+                                    acc, tmp_msg_.data());
+                } else if (j_in) {
+                    m.edge_kappa(ys_i, phi(j), ys(j), kappa_old_.data());
+                    m.edge_weights(t, radial, kappa_old_.data(), xr_old, w_old_.data());
+                    const real_t* g = edge_g(t, e, ys_i, ys(j), g_old_.data());
+                    tp.message(in.du.data() + static_cast<std::size_t>(in.set.slot[j]) * din, g,
+                               w_old_.data(), C_, acc);
+                }
+            }
+            // skip connection: changes only where the layer input or the attributes changed
+            real_t* skip = out.skip.data() + so * dout;
+            const bool i_in = in.set.has(i, ep);
+            NodeAttr at = attr(i);
+            if (ik) at = at_new;
+            if (i_in || ik) {
+                const real_t* h_in = i_in ? in.h.data() + static_cast<std::size_t>(in.set.slot[i]) * din
+                                          : h_[t].data() + static_cast<std::size_t>(i) * din;
+                compute_skip(t, h_in, at, skip);
+            } else {
+                const real_t* so_old = skip_[t].data() + static_cast<std::size_t>(i) * dout;
+                std::copy(so_old, so_old + dout, skip);
+            }
+            real_t* h_next = t + 1 < L_ ? out.h.data() + so * dout : hout_.data();
+            const real_t en = node_update(t, acc, skip, at, h_next);
+            out.e[so] = en;
+            de_net += en - e_[t][i];
+        }
+    }
+    de += m.scale * de_net;
+    return de;
+}
+
+void FrozenMMACE::accept() {
+    if (!pending_) throw std::logic_error("FrozenMMACE::accept() without a pending proposal");
+    const FrozenModel& m = *model_;
+    const index_t k = prop_i_;
+    const std::size_t c = static_cast<std::size_t>(C_);
+    prop_m_.store(spins_.data() + 3 * static_cast<std::size_t>(k));
+    x_[k] = prop_x_;
+    std::copy(prop_phi_.begin(), prop_phi_.end(), phi_.begin() + static_cast<std::size_t>(k) * m.n_mag);
+    std::copy(prop_ys_.begin(), prop_ys_.end(), ys_.begin() + static_cast<std::size_t>(k) * m.n_spin_sh());
+    for (int t = 0; t < L_; ++t) {
+        const LayerModel& Lm = m.layers[t];
+        const std::size_t din = Lm.d_in * c, da = Lm.d_a * c, dout = Lm.d_out * c;
+        const Level& in = levels_[t];
+        for (std::size_t si = 0; si < in.set.list.size(); ++si) {
+            const std::size_t j = static_cast<std::size_t>(in.set.list[si]);
+            std::copy(in.h.data() + si * din, in.h.data() + (si + 1) * din, h_[t].data() + j * din);
+            std::copy(in.u.data() + si * din, in.u.data() + (si + 1) * din, u_[t].data() + j * din);
+        }
+        const Level& out = levels_[t + 1];
+        for (std::size_t so = 0; so < out.set.list.size(); ++so) {
+            const std::size_t i = static_cast<std::size_t>(out.set.list[so]);
+            std::copy(out.a.data() + so * da, out.a.data() + (so + 1) * da, a_[t].data() + i * da);
+            std::copy(out.skip.data() + so * dout, out.skip.data() + (so + 1) * dout,
+                      skip_[t].data() + i * dout);
+            e_[t][i] = out.e[so];
+        }
+        if (cache_xr_) {
+            const std::size_t sz = prop_xr_[t].size();
+            std::copy(prop_xr_[t].begin(), prop_xr_[t].end(), xr_[t].begin() + static_cast<std::size_t>(k) * sz);
+        }
+    }
+    for (index_t i : levels_[L_].set.list) site_[i] = site_energy(i);
+    site_[k] = site_energy(k);
+    pending_ = false;
+}
+
+void FrozenMMACE::reject() { pending_ = false; }
+
+}  // namespace mmace
