@@ -209,6 +209,7 @@ class RidgeFit:
     n_rows: int
     rss_w: float
     absent: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    prior_var: np.ndarray = field(default_factory=lambda: np.zeros(0))   #: [p] prior variances
 
     @property
     def sigma(self) -> np.ndarray:
@@ -273,4 +274,4 @@ def ridge_cv(rows: Rows, penalty, lambdas=None, n_folds: int = 5, seed: int = 0,
     prior_var = sigma2 / (lam * n * st.scale ** 2)
     frac = np.diag(cov) / prior_var
     return RidgeFit(theta, cov, lam, sigma2, dof, frac, lambdas, score, sem, n, rss,
-                    st.absent)
+                    st.absent, prior_var)

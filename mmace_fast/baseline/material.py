@@ -188,6 +188,8 @@ def _spin_lattice_shell_rows(model, reference: Structure, n_shells: int) -> list
     zi, zj = reference.numbers[base["i"]], reference.numbers[base["j"]]
     cov = model.cov[np.ix_(cols, cols)]
     th = model.theta[cols]
+    prior_var = (model.ridge.prior_var[cols] if model.ridge is not None
+                 and len(model.ridge.prior_var) else None)
     rows = []
     for pr, ps in table.pairs.items():
         for k in range(ps.n_shells):
@@ -198,10 +200,13 @@ def _spin_lattice_shell_rows(model, reference: Structure, n_shells: int) -> list
             if not msk.any():
                 continue
             g = jac[msk].mean(axis=0)
+            post = float(max(g @ cov @ g, 0.0))
+            prior = float(g @ (prior_var * g)) if prior_var is not None else float("nan")
             rows.append(dict(pair=pr, shell=k + 1, distance=float(ps.distances[k]),
                              counts=(float(ps.counts_a[k]), float(ps.counts_b[k])),
-                             J=float(g @ th), sigma=float(np.sqrt(max(g @ cov @ g, 0.0))),
-                             spread=float(np.ptp(jac[msk] @ th)), prior_fraction=float("nan")))
+                             J=float(g @ th), sigma=float(np.sqrt(post)),
+                             spread=float(np.ptp(jac[msk] @ th)),
+                             prior_fraction=post / prior if prior > 0 else float("nan")))
     return rows
 
 

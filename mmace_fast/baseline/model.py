@@ -150,7 +150,9 @@ def _expand_ridge(ridge: RidgeFit, active) -> RidgeFit:
     frac[active] = ridge.prior_fraction
     absent = np.ones(len(active), bool)
     absent[active] = ridge.absent
-    ridge.prior_fraction, ridge.absent = frac, absent
+    prior = np.zeros(len(active))
+    prior[active] = ridge.prior_var
+    ridge.prior_fraction, ridge.absent, ridge.prior_var = frac, absent, prior
     return ridge
 
 

@@ -9,8 +9,8 @@ of two ways:
    integer matrix); positions are undeformed with F^-T and every atom is mapped to its nearest
    reference lattice site. A bond's shell is the shell of its ideal (undeformed, unrattled)
    bond vector, so strain and rattle never move a bond into a neighbouring shell. Used when
-   C C_ref^-1 is within 0.15 of an integer matrix and every atom lies within 30 % of the
-   shortest reference distance of its site;
+   the Green-Lagrange strain of F stays below 0.1 in every component and every atom lies
+   within 30 % of the shortest reference distance of its site;
 2. distance bins (fallback, :meth:`ShellTable.assign`): the distance divided by the frame's
    length scale s = (v / v_ref)^(1/3) (v = volume per atom) lies in [edge_{k-1}, edge_k), the
    edges being the midpoints between consecutive reference distances (edge_{-1} = 0).
@@ -127,7 +127,7 @@ class ShellTable:
         return Assignment(keys, sel[keep], pair_idx[keep], shell[keep], orient[keep],
                           direction[keep])
 
-    def ideal_sites(self, structure: Structure, max_int_dev: float = 0.15,
+    def ideal_sites(self, structure: Structure, max_strain: float = 0.1,
                     max_disp_frac: float = 0.3):
         """(ideal positions [n, 3] A in the reference frame, supercell matrix [3, 3] A,
         deformation F^-T [3, 3], largest displacement from an ideal site in A) or None when
@@ -139,10 +139,14 @@ class ShellTable:
         prim = self.primitive
         n_real = structure.cell @ np.linalg.inv(prim)
         n_int = np.round(n_real)
-        if np.abs(n_real - n_int).max() > max_int_dev or abs(np.linalg.det(n_int)) < 0.5:
+        if abs(np.linalg.det(n_int)) < 0.5:
             return None
         sup = n_int @ prim                                             # [3, 3] ideal cell
         f_inv_t = np.linalg.solve(structure.cell, sup)                 # x0 = x @ F^-T
+        f_t = np.linalg.inv(f_inv_t)
+        green = 0.5 * (f_t @ f_t.T - np.eye(3))
+        if np.abs(green).max() > max_strain:
+            return None
         x0 = structure.positions @ f_inv_t
         frac = x0 @ c_ref_inv                                          # [n, 3]
         basis = ref.positions @ c_ref_inv                              # [b, 3]
