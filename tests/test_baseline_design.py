@@ -15,7 +15,7 @@ from mmace_fast.baseline.units import ConventionError, convert_exchange, literat
 from mmace_fast.baseline.material import reference_structure
 from mmace_fast.mc.hamiltonian import SpinHamiltonian
 from mmace_fast.mc.presets import PAJDA_J_MRY, pajda_fe_exchange_ev
-from mmace_fast.neighbours import neighbour_list, pairs_once
+from mmace_fast.neighbours import neighbour_list
 
 
 def _rattled(struct, reps, strain, sigma, seed):

@@ -73,24 +73,21 @@ def random_directions(rng, ground, cone_deg: float) -> np.ndarray:
     st = np.sqrt(np.clip(1 - ct ** 2, 0, None))
     ph = rng.uniform(0, 2 * np.pi, n)
     local = np.stack([st * np.cos(ph), st * np.sin(ph), ct], axis=1)   # around +z
-    # rotate z onto each ground direction (Rodrigues with axis z x g)
-    out = np.empty_like(local)
-    for a in range(n):
-        out[a] = _rotate_z_to(ground[a]) @ local[a]
-    return out
-
-
-def _rotate_z_to(g):
-    z = np.array([0.0, 0.0, 1.0])
-    c = float(g @ z)
-    if c > 1 - 1e-12:
-        return np.eye(3)
-    if c < -1 + 1e-12:
-        return np.diag([1.0, -1.0, -1.0])
-    v = np.cross(z, g)
-    s = np.linalg.norm(v)
-    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]]) / s
-    return np.eye(3) + s * k + (1 - c) * k @ k
+    # rotate z onto each ground direction: Rodrigues rotation about z x g
+    c = ground[:, 2]                                                     # cos of the angle
+    v = np.stack([-ground[:, 1], ground[:, 0], np.zeros(n)], axis=1)     # z x g
+    s = np.linalg.norm(v, axis=1)
+    k = np.zeros((n, 3, 3))
+    safe = s > 1e-12
+    u = np.zeros_like(v)
+    u[safe] = v[safe] / s[safe, None]
+    k[:, 0, 1], k[:, 0, 2] = -u[:, 2], u[:, 1]
+    k[:, 1, 0], k[:, 1, 2] = u[:, 2], -u[:, 0]
+    k[:, 2, 0], k[:, 2, 1] = -u[:, 1], u[:, 0]
+    rot = np.eye(3)[None] + s[:, None, None] * k + (1 - c)[:, None, None] * (k @ k)
+    flip = ~safe & (c < 0)                                               # g = -z
+    rot[flip] = np.diag([1.0, -1.0, -1.0])
+    return np.einsum("nab,nb->na", rot, local)
 
 
 def hamiltonian_energy_fn(ham, sites=None) -> EnergyFn:

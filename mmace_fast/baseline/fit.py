@@ -124,7 +124,8 @@ def frame_rows(block: FrameDesign, config, weights: QuantityWeights, frame: int 
         ks.append(np.full(len(y), QUANTITIES.index(q)))
 
     w_frame = {q: float(getattr(config, f"{q}_weight", 1.0)) for q in QUANTITIES}
-    if "energy" in quantities and weights.energy > 0 and getattr(config, "energy", None) is not None:
+    if ("energy" in quantities and weights.energy > 0
+            and getattr(config, "energy", None) is not None):
         add(block.energy[None, :] / n, np.array([config.energy / n]),
             weights.energy * w_frame["energy"], "energy")
     if ("forces" in quantities and weights.forces > 0 and block.forces is not None

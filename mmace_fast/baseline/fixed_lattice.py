@@ -40,8 +40,7 @@ has energies and magnetic forces only.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -314,16 +313,40 @@ class FixedLatticeDesign:
                 if mf is not None:
                     mf[sel, :, c] = g
 
-    def _pair_columns(self, kind, asg: Assignment, component: str = ""):
-        """Column index per assigned bond for J / J_v / B / bulk-D (-1 where absent)."""
-        lookup = {}
+    def _table(self, kind, component_of):
+        """Lookup array [n_pairs, n_shells, n_dir] -> column (-1 absent) for pair terms;
+        component_of(param) gives the direction index (or 0) when the param matches."""
+        keys = list(self.shells.pairs)
+        n_sh = max((ps.n_shells for ps in self.shells.pairs.values()), default=0)
+        n_dir = max((len(d) for ps in self.shells.pairs.values() for d in ps.directions),
+                    default=1)
+        table = np.full((max(len(keys), 1), max(n_sh, 1), max(n_dir, 1)), -1, dtype=np.int64)
         for c in self._slices.get(kind, []):
             par = self.params[c]
-            if par.component in (component, "bond"):
-                lookup[(par.species, par.index)] = c
-        keys = asg.keys
-        return np.array([lookup.get((keys[pp], sh), -1) for pp, sh in zip(asg.pair, asg.shell)],
-                        dtype=np.int64)
+            d = component_of(par)
+            if d is not None:
+                table[keys.index(par.species), par.index, d] = c
+        return table
+
+    def _dmi_columns(self, asg: Assignment, comp: str):
+        """Column per assigned bond of the free-DMI component ``comp`` (-1 absent)."""
+        cache = self.__dict__.setdefault("_dmi_tables", {})
+        if comp not in cache:
+            cache[comp] = self._table(
+                "D", lambda p: int(p.component[1:-1]) if p.component.endswith(comp) else None)
+        if len(asg.pair) == 0:
+            return np.zeros(0, dtype=np.int64)
+        return cache[comp][asg.pair, asg.shell, asg.direction]
+
+    def _pair_columns(self, kind, asg: Assignment, component: str = ""):
+        """Column index per assigned bond for J / J_v / B / bulk-D (-1 where absent)."""
+        cache = self.__dict__.setdefault("_pair_tables", {})
+        if (kind, component) not in cache:
+            cache[(kind, component)] = self._table(
+                kind, lambda p: 0 if p.component in (component, "bond") else None)
+        if len(asg.pair) == 0:
+            return np.zeros(0, dtype=np.int64)
+        return cache[(kind, component)][asg.pair, asg.shell, 0]
 
     def _pair_terms(self, pf: PreparedFrame, m, x, mf):
         asg, nb = pf.assign, pf.nb
@@ -356,15 +379,9 @@ class FixedLatticeDesign:
 
     def _dmi_free(self, pf, i, j, mi, mj, x, mf):
         asg = pf.assign
-        lookup = {}
-        for c in self._slices.get("D", []):
-            par = self.params[c]
-            lookup[(par.species, par.index, par.component)] = c
         cross = np.cross(mi, mj)                                         # [B, 3]
         for a, comp in enumerate("xyz"):
-            col = np.array([lookup.get((asg.keys[pp], sh, f"d{d}{comp}"), -1)
-                            for pp, sh, d in zip(asg.pair, asg.shell, asg.direction)],
-                           dtype=np.int64)
+            col = self._dmi_columns(asg, comp)
             ok = col >= 0
             if not ok.any():
                 continue
@@ -406,15 +423,10 @@ class FixedLatticeDesign:
             out["J"][ok] += theta[col[ok]] * pf.eps ** o
         dvec = np.zeros((nbond, 3))                                       # D_ij, (i, j) order
         if self.spec.dmi == "free":
-            lookup = {}
-            for c in self._slices.get("D", []):
-                par = self.params[c]
-                lookup[(par.species, par.index, par.component)] = c
             for a, comp in enumerate("xyz"):
-                for b, (pp, sh, d) in enumerate(zip(asg.pair, asg.shell, asg.direction)):
-                    c = lookup.get((asg.keys[pp], sh, f"d{d}{comp}"))
-                    if c is not None:
-                        dvec[b, a] = asg.orient[b] * theta[c]
+                col = self._dmi_columns(asg, comp)
+                ok = col >= 0
+                dvec[ok, a] = asg.orient[ok] * theta[col[ok]]
         elif self.spec.dmi == "bulk":
             col = self._pair_columns("D", asg)
             ok = col >= 0

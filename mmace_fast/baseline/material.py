@@ -172,7 +172,6 @@ def _spin_lattice_shell_rows(model, reference: Structure, n_shells: int) -> list
     """Effective couplings of a spin-lattice model per reference shell (pair term + three-body
     sums), with sigma from the parameter covariance (the couplings are linear in theta)."""
     from mmace_fast.baseline.shells import ShellTable
-    from mmace_fast.baseline.geometry import neighbours
     des: SpinLatticeDesign = model.design
     spec = des.spec
     pairs = [(a, b) for k, a in enumerate(spec.magnetic_species) for b in spec.magnetic_species[k:]]

@@ -1,8 +1,8 @@
 """Neighbour shells per species pair, found on a reference lattice and assigned in any frame.
 
 A shell of the species pair (Za, Zb) (Za <= Zb) is one distinct Za-Zb distance of the
-reference structure. Pairs of another frame (a strained and rattled supercell of the reference) are assigned in one
-of two ways:
+reference structure. Pairs of another frame (a strained and rattled supercell of the
+reference) are assigned in one of two ways:
 
 1. ideal sites (default, :meth:`ShellTable.assign_ideal`): the frame cell is written as an
    integer supercell of the reference cell times a deformation, C = (N C_ref) F^T (N the rounded
