@@ -303,3 +303,26 @@ def test_bad_input_raises():
                                  np.zeros((2, 3)))
     assert Param("J", (26, 26), 1).name == "J[26-26]1"
     assert cv.EXCHANGE_SIGN == -1
+
+
+def test_spiral_energy_commensurate_limit_and_cell_independence():
+    """E(q) of a flat spiral equals the energy of the commensurate collinear cell at q = H
+    (B2-type AFM), and the 1-atom and 2-atom cells give the same E(q) per atom."""
+    from mmace_fast.baseline.spiral import spiral_energies
+    ref = reference_structure("fe")
+    a = 2.866
+    des = FixedLatticeDesign(FixedLatticeSpec((26,), (26,), n_shells=3, landau_order=2), ref)
+    model = _model(des, 20)
+    for c, p in enumerate(des.params):
+        if p.kind == "landau":
+            model.theta[c] = -0.05 if p.index == 2 else 0.01
+    prim = Structure([[0.0, 0.0, 0.0]], np.array([[-1, 1, 1], [1, -1, 1], [1, 1, -1]]) * a / 2,
+                     [True] * 3, [26])
+    qs = np.array([[0, 0, 0], [0.3, 0, 0], [1, 0, 0], [0.5, 0.5, 0]]) * 2 * np.pi / a
+    e2 = spiral_energies(model, ref, qs, {26: 2.2})
+    e1 = spiral_energies(model, prim, qs, {26: 2.2})
+    np.testing.assert_allclose(e1["energy"], e2["energy"], rtol=1e-12)
+    afm = _Frame(ref, np.array([[2.2, 0, 0], [-2.2, 0, 0]]))
+    assert e2["energy"][2] == pytest.approx(model.predict(afm)["energy"] / 2, rel=1e-12)
+    relaxed = spiral_energies(model, prim, qs, {26: 2.2}, relax=True)
+    assert np.all(relaxed["energy"] <= e1["energy"] + 1e-12)

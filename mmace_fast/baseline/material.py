@@ -112,13 +112,14 @@ class MaterialFit:
     n_test: int
     mean_field: dict = field(default_factory=dict)
     dropped: list = field(default_factory=list)   #: couplings the data do not determine
+    selection: list = field(default_factory=list)  #: CV scores of the exchange-range choices
 
     def summary(self) -> dict:
         return {"material": self.material, "kind": self.kind, "lambda": self.lam,
                 "n_fit": self.n_fit, "n_test": self.n_test, "moments": self.moments,
                 "exchange": self.exchange, "test_errors": self.test_errors,
                 "train_errors": self.train_errors, "mean_field": self.mean_field,
-                "dropped": self.dropped,
+                "dropped": self.dropped, "selection": self.selection,
                 "weights_sigma": self.model.weights.sigmas() if self.model.weights else None}
 
 
@@ -209,6 +210,36 @@ def _spin_lattice_shell_rows(model, reference: Structure, n_shells: int) -> list
     return rows
 
 
+def exchange_cutoffs(reference: Structure, magnetic, n_max: int = 3) -> list[float]:
+    """Candidate cutoffs of J(r): d_k + 0.6 (d_{k+1} - d_k) after the k-th distinct distance
+    between magnetic atoms of the reference, k = 1..n_max."""
+    from mmace_fast.baseline.shells import ShellTable
+    pairs = [(a, b) for k, a in enumerate(magnetic) for b in magnetic[k:]]
+    table = ShellTable.from_reference(reference, pairs, n_max + 1)
+    d = np.unique(np.round(np.concatenate([p.distances for p in table.pairs.values()]), 4))
+    return [float(d[k] + 0.6 * (d[k + 1] - d[k])) for k in range(min(n_max, len(d) - 1))]
+
+
+def select_exchange_range(reference, species, magnetic, configs, weights, lambdas, n_folds,
+                          seed, opts, n_exchange=(2, 4)):
+    """Choose (r_cut_exchange, n_exchange) of the spin-lattice model by the k-fold CV score
+    (held-out weighted squared error at each candidate's own CV regulariser), over the cutoffs
+    of :func:`exchange_cutoffs` and ``n_exchange``. The test frames play no part."""
+    table = []
+    for rc in exchange_cutoffs(reference, magnetic):
+        for nx in n_exchange:
+            o = dict(opts, r_cut_exchange=rc, n_exchange=nx)
+            des = build_design("spin_lattice", reference, species, magnetic, **o)
+            m = fit_frames(des, configs, weights, lambdas=lambdas, n_folds=n_folds, seed=seed)
+            k = int(np.argmin(np.abs(m.ridge.lambdas - m.ridge.lam)))
+            table.append({"r_cut_exchange": rc, "n_exchange": nx,
+                          "cv_score": float(m.ridge.cv_score[k]), "lambda": m.ridge.lam})
+    best = min(table, key=lambda t: t["cv_score"])
+    log.info("spin-lattice exchange range: r_cut %.2f A, %d functions (CV %.4g)",
+             best["r_cut_exchange"], best["n_exchange"], best["cv_score"])
+    return dict(opts, r_cut_exchange=best["r_cut_exchange"], n_exchange=best["n_exchange"]), table
+
+
 def fit_pruned(design, configs, weights=None, lambdas=None, n_folds=5, seed=0, reweight=0,
                prune=True):
     """Fit, dropping undetermined couplings (see :func:`fit_material`), then re-estimate the
@@ -246,7 +277,7 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
                  n_shells: Optional[int] = None, weights: Optional[QuantityWeights] = None,
                  reweight: int = 0, lambdas=None, n_folds: int = 5, seed: int = 0,
                  root: Optional[str] = None, configs=None, prune: bool = True,
-                 **opts) -> MaterialFit:
+                 select: bool = True, **opts) -> MaterialFit:
     """Fit a baseline to a material's data (re-read from ``data_path`` on every call).
 
     kind: "fixed_lattice" (energies and magnetic forces) or "spin_lattice" (energies, forces,
@@ -256,7 +287,9 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
     added shell by shell (shortest range first) and kept only if their prior fraction at the
     CV regulariser stays below 0.5, i.e. if the data can tell them apart from the terms already
     in the model (same-sublattice shells in 1- and 2-atom cells act exactly like the Landau
-    |m|^2 term and are not); the rest are listed in ``dropped``.
+    |m|^2 term and are not); the rest are listed in ``dropped``. ``select``
+    (spin-lattice, unless r_cut_exchange / n_exchange are given): the range of J(r) is chosen
+    by the cross-validation score (:func:`select_exchange_range`).
     """
     from mmace_fast.data.readers import read_extxyz
     ref = reference_structure(material)
@@ -274,6 +307,10 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
         raise BaselineInputError(f"{material}: no magnetic species in the data")
     moments = reference_moments(configs, magnetic)
     n_sh = MATERIALS[material][2] if n_shells is None else int(n_shells)
+    selection = []
+    if kind == "spin_lattice" and select and not ({"r_cut_exchange", "n_exchange"} & set(opts)):
+        opts, selection = select_exchange_range(ref, species, magnetic, fit_set, weights,
+                                                lambdas, n_folds, seed, opts)
     design = build_design(kind, ref, species, magnetic, n_shells=n_sh, **opts)
     model, dropped = fit_pruned(design, fit_set, weights, lambdas=lambdas, n_folds=n_folds,
                                 seed=seed, reweight=reweight,
@@ -281,7 +318,7 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
     ridge = model.ridge
     rows = exchange_rows(model, ref, moments)
     try:
-        mf = mean_field_tc(model, ref, moments, reps=4 if ref.n_atoms <= 2 else 3)
+        mf = mean_field_tc(model, ref, moments, reps=4)
     except Exception as exc:             # a sanity figure: never fail the fit on it
         log.warning("mean-field Tc failed: %s", exc)
         mf = {}
@@ -289,4 +326,4 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
                        {"lambdas": ridge.lambdas.tolist(), "score": ridge.cv_score.tolist(),
                         "sem": ridge.cv_sem.tolist()},
                        errors(model, fit_set), errors(model, test_set) if test_set else {},
-                       len(fit_set), len(test_set), mf, dropped)
+                       len(fit_set), len(test_set), mf, dropped, selection)

@@ -220,6 +220,7 @@ def to_spin_hamiltonian(model: BaselineModel, structure, moment_lengths: Optiona
     magnetic species (``ham.sites`` maps them to atoms of ``structure``). The energy constant
     (E0, volume background, and in the unit-vector case the Landau energy) is
     ``ham.energy_offset`` (eV), so that model energy = ham.energy(spins) + ham.energy_offset.
+    ``ham.bond_vectors`` [P, 3] A are the bond vectors r_ij of the pairs.
     """
     from mmace_fast.mc.hamiltonian import SpinHamiltonian
 
@@ -279,6 +280,7 @@ def to_spin_hamiltonian(model: BaselineModel, structure, moment_lengths: Optiona
                           B=kw["B"][keep] if spec.biquadratic_shells > 0 else None,
                           T=kw["T"][keep] if has_t else None, **site_kw)
     ham.sites = sites
+    ham.bond_vectors = pf.nb.vec[pf.assign.edge][keep]                  # [P, 3] A, r_ij
     ham.energy_offset = offset
     ham.unit_vectors = moment_lengths is not None
     return ham
@@ -339,6 +341,7 @@ def _spin_lattice_hamiltonian(model, structure, moment_lengths, magnetic_only, i
     ham = SpinHamiltonian(len(sites), index[i], index[j], J=pc["J"] * li * lj,
                           B=B, **site_kw)
     ham.sites = sites
+    ham.bond_vectors = pc["vec"]                                         # [P, 3] A, r_ij
     ham.energy_offset = offset
     ham.unit_vectors = moment_lengths is not None
     return ham
@@ -378,19 +381,20 @@ def mean_field_from_pairs(n_sites: int, pair_i, pair_j, J) -> tuple[float, np.nd
 
 def mean_field_tc(model: BaselineModel, reference, moment_lengths: dict, reps=4) -> dict:
     """Mean-field T (K) of the fitted exchange with unit spins of lengths ``moment_lengths``
-    on ``reps`` copies of the reference cell per direction; also the ordering mode's
-    ferromagnetic weight |sum_i v_i| / sqrt(n) (1 = FM)."""
-    st = Structure.of(reference).repeat(reps)
-    if isinstance(model.design, FixedLatticeDesign):
-        ham = to_spin_hamiltonian(model, st, moment_lengths=moment_lengths)
-        pi, pj, J = ham.terms["pair_i"], ham.terms["pair_j"], ham.terms["J"]
-        n = ham.n_sites
-    else:
-        pi, pj, J, n = _spin_lattice_pairs(model, st, moment_lengths)
-    t, vec = mean_field_from_pairs(n, pi, pj, J)
-    return {"T_K": t, "fm_weight": float(abs(vec.sum()) / np.sqrt(n)), "n_sites": int(n)}
-
-
-def _spin_lattice_pairs(model, st: Structure, moment_lengths):
+    on ``reps`` copies of the reference cell per direction (even reps host the AFM orders of
+    the conventional cells), with the ordering mode: its ferromagnetic weight
+    |sum_i v_i| / sqrt(n) (1 = FM) and its dominant wave vector q in units of 2 pi / a
+    (a the reference cell edges; components sorted by size, a representative of the star)."""
+    ref = Structure.of(reference)
+    st = ref.repeat(reps)
     ham = to_spin_hamiltonian(model, st, moment_lengths=moment_lengths)
-    return ham.terms["pair_i"], ham.terms["pair_j"], ham.terms["J"], ham.n_sites
+    n = ham.n_sites
+    t, vec = mean_field_from_pairs(n, ham.terms["pair_i"], ham.terms["pair_j"], ham.terms["J"])
+    pos = st.positions[ham.sites]                                        # [n, 3] A
+    grid = np.stack(np.meshgrid(*[np.arange(2 * reps)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    qs = 2 * np.pi * grid @ np.linalg.inv(st.cell).T                     # [Q, 3] 1/A
+    amp = np.abs(np.exp(1j * pos @ qs.T).T @ vec)                        # [Q]
+    q_red = qs[int(np.argmax(amp))] @ ref.cell.T / (2 * np.pi)           # units of 2 pi / a
+    q_red = np.abs(q_red - np.round(q_red / 2) * 2)                      # fold (period 2)
+    return {"T_K": t, "fm_weight": float(abs(vec.sum()) / np.sqrt(n)), "n_sites": int(n),
+            "q": tuple(float(x) for x in np.sort(np.round(q_red, 4))[::-1])}
