@@ -157,6 +157,11 @@ def test_loss_decreases_on_tiny_set(tmp_path):
         assert math.isfinite(hist[-1]["valid"][key])
 
 
+def tdata_collate(trainer):
+    from mmace_fast.data.graph import collate
+    return collate(trainer.train_set, trainer.cutoff)
+
+
 class _Killed(Exception):
     pass
 
@@ -168,11 +173,15 @@ def _kill_after(epoch):
     return cb
 
 
-@pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
-def test_resume_after_kill_gives_identical_weights(tmp_path, scheduler):
+@pytest.mark.parametrize("scheduler,stability", [("cosine", 0.0), ("plateau", 0.0),
+                                                   ("cosine", 1.0)])
+def test_resume_after_kill_gives_identical_weights(tmp_path, scheduler, stability):
     # the lr changes every epoch (cosine; plateau with patience 0 when the loss stalls) and
-    # batch 2 of 4 frames makes the shuffle order matter
-    over = dict(max_epochs=3, scheduler=scheduler, scheduler_patience=0, lr_factor=0.5)
+    # batch 2 of 4 frames makes the shuffle order matter; with the moment-stability prior the
+    # cycle of moment scales must resume where it stopped
+    over = dict(max_epochs=3, scheduler=scheduler, scheduler_patience=0, lr_factor=0.5,
+                moment_stability_weight=stability, moment_stability_scales=[0.8, 1.3, 1.6],
+                moment_stability_curvature=10.0)
     straight = Trainer(tiny_cfg(tmp_path / "a", **over)).setup()
     straight.fit()
     cfg_b = tiny_cfg(tmp_path / "b", **over)
@@ -192,6 +201,13 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, scheduler):
     final_b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
     assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
     assert resumed.state.epoch == 3
+    assert resumed.state.stability_calls == (straight.state.stability_calls if stability else 0)
+    if stability:   # the prior was active (moments above the threshold) and changed training
+        assert straight.state.stability_calls == 6
+        from mmace_fast.training.loss import moment_stability_penalty
+        batch = tdata_collate(straight)
+        assert float(moment_stability_penalty(straight.model, batch, 1.3, 0.5, 10.0)
+                     .detach()) > 0
 
 
 def test_resume_refuses_changed_config(tmp_path):
@@ -358,3 +374,37 @@ def test_legacy_format_landau_converted_on_load(tmp_path):
     (tmp_path / "bad" / "model.json").write_text(json.dumps(doc))
     with pytest.raises(LandauCoefficientError, match="bad"):
         load_model(tmp_path / "bad")
+
+
+def test_moment_stability_penalty_hand_value():
+    """Landau-only model E = sum_i a1 x_i + a2 x_i^2, x = (|m| / ms)^2: along the ray m -> s m
+    of the magnetic sites dE/ds = sum_i (a1 + 2 a2 s^2 x0_i) 2 s x0_i; c = dE/ds / ((s - 1)
+    sum |m_i|^2) and penalty = mean over frames with magnetic sites of relu(c_min - c)^2."""
+    from mmace_fast.data.graph import collate
+    from mmace_fast.training.loss import moment_stability_penalty
+    a1, a2, ms = -0.8, 0.5, 2.0
+    model, _ = build_model(dict(TINY_MODEL, species=[13, 26], moment_scale=[ms, ms]))
+    with torch.no_grad():
+        model.scale.zero_()
+    model.set_landau_coefficients([[a1, a2], [a1, a2]])
+
+    def mk(m):
+        return Configuration(positions=[[0, 0, 0], [1.4, 1.4, 1.4]], cell=2.8 * np.eye(3),
+                             pbc=[True] * 3, numbers=[26, 13], magmoms=m)
+
+    frames = [mk([[0.3, 0.4, 2.0], [0.0, 0.1, 0.2]]),      # one magnetic site (|m| > 0.5)
+              mk([[0.0, 0.0, 0.3], [0.1, 0.0, 0.0]]),      # none: does not enter
+              mk([[1.0, 0.0, 0.0], [0.0, 0.0, -1.5]])]     # two
+    batch = collate(frames, 4.0)
+    for s, cmin in ((0.7, 0.0), (0.7, 5.0), (1.4, 5.0)):
+        got = float(moment_stability_penalty(model, batch, s, 0.5, cmin).detach())
+        terms = []
+        for c in (frames[0], frames[2]):
+            mag = np.linalg.norm(c.magmoms, axis=1) > 0.5
+            x0 = np.sum(c.magmoms[mag] ** 2, axis=1) / ms ** 2
+            de_ds = np.sum((a1 + 2 * a2 * s ** 2 * x0) * 2 * s * x0)
+            curv = de_ds / ((s - 1) * np.sum(c.magmoms[mag] ** 2))
+            terms.append(max(cmin - curv, 0.0) ** 2)
+        assert got == pytest.approx(np.mean(terms), rel=1e-10, abs=1e-14)
+        if cmin == 5.0:
+            assert got > 0.0

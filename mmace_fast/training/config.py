@@ -38,6 +38,12 @@ class TrainConfig:
     forces_weight: float = 100.0                 #: mace default
     stress_weight: float = 1.0
     magforces_weight: float = 100.0              #: mace magnetic branch default
+    #: longitudinal moment-stability prior (0 = off; see mmace_fast.training.loss)
+    moment_stability_weight: float = 0.0
+    moment_stability_scales: list = field(default_factory=lambda: [0.5, 0.75, 0.9, 1.1, 1.3,
+                                                                   1.6])
+    moment_stability_min_moment: float = 0.5     #: muB; smaller moments are not constrained
+    moment_stability_curvature: float = 0.02     #: eV/muB^2, minimum ray curvature
     # --- optimisation ------------------------------------------------------------------------
     seed: int = 0
     batch_size: int = 4
@@ -111,7 +117,12 @@ class TrainConfig:
             raise ConfigError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
         if self.stress_voigt_order not in ("ase", "vasp"):
             raise ConfigError("stress_voigt_order must be 'ase' or 'vasp'")
+        if self.moment_stability_weight > 0:
+            sc = self.moment_stability_scales
+            if not sc or any(not isinstance(x, (int, float)) or x <= 0 or x == 1 for x in sc):
+                raise ConfigError("moment_stability_scales must be positive numbers != 1")
         for name in ("energy_weight", "forces_weight", "stress_weight", "magforces_weight",
+                     "moment_stability_weight", "moment_stability_min_moment",
                      "weight_decay", "lr_min"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")

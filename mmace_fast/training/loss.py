@@ -9,6 +9,20 @@ with per-frame weights e_g, f_a, s_g, m_ak (the magforces mask zeroes undefined 
 and (dE, dF, dS, dM) prediction minus reference in eV, eV/A, eV/A^3, eV/muB. With
 ``kind="huber"`` the square is replaced by the Huber function of width ``delta``.
 The means divide by the number of labelled entries, not by the weights.
+
+Longitudinal moment-stability prior (:func:`moment_stability_penalty`, optional). A converged
+collinear SCF state is a local minimum of the DFT energy E(M) over the local moments (the
+Kohn-Sham state minimises the functional; only symmetry-pinned states such as the non-magnetic
+one can be saddles, and those have small moments). The labels give E and dE/dM = 0 there but
+no curvature, so a model may put a maximum or a wiggle at the DFT moments and moment relaxation
+then runs away. The prior scales the moments of the "magnetic" sites (|m| above a threshold)
+of each training frame by s (a fixed list of scales, one per batch in turn) and asks that the
+energy along that ray rise away from the DFT moments:
+
+    c_g(s) = (dE/ds) / ((s - 1) sum_i |m_i|^2) = -sum_i F_m,i(s m) . m_i / ((s - 1) sum |m_i|^2)
+
+(an effective curvature, eV/muB^2, equal to the curvature for a quadratic well) must exceed
+c_min; penalty = mean_g relu(c_min - c_g)^2. Frames without magnetic sites do not enter.
 """
 from __future__ import annotations
 
@@ -60,3 +74,23 @@ class WeightedLoss(torch.nn.Module):
         if not terms:
             total = out["energy"].sum() * 0.0
         return total, {k: float(v.detach()) for k, v in terms.items()}
+
+
+def moment_stability_penalty(model, batch, scale: float, min_moment: float,
+                             min_curvature: float) -> torch.Tensor:
+    """Mean over frames of relu(c_min - c_g(s))^2 (see the module docstring); graph kept."""
+    m0 = batch.magmoms                                                  # [N, 3] muB
+    norm2 = (m0 * m0).sum(-1)                                           # [N]
+    magnetic = (norm2 > min_moment ** 2).to(m0.dtype)                   # [N]
+    factor = 1.0 + (scale - 1.0) * magnetic
+    out = model(batch.with_magmoms(m0 * factor[:, None]), forces=False, magforces=True,
+                training=True)
+    de_ds_atom = -(out["magforces"] * m0).sum(-1) * magnetic            # [N] eV
+    g = batch.n_graphs
+    de_ds = m0.new_zeros(g).index_add(0, batch.batch, de_ds_atom)       # [G] eV
+    weight = m0.new_zeros(g).index_add(0, batch.batch, norm2 * magnetic)   # [G] muB^2
+    has = weight > 0
+    if not bool(has.any()):
+        return m0.new_zeros(())
+    curvature = de_ds[has] / ((scale - 1.0) * weight[has])             # [G'] eV/muB^2
+    return (torch.relu(min_curvature - curvature) ** 2).mean()

@@ -23,7 +23,7 @@ from mmace_fast.training import data as tdata
 from mmace_fast.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mmace_fast.training.config import ConfigError, TrainConfig
 from mmace_fast.training.ema import EMA
-from mmace_fast.training.loss import WeightedLoss
+from mmace_fast.training.loss import WeightedLoss, moment_stability_penalty
 from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
 from mmace_fast.training.modelio import (atomic_write_text, backend, build_model, cutoff_of,
                                          fill_model_config, load_model, load_state,
@@ -73,11 +73,12 @@ class TrainState:
     best_epoch: int = -1
     bad_epochs: int = 0
     history: list = field(default_factory=list)
+    stability_calls: int = 0          #: batches that used the moment-stability prior
 
     def to_dict(self) -> dict:
         return {"epoch": self.epoch, "best_valid": self.best_valid,
                 "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-                "history": self.history}
+                "history": self.history, "stability_calls": self.stability_calls}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainState":
@@ -115,8 +116,10 @@ class Trainer:
         ckpt = load_checkpoint(self.checkpoint_path)
         saved = json.loads(ckpt["train_config"])
         now = self.cfg.to_dict()
+        defaults = TrainConfig().to_dict()
         changed = sorted(k for k in now if k not in ("resume", "progress", "max_epochs",
-                                                     "out_dir") and saved.get(k) != now[k])
+                                                     "out_dir")
+                         and saved.get(k, defaults.get(k)) != now[k])
         if changed:
             raise ConfigError(f"{self.checkpoint_path} was written with a different config "
                               f"(keys {changed}); use a new out_dir or resume: false")
@@ -289,6 +292,8 @@ class Trainer:
             out = predict(self.model, chunk, self.cutoff, stress=self.compute_stress,
                           magforces=True, training=True)
             loss, _ = self.loss_fn(out, t)
+            if cfg.moment_stability_weight > 0:
+                loss = loss + cfg.moment_stability_weight * self._stability_term(chunk)
             loss.backward()
             if cfg.clip_grad:
                 torch.nn.utils.clip_grad_norm_(
@@ -301,6 +306,18 @@ class Trainer:
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{loss_value:.4g}")
         return acc.result()
+
+    def _stability_term(self, chunk) -> torch.Tensor:
+        """Moment-stability prior on this batch at the next scale of the cycle."""
+        cfg = self.cfg
+        scales = cfg.moment_stability_scales
+        scale = float(scales[self.state.stability_calls % len(scales)])
+        self.state.stability_calls += 1
+        batch = backend().collate(list(chunk), self.cutoff)
+        with torch.enable_grad():
+            return moment_stability_penalty(self.model, batch, scale,
+                                            cfg.moment_stability_min_moment,
+                                            cfg.moment_stability_curvature)
 
     def evaluate(self, configs: Sequence[Configuration]) -> dict:
         """Metrics of the (EMA) model on ``configs``."""
