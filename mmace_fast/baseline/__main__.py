@@ -15,7 +15,8 @@ import logging
 import sys
 
 from mmace_fast.baseline.material import MATERIALS, fit_material
-from mmace_fast.baseline.report import error_table, exchange_table, pajda_sentence
+from mmace_fast.baseline.report import (error_table, exchange_table, fe_spiral_table,
+                                        pajda_sentence)
 
 KINDS = ("fixed_lattice", "spin_lattice")
 
@@ -51,6 +52,9 @@ def main(argv=None) -> int:
     lines = exchange_table(fits) + [""] + error_table(fits)
     fe = [f for f in fits if f.material == "fe"]
     lines += [""] + [pajda_sentence(f) for f in fe]
+    if fe:
+        lines += ["", "Fe flat spirals, E(q) - E(0) in meV/atom (relaxed moment in muB), q in "
+                  "units of 2 pi / a:", ""] + fe_spiral_table(fe)
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as fh:

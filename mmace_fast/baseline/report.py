@@ -36,7 +36,7 @@ def exchange_table(fits) -> list[str]:
 
 def error_table(fits) -> list[str]:
     out = ["| material | model | frames fit / test | " + " | ".join(
-        f"test {lab} (MAE / RMSE)" for _, lab in _ERR) + " | train E (RMSE) | MF Tc (K) |",
+        f"test {lab} (MAE / RMSE)" for _, lab in _ERR) + " | train E (RMSE) | mean-field T (K), mode |",
            "|---|---|---|" + "---|" * len(_ERR) + "---|---|"]
     for f in fits:
         cells = []
@@ -45,8 +45,10 @@ def error_table(fits) -> list[str]:
             cells.append("-" if e is None else f"{e['mae']:.2f} / {e['rmse']:.2f}")
         tr = f.train_errors.get("energy", {}).get("rmse")
         mf = f.mean_field.get("T_K")
-        order = "" if not f.mean_field else (
-            " (FM)" if f.mean_field.get("fm_weight", 0) > 0.99 else " (AFM)")
+        order = ""
+        if f.mean_field:
+            q = ", ".join(f"{x:g}" for x in f.mean_field.get("q", ()))
+            order = " (FM)" if f.mean_field.get("fm_weight", 0) > 0.99 else f" (q = {q})"
         out.append(f"| {f.material} | {f.kind} | {f.n_fit} / {f.n_test} | " + " | ".join(cells)
                    + f" | {_fmt(tr)} | {_fmt(mf, 0)}{order} |")
     return out
@@ -65,3 +67,24 @@ def pajda_sentence(fe_fit) -> str:
             parts.append(f"J{k} not determined by the data (Pajda {PAJDA_J_MRY[k - 1]:.3f})")
     return f"Fe {fe_fit.kind}: " + "; ".join(parts) + " (pair twice, unit vectors, M = " \
         f"{fe_fit.moments[26]:.2f} muB)."
+
+
+def fe_spiral_table(fe_fits, n: int = 6) -> list[str]:
+    """E(q) - E(0) (meV/atom) of Fe flat spirals along Gamma-H and Gamma-N with the moment
+    length relaxed at every q (Landau terms), for each fitted model."""
+    from mmace_fast.baseline.spiral import spiral_energies
+    if not fe_fits:
+        return []
+    a = float(fe_fits[0].reference.cell[0, 0])
+    t = np.linspace(0.0, 1.0, n)
+    paths = {"Gamma-H": np.outer(t, [1.0, 0, 0]), "Gamma-N": np.outer(t, [0.5, 0.5, 0])}
+    out = ["| model | path | " + " | ".join(f"{x:.1f}" for x in t) + " |",
+           "|---|---|" + "---|" * n]
+    for f in fe_fits:
+        for name, q in paths.items():
+            s = spiral_energies(f.model, f.reference, q * 2 * np.pi / a, f.moments, relax=True)
+            e = (s["energy"] - s["energy"][0]) * 1e3
+            m = s["lengths"][:, 0]
+            out.append(f"| {f.kind} | {name} | " + " | ".join(
+                f"{v:.0f} ({mm:.2f})" for v, mm in zip(e, m)) + " |")
+    return out
