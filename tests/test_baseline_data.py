@@ -29,7 +29,8 @@ def _ideal(configs, prefix):
 @pytest.mark.parametrize("kind", ["fixed_lattice", "spin_lattice"])
 def test_fe_fit_on_shipped_data(kind):
     configs = _data("fe")
-    res = fit_material("fe", configs=configs, kind=kind)
+    opts = {"r_cut_exchange": 4.47, "n_exchange": 2} if kind == "spin_lattice" else {}
+    res = fit_material("fe", configs=configs, kind=kind, **opts)     # fixed range: fast
     j1 = [r for r in res.exchange if r["pair"] == (26, 26) and r["shell"] == 1]
     assert j1 and j1[0]["J"] > 0 and np.isfinite(j1[0]["sigma"])
     assert j1[0]["J"] > 3 * j1[0]["sigma"]
@@ -51,3 +52,12 @@ def test_crn_fixed_lattice_orders_ferromagnet_above_antiferromagnets():
     assert per_atom["ideal2_FM"] > per_atom["ideal4_AFM1"] + 0.03
     assert per_atom["ideal2_FM"] > per_atom["ideal8_AFM2"] + 0.03
     assert res.mean_field["fm_weight"] < 0.5             # the mean-field ordering is not FM
+
+
+def test_cli_fit_prints_tables(capsys):
+    from mmace_fast.baseline.__main__ import main
+    _data("feal")
+    assert main(["fit", "--material", "feal", "--root", str(ROOT)]) == 0
+    out = capsys.readouterr().out
+    assert "| feal | fixed_lattice | 26-26 | 1 |" in out
+    assert "test E meV/atom" in out
