@@ -267,8 +267,10 @@ def to_spin_hamiltonian(model: BaselineModel, structure, moment_lengths: Optiona
         site_kw.update({k: v for k, v in landau.items() if np.any(v != 0)})
     elif moment_lengths is not None:
         offset += float(sum(np.sum(landau[f"a{2 * k}"] * length ** (2 * k)) for k in (1, 2, 3)))
-    keep = (index[bc["i"]] >= 0) & (index[bc["j"]] >= 0)
-    dropped = ~keep & ((bc["J"] != 0) | (bc["B"] != 0))
+    nonzero = (bc["J"] != 0) | (bc["B"] != 0) | np.any(bc["T"] != 0, axis=(1, 2))
+    keep = (index[bc["i"]] >= 0) & (index[bc["j"]] >= 0) & nonzero    # zero bonds left out
+    dropped = (index[bc["i"]] < 0) | (index[bc["j"]] < 0)
+    dropped &= nonzero
     if dropped.any():
         raise BaselineInputError("couplings to non-magnetic sites; use magnetic_only=False")
     pi, pj = index[bc["i"][keep]], index[bc["j"][keep]]
