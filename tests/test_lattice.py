@@ -25,6 +25,9 @@ def _nn_counts(lat, order, d_nn):
     ("rocksalt_CrN", 4.15, np.sqrt(0.5), "AFM1", (4, 8)),
     ("rocksalt_CrN", 4.15, np.sqrt(0.5), "AFM2", (6, 6)),
     ("rocksalt_CrN", 4.15, np.sqrt(0.5), "FM", (12, 0)),
+    ("rocksalt_CrN", 4.15, np.sqrt(0.5), "AFM3", (4, 8)),
+    ("rocksalt_CrN", 4.15, 1.0, "AFM3", (4, 2)),        # second shell: type III differs from I
+    ("rocksalt_CrN", 4.15, 1.0, "AFM1", (6, 0)),
 ])
 def test_order_patterns_nearest_neighbour_counts(prototype, a, d_factor, order, expected):
     lat = material_lattice(prototype, 2, a)

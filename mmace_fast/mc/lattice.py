@@ -59,7 +59,7 @@ def cubic_lattice(kind: str, L: int, a: float = 1.0) -> Lattice:
 MATERIAL_ORDERS = {
     "bcc_Fe": (("Fe",), ("FM", "AFM")),
     "b2_FeAl": (("Fe",), ("FM", "AFM001", "AFMG")),
-    "rocksalt_CrN": (("Cr",), ("FM", "AFM1", "AFM2")),
+    "rocksalt_CrN": (("Cr",), ("FM", "AFM1", "AFM2", "AFM3")),
 }
 
 

@@ -81,7 +81,7 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
     # appears in the data early instead of after hours of one tier
     while True:
         before = sum(n_finished_all(m) for m in MATERIALS)
-        for tier in range(1, MAX_TIER + 1):
+        for tier in range(0, MAX_TIER + 1):       # tier 0 again: ideal cells added later
             for m in MATERIALS:
                 if not step([tier], max_jobs=per_round, materials=(m,)):
                     return collect_all()

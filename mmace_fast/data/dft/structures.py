@@ -57,6 +57,8 @@ CELLS: dict[str, list[list[float]]] = {
     # smallest cell holding up-up-down-down (110) double layers: index 4 in fcc -> 4 Cr + 4 N,
     # orthorhombic a/sqrt2 x a x a*sqrt2 with the stacking direction along [110]
     "ortho_afm2": [[0.5, -0.5, 0], [0, 0, 1], [1, 1, 0]],                    # 8 NaCl
+    # smallest cell of fcc type-III order, q = (2 pi / a)(1, 1/2, 0): index 4 -> 4 Cr + 4 N
+    "t3_afm3": [[1, 0, 0], [0.5, 1, 0.5], [0, 0, 1]],                        # 8 NaCl
 }
 
 
@@ -135,9 +137,14 @@ def _sign_afm2(u: np.ndarray) -> int:
     return 1 if int(np.rint(2 * (u[0] + u[1]))) % 4 in (0, 1) else -1
 
 
+def _sign_afm3(u: np.ndarray) -> int:
+    """fcc type III, q = (2 pi / a)(1, 1/2, 0): sign of cos(q.R - pi/4) (rocksalt AFM3)."""
+    return 1 if int(np.rint(4 * u[0] + 2 * u[1])) % 4 in (0, 1) else -1
+
+
 PATTERNS: dict[str, Callable[[np.ndarray], int]] = {
     "FM": _sign_fm, "AFM": _sign_afm_bcc, "AFM001": _sign_afm_001, "AFMG": _sign_afm_g,
-    "AFM1": _sign_afm1, "AFM2": _sign_afm2,
+    "AFM1": _sign_afm1, "AFM2": _sign_afm2, "AFM3": _sign_afm3,
 }
 
 
@@ -430,6 +437,9 @@ def _crn_families(seed: int) -> list[dict]:
         + f("rs2_rattle", 2, 8, "rocksalt_CrN", "prim_fcc", ["FM", "NM"], rattle=(0.03, 0.08))
         + f("rs8_cubic", 2, 6, "rocksalt_CrN", "cubic", ["AFM1", "FM", "NM"],
             rattle=(0.0, 0.05))
+        # type-III order (the J1-J2 fit of the first data puts it below AFM1): ideal + rattled
+        + _ideal("crn", "ideal8_afm3", "rocksalt_CrN", "t3_afm3", ["AFM3"], seed)
+        + f("rs8_afm3", 1, 4, "rocksalt_CrN", "t3_afm3", ["AFM3"], rattle=(0.03, 0.08))
     )
 
 
