@@ -178,6 +178,7 @@ void FrozenMMACE::alloc_caches() {
     skip_.assign(L_, {});
     e_.assign(L_, {});
     xr_.assign(L_, {});
+    w_cache_.assign(L_, {});
     prop_xr_.assign(L_, {});
     std::size_t max_pc = 0, max_da = 0, max_din = 0, max_dout = 0, max_g = 0, max_sc = 0;
     int max_mlp = 0;
@@ -190,6 +191,7 @@ void FrozenMMACE::alloc_caches() {
         skip_[t].assign(n * Lm.d_out * C_, 0.0);
         e_[t].assign(n, 0.0);
         if (cache_xr_) xr_[t].assign(n * m.n_kappa() * pc, 0.0);
+        if (opt_.cache_edge_weights && t >= 1) w_cache_[t].assign(send_.size() * pc, 0.0);
         if (m.centre_spin) prop_xr_[t].assign(m.n_kappa() * pc, 0.0);
         max_pc = std::max(max_pc, pc);
         max_da = std::max(max_da, static_cast<std::size_t>(Lm.d_a));
@@ -208,6 +210,8 @@ void FrozenMMACE::alloc_caches() {
     g_old_.assign(std::max<std::size_t>(max_g, 1), 0.0);
     g_new_.assign(std::max<std::size_t>(max_g, 1), 0.0);
     kappa_old_.assign(m.n_kappa(), 0.0);
+    kappa_batch_.assign(static_cast<std::size_t>(kBatch) * m.n_kappa(), 0.0);
+    w_batch_.assign(static_cast<std::size_t>(kBatch) * max_pc, 0.0);
     kappa_new_.assign(m.n_kappa(), 0.0);
     acc_.assign(max_da * c, 0.0);
     tmp_msg_.assign(max_da * c, 0.0);
@@ -294,6 +298,7 @@ void FrozenMMACE::refresh() {
                         phi_.data() + i * m.n_mag, ys_.data() + i * m.n_spin_sh());
     for (std::size_t i = 0; i < n; ++i) m.embed(attr(static_cast<index_t>(i)), h_[0].data() + i * C_);
     const std::size_t c = static_cast<std::size_t>(C_);
+    const int nk = m.n_kappa();
     for (int t = 0; t < L_; ++t) {
         const LayerModel& Lm = m.layers[t];
         const std::size_t din = Lm.d_in * c, da = Lm.d_a * c, dout = Lm.d_out * c;
@@ -307,13 +312,23 @@ void FrozenMMACE::refresh() {
             const real_t* xr = receiver_xr(t, i, phi(i), true, xr_tmp_.data());
             real_t* acc = a_[t].data() + static_cast<std::size_t>(i) * da;
             std::fill(acc, acc + da, 0.0);
-            for (index_t e = recv_off_[i]; e < recv_off_[i + 1]; ++e) {
-                const index_t j = send_[e];
-                m.edge_kappa(ys(i), phi(j), ys(j), kappa_new_.data());
-                m.edge_weights(t, bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc,
-                               kappa_new_.data(), xr, w_new_.data());
-                const real_t* g = edge_g(t, e, ys(i), ys(j), g_new_.data());
-                Lm.tp.message(u_[t].data() + static_cast<std::size_t>(j) * din, g, w_new_.data(), C_, acc);
+            for (index_t e0 = recv_off_[i]; e0 < recv_off_[i + 1]; e0 += kBatch) {
+                const int nb = std::min<index_t>(kBatch, recv_off_[i + 1] - e0);
+                const real_t* radial[kBatch];
+                for (int r = 0; r < nb; ++r) {
+                    const index_t e = e0 + r, j = send_[e];
+                    m.edge_kappa(ys(i), phi(j), ys(j), kappa_batch_.data() + r * nk);
+                    radial[r] = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
+                }
+                real_t* wb = w_cache_[t].empty() ? w_batch_.data()
+                                                 : w_cache_[t].data() + static_cast<std::size_t>(e0) * pc;
+                m.edge_weights_batch(t, nb, kappa_batch_.data(), xr, radial, wb);
+                for (int r = 0; r < nb; ++r) {
+                    const index_t e = e0 + r, j = send_[e];
+                    const real_t* g = edge_g(t, e, ys(i), ys(j), g_new_.data());
+                    Lm.tp.message(u_[t].data() + static_cast<std::size_t>(j) * din, g, wb + r * pc,
+                                  C_, acc);
+                }
             }
             const NodeAttr at = attr(i);
             real_t* skip = skip_[t].data() + static_cast<std::size_t>(i) * dout;
@@ -360,7 +375,8 @@ std::size_t FrozenMMACE::geometry_bytes() const {
 std::size_t FrozenMMACE::node_cache_bytes() const {
     std::size_t b = x_.size() + phi_.size() + ys_.size() + site_.size();
     for (int t = 0; t < L_; ++t)
-        b += h_[t].size() + u_[t].size() + a_[t].size() + skip_[t].size() + e_[t].size() + xr_[t].size();
+        b += h_[t].size() + u_[t].size() + a_[t].size() + skip_[t].size() + e_[t].size() +
+             xr_[t].size() + w_cache_[t].size();
     b *= sizeof(real_t);
     b += species_.size() * sizeof(int);
     for (const auto& lv : levels_)
@@ -372,7 +388,7 @@ std::size_t FrozenMMACE::scratch_bytes() const {
     std::size_t b = 0;
     for (const auto& lv : levels_)
         b += lv.h.capacity() + lv.u.capacity() + lv.du.capacity() + lv.a.capacity() +
-             lv.skip.capacity() + lv.e.capacity();
+             lv.skip.capacity() + lv.e.capacity() + lv.inc_w.capacity();
     return b * sizeof(real_t);
 }
 
@@ -389,6 +405,7 @@ void frozen_site_energies(std::shared_ptr<const FrozenModel> model, index_t n,
     EvaluatorOptions opt;
     opt.bond_tol = bond_tol;
     opt.cache_receiver_weights = false;
+    opt.cache_edge_weights = false;
     FrozenMMACE h(std::move(model), n, numbers, positions, cell, edges, moments, opt);
     h.site_energies(out);
 }

@@ -50,6 +50,7 @@ real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
     at_new.phi = m.centre_spin ? prop_phi_.data() : nullptr;
 
     const std::size_t c = static_cast<std::size_t>(C_);
+    const int nk = m.n_kappa();
     Level& l0 = levels_[0];
     l0.set.list.clear();
     l0.set.add(k, ep);
@@ -84,6 +85,13 @@ real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
         }
         const std::size_t n_out = out.set.list.size();
         ensure_level(t + 1, n_out);
+        const bool wc = !w_cache_[t].empty();
+        out.inc_edge.clear();
+        if (wc) {
+            const std::size_t deg = static_cast<std::size_t>(recv_off_[k + 1] - recv_off_[k]) +
+                                    static_cast<std::size_t>(out_off_[k + 1] - out_off_[k]);
+            if (out.inc_w.size() < deg * pc) out.inc_w.resize(deg * pc);
+        }
         for (std::size_t so = 0; so < n_out; ++so) {
             const index_t i = out.set.list[so];
             const bool ik = i == k;
@@ -92,33 +100,81 @@ real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
             std::copy(a_old, a_old + da, acc);
             const real_t* ys_i = ys(i);
             const real_t* ys_i_new = ik ? prop_ys_.data() : ys_i;
-            const real_t* xr_old = receiver_xr(t, i, phi(i), true, xr_tmp_.data());
-            const real_t* xr_new = (ik && m.centre_spin) ? prop_xr_[t].data() : xr_old;
+            // receiver spin weights: only needed where an edge weight is computed here
+            const real_t* xr_old = nullptr;
+            auto get_xr_old = [&]() {
+                if (xr_old == nullptr) xr_old = receiver_xr(t, i, phi(i), true, xr_tmp_.data());
+                return xr_old;
+            };
+            // edges whose message changes
+            edge_work_.clear();
             for (index_t e = recv_off_[i]; e < recv_off_[i + 1]; ++e) {
                 const index_t j = send_[e];
+                if (ik || j == k || in.set.has(j, ep)) edge_work_.push_back(e);
+            }
+            const std::size_t n_work = edge_work_.size();
+            // edges incident to the moved site: old and new messages
+            std::size_t n_du = 0;
+            for (std::size_t q = 0; q < n_work; ++q) {
+                const index_t e = edge_work_[q];
+                const index_t j = send_[e];
                 const bool jk = j == k;
+                if (!(ik || jk)) {
+                    edge_work_[n_du++] = e;            // messages linear in u: done below
+                    continue;
+                }
                 const bool j_in = in.set.has(j, ep);
                 const real_t* radial = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
                 const real_t* u_old = u_[t].data() + static_cast<std::size_t>(j) * din;
-                if (ik || jk) {
-                    const real_t* phi_j_new = jk ? prop_phi_.data() : phi(j);
-                    const real_t* ys_j_new = jk ? prop_ys_.data() : ys(j);
+                const real_t* phi_j_new = jk ? prop_phi_.data() : phi(j);
+                const real_t* ys_j_new = jk ? prop_ys_.data() : ys(j);
+                const real_t* w_old;
+                if (wc) {
+                    w_old = w_cache_[t].data() + static_cast<std::size_t>(e) * pc;
+                } else {
                     m.edge_kappa(ys_i, phi(j), ys(j), kappa_old_.data());
-                    m.edge_weights(t, radial, kappa_old_.data(), xr_old, w_old_.data());
-                    m.edge_kappa(ys_i_new, phi_j_new, ys_j_new, kappa_new_.data());
-                    m.edge_weights(t, radial, kappa_new_.data(), xr_new, w_new_.data());
-                    const real_t* g_old = edge_g(t, e, ys_i, ys(j), g_old_.data());
-                    const real_t* g_new = edge_g(t, e, ys_i_new, ys_j_new, g_new_.data());
-                    const real_t* u_new = j_in ? in.u.data() + static_cast<std::size_t>(in.set.slot[j]) * din
-                                               : u_old;
-                    tp.message_diff(u_new, g_new, w_new_.data(), u_old, g_old, w_old_.data(), C_,
-                                    acc, tmp_msg_.data());
-                } else if (j_in) {
-                    m.edge_kappa(ys_i, phi(j), ys(j), kappa_old_.data());
-                    m.edge_weights(t, radial, kappa_old_.data(), xr_old, w_old_.data());
+                    m.edge_weights(t, radial, kappa_old_.data(), get_xr_old(), w_old_.data());
+                    w_old = w_old_.data();
+                }
+                real_t* w_new = w_new_.data();
+                if (wc) {
+                    w_new = out.inc_w.data() + out.inc_edge.size() * pc;
+                    out.inc_edge.push_back(e);
+                }
+                const real_t* xr_new = (ik && m.centre_spin) ? prop_xr_[t].data() : get_xr_old();
+                m.edge_kappa(ys_i_new, phi_j_new, ys_j_new, kappa_new_.data());
+                m.edge_weights(t, radial, kappa_new_.data(), xr_new, w_new);
+                const real_t* g_old = edge_g(t, e, ys_i, ys(j), g_old_.data());
+                const real_t* g_new = edge_g(t, e, ys_i_new, ys_j_new, g_new_.data());
+                const real_t* u_new = j_in ? in.u.data() + static_cast<std::size_t>(in.set.slot[j]) * din
+                                           : u_old;
+                tp.message_diff(u_new, g_new, w_new, u_old, g_old, w_old, C_, acc,
+                                tmp_msg_.data());
+            }
+            // edges from changed senders with unchanged weights: msg(u' - u), weights in
+            // batches (a small GEMM) or from the cache
+            for (std::size_t q0 = 0; q0 < n_du; q0 += kBatch) {
+                const int nb = static_cast<int>(std::min<std::size_t>(kBatch, n_du - q0));
+                const real_t* wrow[kBatch];
+                if (wc) {
+                    for (int r = 0; r < nb; ++r)
+                        wrow[r] = w_cache_[t].data() + static_cast<std::size_t>(edge_work_[q0 + r]) * pc;
+                } else {
+                    const real_t* radial[kBatch];
+                    for (int r = 0; r < nb; ++r) {
+                        const index_t e = edge_work_[q0 + r], j = send_[e];
+                        m.edge_kappa(ys_i, phi(j), ys(j), kappa_batch_.data() + r * nk);
+                        radial[r] = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
+                        wrow[r] = w_batch_.data() + r * pc;
+                    }
+                    m.edge_weights_batch(t, nb, kappa_batch_.data(), get_xr_old(), radial,
+                                         w_batch_.data());
+                }
+                for (int r = 0; r < nb; ++r) {
+                    const index_t e = edge_work_[q0 + r], j = send_[e];
                     const real_t* g = edge_g(t, e, ys_i, ys(j), g_old_.data());
                     tp.message(in.du.data() + static_cast<std::size_t>(in.set.slot[j]) * din, g,
-                               w_old_.data(), C_, acc);
+                               wrow[r], C_, acc);
                 }
             }
             // skip connection: changes only where the layer input or the attributes changed
@@ -169,6 +225,12 @@ void FrozenMMACE::accept() {
             std::copy(out.skip.data() + so * dout, out.skip.data() + (so + 1) * dout,
                       skip_[t].data() + i * dout);
             e_[t][i] = out.e[so];
+        }
+        if (!w_cache_[t].empty()) {
+            const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * c;
+            for (std::size_t q = 0; q < out.inc_edge.size(); ++q)
+                std::copy(out.inc_w.data() + q * pc, out.inc_w.data() + (q + 1) * pc,
+                          w_cache_[t].data() + static_cast<std::size_t>(out.inc_edge[q]) * pc);
         }
         if (cache_xr_) {
             const std::size_t sz = prop_xr_[t].size();

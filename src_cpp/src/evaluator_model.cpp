@@ -35,6 +35,107 @@ inline real_t silu(real_t x) { return x / (1.0 + std::exp(-x)); }
 
 }  // namespace
 
+// ----------------------------------------------------------------------------- small_gemm
+namespace {
+
+// GCC vector types: lowered to the widest registers of each multi-versioned clone.
+typedef real_t v8d __attribute__((vector_size(64)));
+typedef real_t v8du __attribute__((vector_size(64), aligned(8), may_alias));
+typedef real_t v4d __attribute__((vector_size(32)));
+typedef real_t v4du __attribute__((vector_size(32), aligned(8), may_alias));
+
+template <int R>
+__attribute__((always_inline)) inline void tile16(const real_t* x, std::size_t xs, int c_in,
+                                                  const real_t* w, int c_out, real_t* y,
+                                                  std::size_t ys, bool acc) {
+    v8d a0[R], a1[R];
+    for (int r = 0; r < R; ++r) {
+        if (acc) {
+            a0[r] = *reinterpret_cast<const v8du*>(y + r * ys);
+            a1[r] = *reinterpret_cast<const v8du*>(y + r * ys + 8);
+        } else {
+            a0[r] = v8d{} ;
+            a1[r] = v8d{};
+        }
+    }
+    for (int ci = 0; ci < c_in; ++ci) {
+        const real_t* wr = w + static_cast<std::size_t>(ci) * c_out;
+        const v8d w0 = *reinterpret_cast<const v8du*>(wr);
+        const v8d w1 = *reinterpret_cast<const v8du*>(wr + 8);
+        for (int r = 0; r < R; ++r) {
+            const real_t xv = x[r * xs + ci];
+            a0[r] += xv * w0;
+            a1[r] += xv * w1;
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        *reinterpret_cast<v8du*>(y + r * ys) = a0[r];
+        *reinterpret_cast<v8du*>(y + r * ys + 8) = a1[r];
+    }
+}
+
+template <int R>
+__attribute__((always_inline)) inline void tile4(const real_t* x, std::size_t xs, int c_in,
+                                                 const real_t* w, int c_out, real_t* y,
+                                                 std::size_t ys, bool acc) {
+    v4d a[R];
+    for (int r = 0; r < R; ++r) a[r] = acc ? *reinterpret_cast<const v4du*>(y + r * ys) : v4d{};
+    for (int ci = 0; ci < c_in; ++ci) {
+        const v4d w0 = *reinterpret_cast<const v4du*>(w + static_cast<std::size_t>(ci) * c_out);
+        for (int r = 0; r < R; ++r) a[r] += x[r * xs + ci] * w0;
+    }
+    for (int r = 0; r < R; ++r) *reinterpret_cast<v4du*>(y + r * ys) = a[r];
+}
+
+template <int R>
+__attribute__((always_inline)) inline void tile1(const real_t* x, std::size_t xs, int c_in,
+                                                 const real_t* w, int c_out, real_t* y,
+                                                 std::size_t ys, bool acc) {
+    real_t a[R];
+    for (int r = 0; r < R; ++r) a[r] = acc ? y[r * ys] : 0.0;
+    for (int ci = 0; ci < c_in; ++ci) {
+        const real_t w0 = w[static_cast<std::size_t>(ci) * c_out];
+        for (int r = 0; r < R; ++r) a[r] += x[r * xs + ci] * w0;
+    }
+    for (int r = 0; r < R; ++r) y[r * ys] = a[r];
+}
+
+#define MMACE_ROWS(TILE)                                                                         \
+    {                                                                                            \
+        int r = 0;                                                                               \
+        for (; r + 4 <= n_rows; r += 4) TILE<4>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc); \
+        switch (n_rows - r) {                                                                    \
+            case 3: TILE<3>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc); break;       \
+            case 2: TILE<2>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc); break;       \
+            case 1: TILE<1>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc); break;       \
+            default: break;                                                                      \
+        }                                                                                        \
+    }
+
+}  // namespace
+
+MMACE_KERNEL
+void small_gemm(const real_t* x, std::size_t xs, int n_rows, int c_in, const real_t* w, int c_out,
+                real_t* y, std::size_t ys, bool acc) {
+    int co = 0;
+    for (; co + 16 <= c_out; co += 16) {
+        const real_t* wc = w + co;
+        real_t* yc = y + co;
+        MMACE_ROWS(tile16)
+    }
+    for (; co + 4 <= c_out; co += 4) {
+        const real_t* wc = w + co;
+        real_t* yc = y + co;
+        MMACE_ROWS(tile4)
+    }
+    for (; co < c_out; ++co) {
+        const real_t* wc = w + co;
+        real_t* yc = y + co;
+        MMACE_ROWS(tile1)
+    }
+}
+#undef MMACE_ROWS
+
 // ----------------------------------------------------------------------------- ArrayStore
 void ArrayStore::add_real(const std::string& name, const real_t* data,
                           const std::vector<std::int64_t>& shape) {
@@ -126,18 +227,10 @@ void BlockLinear::apply(const real_t* x, real_t* y) const {
 
 void BlockLinear::apply_add(const real_t* x, real_t* y) const {
     const int nb = static_cast<int>(in0.size());
-    for (int b = 0; b < nb; ++b) {
-        const real_t* wb = w.data() + static_cast<std::size_t>(b) * c_in * c_out;
-        for (int m = 0; m < dim[b]; ++m) {
-            const real_t* xr = x + static_cast<std::size_t>(in0[b] + m) * c_in;
-            real_t* __restrict yr = y + static_cast<std::size_t>(out0[b] + m) * c_out;
-            for (int ci = 0; ci < c_in; ++ci) {
-                const real_t xv = xr[ci];
-                const real_t* __restrict wr = wb + static_cast<std::size_t>(ci) * c_out;
-                for (int co = 0; co < c_out; ++co) yr[co] += xv * wr[co];
-            }
-        }
-    }
+    for (int b = 0; b < nb; ++b)
+        small_gemm(x + static_cast<std::size_t>(in0[b]) * c_in, c_in, dim[b], c_in,
+                   w.data() + static_cast<std::size_t>(b) * c_in * c_out, c_out,
+                   y + static_cast<std::size_t>(out0[b]) * c_out, c_out, true);
 }
 
 // ----------------------------------------------------------------------------- AttrLinear
@@ -165,6 +258,7 @@ void AttrLinear::load(const ArrayStore& s, const std::string& p, int cc, int na,
     for (std::size_t k = 0; k < wt.size(); ++k) w[k] = wt[k] * norm;
 }
 
+MMACE_KERNEL
 void AttrLinear::apply(const real_t* x, const NodeAttr& a, real_t* y, real_t* tmp) const {
     std::fill(y, y + static_cast<std::size_t>(d_out) * c, 0.0);
     const std::size_t cc = static_cast<std::size_t>(c) * c;
@@ -176,7 +270,8 @@ void AttrLinear::apply(const real_t* x, const NodeAttr& a, real_t* y, real_t* tm
             wi = wb + static_cast<std::size_t>(a.species) * cc;
         } else {
             const real_t* w0 = wb + static_cast<std::size_t>(a.species) * n_mag * cc;
-            for (std::size_t k = 0; k < cc; ++k) tmp[k] = a.phi[0] * w0[k];
+            const real_t f0 = a.phi[0];
+            for (std::size_t k = 0; k < cc; ++k) tmp[k] = f0 * w0[k];
             for (int q = 1; q < n_mag; ++q) {
                 const real_t f = a.phi[q];
                 const real_t* __restrict wq = w0 + q * cc;
@@ -184,15 +279,8 @@ void AttrLinear::apply(const real_t* x, const NodeAttr& a, real_t* y, real_t* tm
             }
             wi = tmp;
         }
-        for (int m = 0; m < dim[b]; ++m) {
-            const real_t* xr = x + static_cast<std::size_t>(in0[b] + m) * c;
-            real_t* __restrict yr = y + static_cast<std::size_t>(out0[b] + m) * c;
-            for (int ci = 0; ci < c; ++ci) {
-                const real_t xv = xr[ci];
-                const real_t* __restrict wr = wi + static_cast<std::size_t>(ci) * c;
-                for (int co = 0; co < c; ++co) yr[co] += xv * wr[co];
-            }
-        }
+        small_gemm(x + static_cast<std::size_t>(in0[b]) * c, c, dim[b], c, wi, c,
+                   y + static_cast<std::size_t>(out0[b]) * c, c, false);
     }
 }
 
@@ -225,13 +313,7 @@ void Mlp::apply(const real_t* x, real_t* y, real_t* tmp) const {
     for (int k = 0; k < depth; ++k) {
         const int a = widths[k], b = widths[k + 1];
         real_t* out = (k == depth - 1) ? y : tmp + (k % 2) * mw;
-        std::fill(out, out + b, 0.0);
-        const real_t* wk = w[k].data();
-        for (int i = 0; i < a; ++i) {
-            const real_t v = in[i];
-            const real_t* __restrict wr = wk + static_cast<std::size_t>(i) * b;
-            for (int j = 0; j < b; ++j) out[j] += v * wr[j];
-        }
+        small_gemm(in, a, 1, a, w[k].data(), b, out, b, false);
         if (k < depth - 1)
             for (int j = 0; j < b; ++j) out[j] = silu(out[j]);
         in = out;
@@ -274,6 +356,16 @@ void TensorProduct::load(const ArrayStore& s, const std::string& p, int din, int
         e_o.push_back(as_int(idx[4 * e + 3], p + " entry output index", 0, path.mo - 1));
         e_val.push_back(val[e]);
     }
+    out_off.assign(dout + 1, 0);
+    out_terms.clear();
+    for (int o = 0; o < dout; ++o) {
+        for (int q = 0; q < np; ++q) {
+            const Path& pa = paths[q];
+            if (o >= pa.out0 && o < pa.out0 + pa.mo)
+                out_terms.push_back({q, pa.in0, pa.m1, pa.g0 + (o - pa.out0), pa.mo});
+        }
+        out_off[o + 1] = static_cast<int>(out_terms.size());
+    }
 }
 
 void TensorProduct::fold(const real_t* psi, real_t* g) const {
@@ -285,47 +377,100 @@ void TensorProduct::fold(const real_t* psi, real_t* g) const {
     }
 }
 
-void TensorProduct::message(const real_t* u, const real_t* g, const real_t* w, int c,
-                            real_t* acc) const {
-    const int np = static_cast<int>(paths.size());
-    for (int q = 0; q < np; ++q) {
-        const Path& p = paths[q];
-        const real_t* __restrict wq = w + static_cast<std::size_t>(q) * c;
-        const real_t* gp = g + p.g0;
-        for (int o = 0; o < p.mo; ++o) {
-            real_t* __restrict out = acc + static_cast<std::size_t>(p.out0 + o) * c;
-            if (p.m1 == 1) {
-                const real_t g0 = gp[o];
-                const real_t* __restrict u0 = u + static_cast<std::size_t>(p.in0) * c;
-                for (int k = 0; k < c; ++k) out[k] += wq[k] * (u0[k] * g0);
-            } else if (p.m1 == 3) {
-                const real_t g0 = gp[o], g1 = gp[p.mo + o], g2 = gp[2 * p.mo + o];
-                const real_t* __restrict u0 = u + static_cast<std::size_t>(p.in0) * c;
-                const real_t* __restrict u1 = u0 + c;
-                const real_t* __restrict u2 = u1 + c;
-                for (int k = 0; k < c; ++k)
-                    out[k] += wq[k] * (u0[k] * g0 + u1[k] * g1 + u2[k] * g2);
-            } else {
-                for (int k = 0; k < c; ++k) {
-                    real_t t = 0.0;
-                    for (int m = 0; m < p.m1; ++m)
-                        t += u[static_cast<std::size_t>(p.in0 + m) * c + k] * gp[m * p.mo + o];
-                    out[k] += wq[k] * t;
+namespace {
+
+// acc[o][c] += sum over the terms of o of w[p][c] * sum_m u[in0 + m][c] g[g + m gs]
+// (minus the same with u0, g0, w0 when DIFF), for NV * 8 channels starting at c0: NV independent
+// accumulation chains per output hide the FMA latency.
+template <bool DIFF, int NV>
+__attribute__((always_inline)) inline void tp_chunk(const TensorProduct& tp, const real_t* u,
+                                                    const real_t* g, const real_t* w,
+                                                    const real_t* u0, const real_t* g0,
+                                                    const real_t* w0, std::size_t cs, int c0,
+                                                    real_t* acc) {
+    const TensorProduct::OutTerm* terms = tp.out_terms.data();
+    const int* off = tp.out_off.data();
+    for (int o = 0; o < tp.d_out; ++o) {
+        if (off[o] == off[o + 1]) continue;
+        v8d sum[NV];
+        for (int v = 0; v < NV; ++v) sum[v] = v8d{};
+        for (int q = off[o]; q < off[o + 1]; ++q) {
+            const TensorProduct::OutTerm& tm = terms[q];
+            const real_t* up = u + tm.in0 * cs + c0;
+            const real_t* wp = w + tm.p * cs + c0;
+            v8d t[NV];
+            const real_t gm0 = g[tm.g];
+            for (int v = 0; v < NV; ++v) t[v] = *reinterpret_cast<const v8du*>(up + 8 * v) * gm0;
+            for (int m = 1; m < tm.m1; ++m) {
+                const real_t gm = g[tm.g + m * tm.gs];
+                for (int v = 0; v < NV; ++v)
+                    t[v] += *reinterpret_cast<const v8du*>(up + m * cs + 8 * v) * gm;
+            }
+            for (int v = 0; v < NV; ++v) sum[v] += *reinterpret_cast<const v8du*>(wp + 8 * v) * t[v];
+            if (DIFF) {
+                const real_t* vp = u0 + tm.in0 * cs + c0;
+                const real_t* xp = w0 + tm.p * cs + c0;
+                const real_t hm0 = g0[tm.g];
+                for (int v = 0; v < NV; ++v) t[v] = *reinterpret_cast<const v8du*>(vp + 8 * v) * hm0;
+                for (int m = 1; m < tm.m1; ++m) {
+                    const real_t hm = g0[tm.g + m * tm.gs];
+                    for (int v = 0; v < NV; ++v)
+                        t[v] += *reinterpret_cast<const v8du*>(vp + m * cs + 8 * v) * hm;
+                }
+                for (int v = 0; v < NV; ++v) sum[v] -= *reinterpret_cast<const v8du*>(xp + 8 * v) * t[v];
+            }
+        }
+        real_t* out = acc + o * cs + c0;
+        for (int v = 0; v < NV; ++v)
+            *reinterpret_cast<v8du*>(out + 8 * v) = *reinterpret_cast<const v8du*>(out + 8 * v) + sum[v];
+    }
+}
+
+template <bool DIFF>
+__attribute__((always_inline)) inline void tp_kernel(const TensorProduct& tp, const real_t* u,
+                                                     const real_t* g, const real_t* w,
+                                                     const real_t* u0, const real_t* g0,
+                                                     const real_t* w0, int c, real_t* acc) {
+    const TensorProduct::OutTerm* terms = tp.out_terms.data();
+    const int* off = tp.out_off.data();
+    const int d_out = tp.d_out;
+    const std::size_t cs = static_cast<std::size_t>(c);
+    int c0 = 0;
+    for (; c0 + 32 <= c; c0 += 32) tp_chunk<DIFF, 4>(tp, u, g, w, u0, g0, w0, cs, c0, acc);
+    for (; c0 + 8 <= c; c0 += 8) tp_chunk<DIFF, 1>(tp, u, g, w, u0, g0, w0, cs, c0, acc);
+    for (int k = c0; k < c; ++k) {
+        for (int o = 0; o < d_out; ++o) {
+            real_t sum = 0.0;
+            for (int q = off[o]; q < off[o + 1]; ++q) {
+                const TensorProduct::OutTerm& tm = terms[q];
+                real_t t = 0.0;
+                for (int m = 0; m < tm.m1; ++m) t += u[(tm.in0 + m) * cs + k] * g[tm.g + m * tm.gs];
+                sum += w[tm.p * cs + k] * t;
+                if (DIFF) {
+                    real_t t0 = 0.0;
+                    for (int m = 0; m < tm.m1; ++m)
+                        t0 += u0[(tm.in0 + m) * cs + k] * g0[tm.g + m * tm.gs];
+                    sum -= w0[tm.p * cs + k] * t0;
                 }
             }
+            acc[o * cs + k] += sum;
         }
     }
 }
 
+}  // namespace
+
+MMACE_KERNEL
+void TensorProduct::message(const real_t* u, const real_t* g, const real_t* w, int c,
+                            real_t* acc) const {
+    tp_kernel<false>(*this, u, g, w, nullptr, nullptr, nullptr, c, acc);
+}
+
+MMACE_KERNEL
 void TensorProduct::message_diff(const real_t* u1, const real_t* g1, const real_t* w1,
                                  const real_t* u0, const real_t* g0, const real_t* w0, int c,
-                                 real_t* acc, real_t* tmp) const {
-    // acc += new - old, accumulated separately to keep it simple and exact in form
-    std::fill(tmp, tmp + static_cast<std::size_t>(d_out) * c, 0.0);
-    message(u1, g1, w1, c, acc);
-    message(u0, g0, w0, c, tmp);
-    const std::size_t n = static_cast<std::size_t>(d_out) * c;
-    for (std::size_t k = 0; k < n; ++k) acc[k] -= tmp[k];
+                                 real_t* acc, real_t*) const {
+    tp_kernel<true>(*this, u1, g1, w1, u0, g0, w0, c, acc);
 }
 
 // ----------------------------------------------------------------------------- SymmetricContraction
@@ -392,6 +537,7 @@ std::size_t SymmetricContractionF::scratch_size() const {
     return static_cast<std::size_t>(n_products + max_eta) * c;
 }
 
+MMACE_KERNEL
 void SymmetricContractionF::apply(const real_t* a, const NodeAttr& at, real_t* b,
                                   real_t* scratch) const {
     std::fill(b, b + static_cast<std::size_t>(d_out) * c, 0.0);
@@ -680,23 +826,16 @@ void FrozenModel::embed(const NodeAttr& a, real_t* h0) const {
 }
 
 void FrozenModel::receiver_weights(int layer, const real_t* phi_i, real_t* xr) const {
+    // sigma index: non-SOC (l, p, q) -> l n^2 + p n + q; SOC (p, q) -> p n + q. For each l the
+    // rows p of SW are [q][P][C] blocks: Xr[l] = phi_i^T SW[l] (one GEMM row).
     const LayerModel& L = layers[layer];
     const std::size_t pc = static_cast<std::size_t>(L.n_paths) * n_channels;
     const int n = n_mag;
     const int nl = soc ? 1 : (l_spin_max + 1);
-    // sigma index: non-SOC (l, p, q) -> l n^2 + p n + q; SOC (p, q) -> p n + q
+    const int row = static_cast<int>(n * pc);
     for (int l = 0; l < nl; ++l)
-        for (int q = 0; q < n; ++q) {
-            real_t* __restrict out = xr + (static_cast<std::size_t>(l) * n + q) * pc;
-            const real_t* s0 = L.spin_weight.data() + (static_cast<std::size_t>(l) * n * n + q) * pc;
-            const real_t f0 = phi_i[0];
-            for (std::size_t k = 0; k < pc; ++k) out[k] = f0 * s0[k];
-            for (int p = 1; p < n; ++p) {
-                const real_t f = phi_i[p];
-                const real_t* __restrict sp = s0 + static_cast<std::size_t>(p) * n * pc;
-                for (std::size_t k = 0; k < pc; ++k) out[k] += f * sp[k];
-            }
-        }
+        small_gemm(phi_i, n, 1, n, L.spin_weight.data() + static_cast<std::size_t>(l) * n * row,
+                   row, xr + static_cast<std::size_t>(l) * row, row, false);
 }
 
 void FrozenModel::edge_kappa(const real_t* ys_i, const real_t* phi_j, const real_t* ys_j,
@@ -713,6 +852,7 @@ void FrozenModel::edge_kappa(const real_t* ys_i, const real_t* phi_j, const real
     }
 }
 
+MMACE_KERNEL
 void FrozenModel::edge_weights(int layer, const real_t* radial, const real_t* kappa,
                                const real_t* xr, real_t* w) const {
     const LayerModel& L = layers[layer];
@@ -728,6 +868,20 @@ void FrozenModel::edge_weights(int layer, const real_t* radial, const real_t* ka
         for (std::size_t k = 0; k < pc; ++k) w[k] += kr * x[k];
     }
     for (std::size_t k = 0; k < pc; ++k) w[k] *= radial[k];
+}
+
+MMACE_KERNEL
+void FrozenModel::edge_weights_batch(int layer, int n, const real_t* kappa, const real_t* xr,
+                                     const real_t* const* radial, real_t* w) const {
+    const LayerModel& L = layers[layer];
+    const int pc = L.n_paths * n_channels;
+    const int nk = n_kappa();
+    small_gemm(kappa, nk, n, nk, xr, pc, w, pc, false);
+    for (int r = 0; r < n; ++r) {
+        real_t* __restrict wr = w + static_cast<std::size_t>(r) * pc;
+        const real_t* __restrict rr = radial[r];
+        for (int k = 0; k < pc; ++k) wr[k] *= rr[k];
+    }
 }
 
 void FrozenModel::soc_psi(const real_t* y_bond, const real_t* ys_i, const real_t* ys_j,

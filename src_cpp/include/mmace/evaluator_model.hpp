@@ -16,7 +16,21 @@
 
 #include "mmace/types.hpp"
 
+// Hot kernels are compiled for several instruction sets and picked at load time (GCC function
+// multi-versioning), so the default portable build still uses AVX2 / AVX-512 where available.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(MMACE_NO_CLONES)
+#define MMACE_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MMACE_KERNEL
+#endif
+
 namespace mmace {
+
+// y[r][:c_out] (+)= sum_k x[r][k] w[k][:c_out] for r < n_rows (row strides xs, ys): the small
+// dense products of the channel mixings, register-blocked over rows and output channels.
+void small_gemm(const real_t* x, std::size_t xs, int n_rows, int c_in, const real_t* w, int c_out,
+                real_t* y, std::size_t ys, bool accumulate);
 
 // Named arrays handed over by the file reader. Shapes are validated on access.
 class ArrayStore {
@@ -85,7 +99,11 @@ struct Mlp {
 // psi is first folded into G [g_size] (G_p[m][o] = sum_k cg_p[k, m, o] psi[k]).
 struct TensorProduct {
     struct Path { int in0, m1, out0, mo, g0; };
+    // the same couplings listed by output component: out[o] += w_p * sum_m u[in0 + m] g[g + m * gs]
+    struct OutTerm { int p, in0, m1, g, gs; };
     std::vector<Path> paths;
+    std::vector<int> out_off;                // [d_out + 1] into out_terms
+    std::vector<OutTerm> out_terms;
     std::vector<int> e_path, e_k, e_m, e_o;  // sparse couplings, sorted by path
     std::vector<real_t> e_val;
     int d_in = 0, d_psi = 0, d_out = 0, g_size = 0;
@@ -169,6 +187,10 @@ public:
     // w [P][C] = R [P][C] * sum_r kappa_r xr[r]
     void edge_weights(int layer, const real_t* radial, const real_t* kappa, const real_t* xr,
                       real_t* w) const;
+    // the same for n edges of one receiver at once (a small GEMM): kappa [n][n_kappa],
+    // radial[r] -> [P][C], w [n][P][C]
+    void edge_weights_batch(int layer, int n, const real_t* kappa, const real_t* xr,
+                            const real_t* const* radial, real_t* w) const;
     // SOC edge attributes psi [D_psi] from Y(r) and the spin harmonics of receiver / sender
     void soc_psi(const real_t* y_bond, const real_t* ys_i, const real_t* ys_j, real_t* psi,
                  real_t* tmp) const;
