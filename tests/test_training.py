@@ -178,9 +178,9 @@ def _kill_after(epoch):
 def test_resume_after_kill_gives_identical_weights(tmp_path, scheduler, stability):
     # the lr changes every epoch (cosine; plateau with patience 0 when the loss stalls) and
     # batch 2 of 4 frames makes the shuffle order matter; with the moment-stability prior the
-    # cycle of moment scales must resume where it stopped
+    # sequence of moment scales must resume where it stopped
     over = dict(max_epochs=3, scheduler=scheduler, scheduler_patience=0, lr_factor=0.5,
-                moment_stability_weight=stability, moment_stability_scales=[0.8, 1.3, 1.6],
+                moment_stability_weight=stability, moment_stability_range=[0.8, 1.6],
                 moment_stability_curvature=10.0)
     straight = Trainer(tiny_cfg(tmp_path / "a", **over)).setup()
     straight.fit()
@@ -408,3 +408,14 @@ def test_moment_stability_penalty_hand_value():
         assert got == pytest.approx(np.mean(terms), rel=1e-10, abs=1e-14)
         if cmin == 5.0:
             assert got > 0.0
+
+
+def test_stability_scales_fill_the_range():
+    from mmace_fast.training.loss import stability_scale
+    s = np.array([stability_scale(k, 0.5, 2.5) for k in range(200)])
+    assert s.min() >= 0.5 and s.max() <= 2.5 and np.all(np.abs(s - 1) >= 0.02 - 1e-15)
+    hist, _ = np.histogram(s, bins=10, range=(0.5, 2.5))
+    assert hist.min() >= 15                       # every tenth of the range visited ~20 times
+    assert stability_scale(7, 0.5, 2.5) == s[7]   # a pure function of the call count
+    with pytest.raises(ConfigError):
+        TrainConfig(moment_stability_weight=1.0, moment_stability_range=[1.2, 2.0])

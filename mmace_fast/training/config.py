@@ -40,8 +40,8 @@ class TrainConfig:
     magforces_weight: float = 100.0              #: mace magnetic branch default
     #: longitudinal moment-stability prior (0 = off; see mmace_fast.training.loss)
     moment_stability_weight: float = 0.0
-    moment_stability_scales: list = field(default_factory=lambda: [0.5, 0.75, 0.9, 1.1, 1.3,
-                                                                   1.6])
+    #: moment scale factors s are drawn from [lo, hi] by a golden-ratio sequence, one per batch
+    moment_stability_range: list = field(default_factory=lambda: [0.5, 2.0])
     moment_stability_min_moment: float = 0.5     #: muB; smaller moments are not constrained
     moment_stability_curvature: float = 0.02     #: eV/muB^2, minimum ray curvature
     # --- optimisation ------------------------------------------------------------------------
@@ -118,9 +118,11 @@ class TrainConfig:
         if self.stress_voigt_order not in ("ase", "vasp"):
             raise ConfigError("stress_voigt_order must be 'ase' or 'vasp'")
         if self.moment_stability_weight > 0:
-            sc = self.moment_stability_scales
-            if not sc or any(not isinstance(x, (int, float)) or x <= 0 or x == 1 for x in sc):
-                raise ConfigError("moment_stability_scales must be positive numbers != 1")
+            rng = self.moment_stability_range
+            if (not isinstance(rng, (list, tuple)) or len(rng) != 2
+                    or not 0 < float(rng[0]) < 1 < float(rng[1])):
+                raise ConfigError("moment_stability_range must be [lo, hi] with 0 < lo < 1 < hi, "
+                                  f"got {rng!r}")
         for name in ("energy_weight", "forces_weight", "stress_weight", "magforces_weight",
                      "moment_stability_weight", "moment_stability_min_moment",
                      "weight_decay", "lr_min"):

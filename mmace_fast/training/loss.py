@@ -16,8 +16,9 @@ Kohn-Sham state minimises the functional; only symmetry-pinned states such as th
 one can be saddles, and those have small moments). The labels give E and dE/dM = 0 there but
 no curvature, so a model may put a maximum or a wiggle at the DFT moments and moment relaxation
 then runs away. The prior scales the moments of the "magnetic" sites (|m| above a threshold)
-of each training frame by s (a fixed list of scales, one per batch in turn) and asks that the
-energy along that ray rise away from the DFT moments:
+of each training frame by s (one s per batch from a golden-ratio sequence filling a range
+[lo, hi] evenly, :func:`stability_scale`; deterministic and resumable from the call count) and
+asks that the energy along that ray rise away from the DFT moments:
 
     c_g(s) = (dE/ds) / ((s - 1) sum_i |m_i|^2) = -sum_i F_m,i(s m) . m_i / ((s - 1) sum |m_i|^2)
 
@@ -74,6 +75,20 @@ class WeightedLoss(torch.nn.Module):
         if not terms:
             total = out["energy"].sum() * 0.0
         return total, {k: float(v.detach()) for k, v in terms.items()}
+
+
+GOLDEN = 0.6180339887498949
+
+
+def stability_scale(k: int, lo: float, hi: float, gap: float = 0.02) -> float:
+    """k-th moment scale factor in [lo, hi]: lo + (hi - lo) frac(0.5 + k g), g the golden
+    ratio's fractional part (low-discrepancy: any interval of the range is visited); values
+    within ``gap`` of 1 (no information, 0/0) move to 1 +- gap."""
+    u = (0.5 + k * GOLDEN) % 1.0
+    s = lo + (hi - lo) * u
+    if abs(s - 1.0) < gap:
+        s = 1.0 + gap if s >= 1.0 else 1.0 - gap
+    return s
 
 
 def moment_stability_penalty(model, batch, scale: float, min_moment: float,

@@ -23,7 +23,7 @@ from mmace_fast.training import data as tdata
 from mmace_fast.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mmace_fast.training.config import ConfigError, TrainConfig
 from mmace_fast.training.ema import EMA
-from mmace_fast.training.loss import WeightedLoss, moment_stability_penalty
+from mmace_fast.training.loss import WeightedLoss, moment_stability_penalty, stability_scale
 from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
 from mmace_fast.training.modelio import (atomic_write_text, backend, build_model, cutoff_of,
                                          fill_model_config, load_model, load_state,
@@ -308,10 +308,10 @@ class Trainer:
         return acc.result()
 
     def _stability_term(self, chunk) -> torch.Tensor:
-        """Moment-stability prior on this batch at the next scale of the cycle."""
+        """Moment-stability prior on this batch at the next scale of the sequence."""
         cfg = self.cfg
-        scales = cfg.moment_stability_scales
-        scale = float(scales[self.state.stability_calls % len(scales)])
+        lo, hi = (float(x) for x in cfg.moment_stability_range)
+        scale = stability_scale(self.state.stability_calls, lo, hi)
         self.state.stability_calls += 1
         batch = backend().collate(list(chunk), self.cutoff)
         with torch.enable_grad():
