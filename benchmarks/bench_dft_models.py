@@ -256,6 +256,10 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str) 
     meta = dict(doc.get("metadata", {}))
     for k in ("training_files", "saved_at"):
         meta.pop(k, None)
+    train_cfg = dict(meta.get("train_config", {}))
+    train_cfg.pop("out_dir", None)
+    train_cfg["train_file"] = f"data/{material}.extxyz.gz (snapshot, sha256 below)"
+    meta["train_config"] = train_cfg
     meta.update({
         "material": material,
         "data_file": f"data/{material}.extxyz.gz",

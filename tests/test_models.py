@@ -1,0 +1,95 @@
+"""Shipped default models (mmace_fast/models/): they load, carry their provenance, and keep the
+physics they were shipped for (benchmarks/bench_dft_models.py, mmace_fast/models/README.md):
+Fe FM below the B2-type AFM with moments near DFT's, FeAl's Fe moment ~0.78 muB, CrN's
+AFM1 moment ~2.3 muB and AFM1/AFM2 below FM below NM."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from mmace_fast.data.records import Configuration
+from mmace_fast.model.relax import relax_moments
+from mmace_fast.models import (MODELS_DIR, UnknownModelError, available, default_calculator,
+                               load_default)
+
+pytestmark = pytest.mark.skipif(not available(), reason="no shipped models")
+
+
+def _conf(cell, frac, numbers, moments):
+    cell = np.asarray(cell, float)
+    return Configuration(positions=np.asarray(frac, float) @ cell, cell=cell, pbc=[True] * 3,
+                         numbers=numbers, magmoms=np.c_[np.zeros((len(numbers), 2)), moments])
+
+
+def _energy_per_atom(material, conf):
+    model, cfg, _ = load_default(material)
+    from mmace_fast.training.trainer import predict
+    out = predict(model, [conf], cfg.r_cut, stress=False, forces=False, magforces=False)
+    return float(out["energy"][0]) / conf.n_atoms
+
+
+def _relaxed(material, conf):
+    model, _, _ = load_default(material)
+    m, e = relax_moments(model, conf, fix_directions=True, max_steps=300, gtol=1e-7)
+    return m[:, 2], e / conf.n_atoms
+
+
+def test_available_and_provenance():
+    assert set(available()) == {"fe", "feal", "crn"}
+    for material in available():
+        doc = json.loads((MODELS_DIR / material / "model.json").read_text())
+        assert doc["format"] == "mmace_fast.model/2"
+        meta = doc["metadata"]
+        assert len(meta["data_sha256"]) == 64 and meta["data_frames"] > 10
+        assert meta["material"] == material and not doc["model_config"]["soc"]
+        assert (MODELS_DIR / material / "model.pt").stat().st_size < 1_000_000
+    with pytest.raises(UnknownModelError, match="available"):
+        load_default("fept")
+
+
+def test_fe_fm_below_afm_and_moments():
+    a = 2.866
+    fm = _conf(a * np.eye(3), [[0, 0, 0], [0.5, 0.5, 0.5]], [26, 26], [2.5, 2.5])
+    afm = _conf(a * np.eye(3), [[0, 0, 0], [0.5, 0.5, 0.5]], [26, 26], [2.5, -2.5])
+    m_fm, e_fm = _relaxed("fe", fm)
+    m_afm, e_afm = _relaxed("fe", afm)
+    # DFT (DATA.md): FM 2.19 muB, AFM 1.39 muB and 372 meV/atom higher
+    assert np.allclose(m_fm, 2.19, atol=0.1), m_fm
+    assert np.allclose(np.abs(m_afm), 1.39, atol=0.35) and m_afm[0] * m_afm[1] < 0, m_afm
+    assert 0.25 < e_afm - e_fm < 0.5, (e_fm, e_afm)
+
+
+def test_feal_fm_moment_and_nm_above():
+    a = 2.91
+    fm = _conf(a * np.eye(3), [[0, 0, 0], [0.5, 0.5, 0.5]], [26, 13], [1.5, 0.0])
+    m, e_fm = _relaxed("feal", fm)
+    assert abs(m[0] - 0.78) < 0.1 and abs(m[1]) < 0.1, m       # GGA: 0.78 muB on Fe
+    nm = _conf(a * np.eye(3), [[0, 0, 0], [0.5, 0.5, 0.5]], [26, 13], [0.0, 0.0])
+    assert _energy_per_atom("feal", nm) - e_fm > 0.005         # DFT: NM 15.7 meV/atom higher
+
+
+def test_crn_afm1_moment_and_order():
+    a = 4.15
+    afm1_cell = [[a / 2, a / 2, 0], [a / 2, -a / 2, 0], [0, 0, a]]
+    afm1 = _conf(afm1_cell, [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0, 0, 0.5]],
+                 [24, 24, 7, 7], [3.0, -3.0, 0.0, 0.0])
+    m, e_afm1 = _relaxed("crn", afm1)
+    assert np.allclose(np.abs(m[:2]), 2.29, atol=0.1) and m[0] * m[1] < 0, m
+    prim = [[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]]
+    fm = _conf(prim, [[0, 0, 0], [0.5, 0.5, 0.5]], [24, 7], [2.37, 0.0])
+    nm = _conf(prim, [[0, 0, 0], [0.5, 0.5, 0.5]], [24, 7], [0.0, 0.0])
+    e_fm, e_nm = _energy_per_atom("crn", fm), _energy_per_atom("crn", nm)
+    assert e_afm1 < e_fm < e_nm, (e_afm1, e_fm, e_nm)       # DFT: 0 < 80 < 255 meV/atom
+
+
+def test_default_calculator_on_atoms():
+    atoms = Atoms("Fe2", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]],
+                  cell=2.866 * np.eye(3), pbc=True)
+    atoms.set_initial_magnetic_moments([2.2, 2.2])
+    atoms.calc = default_calculator("fe")
+    assert np.isfinite(atoms.get_potential_energy())
+    assert np.abs(atoms.get_forces()).max() < 1e-8              # symmetric cell
+    assert atoms.calc.get_property("magforces", atoms).shape == (2, 3)
