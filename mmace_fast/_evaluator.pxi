@@ -27,7 +27,6 @@ cdef extern from "mmace/evaluator.hpp" namespace "mmace":
     cdef cppclass EvaluatorOptions:
         EvaluatorOptions()
         double bond_tol
-        cbool cache_receiver_weights
         cbool cache_edge_weights
 
     cdef cppclass EdgeListInput:
@@ -156,8 +155,7 @@ cdef class FrozenMMACECore(HamiltonianBase):
     cdef readonly FrozenModelCore model
 
     def __cinit__(self, FrozenModelCore model, positions, cell, numbers, receiver, sender,
-                  shifts, moments=None, double bond_tol=1e-9, bint cache_receiver_weights=False,
-                  bint cache_edge_weights=False):
+                  shifts, moments=None, double bond_tol=1e-9, bint cache_edge_weights=False):
         self.model = model
         pos = np.ascontiguousarray(positions, dtype=np.float64)
         if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] < 1:
@@ -190,7 +188,6 @@ cdef class FrozenMMACECore(HamiltonianBase):
         edges.shifts = &shv[0, 0] if ne > 0 else NULL
         cdef EvaluatorOptions opt
         opt.bond_tol = bond_tol
-        opt.cache_receiver_weights = cache_receiver_weights
         opt.cache_edge_weights = cache_edge_weights
         self.h.reset(new FrozenMMACE(model.model, n, &zv[0], &pv[0, 0], &cv[0, 0], edges, mp, opt))
 

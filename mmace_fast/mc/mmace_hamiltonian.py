@@ -42,15 +42,15 @@ class FrozenMMACEHamiltonian:
     model: FrozenModel or path; positions [n, 3] A; cell [3, 3] A; pbc [3]; numbers [n].
     bond_tol (A): bonds equal to this tolerance share their geometry caches (exact for a
     perfect lattice up to the rounding of the positions; 0 disables sharing).
-    cache_receiver_weights, cache_edge_weights: keep the per-node contracted spin weights /
-    the edge weights of layers >= 2 instead of recomputing them (exact either way; off by
-    default: on one core recomputing them is as fast as reading them back from memory, and the
-    edge weights take P * C * 8 bytes per edge, 208 kB per atom for the bcc-Fe reference model).
+    cache_edge_weights: keep the edge weights of layers >= 2 instead of recomputing them (exact
+    either way; off by default: on one core recomputing them is as fast as reading them back
+    from memory, and they take P * C * 8 bytes per edge, 208 kB per atom for the bcc-Fe
+    reference model).
     moments [n, 3] muB: initial moments (the MonteCarlo driver sets its own).
     """
 
     def __init__(self, model, positions, cell, pbc, numbers, bond_tol: float = 1e-9,
-                 cache_receiver_weights: bool = False, cache_edge_weights: bool = False,
+                 cache_edge_weights: bool = False,
                  moments=None):
         self.model = _as_model(model)
         st = self.model.structure(positions=positions, cell=cell, pbc=pbc, numbers=numbers,
@@ -61,7 +61,7 @@ class FrozenMMACEHamiltonian:
         i, j, s = self.model.edges(self.positions, self.cell, self.pbc)
         self.core = _core.FrozenMMACECore(self.model.core, self.positions, self.cell,
                                           self.numbers, i, j, s, st["magmoms"], self.bond_tol,
-                                          bool(cache_receiver_weights), bool(cache_edge_weights))
+                                          bool(cache_edge_weights))
         self.n_sites = len(self.positions)
         mem = self.memory()
         log.info("frozen mMACE Hamiltonian: %d sites, %d edges, %d distinct bonds, caches "

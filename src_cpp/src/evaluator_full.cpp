@@ -58,7 +58,6 @@ FrozenMMACE::FrozenMMACE(std::shared_ptr<const FrozenModel> model, index_t n_sit
         if (!std::isfinite(cell[k])) throw InputError("non-finite cell");
     build_geometry(positions, cell, edges);
     build_bond_caches();
-    cache_xr_ = opt_.cache_receiver_weights && model_->centre_spin;
     alloc_caches();
     if (moments != nullptr) {
         for (index_t k = 0; k < 3 * n_sites; ++k)
@@ -177,11 +176,8 @@ void FrozenMMACE::alloc_caches() {
     a_.assign(L_, {});
     skip_.assign(L_, {});
     e_.assign(L_, {});
-    xr_.assign(L_, {});
     w_cache_.assign(L_, {});
-    prop_xr_.assign(L_, {});
-    std::size_t max_pc = 0, max_da = 0, max_din = 0, max_dout = 0, max_g = 0, max_sc = 0;
-    int max_mlp = 0;
+    std::size_t max_pc = 0, max_g = 0, max_sc = 0;
     for (int t = 0; t < L_; ++t) {
         const LayerModel& Lm = m.layers[t];
         const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * C_;
@@ -190,36 +186,27 @@ void FrozenMMACE::alloc_caches() {
         a_[t].assign(n * Lm.d_a * C_, 0.0);
         skip_[t].assign(n * Lm.d_out * C_, 0.0);
         e_[t].assign(n, 0.0);
-        if (cache_xr_) xr_[t].assign(n * m.n_kappa() * pc, 0.0);
         if (opt_.cache_edge_weights && t >= 1) w_cache_[t].assign(send_.size() * pc, 0.0);
-        if (m.centre_spin) prop_xr_[t].assign(m.n_kappa() * pc, 0.0);
         max_pc = std::max(max_pc, pc);
-        max_da = std::max(max_da, static_cast<std::size_t>(Lm.d_a));
-        max_din = std::max(max_din, static_cast<std::size_t>(Lm.d_in));
-        max_dout = std::max(max_dout, static_cast<std::size_t>(Lm.d_out));
         max_g = std::max(max_g, static_cast<std::size_t>(Lm.tp.g_size));
         max_sc = std::max(max_sc, Lm.sc.scratch_size());
-        max_mlp = std::max(max_mlp, std::max(Lm.readout.max_width(), Lm.radial_mlp.max_width()));
     }
     site_.assign(n, 0.0);
     const std::size_t c = static_cast<std::size_t>(C_);
-    w_old_.assign(max_pc, 0.0);
-    w_new_.assign(max_pc, 0.0);
+    const std::size_t nk = static_cast<std::size_t>(std::max(m.n_kappa(), m.n_kappa_s()));
+    kappa_batch_.assign(kBatch * nk, 0.0);
+    w_batch_.assign(kBatch * max_pc, 0.0);
     xr_tmp_.assign(m.n_kappa() * max_pc, 0.0);
     xr_tmp2_.assign(m.n_kappa() * max_pc, 0.0);
+    xs_old_.assign(m.n_kappa_s() * max_pc, 0.0);
+    xs_new_.assign(m.n_kappa_s() * max_pc, 0.0);
+    w_old_.assign(max_pc, 0.0);
+    w_new_.assign(max_pc, 0.0);
+    kappa_old_.assign(nk, 0.0);
+    kappa_new_.assign(nk, 0.0);
     g_old_.assign(std::max<std::size_t>(max_g, 1), 0.0);
     g_new_.assign(std::max<std::size_t>(max_g, 1), 0.0);
-    kappa_old_.assign(m.n_kappa(), 0.0);
-    kappa_batch_.assign(static_cast<std::size_t>(kBatch) * m.n_kappa(), 0.0);
-    w_batch_.assign(static_cast<std::size_t>(kBatch) * max_pc, 0.0);
-    kappa_new_.assign(m.n_kappa(), 0.0);
-    acc_.assign(max_da * c, 0.0);
-    tmp_msg_.assign(max_da * c, 0.0);
-    a_lin_.assign(2 * max_da * c, 0.0);
-    b_sc_.assign(max_dout * c, 0.0);
     sc_scratch_.assign(std::max<std::size_t>(max_sc, 1), 0.0);
-    mlp_tmp_.assign(2 * static_cast<std::size_t>(max_mlp), 0.0);
-    hout_.assign(max_dout * c, 0.0);
     skip_tmp_.assign(c * c, 0.0);
     psi_tmp_.assign(m.soc ? m.bond_spin.dk : 1, 0.0);
     pair_tmp_.assign(m.soc ? m.spin_pair.dk : 1, 0.0);
@@ -227,7 +214,6 @@ void FrozenMMACE::alloc_caches() {
     prop_ys_.assign(m.n_spin_sh(), 0.0);
     levels_.assign(L_ + 1, {});
     for (auto& lv : levels_) lv.set.init(n_);
-    (void)max_din;
 }
 
 NodeAttr FrozenMMACE::attr(index_t i) const {
@@ -235,18 +221,6 @@ NodeAttr FrozenMMACE::attr(index_t i) const {
     a.species = species_[i];
     a.phi = model_->centre_spin ? phi(i) : nullptr;
     return a;
-}
-
-const real_t* FrozenMMACE::receiver_xr(int t, index_t i, const real_t* phi_i, bool current,
-                                       real_t* scratch) const {
-    const FrozenModel& m = *model_;
-    if (!m.centre_spin) return m.global_weights(t);
-    if (current && cache_xr_) {
-        const std::size_t sz = static_cast<std::size_t>(m.n_kappa()) * m.layers[t].n_paths * C_;
-        return xr_[t].data() + static_cast<std::size_t>(i) * sz;
-    }
-    m.receiver_weights(t, phi_i, scratch);
-    return scratch;
 }
 
 const real_t* FrozenMMACE::edge_g(int t, std::size_t e, const real_t* ys_i, const real_t* ys_j,
@@ -265,20 +239,30 @@ void FrozenMMACE::compute_skip(int t, const real_t* h_in, const NodeAttr& at, re
     model_->layers[t].skip.apply(h_in, at, skip, skip_tmp_.data());
 }
 
-real_t FrozenMMACE::node_update(int t, const real_t* a_raw, const real_t* skip,
-                                const NodeAttr& at, real_t* h_next) {
+void FrozenMMACE::node_updates(int t, std::size_t n, const real_t* a_raw, const real_t* skip,
+                               const NodeAttr* attrs, real_t* h_next, real_t* e) {
     const LayerModel& Lm = model_->layers[t];
     const std::size_t da = static_cast<std::size_t>(Lm.d_a) * C_;
     const std::size_t dout = static_cast<std::size_t>(Lm.d_out) * C_;
-    real_t* scaled = a_lin_.data() + da;
-    for (std::size_t k = 0; k < da; ++k) scaled[k] = a_raw[k] * Lm.inv_avg;
-    Lm.linear.apply(scaled, a_lin_.data());
-    Lm.sc.apply(a_lin_.data(), at, b_sc_.data(), sc_scratch_.data());
-    Lm.linear_out.apply(b_sc_.data(), h_next);
-    for (std::size_t k = 0; k < dout; ++k) h_next[k] += skip[k];
-    real_t e = 0.0;
-    Lm.readout.apply(h_next + static_cast<std::size_t>(Lm.scalar_index) * C_, &e, mlp_tmp_.data());
-    return e;
+    auto grow = [](std::vector<real_t>& v, std::size_t sz) {
+        if (v.size() < sz) v.resize(sz);
+    };
+    grow(nb_scaled_, n * da);
+    grow(nb_alin_, n * da);
+    grow(nb_sc_, n * dout);
+    if (h_next == nullptr) {
+        grow(nb_h_, n * dout);
+        h_next = nb_h_.data();
+    }
+    grow(nb_mlp_, 2 * n * static_cast<std::size_t>(Lm.readout.max_width()));
+    for (std::size_t k = 0; k < n * da; ++k) nb_scaled_[k] = a_raw[k] * Lm.inv_avg;
+    Lm.linear.apply_batch(nb_scaled_.data(), n, nb_alin_.data());
+    for (std::size_t r = 0; r < n; ++r)
+        Lm.sc.apply(nb_alin_.data() + r * da, attrs[r], nb_sc_.data() + r * dout, sc_scratch_.data());
+    Lm.linear_out.apply_batch(nb_sc_.data(), n, h_next);
+    for (std::size_t k = 0; k < n * dout; ++k) h_next[k] += skip[k];
+    Lm.readout.apply_batch(h_next + static_cast<std::size_t>(Lm.scalar_index) * C_, dout, n, e,
+                           nb_mlp_.data());
 }
 
 real_t FrozenMMACE::site_energy(index_t i) const {
@@ -299,17 +283,20 @@ void FrozenMMACE::refresh() {
     for (std::size_t i = 0; i < n; ++i) m.embed(attr(static_cast<index_t>(i)), h_[0].data() + i * C_);
     const std::size_t c = static_cast<std::size_t>(C_);
     const int nk = m.n_kappa();
+    nb_attr_.resize(kNodeBatch);
+    std::vector<real_t> e_chunk(kNodeBatch);
     for (int t = 0; t < L_; ++t) {
         const LayerModel& Lm = m.layers[t];
         const std::size_t din = Lm.d_in * c, da = Lm.d_a * c, dout = Lm.d_out * c;
         const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * c;
         for (std::size_t i = 0; i < n; ++i) Lm.linear_up.apply(h_[t].data() + i * din, u_[t].data() + i * din);
-        if (cache_xr_) {
-            const std::size_t sz = m.n_kappa() * pc;
-            for (std::size_t i = 0; i < n; ++i) m.receiver_weights(t, phi(static_cast<index_t>(i)), xr_[t].data() + i * sz);
-        }
+        // neighbour sums, receiver by receiver (spin weights contracted on the receiver side)
         for (index_t i = 0; i < n_; ++i) {
-            const real_t* xr = receiver_xr(t, i, phi(i), true, xr_tmp_.data());
+            const real_t* xr = m.global_weights(t);
+            if (m.centre_spin) {
+                m.receiver_weights(t, phi(i), xr_tmp_.data());
+                xr = xr_tmp_.data();
+            }
             real_t* acc = a_[t].data() + static_cast<std::size_t>(i) * da;
             std::fill(acc, acc + da, 0.0);
             for (index_t e0 = recv_off_[i]; e0 < recv_off_[i + 1]; e0 += kBatch) {
@@ -322,7 +309,7 @@ void FrozenMMACE::refresh() {
                 }
                 real_t* wb = w_cache_[t].empty() ? w_batch_.data()
                                                  : w_cache_[t].data() + static_cast<std::size_t>(e0) * pc;
-                m.edge_weights_batch(t, nb, kappa_batch_.data(), xr, radial, wb);
+                m.edge_weights_batch(t, nb, kappa_batch_.data(), nk, xr, radial, wb);
                 for (int r = 0; r < nb; ++r) {
                     const index_t e = e0 + r, j = send_[e];
                     const real_t* g = edge_g(t, e, ys(i), ys(j), g_new_.data());
@@ -330,11 +317,17 @@ void FrozenMMACE::refresh() {
                                   C_, acc);
                 }
             }
-            const NodeAttr at = attr(i);
-            real_t* skip = skip_[t].data() + static_cast<std::size_t>(i) * dout;
-            compute_skip(t, h_[t].data() + static_cast<std::size_t>(i) * din, at, skip);
-            real_t* h_next = t + 1 < L_ ? h_[t + 1].data() + static_cast<std::size_t>(i) * dout : hout_.data();
-            e_[t][i] = node_update(t, acc, skip, at, h_next);
+            compute_skip(t, h_[t].data() + static_cast<std::size_t>(i) * din, attr(i),
+                         skip_[t].data() + static_cast<std::size_t>(i) * dout);
+        }
+        // node updates in batches
+        for (std::size_t i0 = 0; i0 < n; i0 += kNodeBatch) {
+            const std::size_t nb = std::min(kNodeBatch, n - i0);
+            for (std::size_t r = 0; r < nb; ++r) nb_attr_[r] = attr(static_cast<index_t>(i0 + r));
+            real_t* h_next = t + 1 < L_ ? h_[t + 1].data() + i0 * dout : nullptr;
+            node_updates(t, nb, a_[t].data() + i0 * da, skip_[t].data() + i0 * dout,
+                         nb_attr_.data(), h_next, e_chunk.data());
+            for (std::size_t r = 0; r < nb; ++r) e_[t][i0 + r] = e_chunk[r];
         }
     }
     for (index_t i = 0; i < n_; ++i) site_[i] = site_energy(i);
@@ -376,7 +369,7 @@ std::size_t FrozenMMACE::node_cache_bytes() const {
     std::size_t b = x_.size() + phi_.size() + ys_.size() + site_.size();
     for (int t = 0; t < L_; ++t)
         b += h_[t].size() + u_[t].size() + a_[t].size() + skip_[t].size() + e_[t].size() +
-             xr_[t].size() + w_cache_[t].size();
+             w_cache_[t].size();
     b *= sizeof(real_t);
     b += species_.size() * sizeof(int);
     for (const auto& lv : levels_)
@@ -389,6 +382,8 @@ std::size_t FrozenMMACE::scratch_bytes() const {
     for (const auto& lv : levels_)
         b += lv.h.capacity() + lv.u.capacity() + lv.du.capacity() + lv.a.capacity() +
              lv.skip.capacity() + lv.e.capacity() + lv.inc_w.capacity();
+    b += nb_scaled_.capacity() + nb_alin_.capacity() + nb_sc_.capacity() + nb_h_.capacity() +
+         nb_mlp_.capacity();
     return b * sizeof(real_t);
 }
 
@@ -404,7 +399,6 @@ void frozen_site_energies(std::shared_ptr<const FrozenModel> model, index_t n,
                           real_t* out) {
     EvaluatorOptions opt;
     opt.bond_tol = bond_tol;
-    opt.cache_receiver_weights = false;
     opt.cache_edge_weights = false;
     FrozenMMACE h(std::move(model), n, numbers, positions, cell, edges, moments, opt);
     h.site_energies(out);

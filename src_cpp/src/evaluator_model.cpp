@@ -44,17 +44,20 @@ typedef real_t v8du __attribute__((vector_size(64), aligned(8), may_alias));
 typedef real_t v4d __attribute__((vector_size(32)));
 typedef real_t v4du __attribute__((vector_size(32), aligned(8), may_alias));
 
+// One register tile: R rows x (16 | 4 | 1) output channels. With scale != nullptr the result
+// is multiplied elementwise by the row's scale vector (scale[r] + column) before the store.
 template <int R>
 __attribute__((always_inline)) inline void tile16(const real_t* x, std::size_t xs, int c_in,
                                                   const real_t* w, int c_out, real_t* y,
-                                                  std::size_t ys, bool acc) {
+                                                  std::size_t ys, bool acc,
+                                                  const real_t* const* scale, int col) {
     v8d a0[R], a1[R];
     for (int r = 0; r < R; ++r) {
         if (acc) {
             a0[r] = *reinterpret_cast<const v8du*>(y + r * ys);
             a1[r] = *reinterpret_cast<const v8du*>(y + r * ys + 8);
         } else {
-            a0[r] = v8d{} ;
+            a0[r] = v8d{};
             a1[r] = v8d{};
         }
     }
@@ -69,6 +72,10 @@ __attribute__((always_inline)) inline void tile16(const real_t* x, std::size_t x
         }
     }
     for (int r = 0; r < R; ++r) {
+        if (scale != nullptr) {
+            a0[r] *= *reinterpret_cast<const v8du*>(scale[r] + col);
+            a1[r] *= *reinterpret_cast<const v8du*>(scale[r] + col + 8);
+        }
         *reinterpret_cast<v8du*>(y + r * ys) = a0[r];
         *reinterpret_cast<v8du*>(y + r * ys + 8) = a1[r];
     }
@@ -77,37 +84,45 @@ __attribute__((always_inline)) inline void tile16(const real_t* x, std::size_t x
 template <int R>
 __attribute__((always_inline)) inline void tile4(const real_t* x, std::size_t xs, int c_in,
                                                  const real_t* w, int c_out, real_t* y,
-                                                 std::size_t ys, bool acc) {
+                                                 std::size_t ys, bool acc,
+                                                 const real_t* const* scale, int col) {
     v4d a[R];
     for (int r = 0; r < R; ++r) a[r] = acc ? *reinterpret_cast<const v4du*>(y + r * ys) : v4d{};
     for (int ci = 0; ci < c_in; ++ci) {
         const v4d w0 = *reinterpret_cast<const v4du*>(w + static_cast<std::size_t>(ci) * c_out);
         for (int r = 0; r < R; ++r) a[r] += x[r * xs + ci] * w0;
     }
-    for (int r = 0; r < R; ++r) *reinterpret_cast<v4du*>(y + r * ys) = a[r];
+    for (int r = 0; r < R; ++r) {
+        if (scale != nullptr) a[r] *= *reinterpret_cast<const v4du*>(scale[r] + col);
+        *reinterpret_cast<v4du*>(y + r * ys) = a[r];
+    }
 }
 
 template <int R>
 __attribute__((always_inline)) inline void tile1(const real_t* x, std::size_t xs, int c_in,
                                                  const real_t* w, int c_out, real_t* y,
-                                                 std::size_t ys, bool acc) {
+                                                 std::size_t ys, bool acc,
+                                                 const real_t* const* scale, int col) {
     real_t a[R];
     for (int r = 0; r < R; ++r) a[r] = acc ? y[r * ys] : 0.0;
     for (int ci = 0; ci < c_in; ++ci) {
         const real_t w0 = w[static_cast<std::size_t>(ci) * c_out];
         for (int r = 0; r < R; ++r) a[r] += x[r * xs + ci] * w0;
     }
-    for (int r = 0; r < R; ++r) y[r * ys] = a[r];
+    for (int r = 0; r < R; ++r) y[r * ys] = scale != nullptr ? a[r] * scale[r][col] : a[r];
 }
 
 #define MMACE_ROWS(TILE)                                                                         \
     {                                                                                            \
         int r = 0;                                                                               \
-        for (; r + 4 <= n_rows; r += 4) TILE<4>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc); \
+        for (; r + 4 <= n_rows; r += 4)                                                          \
+            TILE<4>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc,                       \
+                    scale ? scale + r : nullptr, co);                                            \
+        const real_t* const* sr = scale ? scale + r : nullptr;                                   \
         switch (n_rows - r) {                                                                    \
-            case 3: TILE<3>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc); break;       \
-            case 2: TILE<2>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc); break;       \
-            case 1: TILE<1>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc); break;       \
+            case 3: TILE<3>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc, sr, co); break; \
+            case 2: TILE<2>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc, sr, co); break; \
+            case 1: TILE<1>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc, sr, co); break; \
             default: break;                                                                      \
         }                                                                                        \
     }
@@ -115,8 +130,9 @@ __attribute__((always_inline)) inline void tile1(const real_t* x, std::size_t xs
 }  // namespace
 
 MMACE_KERNEL
-void small_gemm(const real_t* x, std::size_t xs, int n_rows, int c_in, const real_t* w, int c_out,
-                real_t* y, std::size_t ys, bool acc) {
+void small_gemm_scaled(const real_t* x, std::size_t xs, int n_rows, int c_in, const real_t* w,
+                       int c_out, real_t* y, std::size_t ys, bool acc,
+                       const real_t* const* scale) {
     int co = 0;
     for (; co + 16 <= c_out; co += 16) {
         const real_t* wc = w + co;
@@ -133,6 +149,11 @@ void small_gemm(const real_t* x, std::size_t xs, int n_rows, int c_in, const rea
         real_t* yc = y + co;
         MMACE_ROWS(tile1)
     }
+}
+
+void small_gemm(const real_t* x, std::size_t xs, int n_rows, int c_in, const real_t* w, int c_out,
+                real_t* y, std::size_t ys, bool acc) {
+    small_gemm_scaled(x, xs, n_rows, c_in, w, c_out, y, ys, acc, nullptr);
 }
 #undef MMACE_ROWS
 
@@ -233,6 +254,18 @@ void BlockLinear::apply_add(const real_t* x, real_t* y) const {
                    y + static_cast<std::size_t>(out0[b]) * c_out, c_out, true);
 }
 
+void BlockLinear::apply_batch(const real_t* x, std::size_t n, real_t* y) const {
+    const std::size_t xs = static_cast<std::size_t>(d_in) * c_in;
+    const std::size_t ys = static_cast<std::size_t>(d_out) * c_out;
+    std::fill(y, y + n * ys, 0.0);
+    const int nb = static_cast<int>(in0.size());
+    for (int b = 0; b < nb; ++b)
+        for (int m = 0; m < dim[b]; ++m)
+            small_gemm(x + static_cast<std::size_t>(in0[b] + m) * c_in, xs, static_cast<int>(n), c_in,
+                       w.data() + static_cast<std::size_t>(b) * c_in * c_out, c_out,
+                       y + static_cast<std::size_t>(out0[b] + m) * c_out, ys, true);
+}
+
 // ----------------------------------------------------------------------------- AttrLinear
 void AttrLinear::load(const ArrayStore& s, const std::string& p, int cc, int na, int nm) {
     const auto& dims = s.ints(p + ".dims", {2});
@@ -317,6 +350,23 @@ void Mlp::apply(const real_t* x, real_t* y, real_t* tmp) const {
         if (k < depth - 1)
             for (int j = 0; j < b; ++j) out[j] = silu(out[j]);
         in = out;
+    }
+}
+
+void Mlp::apply_batch(const real_t* x, std::size_t xs, std::size_t n, real_t* y,
+                      real_t* tmp) const {
+    const int depth = static_cast<int>(w.size());
+    const std::size_t mw = static_cast<std::size_t>(max_width());
+    const real_t* in = x;
+    std::size_t in_stride = xs;
+    for (int k = 0; k < depth; ++k) {
+        const int a = widths[k], b = widths[k + 1];
+        real_t* out = (k == depth - 1) ? y : tmp + (k % 2) * n * mw;
+        small_gemm(in, in_stride, static_cast<int>(n), a, w[k].data(), b, out, b, false);
+        if (k < depth - 1)
+            for (std::size_t j = 0; j < n * b; ++j) out[j] = silu(out[j]);
+        in = out;
+        in_stride = b;
     }
 }
 
@@ -870,17 +920,38 @@ void FrozenModel::edge_weights(int layer, const real_t* radial, const real_t* ka
     for (std::size_t k = 0; k < pc; ++k) w[k] *= radial[k];
 }
 
-MMACE_KERNEL
-void FrozenModel::edge_weights_batch(int layer, int n, const real_t* kappa, const real_t* xr,
-                                     const real_t* const* radial, real_t* w) const {
+void FrozenModel::edge_weights_batch(int layer, int n, const real_t* kappa, int nk,
+                                     const real_t* x, const real_t* const* radial,
+                                     real_t* w) const {
     const LayerModel& L = layers[layer];
     const int pc = L.n_paths * n_channels;
-    const int nk = n_kappa();
-    small_gemm(kappa, nk, n, nk, xr, pc, w, pc, false);
-    for (int r = 0; r < n; ++r) {
-        real_t* __restrict wr = w + static_cast<std::size_t>(r) * pc;
-        const real_t* __restrict rr = radial[r];
-        for (int k = 0; k < pc; ++k) wr[k] *= rr[k];
+    small_gemm_scaled(kappa, nk, n, nk, x, pc, w, pc, false, radial);
+}
+
+void FrozenModel::sender_weights(int layer, const real_t* phi_j, real_t* xs) const {
+    const LayerModel& L = layers[layer];
+    const std::size_t pc = static_cast<std::size_t>(L.n_paths) * n_channels;
+    const int n = n_mag;
+    const int rows = n_kappa_s();
+    for (int r = 0; r < rows; ++r)
+        small_gemm(phi_j, n, 1, n, L.spin_weight.data() + static_cast<std::size_t>(r) * n * pc,
+                   static_cast<int>(pc), xs + static_cast<std::size_t>(r) * pc,
+                   static_cast<int>(pc), false);
+}
+
+void FrozenModel::edge_kappa_s(const real_t* ys_i, const real_t* phi_i, const real_t* ys_j,
+                               real_t* kappa) const {
+    if (!centre_spin) {
+        kappa[0] = 1.0;
+    } else if (soc) {
+        for (int p = 0; p < n_mag; ++p) kappa[p] = phi_i[p];
+    } else {
+        for (int l = 0; l <= l_spin_max; ++l) {
+            real_t dot = 0.0;
+            for (int m = l * l; m < (l + 1) * (l + 1); ++m) dot += ys_i[m] * ys_j[m];
+            const real_t cl = dot * spin_inv_norm[l];
+            for (int p = 0; p < n_mag; ++p) kappa[l * n_mag + p] = cl * phi_i[p];
+        }
     }
 }
 

@@ -7,19 +7,22 @@
 // or in a rattled structure, every edge is its own bond.
 //
 // Caches per node and layer t: h_t (layer input), u_t = linear_up(h_t), the raw neighbour sum
-// A_t (before / avg_num_neighbors and the linear map), the skip output, the layer readout e_t,
-// and optionally the receiver-contracted spin weights Xr_t (centre-spin models); optionally the
-// edge weights w_ij of layers t >= 1 (the dominant memory: P C reals per edge and layer).
-// Edge weights w_ij = R_b (x) sum_r kappa_r(i, j) Xr_i[r] with kappa = c_l(i, j) phi_q(j)
-// (non-SOC, centre spin), phi_q(j) otherwise, and Xr_i[l, q] = sum_p phi_p(i) SW[l, p, q].
+// A_t (before / avg_num_neighbors and the linear map), the skip output and the layer readout
+// e_t; optionally the edge weights w_ij of layers t >= 1 (P C reals per edge and layer).
+// Edge weights w_ij = R_b (x) (sigma_ij . SW), contracted either on the receiver side (full
+// evaluation: sum_r kappa_r(i, j) Xr_i[r], Xr_i[l, q] = sum_p phi_p(i) SW[l, p, q], kappa =
+// c_l(i, j) phi_q(j)) or on the sender side (proposals: the few changed senders;
+// see FrozenModel::sender_weights), as small GEMMs over the edges of one receiver / sender.
 //
 // propose(k, m): a move of moment k changes h_0 at k, and the weights (and SOC edge attributes)
 // of the edges incident to k. Layer t then changes at the nodes S_{t+1} = S_t + receivers of
 // edges leaving S_t (+ k): their neighbour sums change by
 //   sum over edges (j -> i) incident to k:   msg(u_j', w_ij') - msg(u_j, w_ij)
 //   sum over other edges with j in S_t:      msg(u_j' - u_j, w_ij)   (messages are linear in u)
-// The new node features and layer energies go into scratch slots (epoch-stamped node marks, no
-// O(N) work per trial); accept() copies them into the caches, reject() forgets them.
+// The new neighbour sums of all changed receivers are accumulated sender by sender, then their
+// node updates run batched. New node features and layer energies go into scratch slots
+// (epoch-stamped node marks, no O(N) work per trial); accept() copies them into the caches,
+// reject() forgets them.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -32,10 +35,10 @@ namespace mmace {
 
 struct EvaluatorOptions {
     real_t bond_tol = 1e-9;           // A; 0: every edge is its own bond
-    // Optional caches. Measured on bcc Fe (reference model, one core): recomputing is as fast as
-    // reading them back from memory (they do not fit in cache), so both are off by default.
-    bool cache_receiver_weights = false; // keep Xr_t per node (centre-spin models)
-    bool cache_edge_weights = false;     // keep w_ij per edge for layers t >= 1 (P C reals / edge)
+    // Optional cache of the edge weights w_ij of layers t >= 1 (P C reals per edge and layer).
+    // Off by default: on bcc Fe (reference model, one core) recomputing them is as fast as
+    // reading them back from memory, where they do not fit in cache.
+    bool cache_edge_weights = false;
 };
 
 // Edges of the model's neighbour list: receiver i, sender j, integer image shift S, with
@@ -108,17 +111,22 @@ private:
     NodeAttr attr(index_t i) const;
     const real_t* phi(index_t i) const { return phi_.data() + static_cast<std::size_t>(i) * model_->n_mag; }
     const real_t* ys(index_t i) const { return ys_.data() + static_cast<std::size_t>(i) * model_->n_spin_sh(); }
-    // spin weights of receiver i at layer t (cache, scratch or the global table)
-    const real_t* receiver_xr(int t, index_t i, const real_t* phi_i, bool current,
-                              real_t* scratch) const;
     // psi-folded couplings of edge e at layer t from the given spin harmonics of its ends
     const real_t* edge_g(int t, std::size_t e, const real_t* ys_i, const real_t* ys_j, real_t* scratch) const;
-    // A -> h_next, e (and the skip output); returns e
-    real_t node_update(int t, const real_t* a_raw, const real_t* skip, const NodeAttr& at,
-                       real_t* h_next);
+    // Layer-t node updates of n nodes: a_raw [n][D_A][C], skip [n][D_out][C] -> h_next
+    // [n][D_out][C] (nullptr: not kept) and the layer energies e [n]. Batched: the channel
+    // mixings run as one GEMM per irrep component over the n nodes.
+    void node_updates(int t, std::size_t n, const real_t* a_raw, const real_t* skip,
+                      const NodeAttr* attrs, real_t* h_next, real_t* e);
     void compute_skip(int t, const real_t* h_in, const NodeAttr& at, real_t* skip);
     real_t site_energy(index_t i) const;
     void ensure_level(int t, std::size_t n_slots);
+    // messages of the edges leaving `sender` at layer t (see propose); returns nothing, adds
+    // into the receivers' slots of `out`
+    void sender_messages(int t, index_t k, index_t j, bool j_in, Level& in, Level& out);
+    void incident_message(int t, index_t k, std::size_t e, const real_t* xs_old,
+                          const real_t* xs_new, Level& in, Level& out);
+    void into_k_messages(int t, index_t k, Level& in, Level& out);
 
     std::shared_ptr<const FrozenModel> model_;
     EvaluatorOptions opt_;
@@ -132,10 +140,9 @@ private:
     std::vector<real_t> bond_y_;             // [n_bonds][d_sh] (SOC)
     std::vector<std::vector<real_t>> bond_r_;   // [t][n_bonds][P_t][C]
     std::vector<std::vector<real_t>> bond_g_;   // [t][n_bonds][g_size] (non-SOC)
-    bool cache_xr_ = false;
     // node caches
     std::vector<real_t> x_, phi_, ys_;       // spin features
-    std::vector<std::vector<real_t>> h_, u_, a_, skip_, e_, xr_;  // per layer
+    std::vector<std::vector<real_t>> h_, u_, a_, skip_, e_;  // per layer
     std::vector<std::vector<real_t>> w_cache_;  // [t][n_edges][P][C] (empty: not cached)
     std::vector<real_t> site_;               // [n] site energies
     // proposal state
@@ -145,14 +152,14 @@ private:
     Vec3 prop_m_;
     real_t prop_x_ = 0;
     std::vector<real_t> prop_phi_, prop_ys_;
-    std::vector<std::vector<real_t>> prop_xr_;  // [t] Xr of the moved site
     std::vector<Level> levels_;              // L + 1 levels
-    std::vector<index_t> edge_work_;         // edges of one receiver whose message changes
     static constexpr int kBatch = 8;         // edges whose weights are computed together
-    std::vector<real_t> kappa_batch_, w_batch_;
+    static constexpr std::size_t kNodeBatch = 128;   // nodes per batched update in refresh()
     // work buffers
-    std::vector<real_t> w_old_, w_new_, xr_tmp_, xr_tmp2_, g_old_, g_new_, kappa_old_, kappa_new_;
-    std::vector<real_t> acc_, tmp_msg_, a_lin_, b_sc_, sc_scratch_, mlp_tmp_, hout_, skip_tmp_;
+    std::vector<real_t> kappa_batch_, w_batch_, xr_tmp_, xr_tmp2_, xs_old_, xs_new_, g_old_, g_new_;
+    std::vector<real_t> w_old_, w_new_, kappa_old_, kappa_new_, sc_scratch_, skip_tmp_;
+    std::vector<real_t> nb_scaled_, nb_alin_, nb_sc_, nb_h_, nb_mlp_, nb_e_;
+    std::vector<NodeAttr> nb_attr_;
     mutable std::vector<real_t> psi_tmp_, pair_tmp_;
 };
 

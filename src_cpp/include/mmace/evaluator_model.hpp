@@ -31,6 +31,10 @@ namespace mmace {
 // dense products of the channel mixings, register-blocked over rows and output channels.
 void small_gemm(const real_t* x, std::size_t xs, int n_rows, int c_in, const real_t* w, int c_out,
                 real_t* y, std::size_t ys, bool accumulate);
+// the same, each output row r then multiplied elementwise by scale[r][:c_out]
+void small_gemm_scaled(const real_t* x, std::size_t xs, int n_rows, int c_in, const real_t* w,
+                       int c_out, real_t* y, std::size_t ys, bool accumulate,
+                       const real_t* const* scale);
 
 // Named arrays handed over by the file reader. Shapes are validated on access.
 class ArrayStore {
@@ -71,6 +75,8 @@ struct BlockLinear {
     void load(const ArrayStore& s, const std::string& prefix, int c);
     void apply(const real_t* x, real_t* y) const;            // x [d_in][c_in] -> y [d_out][c_out]
     void apply_add(const real_t* x, real_t* y) const;        // y += map(x)
+    // n features at once: x [n][d_in][c_in] -> y [n][d_out][c_out] (one GEMM per block row)
+    void apply_batch(const real_t* x, std::size_t n, real_t* y) const;
 };
 
 // Attribute-dependent per-l channel mixing (the skip connection); weights pre-scaled.
@@ -92,6 +98,8 @@ struct Mlp {
     int n_out() const { return widths.back(); }
     int max_width() const;
     void apply(const real_t* x, real_t* y, real_t* tmp) const;   // tmp: 2 * max_width reals
+    // n inputs with row stride xs -> y [n][n_out]; tmp: 2 * n * max_width reals
+    void apply_batch(const real_t* x, std::size_t xs, std::size_t n, real_t* y, real_t* tmp) const;
 };
 
 // Channel-wise tensor product of node features u [D_in][C] with edge attributes psi [D_psi]:
@@ -187,10 +195,17 @@ public:
     // w [P][C] = R [P][C] * sum_r kappa_r xr[r]
     void edge_weights(int layer, const real_t* radial, const real_t* kappa, const real_t* xr,
                       real_t* w) const;
-    // the same for n edges of one receiver at once (a small GEMM): kappa [n][n_kappa],
-    // radial[r] -> [P][C], w [n][P][C]
-    void edge_weights_batch(int layer, int n, const real_t* kappa, const real_t* xr,
+    // the same for n edges sharing their receiver (xr, kappa [n][n_kappa]) or their sender
+    // (xs, kappa [n][n_kappa_s]) at once (a small GEMM): w[r] [P][C] = radial[r] * kappa[r] . x
+    void edge_weights_batch(int layer, int n, const real_t* kappa, int nk, const real_t* x,
                             const real_t* const* radial, real_t* w) const;
+    // Sender-side factorisation: sigma_ij . SW = sum_r' kappa'_r'(i, j) Xs_j[r'] with
+    // Xs_j[r'] = sum_q phi_q(j) SW[r' n + q] and kappa' = c_l(i, j) phi_p(i) (non-SOC, centre
+    // spin), phi_p(i) (SOC, centre spin), 1 (no centre spin).
+    int n_kappa_s() const { return centre_spin ? (soc ? n_mag : (l_spin_max + 1) * n_mag) : 1; }
+    void sender_weights(int layer, const real_t* phi_j, real_t* xs) const;   // [n_kappa_s][P][C]
+    void edge_kappa_s(const real_t* ys_i, const real_t* phi_i, const real_t* ys_j,
+                      real_t* kappa) const;
     // SOC edge attributes psi [D_psi] from Y(r) and the spin harmonics of receiver / sender
     void soc_psi(const real_t* y_bond, const real_t* ys_i, const real_t* ys_j, real_t* psi,
                  real_t* tmp) const;
