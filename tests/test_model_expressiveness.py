@@ -108,7 +108,8 @@ def test_centre_spin_needed_for_exchange():
     logger.info("E/atom std %.4f eV (pair part %.4f); test RMSE centre_spin %.5f, without "
                 "%.5f eV/atom", spread, pair_spread, rmse_full, rmse_ablated)
     # measured (seed 0, bounded moment features, softplus Landau top): std 0.0453, pair part
-    # 0.0274, full 0.0025, ablated 0.0269 eV/atom (polynomial features before: full 0.0020, ablated 0.0277):
+    # 0.0274, full 0.0025, ablated 0.0269 eV/atom (polynomial features before: full 0.0020,
+    # ablated 0.0277):
     # the ablated model explains none of the orientation-dependent part
     assert rmse_full < 0.06 * spread
     assert rmse_ablated > 0.4 * spread
