@@ -3,9 +3,13 @@
     from mmace_fast.models import load_default, available
     model, config, metadata = load_default("fe")          # "fe", "feal" or "crn"
     calc = default_calculator("crn")                       # an ASE calculator
+    frozen = load_frozen("fe")                             # C++ evaluator, no torch
 
 Each model lives in ``mmace_fast/models/<material>/`` as ``model.pt`` (state_dict, tensors
-only) + ``model.json`` (ModelConfig and metadata: data SHA-256, frame counts, command, errors).
+only) + ``model.json`` (ModelConfig and metadata: data SHA-256, frame counts, command, errors)
++ ``model.mmace`` (the same weights frozen for the C++ evaluator by
+:func:`mmace_fast.export.export_model`; ``python -m mmace_fast.models freeze`` rewrites them, and
+tests/test_model_shipped_frozen.py fails if a frozen file is stale).
 How they were made: README.md in this folder and benchmarks/bench_dft_models.py.
 """
 from __future__ import annotations
@@ -42,3 +46,30 @@ def default_calculator(material: str):
     """:class:`mmace_fast.calculator.MMACECalculator` on the shipped model."""
     from mmace_fast.calculator import MMACECalculator
     return MMACECalculator(model_dir(material))
+
+
+FROZEN_NAME = "model.mmace"
+
+
+def frozen_path(material: str) -> Path:
+    """Path of the shipped frozen file of ``material`` (raises if missing)."""
+    p = model_dir(material) / FROZEN_NAME
+    if not p.exists():
+        raise UnknownModelError(f"{p} missing: run `python -m mmace_fast.models freeze`")
+    return p
+
+
+def load_frozen(material: str):
+    """:class:`mmace_fast.export.FrozenModel` of the shipped model (torch-free)."""
+    from mmace_fast.export import FrozenModel
+    return FrozenModel.load(frozen_path(material))
+
+
+def freeze_defaults(materials=None) -> dict:
+    """Export every shipped model to its ``model.mmace``; returns {material: sha256}."""
+    from mmace_fast.export import export_model
+    out = {}
+    for m in materials or available():
+        model, _, _ = load_default(m)
+        out[m] = export_model(model, model_dir(m) / FROZEN_NAME)
+    return out

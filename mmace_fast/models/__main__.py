@@ -1,0 +1,21 @@
+"""python -m mmace_fast.models freeze [material ...]: rewrite the shipped frozen files."""
+import argparse
+import json
+import logging
+
+from mmace_fast.models import available, freeze_defaults
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mmace_fast.models", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("freeze", help="export model.pt -> model.mmace for the C++ evaluator")
+    f.add_argument("materials", nargs="*", help=f"default: all of {available()}")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(json.dumps(freeze_defaults(args.materials or None)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
