@@ -222,7 +222,8 @@ def main(argv=None):
                      1.0 / rc["t_trial"], rc["mem_per_atom"] / 1024)
             cm = cost_model(cfg, big)
             result[f"cost_model_{tag}"] = cm
-            result[f"gflops_achieved_{tag}"] = cm["gflop_per_trial"] / result[f"t_trial_s_big_{tag}"]
+            t_big = result[f"t_trial_s_big_{tag}"]
+            result[f"gflops_achieved_{tag}"] = cm["gflop_per_trial"] / t_big
             result[f"size_ratio_{tag}"] = (result[f"t_trial_s_big_{tag}"] /
                                            result[f"t_trial_s_small_{tag}"])
             per_trial_small = t_torch / result[f"t_trial_s_small_{tag}"]

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("torch")
 
 from mmace_fast import _core  # noqa: E402
-from mmace_fast.export.testing import (frozen_from_torch, random_model, random_model_config,  # noqa: E402
-                                       random_structure)
+from mmace_fast.export.testing import (frozen_from_torch, random_model,  # noqa: E402
+                                       random_model_config, random_structure)
 
 TOL = 1e-10
 
@@ -38,8 +38,11 @@ def _trial(rng, m_old):
 def _run_sequence(frozen, st, n_moves, rng, check_every=1, **kw):
     h = _hamiltonian(frozen, st, **kw)
     m = st["magmoms"].copy()
-    full = lambda mm: frozen.core.site_energies(st["positions"], st["cell"], st["numbers"], mm,  # noqa: E731
-                                                *frozen.edges(st["positions"], st["cell"], st["pbc"]))
+    edges = frozen.edges(st["positions"], st["cell"], st["pbc"])
+
+    def full(mm):
+        return frozen.core.site_energies(st["positions"], st["cell"], st["numbers"], mm, *edges)
+
     e_old = full(m).sum()
     worst = 0.0
     n_acc = 0

@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from mmace_fast.export.testing import (frozen_from_torch, random_model, random_model_config,  # noqa: E402
-                                       random_structure, torch_site_energies)
+from mmace_fast.export.testing import (frozen_from_torch, random_model,  # noqa: E402
+                                       random_model_config, random_structure,
+                                       torch_site_energies)
 
 TOL = 1e-10
 

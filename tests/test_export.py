@@ -11,10 +11,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from mmace_fast.export import FrozenFormatError, FrozenModel, UnknownSpeciesError, export_model  # noqa: E402
+from mmace_fast.export import (FrozenFormatError, FrozenModel, UnknownSpeciesError,  # noqa: E402
+                               export_model)
 from mmace_fast.export import format as fmt  # noqa: E402
-from mmace_fast.export.testing import (random_model, random_model_config, random_structure,  # noqa: E402
-                                       torch_site_energies)
+from mmace_fast.export.testing import (random_model, random_model_config,  # noqa: E402
+                                       random_structure, torch_site_energies)
 
 
 @pytest.fixture(scope="module")

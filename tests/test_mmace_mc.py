@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from mmace_fast.export.testing import (frozen_from_torch, random_model, random_model_config,  # noqa: E402
-                                       random_structure)
+from mmace_fast.export.testing import (frozen_from_torch, random_model,  # noqa: E402
+                                       random_model_config, random_structure)
 from mmace_fast.mc.engine import CheckpointError, MonteCarlo  # noqa: E402
 from mmace_fast.mc.hamiltonian import SpinHamiltonian  # noqa: E402
 from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: E402
@@ -91,7 +91,7 @@ def test_scan_runs(frozen, structure):
     table = temperature_scan(System(_ham(frozen, structure), structure["magmoms"]),
                              [300.0, 3000.0], n_equil=10, n_prod=40, seed=1, move="gaussian",
                              p_longitudinal=0.2)
-    e = table.column("e_per_site") if hasattr(table, "column") else [r["e_per_site"] for r in table.rows]
+    e = table.column("e_per_site")
     assert len(e) == 2 and np.all(np.isfinite(e))
 
 
@@ -124,7 +124,8 @@ def _fit_mmace_to_heisenberg(atoms):
     confs = []
     for _ in range(12):
         d = rng.normal(size=(len(atoms), 3))
-        confs.append(d / np.linalg.norm(d, axis=1, keepdims=True) * rng.uniform(1.4, 3.0, (len(atoms), 1)))
+        size = rng.uniform(1.4, 3.0, (len(atoms), 1))
+        confs.append(d / np.linalg.norm(d, axis=1, keepdims=True) * size)
     st = lambda m: dict(positions=atoms.positions, cell=atoms.cell[:], pbc=atoms.pbc,  # noqa: E731
                         numbers=atoms.numbers, magmoms=m)
     sw = model.layers[0].spin_weight

@@ -34,7 +34,6 @@ per layer   dims [5] (D_in, D_psi, D_A, D_out, n_paths), scalar_index [], last [
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import platform

@@ -87,7 +87,8 @@ class FrozenModel:
         pbc = np.zeros(3, bool) if pbc is None else np.asarray(pbc, dtype=bool).reshape(-1)
         if pbc.shape == (1,):
             pbc = np.repeat(pbc, 3)
-        magmoms = np.zeros((n, 3)) if magmoms is None else as_moment_vectors(magmoms, n, "structure")
+        magmoms = (np.zeros((n, 3)) if magmoms is None
+                   else as_moment_vectors(magmoms, n, "structure"))
         return dict(positions=positions, cell=cell, pbc=pbc, numbers=numbers,
                     magmoms=np.ascontiguousarray(magmoms, dtype=np.float64))
 
