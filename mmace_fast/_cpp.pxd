@@ -29,7 +29,7 @@ cdef extern from "mmace/hamiltonian.hpp" namespace "mmace":
         void get_spins(double* out)
         double total_energy() nogil
         void site_energies(double* out) nogil
-        void effective_field(double* out) nogil
+        void effective_field(double* out) except + nogil
         double propose(int32_t i, const Vec3& m_new) except + nogil
         void accept() except + nogil
         void reject() except + nogil

@@ -83,6 +83,7 @@ void MonteCarlo::set_settings(const MCSettings& s) {
 }
 
 void MonteCarlo::resync() {
+    h_.refresh();
     if (surrogate_) surrogate_->set_spins(h_.spins());
     energy_ = h_.total_energy();
     msum_ = Vec3();

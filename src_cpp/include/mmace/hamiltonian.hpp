@@ -40,6 +40,10 @@ public:
     // (energy-conserving when the energy of m_i is linear in m_i along h). Returns false if the
     // Hamiltonian offers no axis.
     virtual bool reflection_axis(index_t /*i*/, Vec3& /*h*/) const { return false; }
+    // Rebuild every cache from the current moments (drops accumulated rounding). The Monte
+    // Carlo engine calls it in resync(), i.e. at the start of every run() chunk, so a chain
+    // restarted from a checkpoint and an uninterrupted one see bit-identical energies.
+    virtual void refresh() {}
 
 protected:
     virtual void on_spins_changed() {}
