@@ -1,13 +1,20 @@
-"""Main job on the embedded default: Curie temperature of bcc Fe from Pajda's exchange constants.
+"""Main job on the embedded default: Curie temperature of bcc Fe, mMACE vs Heisenberg.
 
-    python -m mmace_fast.demo            (about a minute on 2 cores)
-    python -m mmace_fast.demo --quick    (seconds; used by CI)
+    python -m mmace_fast.demo            (about 10 minutes on 2 cores)
+    python -m mmace_fast.demo --quick    (tiny sizes, under a minute; used by the tests)
 
-Classical Heisenberg model, 8 shells (Pajda et al. 2001, LSDA), unit spins, Metropolis Gaussian
-moves plus one over-relaxation sweep per step (Wolff clusters do not help this frustrated
-model; over-relaxation cuts tau_int(|m|) at Tc about 8x, see benchmarks/RESULTS.md); Tc from Binder crossings of two lattice sizes and from the
-susceptibility peak, printed against experiment and the 8-shell mean-field value. Until the
-frozen mMACE lands, this is the project's main job.
+Every model runs through the same Monte Carlo engine on the same bcc lattices:
+
+1. the classical Heisenberg model fitted (mmace_fast.baseline, fixed lattice, ridge + CV) to
+   the shipped GPAW data (data/fe.extxyz.gz), unit spins of the fitted moment length;
+2. the shipped mMACE trained on the same data (mmace_fast/models/fe), frozen into the C++
+   incremental evaluator (no torch), moment lengths free: samples exp(-E/kT) d^3m;
+3. Pajda et al.'s 8-shell LSDA constants (the literature reference).
+
+Each model: a coarse scan at the smallest size brackets the transition, then two sizes scan a
+window around it; Tc from the Binder-cumulant crossing (with a bootstrap error) and from the
+susceptibility peak. Prints the table against experiment (1043 K), saves scan tables and
+checkpoints (a rerun resumes) and, if matplotlib is installed, a plot of |M|, chi and U4.
 """
 from __future__ import annotations
 
@@ -15,46 +22,203 @@ import argparse
 import json
 import logging
 import os
+import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from mmace_fast.mc.cli import run_scans
-from mmace_fast.mc.presets import FE_TC_EXP, PAJDA_SHELLS, mean_field_tc, pajda_fe_exchange_ev
+from mmace_fast.compare.thermo import (T_EXP, fine_window, heisenberg_model, locate_transition,
+                                       mmace_model, pajda_model, scan_model)
+from mmace_fast.mc.presets import mean_field_tc, pajda_fe_exchange_ev
+from mmace_fast.mc.scan import critical_temperature
 
 log = logging.getLogger("mmace_fast.demo")
-COUNTS_BCC = np.array([8, 6, 12, 24, 8, 6, 24, 24])
+COUNTS_BCC = np.array([8, 6, 12, 24, 8, 6, 24, 24])   # bcc shell multiplicities (Pajda)
+
+#: run sizes: (coarse L, coarse T factors of the guess, fine sizes, fine points, rel. width,
+#: equilibration / production sweeps of coarse and fine scans)
+PLANS = {
+    "full": {
+        "heisenberg": dict(coarse_L=6, coarse=(0.45, 1.25, 9), sizes=(6, 10), n_fine=9,
+                           width=0.12, sweeps_coarse=(300, 1000), sweeps=(500, 3000)),
+        "pajda": dict(sizes=(6, 10), temps=(850.0, 970.0, 7), sweeps=(500, 2000)),
+        "mmace": dict(coarse_L=3, coarse=(0.3, 1.8, 8), sizes=(3, 4), n_fine=7, width=0.25,
+                      sweeps_coarse=(100, 200), sweeps=(150, 400)),
+    },
+    "quick": {
+        "heisenberg": dict(coarse_L=3, coarse=(0.45, 1.25, 5), sizes=(3, 4), n_fine=4,
+                           width=0.2, sweeps_coarse=(30, 60), sweeps=(30, 100)),
+        "pajda": dict(sizes=(3, 4), temps=(800.0, 1000.0, 4), sweeps=(30, 100)),
+        "mmace": dict(coarse_L=2, coarse=(0.3, 1.8, 4), sizes=(2, 3), n_fine=4, width=0.3,
+                      sweeps_coarse=(5, 10), sweeps=(5, 15)),
+    },
+}
 
 
-def main(argv=None):
+def _progress(model, L, k, n, row):
+    log.info("  [%s L=%d] %d/%d  T = %7.1f K  |M| = %.3f  U4 = %.3f  (%.0f s)", model.kind, L,
+             k + 1, n, row["temperature_K"], row.get("ms_abs", row["m_abs"]),
+             row.get("u4_ms", row["u4_m"]), row["wall_s"])
+
+
+def _run_heisenberg(fit, plan, out):
+    model = heisenberg_model("fe", fit)
+    guess = float(fit.mean_field.get("T_K", 1000.0))
+    lo, hi, n = plan["coarse"]
+    t_star = locate_transition(model, plan["coarse_L"], np.linspace(lo * guess, hi * guess, n),
+                               *plan["sweeps_coarse"], workdir=out, progress=_progress)
+    temps = fine_window(t_star, plan["width"], plan["n_fine"])
+    return scan_model(model, plan["sizes"], temps, *plan["sweeps"], workdir=out,
+                      progress=_progress)
+
+
+def _run_pajda(plan, out):
+    lo, hi, n = plan["temps"]
+    return scan_model(pajda_model(), plan["sizes"], np.linspace(lo, hi, n), *plan["sweeps"],
+                      workdir=out, progress=_progress)
+
+
+def _quiet_logs(quick):
+    """Progress lines from this module; the scan's own per-temperature line is a duplicate, and
+    the statistics' short-run warnings are expected at the smoke-test size."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("mmace_fast.mc.scan").setLevel(logging.WARNING)
+    if quick:
+        logging.getLogger("mmace_fast.mc.stats").setLevel(logging.ERROR)
+        logging.getLogger("mmace_fast.mc.tc").setLevel(logging.ERROR)
+
+
+def _mmace_one_size(L, temps, sweeps, out, moment, quick=False):
+    """Worker (own process): one fine mMACE scan; the frozen model is loaded here."""
+    _quiet_logs(quick)
+    from mmace_fast.models import load_frozen  # noqa: PLC0415
+
+    model = mmace_model("fe", load_frozen("fe"), moment, free_length=True)
+    return scan_model(model, [L], temps, *sweeps, workdir=out, progress=_progress).tables[L]
+
+
+def _run_mmace(moment, guess, plan, out, workers):
+    from mmace_fast.models import load_frozen  # noqa: PLC0415
+
+    model = mmace_model("fe", load_frozen("fe"), moment, free_length=True)
+    lo, hi, n = plan["coarse"]
+    t_star = locate_transition(model, plan["coarse_L"], np.linspace(lo * guess, hi * guess, n),
+                               *plan["sweeps_coarse"], workdir=out, progress=_progress)
+    temps = fine_window(t_star, plan["width"], plan["n_fine"])
+    t0 = time.perf_counter()
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futs = {L: pool.submit(_mmace_one_size, L, temps, plan["sweeps"], out, moment)
+                    for L in plan["sizes"]}
+            tables = {L: f.result() for L, f in futs.items()}
+    else:
+        tables = {L: _mmace_one_size(L, temps, plan["sweeps"], out, moment)
+                  for L in plan["sizes"]}
+    try:
+        tc = critical_temperature(tables, order="m")
+    except ValueError as exc:
+        log.warning("mMACE: no Tc estimate (%s)", exc)
+        tc = None
+    from mmace_fast.compare.thermo import TcResult  # noqa: PLC0415
+
+    return TcResult(model, tables, tc, time.perf_counter() - t0, "m")
+
+
+def _plot(results, path):
+    try:
+        import matplotlib  # noqa: PLC0415
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        log.info("matplotlib not installed (pip install 'mmace_fast[plot]'): no plot")
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for res in results:
+        for L, tab in sorted(res.tables.items()):
+            t = tab.column("temperature_K")
+            lab = f"{res.model.name}, L={L}"
+            axes[0].plot(t, tab.column("m_abs"), "o-", ms=3, label=lab)
+            axes[1].plot(t, tab.column("chi_m"), "o-", ms=3, label=lab)
+            axes[2].errorbar(t, tab.column("u4_m"), tab.column("u4_m_err"), fmt="o-", ms=3,
+                             label=lab)
+    for ax, name in zip(axes, ["<|M|> (per site)", "chi", "Binder U4"]):
+        ax.set_xlabel("T (K)")
+        ax.set_ylabel(name)
+        ax.axvline(T_EXP["fe"], color="k", ls=":", lw=1)
+    axes[2].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _table(rows, mfa_fit, mfa_pajda):
+    exp = T_EXP["fe"]
+    print("\nCurie temperature of bcc Fe: same Monte Carlo engine, same lattices")
+    print(f"{'model':34s} {'Tc Binder (K)':>14s} {'err':>6s} {'Tc chi (K)':>11s} {'/exp':>6s}")
+    for name, tc in rows:
+        if tc is None:
+            print(f"{name:34s} {'n/a':>14s}")
+            continue
+        ratio = tc.tc_binder / exp
+        print(f"{name:34s} {tc.tc_binder:14.0f} {tc.tc_binder_err:6.0f} {tc.tc_chi:11.0f} "
+              f"{ratio:6.3f}")
+    print(f"{'experiment':34s} {exp:14.0f}")
+    print(f"(mean field: fitted Heisenberg {mfa_fit:.0f} K, Pajda 8 shells {mfa_pajda:.0f} K)")
+
+
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="tiny run (CI smoke test)")
-    p.add_argument("--out", default="runs/demo_fe_pajda", help="checkpoints and tables")
+    p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    p.add_argument("--out", default="runs/demo_fe", help="tables, checkpoints, plot")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes for the two mMACE sizes")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.quick:
-        sizes, temps, n_equil, n_prod = (3, 4), np.linspace(800, 1000, 5), 100, 400
-    else:
-        sizes, temps, n_equil, n_prod = (6, 10), np.linspace(850, 970, 9), 1000, 4000
-    log.info("bcc Fe, Pajda 8-shell Heisenberg model: L = %s, T = %s K", sizes, temps.round(1))
-    out = os.path.join(args.out, "quick" if args.quick else "full")
-    # Metropolis only: Pajda's further shells are antiferromagnetic, so Wolff clusters percolate
-    # (about half the lattice) without decorrelating |m| (see benchmarks/RESULTS.md)
-    tables, tc = run_scans("pajda-fe", sizes, temps, n_equil, n_prod, out=out, wolff=0,
-                           overrelax=1)
-    mfa = mean_field_tc(pajda_fe_exchange_ev(), COUNTS_BCC)
-    rows = [("experiment", FE_TC_EXP, 0.0),
-            ("mean field (8 shells)", mfa, 0.0),
-            ("MC Binder crossing", tc.tc_binder, tc.tc_binder_err),
-            (f"MC chi peak (L={max(sizes)})", tc.tc_chi, tc.tc_chi_err)]
-    print("\nTc of bcc Fe (classical Heisenberg, Pajda et al. 2001 exchange)")
-    print(f"{'method':28s} {'Tc (K)':>9s} {'err':>6s} {'/exp':>6s}")
-    for name, t, e in rows:
-        print(f"{name:28s} {t:9.1f} {e:6.1f} {t / FE_TC_EXP:6.3f}")
-    print(f"(tables and checkpoints in {out}; {len(PAJDA_SHELLS)} shells)")
-    fig = {"tc_binder_K": tc.tc_binder, "tc_binder_err_K": tc.tc_binder_err,
-           "tc_chi_peak_K": tc.tc_chi, "tc_mfa_K": mfa, "tc_exp_K": FE_TC_EXP}
-    print(json.dumps({k: (v if np.isfinite(v) else None) for k, v in fig.items()}))
+    _quiet_logs(args.quick)
+    mode = "quick" if args.quick else "full"
+    plan = PLANS[mode]
+    out = os.path.join(args.out, mode)
+    os.makedirs(out, exist_ok=True)
+    t0 = time.perf_counter()
+
+    from mmace_fast.baseline import fit_material  # noqa: PLC0415
+
+    log.info("1/4 fitting the Heisenberg baseline to data/fe.extxyz.gz")
+    fit = fit_material("fe")
+    moment = float(fit.moments[26])
+    for row in fit.exchange:
+        log.info("  J%d = %.2f meV (unit spins, pair once) +- %.2f; %.3f mRy (pair twice)",
+                 row["shell"], row["J_unit_once_meV"], row["sigma_unit_once_meV"],
+                 row["J_unit_twice_mRy"])
+    mfa_fit = float(fit.mean_field.get("T_K", float("nan")))
+    log.info("2/4 Heisenberg scans (fitted, then Pajda)")
+    heis = _run_heisenberg(fit, plan["heisenberg"], out)
+    pajda = _run_pajda(plan["pajda"], out)
+    log.info("3/4 mMACE scans (frozen C++ evaluator, free |m|, d^3m measure)")
+    guess = heis.tc.tc_binder if heis.tc is not None else 1000.0
+    workers = 1 if args.quick else max(1, args.workers)
+    mm = _run_mmace(moment, guess, plan["mmace"], out, workers)
+    log.info("4/4 report")
+    mfa_pajda = mean_field_tc(pajda_fe_exchange_ev(), COUNTS_BCC)
+    _table([("Heisenberg fitted to the GPAW data", heis.tc), ("mMACE (free |m|, d^3m)", mm.tc),
+            ("Heisenberg, Pajda et al. 2001", pajda.tc)], mfa_fit, mfa_pajda)
+    plot = _plot([heis, mm, pajda], os.path.join(out, "fe_tc.png"))
+    wall = time.perf_counter() - t0
+    print(f"(tables and checkpoints in {out}{'; plot ' + plot if plot else ''}; {wall:.0f} s)")
+
+    def val(res, key):
+        if res.tc is None:
+            return None
+        v = getattr(res.tc, key)
+        return float(v) if np.isfinite(v) else None
+
+    print(json.dumps({"fe_tc_heis_K": val(heis, "tc_binder"),
+                      "fe_tc_heis_err_K": val(heis, "tc_binder_err"),
+                      "fe_tc_mmace_K": val(mm, "tc_binder"),
+                      "fe_tc_mmace_err_K": val(mm, "tc_binder_err"),
+                      "fe_tc_pajda_K": val(pajda, "tc_binder"), "fe_tc_exp_K": T_EXP["fe"],
+                      "fe_tc_mfa_fit_K": mfa_fit, "wall_s": wall, "quick": args.quick}))
     return 0
 
 

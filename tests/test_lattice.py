@@ -44,6 +44,10 @@ def test_composition_and_moments():
     assert np.all(m[~lat.magnetic] == 0) and np.allclose(np.abs(m[lat.magnetic, 2]), 2.3)
     with pytest.raises(ValueError):
         lat.moments("AFM7", 1.0)
+    odd = material_lattice("rocksalt_CrN", 1, 4.15)         # AFM2 / AFM3 need a period of 2a
+    assert set(odd.incommensurate) == {"AFM2", "AFM3"} and "AFM1" in odd.signs
+    with pytest.raises(ValueError, match="not periodic"):
+        odd.moments("AFM2", 2.3)
     for bad in (dict(prototype="fcc_Ni", L=2, a=3.5), dict(prototype="bcc_Fe", L=0, a=2.8),
                 dict(prototype="bcc_Fe", L=2, a=-1.0)):
         with pytest.raises(ValueError):

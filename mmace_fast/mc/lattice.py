@@ -81,6 +81,7 @@ class MaterialLattice:
     numbers: np.ndarray
     magnetic: np.ndarray
     signs: dict
+    incommensurate: tuple = ()     #: orders whose period does not fit this supercell
 
     @property
     def n_sites(self) -> int:
@@ -88,6 +89,9 @@ class MaterialLattice:
 
     def moments(self, order: str, length: float) -> np.ndarray:
         """Collinear moments [n, 3] muB along z in the given order, 0 on non-magnetic sites."""
+        if order in self.incommensurate:
+            raise ValueError(f"order {order} is not periodic on the {self.L}^3 supercell of "
+                             f"{self.prototype} (its magnetic cell needs another L, e.g. even)")
         if order not in self.signs:
             raise ValueError(f"unknown order {order!r} for {self.prototype}; "
                              f"choose from {sorted(self.signs)}")
@@ -111,10 +115,16 @@ def material_lattice(prototype: str, L: int, a: float) -> MaterialLattice:
     mag_species, orders = MATERIAL_ORDERS[prototype]
     magnetic = np.isin(np.array(atoms.get_chemical_symbols()), mag_species)
     u = atoms.positions / a                                    # [n, 3] in units of a
-    signs = {}
+    signs, bad = {}, []
     for order in orders:
         s = np.array([PATTERNS[order](ui) for ui in u], dtype=float)
-        signs[order] = np.where(magnetic, s, 0.0)
+        # the pattern must repeat with the supercell: same sign one supercell vector away
+        periodic = all(np.array_equal(s, [PATTERNS[order](ui + L * e) for ui in u])
+                       for e in np.eye(3))
+        if periodic:
+            signs[order] = np.where(magnetic, s, 0.0)
+        else:
+            bad.append(order)
     return MaterialLattice(prototype, L, float(a), atoms.positions.copy(),
                            np.array(atoms.cell), np.ones(3, bool), atoms.numbers.copy(),
-                           magnetic, signs)
+                           magnetic, signs, tuple(bad))

@@ -1,0 +1,216 @@
+"""Ordering temperatures of one material with several models through the same Monte Carlo engine.
+
+Model kinds (all on :func:`mmace_fast.mc.lattice.material_lattice` supercells, so every model sees
+the same sites and order parameter):
+
+- ``heisenberg``  the fitted fixed-lattice baseline (:mod:`mmace_fast.baseline`) on unit vectors
+                  with the fitted moment length folded into the couplings (classical Heisenberg
+                  plus anisotropy); magnetic sites only; over-relaxation is available.
+- ``mmace_fixed`` the frozen mMACE (C++ incremental evaluator) with every moment kept at the
+                  length ``moment`` (direction moves only): samples exp(-E/kT) dOmega per site.
+- ``mmace_free``  the frozen mMACE with longitudinal moves as well: samples exp(-E/kT) d^3m
+                  (:data:`mmace_fast.conventions.MEASURE`), the moment lengths fluctuate.
+- ``pajda``       (bcc Fe only) Pajda et al.'s 8-shell constants, unit spins.
+
+Non-magnetic atoms (Al, N) carry zero moments in mMACE and are not moved (MC active sites).
+The order parameter is the staggered magnetisation of the material's order pattern (``order``,
+e.g. AFM2 for CrN), or the plain magnetisation for ``FM``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from mmace_fast.mc.lattice import MaterialLattice, material_lattice
+from mmace_fast.mc.scan import System, TcEstimate, critical_temperature, temperature_scan
+
+log = logging.getLogger(__name__)
+
+MODEL_KINDS = ("heisenberg", "mmace_fixed", "mmace_free", "pajda")
+
+#: prototype, reference lattice constant (A, the DFT reference of each data set), order pattern
+MATERIALS = {
+    "fe": ("bcc_Fe", 2.866, "FM"),
+    "feal": ("b2_FeAl", 2.91, "FM"),
+    "crn": ("rocksalt_CrN", 4.15, "AFM2"),
+}
+
+#: experimental ordering temperatures (K); see shared/references.md
+T_EXP = {"fe": 1043.0, "crn": 280.0}
+
+
+class ThermoError(ValueError):
+    """Unknown model kind / material or inconsistent inputs."""
+
+
+@dataclass
+class ModelSystem:
+    """How to build the Monte Carlo system of one model at any size L, and its MC settings."""
+
+    name: str
+    kind: str
+    material: str
+    build: Callable[[int], System]
+    settings: dict = field(default_factory=dict)
+
+
+def _order_parameter(lat: MaterialLattice, order: str, sites: np.ndarray) -> Optional[np.ndarray]:
+    """Staggered signs [n_sites] for ``order`` (None for FM: the plain magnetisation)."""
+    if order == "FM":
+        return None
+    return np.ascontiguousarray(lat.signs[order][sites], dtype=float)
+
+
+def heisenberg_model(material: str, fit, order: Optional[str] = None,
+                     moment: Optional[float] = None) -> ModelSystem:
+    """The fitted fixed-lattice baseline ``fit`` (a :class:`mmace_fast.baseline.MaterialFit`)
+    as a classical Heisenberg(+anisotropy) model of unit vectors, lengths = fitted moments."""
+    from mmace_fast.baseline import to_spin_hamiltonian  # noqa: PLC0415
+
+    prototype, a, default_order = _material(material)
+    order = order or default_order
+    lengths = dict(fit.moments) if moment is None else {z: float(moment) for z in fit.moments}
+
+    def build(L: int) -> System:
+        lat = material_lattice(prototype, L, a)
+        ham = to_spin_hamiltonian(fit.model, lat, moment_lengths=lengths, magnetic_only=True)
+        sites = np.asarray(ham.sites)
+        spins = np.zeros((len(sites), 3))
+        spins[:, 2] = lat.signs[order][sites] if order != "FM" else 1.0
+        return System(ham, spins, _order_parameter(lat, order, sites),
+                      label=f"{material} heisenberg L={L}")
+
+    return ModelSystem("Heisenberg (fitted)", "heisenberg", material, build,
+                       {"move": "gaussian", "overrelax_per_sweep": 1})
+
+
+def mmace_model(material: str, frozen, moment: float, free_length: bool,
+                order: Optional[str] = None, surrogate_fit=None) -> ModelSystem:
+    """The frozen mMACE (a :class:`mmace_fast.export.FrozenModel` or a path) on ``material``'s
+    lattice; moments of length ``moment`` (muB) on the magnetic sites in the order pattern.
+    ``surrogate_fit``: a fitted baseline used as the delayed-acceptance screen (exact chain)."""
+    from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415
+
+    prototype, a, default_order = _material(material)
+    order = order or default_order
+
+    def build(L: int) -> System:
+        lat = material_lattice(prototype, L, a)
+        ham = FrozenMMACEHamiltonian.from_arrays(frozen, lat.positions, lat.cell, lat.pbc,
+                                                 lat.numbers)
+        spins = lat.moments(order, moment)
+        active = np.flatnonzero(lat.magnetic)
+        signs = None if order == "FM" else np.ascontiguousarray(lat.signs[order], dtype=float)
+        system = System(ham, spins, signs, label=f"{material} mmace L={L}", active=active)
+        if surrogate_fit is not None:
+            from mmace_fast.baseline import to_spin_hamiltonian  # noqa: PLC0415
+
+            system.surrogate = to_spin_hamiltonian(surrogate_fit.model, lat, magnetic_only=False)
+        return system
+
+    kind = "mmace_free" if free_length else "mmace_fixed"
+    name = "mMACE, free |m| (d^3m)" if free_length else f"mMACE, |m| = {moment:.2f} muB"
+    settings = {"move": "gaussian"}
+    if free_length:
+        settings.update(p_longitudinal=0.3, sigma_long=0.1)
+    return ModelSystem(name, kind, material, build, settings)
+
+
+def pajda_model() -> ModelSystem:
+    """Pajda et al.'s bcc Fe constants (unit spins) on the same bcc lattices."""
+    from mmace_fast.mc.presets import pajda_bcc_fe  # noqa: PLC0415
+
+    def build(L: int) -> System:
+        ham, lat = pajda_bcc_fe(L)
+        return System(ham, np.tile([0.0, 0.0, 1.0], (lat.n_sites, 1)), None,
+                      label=f"fe pajda L={L}")
+
+    return ModelSystem("Heisenberg (Pajda 2001)", "pajda", "fe", build,
+                       {"move": "gaussian", "overrelax_per_sweep": 1})
+
+
+def _material(material: str):
+    try:
+        return MATERIALS[material]
+    except KeyError:
+        raise ThermoError(f"unknown material {material!r}; choose from {sorted(MATERIALS)}") from None
+
+
+@dataclass
+class TcResult:
+    """Scans {L: ScanTable} of one model and its Tc estimate (None if it could not be made)."""
+
+    model: ModelSystem
+    tables: dict
+    tc: Optional[TcEstimate]
+    wall_s: float
+    order: str
+
+    def row(self) -> dict:
+        d = {"model": self.model.name, "kind": self.model.kind, "wall_s": self.wall_s,
+             "sizes": sorted(self.tables)}
+        if self.tc is not None:
+            d.update(self.tc.as_dict())
+        return d
+
+
+def scan_model(model: ModelSystem, sizes: Sequence[int], temperatures: Sequence[float],
+               n_equil: int, n_prod: int, seed: int = 0, workdir: Optional[str] = None,
+               progress: Optional[Callable] = None) -> TcResult:
+    """Temperature scans of ``model`` at every size (checkpointed under ``workdir``: a rerun
+    resumes), then Tc from the Binder crossings of the order parameter and the chi peak."""
+    t0 = time.perf_counter()
+    tables = {}
+    order = "m"
+    for L in sizes:
+        system = model.build(int(L))
+        surrogate = getattr(system, "surrogate", None)
+        settings = dict(model.settings)
+        if surrogate is not None:
+            settings["surrogate"] = surrogate
+        if system.signs is not None:
+            order = "ms"
+        wd = None if workdir is None else os.path.join(workdir, model.kind, f"L{L}")
+
+        def prog(k, n, row, L=L):
+            if progress is not None:
+                progress(model, L, k, n, row)
+
+        tables[int(L)] = temperature_scan(system, temperatures, n_equil, n_prod,
+                                          seed=seed + int(L), workdir=wd, progress=prog,
+                                          **settings)
+    tc = None
+    if len(tables) >= 2:
+        try:
+            tc = critical_temperature(tables, order=order)
+        except ValueError as exc:
+            log.warning("%s: no Tc estimate (%s)", model.name, exc)
+    return TcResult(model, tables, tc, time.perf_counter() - t0, order)
+
+
+def locate_transition(model: ModelSystem, L: int, temperatures: Sequence[float], n_equil: int,
+                      n_prod: int, seed: int = 0, workdir: Optional[str] = None,
+                      progress: Optional[Callable] = None) -> float:
+    """A cheap coarse scan at one size: the temperature (K) of the largest susceptibility of
+    the order parameter, to centre the fine scans on (a bracket, not an estimate of Tc)."""
+    wd = None if workdir is None else os.path.join(workdir, "coarse")
+    res = scan_model(model, [L], temperatures, n_equil, n_prod, seed=seed, workdir=wd,
+                     progress=progress)
+    tab = res.tables[int(L)]
+    chi = tab.column(f"chi_{res.order}")
+    t = tab.column("temperature_K")
+    k = int(np.nanargmax(chi))
+    log.info("%s: coarse chi peak at %.0f K (L=%d)", model.name, t[k], L)
+    return float(t[k])
+
+
+def fine_window(t_star: float, rel_width: float, n: int) -> np.ndarray:
+    """n temperatures (K) spanning t_star * (1 -+ rel_width)."""
+    if not (t_star > 0 and 0 < rel_width < 1 and n >= 2):
+        raise ThermoError("need t_star > 0, 0 < rel_width < 1, n >= 2")
+    return np.linspace(t_star * (1 - rel_width), t_star * (1 + rel_width), n)
