@@ -1,0 +1,412 @@
+"""Head-to-head of mMACE and the Heisenberg baselines (issue 6): accuracy, Fe spirals, Tc.
+
+Each stage returns a JSON-able dict (arrays as lists) so the benchmark can cache it:
+
+- :func:`accuracy_stage`   per material: errors on the test split and on valid + test of the
+  shipped mMACE, the spin-lattice baseline (fitted on train + valid), the fixed-lattice
+  baseline and a non-magnetic MMACE (zero moments); baseline / mMACE error ratios; the ordering
+  of the ideal-cell magnetic states; parity data.
+- :func:`spiral_stage`     bcc Fe flat spirals E(q) along Gamma-H and Gamma-N: mMACE on
+  commensurate supercells (moments at the DFT FM length, and relaxed in length), both
+  baselines (fixed and relaxed lengths), DFT where ``data/fe_spirals.extxyz.gz`` exists.
+- :func:`thermo_stage`     ordering temperatures through :mod:`mmace_fast.compare.thermo`:
+  a coarse pre-scan on the smallest size picks the window around the susceptibility peak,
+  then scans of two (or more) sizes give Binder crossings with bootstrap errors. For CrN the
+  order that each model actually prefers is found first (low-T runs started from AFM1, AFM2,
+  AFM3, FM; the lowest <E> that keeps its order wins) and the scan uses that order parameter.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mmace_fast.compare import accuracy as acc
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+MATERIALS = ("fe", "feal", "crn")
+MAGNETIC_Z = {"fe": 26, "feal": 26, "crn": 24}
+#: DFT reference moment length (muB) of the magnetic species: the lowest ideal cell (DATA.md)
+#: is read from the data; these are only fallbacks
+MOMENT_FALLBACK = {"fe": 2.19, "feal": 0.78, "crn": 2.40}
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating,)):
+        x = float(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def read_material(material: str):
+    from mmace_fast.data.readers import read_extxyz
+    return read_extxyz(ROOT / "data" / f"{material}.extxyz.gz")
+
+
+# =========================================================================== accuracy
+def ideal_states(configs, predictors: dict) -> list[dict]:
+    """Energies per atom (eV) of the ``ideal*`` frames: DFT and each predictor at the DFT
+    moments."""
+    out = []
+    for c in configs:
+        if not c.config_type.startswith("ideal") or c.energy is None:
+            continue
+        n = len(c.numbers)
+        row = {"state": c.config_type, "split": str(c.info.get("split", "train")),
+               "dft": float(c.energy) / n}
+        for name, p in predictors.items():
+            try:
+                row[name] = float(p(c)["energy"]) / n
+            except Exception as exc:            # a model that cannot evaluate a cell
+                log.warning("%s on %s: %s", name, c.config_type, exc)
+                row[name] = None
+        out.append(row)
+    return out
+
+
+def accuracy_stage(material: str, workdir, quick: bool = False, nm_budget_s: float = 90.0
+                   ) -> dict:
+    """See the module docstring. ``workdir`` holds the non-magnetic model run."""
+    from mmace_fast.baseline import fit_material
+    from mmace_fast.models import load_default
+
+    t0 = time.perf_counter()
+    configs = read_material(material)
+    model, cfg, meta = load_default(material)
+    preds = {"mmace": acc.mmace_predictor(model, cfg)}
+    fits = {}
+    for kind in ("spin_lattice", "fixed_lattice"):
+        fits[kind] = fit_material(material, kind=kind, configs=configs, root=str(ROOT),
+                                  select=not quick)
+        preds[kind] = acc.baseline_predictor(fits[kind].model)
+    nm = acc.train_nonmagnetic(material, Path(workdir) / f"nonmagnetic_{material}",
+                               time_budget_s=nm_budget_s, quick=quick,
+                               max_epochs=30 if quick else 300)
+    preds["nonmagnetic"] = acc.nonmagnetic_predictor(nm["model"], nm["config"])
+    sets = {"test": acc.select_split(configs, ["test"]),
+            "valid_test": acc.select_split(configs, ["valid", "test"])}
+    errors, parity = {}, {}
+    for sname, frames in sets.items():
+        errors[sname] = {}
+        for name, p in preds.items():
+            fr = acc.predict_frames(p, frames)
+            errors[sname][name] = acc.error_stats(fr)
+            if sname == "valid_test":
+                parity[name] = {q: [a.tolist() for a in acc.paired(fr, q)]
+                                for q in acc.QUANTITIES if q in errors[sname][name]}
+    ratios = {s: {name: acc.error_ratios(errors[s][name], errors[s]["mmace"])
+                  for name in preds if name != "mmace"} for s in sets}
+    states = ideal_states(configs, {k: preds[k] for k in ("mmace", "fixed_lattice",
+                                                           "spin_lattice")})
+    ordering = acc.ordering_check(states, ["mmace", "fixed_lattice", "spin_lattice"])
+    return _jsonable({
+        "material": material, "n_frames": len(configs),
+        "splits": {s: sum(str(c.info.get("split", "train")) == s for c in configs)
+                   for s in ("train", "valid", "test")},
+        "mmace_training_frames": meta.get("data_split_counts"),
+        "errors": errors, "ratios": ratios, "parity": parity, "states": states,
+        "ordering": ordering,
+        "nonmagnetic": {"epochs": nm["epochs"], "best_epoch": nm["best_epoch"],
+                        "train_s": nm["train_s"]},
+        "baseline_moments": {k: f.moments for k, f in fits.items()},
+        "baseline_mean_field": {k: f.mean_field for k, f in fits.items()},
+        "wall_s": time.perf_counter() - t0})
+
+
+# =========================================================================== spirals
+def spiral_path(n_per_segment: int = 5) -> list[tuple[str, float, list]]:
+    """(path, x, q in 2 pi / a) along Gamma-H (q = x (1,0,0)) and Gamma-N (q = x (1/2,1/2,0))."""
+    out = []
+    for path, end in (("Gamma-H", (1.0, 0.0, 0.0)), ("Gamma-N", (0.5, 0.5, 0.0))):
+        for k in range(n_per_segment + 1):
+            x = k / n_per_segment
+            out.append((path, x, [x * e for e in end]))
+    return out
+
+
+def mmace_spiral_energy(model, cfg, q, a: float, moment: float, relax: bool) -> tuple:
+    """(E per atom eV, length muB, n_atoms) of a flat spiral on the commensurate bcc supercell."""
+    from ase.build import bulk
+    from scipy.optimize import minimize_scalar
+
+    from mmace_fast.compare.spirals import spiral_structure
+    from mmace_fast.data.records import Configuration
+    from mmace_fast.training.modelio import cutoff_of
+    from mmace_fast.training.trainer import predict
+
+    prim = bulk("Fe", "bcc", a=a)
+    sc, m = spiral_structure(prim, q, a, 1.0)
+    cutoff = cutoff_of(cfg)
+    n = len(sc)
+
+    def energy(length: float) -> float:
+        conf = Configuration(positions=sc.positions, cell=np.array(sc.cell), pbc=np.ones(3, bool),
+                             numbers=sc.numbers, magmoms=m * length)
+        out = predict(model, [conf], cutoff, stress=False, magforces=False, forces=False)
+        return float(out["energy"][0]) / n
+    if not relax:
+        return energy(moment), moment, n
+    opt = minimize_scalar(energy, bounds=(0.3, 3.5), method="bounded",
+                          options={"xatol": 1e-3})
+    return float(opt.fun), float(opt.x), n
+
+
+def dft_spirals(a: float) -> list[dict]:
+    """DFT spiral frames (data/fe_spirals.extxyz.gz): q (2 pi / a), E per atom (eV), |m|."""
+    path = ROOT / "data" / "fe_spirals.extxyz.gz"
+    if not path.exists():
+        return []
+    import ase.io
+    out = []
+    for at in ase.io.read(str(path), index=":", format="extxyz"):
+        q = np.asarray(at.info.get("qspiral_cart_2pi_over_a"), dtype=float).reshape(3)
+        m = np.asarray(at.info.get("converged_magmoms", [np.nan] * 3), dtype=float)
+        out.append({"q": q.tolist(), "energy": float(at.info["REF_energy"]) / len(at),
+                    "moment": float(np.linalg.norm(m.reshape(-1, 3), axis=1).mean())})
+    return out
+
+
+def _match_dft(dft: list, q) -> Optional[dict]:
+    for d in dft:
+        if np.allclose(d["q"], q, atol=1e-6):
+            return d
+    return None
+
+
+def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
+    """Fe E(q) - E(0) (meV/atom) and moment lengths along Gamma-H and Gamma-N."""
+    from mmace_fast.baseline import fit_material, spiral_energies
+    from mmace_fast.models import load_default
+
+    t0 = time.perf_counter()
+    a = 2.866
+    model, cfg, _ = load_default("fe")
+    configs = read_material("fe")
+    if fits is None:
+        fits = {k: fit_material("fe", kind=k, configs=configs, root=str(ROOT), select=not quick)
+                for k in ("fixed_lattice", "spin_lattice")}
+    moment = fits["fixed_lattice"].moments[26]
+    path = spiral_path(2 if quick else 5)
+    dft = dft_spirals(a)
+    rows = []
+    for pname, x, q in path:
+        row = {"path": pname, "x": x, "q": q}
+        for relax in (False, True):
+            tag = "relaxed" if relax else "fixed"
+            e, m, n = mmace_spiral_energy(model, cfg, q, a, moment, relax)
+            row[f"mmace_{tag}"] = {"e": e, "m": m, "n_atoms": n}
+            for kind, fit in fits.items():
+                r = spiral_energies(fit.model, fit.reference,
+                                    np.array(q)[None] * 2 * np.pi / a, {26: moment}, relax=relax)
+                row[f"{kind}_{tag}"] = {"e": float(r["energy"][0]),
+                                        "m": float(r["lengths"][0][0])}
+        d = _match_dft(dft, q)
+        row["dft"] = None if d is None else {"e": d["energy"], "m": d["moment"]}
+        rows.append(row)
+    # energies relative to q = 0 of each source
+    keys = [k for k in rows[0] if isinstance(rows[0][k], dict)]
+    for k in keys:
+        e0 = rows[0][k]["e"] if rows[0][k] else None
+        if e0 is None:
+            d0 = _match_dft(dft, [0.0, 0.0, 0.0])
+            e0 = d0["energy"] if d0 else None
+        for r in rows:
+            if r.get(k) and e0 is not None:
+                r[k]["de_mev"] = (r[k]["e"] - e0) * 1e3
+    return _jsonable({"a": a, "moment": moment, "rows": rows, "n_dft": len(dft),
+                      "dft_note": None if dft else "no DFT spiral frames yet "
+                      "(data/fe_spirals.extxyz.gz absent)",
+                      "wall_s": time.perf_counter() - t0})
+
+
+# =========================================================================== thermo
+#: coarse pre-scan ranges (K) per material for mMACE (no mean-field estimate available)
+MMACE_RANGE = {"fe": (150.0, 2600.0), "crn": (20.0, 900.0), "feal": (10.0, 600.0)}
+
+
+def choose_window(temps, chi, n_fine: int) -> dict:
+    """Fine temperatures around the chi peak of a coarse scan: linear between the coarse
+    neighbours of the peak; flags a peak at either end of the coarse range (transition outside
+    it, or absent)."""
+    temps = np.asarray(temps, float)
+    chi = np.asarray(chi, float)
+    if temps.size < 3 or temps.size != chi.size:
+        raise acc.AccuracyError("need >= 3 coarse temperatures with chi values")
+    order = np.argsort(temps)
+    temps, chi = temps[order], chi[order]
+    k = int(np.nanargmax(chi))
+    t_pk = float(temps[k])
+    edge = "low" if k == 0 else "high" if k == temps.size - 1 else None
+    lo, hi = temps[max(k - 1, 0)], temps[min(k + 1, temps.size - 1)]
+    fine = np.linspace(lo, hi, n_fine)
+    return {"t_peak": t_pk, "edge": edge, "temperatures": fine.tolist()}
+
+
+def _scan(model, sizes, temps, n_equil, n_prod, seed, workdir, progress=None):
+    from mmace_fast.compare.thermo import scan_model
+    return scan_model(model, sizes, temps, n_equil, n_prod, seed=seed, workdir=workdir,
+                      progress=progress)
+
+
+def _tables_json(res, order_key) -> dict:
+    out = {}
+    for L, tab in res.tables.items():
+        out[int(L)] = {c: tab.column(c).tolist() for c in
+                       ("temperature_K", f"{order_key}_abs", f"chi_{order_key}",
+                        f"u4_{order_key}", f"u4_{order_key}_err", "e_per_site", "c_kb")}
+    return out
+
+
+def order_check(make, orders, temperature: float, size: int, n_equil: int, n_prod: int,
+                workdir, norm: float = 1.0, seed: int = 0) -> dict:
+    """Start ``make(order)`` (a ModelSystem) in each order at ``temperature`` on size ``size``;
+    <E> per site and the own order parameter <|m_s|> / ``norm`` (the moment length: 1 = fully
+    ordered). The preferred order: lowest <E> among those whose order parameter stays above
+    0.5 (all of them if none does)."""
+    from mmace_fast.mc.scan import temperature_scan
+    res = {}
+    for o in orders:
+        ms = make(o)
+        system = ms.build(int(size))
+        tab = temperature_scan(system, [temperature], n_equil, n_prod, seed=seed,
+                               workdir=str(Path(workdir) / f"order_{o}"), **ms.settings)
+        row = tab[0]
+        key = "m_abs" if o == "FM" else "ms_abs"
+        res[o] = {"e_per_site_meV": float(row["e_per_site"]) * 1e3,
+                  "e_err_meV": float(row["e_per_site_err"]) * 1e3,
+                  "order_abs": float(row[key]) / norm}
+    alive = {o: r for o, r in res.items() if r["order_abs"] > 0.5} or res
+    best = min(alive, key=lambda o: alive[o]["e_per_site_meV"])
+    return {"temperature_K": temperature, "runs": res, "preferred": best}
+
+
+def _prescan(model, L, temps, n_equil, n_prod, seed, workdir, order_key, n_fine):
+    from mmace_fast.mc.scan import temperature_scan
+    system = model.build(L)
+    settings = dict(model.settings)
+    tab = temperature_scan(system, temps, n_equil, n_prod, seed=seed,
+                           workdir=str(Path(workdir) / "prescan" / model.kind / f"L{L}"),
+                           **settings)
+    win = choose_window(tab.column("temperature_K"), tab.column(f"chi_{order_key}"), n_fine)
+    win["coarse"] = {c: tab.column(c).tolist() for c in
+                     ("temperature_K", f"{order_key}_abs", f"chi_{order_key}", f"u4_{order_key}")}
+    return win
+
+
+def thermo_model(model, material: str, plan: dict, workdir, seed: int = 0,
+                 t_range=None, order_key: str = "m") -> dict:
+    """Pre-scan + window + multi-size scan of one ModelSystem; JSON-able result."""
+    t0 = time.perf_counter()
+    lo, hi = t_range
+    coarse = np.geomspace(lo, hi, plan["n_coarse"]).tolist()
+    win = _prescan(model, plan["sizes"][0], coarse, plan["pre_equil"], plan["pre_prod"], seed,
+                   workdir, order_key, plan["n_fine"])
+    res = _scan(model, plan["sizes"], win["temperatures"], plan["n_equil"], plan["n_prod"],
+                seed, str(workdir))
+    row = res.row()
+    out = {"name": model.name, "kind": model.kind, "material": material, "window": win,
+           "sizes": list(plan["sizes"]), "n_equil": plan["n_equil"], "n_prod": plan["n_prod"],
+           "tables": _tables_json(res, order_key), "order_key": order_key,
+           "tc_binder_K": row.get("tc_binder_K"), "tc_binder_err_K": row.get("tc_binder_err_K"),
+           "tc_chi_peak_K": row.get("tc_chi_peak_K"),
+           "tc_chi_peak_err_K": row.get("tc_chi_peak_err_K"), "u4_cross": row.get("u4_cross"),
+           "wall_s": time.perf_counter() - t0}
+    if out["tc_binder_K"] is None:
+        out["reason"] = "no Binder crossing inside the window"
+    return _jsonable(out)
+
+
+def thermo_plans(quick: bool) -> dict:
+    """MC effort per model kind (sizes, sweeps)."""
+    if quick:
+        h = dict(sizes=(2, 4), n_coarse=5, pre_equil=20, pre_prod=40, n_fine=4, n_equil=20,
+                 n_prod=40)
+        return {"heisenberg": h, "pajda": h,
+                "mmace": dict(sizes=(2, 2), n_coarse=3, pre_equil=2, pre_prod=8, n_fine=3,
+                              n_equil=2, n_prod=8)}
+    h = dict(sizes=(4, 6, 8), n_coarse=12, pre_equil=200, pre_prod=600, n_fine=9,
+             n_equil=500, n_prod=2000)
+    return {"heisenberg": h, "pajda": h,
+            "mmace": dict(sizes=(3, 4), n_coarse=10, pre_equil=30, pre_prod=60, n_fine=7,
+                          n_equil=100, n_prod=300)}
+
+
+#: mMACE sizes per material (CrN's AFM2 / AFM3 patterns need even L)
+MMACE_SIZES = {"crn": (2, 4)}
+
+
+def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
+                 kinds=("heisenberg", "mmace_fixed", "mmace_free", "pajda")) -> dict:
+    """Ordering temperatures of ``material`` with the models in ``kinds`` (see module doc)."""
+    from mmace_fast.baseline import fit_material
+    from mmace_fast.compare import thermo
+    from mmace_fast.models import load_frozen
+
+    t0 = time.perf_counter()
+    workdir = Path(workdir) / f"thermo_{material}"
+    plans = thermo_plans(quick)
+    if fit is None:
+        fit = fit_material(material, kind="fixed_lattice", configs=read_material(material),
+                           root=str(ROOT))
+    moment = float(fit.moments[MAGNETIC_Z[material]])
+    frozen = load_frozen(material)
+    mf = float(fit.mean_field.get("T_K", 1000.0) or 1000.0)
+    out = {"material": material, "moment": moment, "mean_field_heis_K": mf, "models": {},
+           "order_checks": {}}
+    default_order = thermo.MATERIALS[material][2]
+    orders = {"heisenberg": default_order, "mmace": default_order}
+    if material == "crn":
+        t_check = 30.0
+        for fam, make in (("heisenberg", lambda o: thermo.heisenberg_model(material, fit, o)),
+                          ("mmace", lambda o: thermo.mmace_model(material, frozen, moment,
+                                                                 False, order=o))):
+            pl = plans["mmace" if fam == "mmace" else "heisenberg"]
+            size = 2 if (quick or fam == "mmace") else 4
+            chk = order_check(make, ("FM", "AFM1", "AFM2", "AFM3"), t_check, size,
+                              pl["pre_equil"], pl["pre_prod"], workdir / f"check_{fam}",
+                              norm=moment if fam == "mmace" else 1.0)
+            out["order_checks"][fam] = chk
+            orders[fam] = chk["preferred"]
+    for kind in kinds:
+        if kind == "pajda" and material != "fe":
+            continue
+        fam = "mmace" if kind.startswith("mmace") else "heisenberg"
+        order = orders[fam]
+        if kind == "heisenberg":
+            ms = thermo.heisenberg_model(material, fit, order)
+            rng = (0.15 * mf, 1.3 * mf)
+        elif kind == "pajda":
+            ms = thermo.pajda_model()
+            rng = (300.0, 1600.0)
+        else:
+            ms = thermo.mmace_model(material, frozen, moment, kind == "mmace_free", order=order)
+            rng = MMACE_RANGE[material]
+        plan = dict(plans["mmace" if fam == "mmace" else kind])
+        if fam == "mmace" and not quick and material in MMACE_SIZES:
+            plan["sizes"] = MMACE_SIZES[material]
+        log.info("%s %s: order %s, pre-scan %.0f-%.0f K", material, kind, order, *rng)
+        try:
+            r = thermo_model(ms, material, plan, workdir, t_range=rng,
+                             order_key="m" if order == "FM" else "ms")
+        except Exception as exc:                 # keep the other models' results
+            log.exception("%s %s failed", material, kind)
+            r = {"name": ms.name, "kind": kind, "tc_binder_K": None,
+                 "reason": f"failed: {exc}"}
+        r["order"] = order
+        out["models"][kind] = r
+    out["wall_s"] = time.perf_counter() - t0
+    return _jsonable(out)
