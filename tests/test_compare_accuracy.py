@@ -130,3 +130,28 @@ def test_write_nonmagnetic_file(tmp_path):
     from mmace_fast.data.readers import read_extxyz
     c = read_extxyz(tmp_path / "out.extxyz", non_magnetic=True)[0]
     assert np.all(c.magmoms == 0) and c.energy == pytest.approx(-16.0)
+
+
+def test_write_nonmagnetic_merge_valid(tmp_path):
+    import ase.io
+    from ase import Atoms
+    a = Atoms("Fe", cell=np.eye(3) * 2.8, pbc=True)
+    a.info.update(REF_energy=-8.0, split="valid")
+    b = a.copy()
+    b.info.update(REF_energy=-8.1, split="test")
+    ase.io.write(str(tmp_path / "in.extxyz"), [a, b], format="extxyz")
+    acc.write_nonmagnetic_file(tmp_path / "in.extxyz", tmp_path / "o.extxyz", merge_valid=True)
+    out = ase.io.read(str(tmp_path / "o.extxyz"), index=":", format="extxyz")
+    assert [x.info["split"] for x in out] == ["train", "test"]
+
+
+def test_pajda_spiral_energy_lattice_sums():
+    from mmace_fast.compare.headtohead import pajda_spiral_energy
+    from mmace_fast.mc.presets import pajda_fe_exchange_ev
+    J = pajda_fe_exchange_ev()
+    z = np.array([8, 6, 12, 24, 8, 6, 24, 24])               # bcc shell coordinations
+    assert pajda_spiral_energy([0, 0, 0], 2.866) == pytest.approx(-0.5 * np.sum(z * J))
+    # at H = (1, 0, 0) 2 pi / a: cos(q.R) = -1 on the odd shells (1/2,1/2,1/2), (3/2,1/2,1/2),
+    # (3/2,3/2,1/2) and +1 on the others
+    sign = np.array([-1, 1, 1, -1, 1, 1, -1, 1])
+    assert pajda_spiral_energy([1, 0, 0], 2.866) == pytest.approx(-0.5 * np.sum(z * J * sign))

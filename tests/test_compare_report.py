@@ -76,3 +76,14 @@ def test_plots_written(tmp_path):
                      "head_to_head_thermo_fe.png"]
     for p in paths:
         assert (tmp_path / p.split("/")[-1]).stat().st_size > 1000
+
+
+def test_summary_chi_peak_fallback():
+    r = _result()
+    r["thermo"]["fe"]["models"]["mmace_fixed"]["tc_chi_peak_K"] = 520.0
+    r["thermo"]["fe"]["models"]["mmace_fixed"]["tc_chi_peak_err_K"] = 15.0
+    s = report.summary(r)
+    assert s["fe_tc_mmace_k"] == 520.0 and s["fe_tc_mmace_k_method"] == "chi_peak_largest_L"
+    assert s["fe_tc_mmace_k_reason"] == "no crossing"
+    assert s["fe_tc_heis_k_method"] == "binder_crossing"
+    assert "(chi peak)" in report.markdown(r)

@@ -203,9 +203,9 @@ class _Budget(Exception):
     pass
 
 
-def write_nonmagnetic_file(data_path, out_path) -> int:
-    """Copy an extxyz data file without moments and magnetic labels (split kept); returns the
-    number of frames."""
+def write_nonmagnetic_file(data_path, out_path, merge_valid: bool = False) -> int:
+    """Copy an extxyz data file without moments and magnetic labels (split kept; with
+    ``merge_valid`` the valid frames become train frames); returns the number of frames."""
     import ase.io
     frames = ase.io.read(str(data_path), index=":", format="extxyz")
     for a in frames:
@@ -214,6 +214,8 @@ def write_nonmagnetic_file(data_path, out_path) -> int:
                 del a.arrays[key]
         for key in ("initial_magmoms", "converged_magmoms", "total_magmom"):
             a.info.pop(key, None)
+        if merge_valid and a.info.get("split") == "valid":
+            a.info["split"] = "train"
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     ase.io.write(str(out_path), frames, format="extxyz")
@@ -223,8 +225,11 @@ def write_nonmagnetic_file(data_path, out_path) -> int:
 def train_nonmagnetic(material: str, out_dir, data_path=None, time_budget_s: float = 120.0,
                       max_epochs: int = 200, quick: bool = False) -> dict:
     """Train a non-magnetic MMACE (the shipped architecture, every moment zero, no magnetic
-    labels) on ``material``'s train split (valid split for early stopping / best model), with a
-    wall-clock budget. Returns {"model", "config", "epochs", "train_s", "dir"}."""
+    labels) on ``material``'s train + valid frames (the baseline's fit set; no early stopping:
+    the valid frames of a magnetic data set carry magnetic energy differences that no
+    geometry-only model can learn, so a valid-loss monitor would stop it at random), keeping the
+    weights of the lowest training loss, for at most ``max_epochs`` or ``time_budget_s``.
+    Returns {"model", "config", "epochs", "best_epoch", "train_s", "dir"}."""
     from mmace_fast.models import load_default
     from mmace_fast.training.config import TrainConfig
     from mmace_fast.training.modelio import load_model, model_config_dict
@@ -234,7 +239,7 @@ def train_nonmagnetic(material: str, out_dir, data_path=None, time_budget_s: flo
     data_path = Path(data_path or root / "data" / f"{material}.extxyz.gz")
     out_dir = Path(out_dir)
     stripped = out_dir / f"{material}_nonmagnetic.extxyz"
-    write_nonmagnetic_file(data_path, stripped)
+    write_nonmagnetic_file(data_path, stripped, merge_valid=True)
     _, shipped_cfg, _ = load_default(material)
     shipped = model_config_dict(shipped_cfg)
     arch = {k: shipped[k] for k in ARCH_KEYS if k in shipped}
@@ -242,7 +247,7 @@ def train_nonmagnetic(material: str, out_dir, data_path=None, time_budget_s: flo
         arch.update(n_channels=8, radial_mlp=[16], correlation=2, n_layers=1)
     train = dict(energy_weight=1000.0, forces_weight=10.0, stress_weight=1000.0,
                  magforces_weight=0.0, batch_size=4, valid_batch_size=8, lr=0.01,
-                 scheduler="plateau", lr_factor=0.5, scheduler_patience=25, patience=80,
+                 scheduler="plateau", lr_factor=0.5, scheduler_patience=25, patience=None,
                  max_epochs=int(max_epochs), ema=True, ema_decay=0.99, seed=0, e0s="fit",
                  progress=False)
     run = out_dir / "model"

@@ -187,6 +187,19 @@ def _match_dft(dft: list, q) -> Optional[dict]:
     return None
 
 
+def pajda_spiral_energy(q, a: float) -> float:
+    """E(q) per atom (eV) of Pajda et al.'s 8-shell constants (unit vectors; a reference for the
+    small-q stiffness of LSDA Fe, not fitted to our data)."""
+    from ase.build import bulk
+
+    from mmace_fast.compare.spirals import heisenberg_spiral_energy
+    from mmace_fast.mc.presets import PAJDA_SHELLS, pajda_fe_exchange_ev
+    prim = bulk("Fe", "bcc", a=a)
+    return heisenberg_spiral_energy(prim.cell.array, q, a, 1.0,
+                                    np.linalg.norm(PAJDA_SHELLS, axis=1) * a,
+                                    pajda_fe_exchange_ev())
+
+
 def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
     """Fe E(q) - E(0) (meV/atom) and moment lengths along Gamma-H and Gamma-N."""
     from mmace_fast.baseline import fit_material, spiral_energies
@@ -214,6 +227,7 @@ def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
                                     np.array(q)[None] * 2 * np.pi / a, {26: moment}, relax=relax)
                 row[f"{kind}_{tag}"] = {"e": float(r["energy"][0]),
                                         "m": float(r["lengths"][0][0])}
+        row["pajda"] = {"e": pajda_spiral_energy(q, a), "m": None}
         d = _match_dft(dft, q)
         row["dft"] = None if d is None else {"e": d["energy"], "m": d["moment"]}
         rows.append(row)
@@ -327,7 +341,20 @@ def thermo_model(model, material: str, plan: dict, workdir, seed: int = 0,
            "wall_s": time.perf_counter() - t0}
     if out["tc_binder_K"] is None:
         out["reason"] = "no Binder crossing inside the window"
+        out.update(_chi_fallback(res, order_key))
     return _jsonable(out)
+
+
+def _chi_fallback(res, order_key) -> dict:
+    """Susceptibility peak of the largest size when the Binder crossing failed."""
+    from mmace_fast.mc.tc import chi_peak
+    big = res.tables[max(res.tables)]
+    try:
+        p = chi_peak(big.column("temperature_K"), big.column(f"chi_{order_key}"),
+                     big.column(f"chi_{order_key}_err"), n_boot=400, seed=0)
+        return {"tc_chi_peak_K": float(p.t_peak), "tc_chi_peak_err_K": float(p.t_peak_err)}
+    except ValueError as exc:
+        return {"chi_note": str(exc)}
 
 
 def thermo_plans(quick: bool) -> dict:

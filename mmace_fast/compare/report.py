@@ -61,8 +61,15 @@ def summary(result: dict, split: str = "valid_test") -> dict:
                 continue
             out[key] = mod.get("tc_binder_K")
             out[key + "_err"] = mod.get("tc_binder_err_K")
+            out[key + "_method"] = "binder_crossing"
             if mod.get("tc_binder_K") is None:
                 out[key + "_reason"] = mod.get("reason", "no Binder crossing")
+                if mod.get("tc_chi_peak_K") is not None:     # fallback: chi peak, largest L
+                    out[key] = mod["tc_chi_peak_K"]
+                    out[key + "_err"] = mod.get("tc_chi_peak_err_K")
+                    out[key + "_method"] = "chi_peak_largest_L"
+                else:
+                    out[key + "_method"] = None
             if m == "crn":
                 out[f"crn_order_{short}"] = mod.get("order")
     for k in SUMMARY_KEYS:
@@ -80,7 +87,7 @@ def _fmt(x, nd=2):
 
 def accuracy_table(result: dict, split: str) -> list[str]:
     lines = ["| material | model | E meV/atom | F meV/A | S meV/A^3 | magF meV/muB | "
-             f"ratio E / F / S / magF (vs mMACE) |",
+             "ratio E / F / S / magF (vs mMACE) |",
              "|---|---|---|---|---|---|---|"]
     for m, a in result.get("accuracy", {}).items():
         for name in ("mmace", "spin_lattice", "fixed_lattice", "nonmagnetic"):
@@ -114,7 +121,7 @@ def spiral_table(result: dict) -> list[str]:
     sp = result.get("spirals")
     if not sp:
         return []
-    srcs = ["dft", "mmace_fixed", "mmace_relaxed", "fixed_lattice_fixed",
+    srcs = ["dft", "pajda", "mmace_fixed", "mmace_relaxed", "fixed_lattice_fixed",
             "fixed_lattice_relaxed", "spin_lattice_fixed", "spin_lattice_relaxed"]
     lines = ["| path | x | " + " | ".join(srcs) + " |", "|---|---|" + "---|" * len(srcs)]
     for r in sp["rows"]:
@@ -136,6 +143,9 @@ def thermo_table(result: dict) -> list[str]:
             dev = (f"{100 * (tc - texp) / texp:+.0f} %" if tc is not None and texp else "-")
             tcs = f"{tc:.0f} +- {err:.0f}" if tc is not None and err is not None else (
                 _fmt(tc, 0) if tc is not None else r.get("reason", "-"))
+            if tc is None and r.get("tc_chi_peak_K") is not None and texp:
+                tchi = r["tc_chi_peak_K"]
+                dev = f"{100 * (tchi - texp) / texp:+.0f} % (chi peak)"
             chi = r.get("tc_chi_peak_K")
             lines.append(f"| {m} | {r.get('name', kind)} | {r.get('order', '-')} | "
                          f"{r.get('sizes', '-')} | {tcs} | {_fmt(chi, 0)} | "
@@ -221,7 +231,7 @@ def _spiral_plot(plt, result, out_dir) -> list[str]:
     if not sp:
         return []
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    styles = {"dft": "k*-", "mmace_fixed": "o-", "mmace_relaxed": "o--",
+    styles = {"dft": "k*-", "pajda": "k:", "mmace_fixed": "o-", "mmace_relaxed": "o--",
               "fixed_lattice_fixed": "s-", "fixed_lattice_relaxed": "s--",
               "spin_lattice_fixed": "^-", "spin_lattice_relaxed": "^--"}
     for ax, path in zip(axes, ("Gamma-H", "Gamma-N")):
