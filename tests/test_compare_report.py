@@ -65,7 +65,7 @@ def test_markdown_tables():
     assert "| fe | spin_lattice | 3.00 (3.50) | 40.00 (50.00) |" in md
     assert "| fe | ideal2_AFM | valid | 400.0 | 390.0 |" in md
     assert "1600 +- 20" in md and "+53 %" in md
-    assert "| Gamma-H | 1.00 | - | 400 (2.20) |" in md
+    assert "| Gamma-H | 1.00 | - | - | 400 (2.20) |" in md
 
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="no matplotlib")
