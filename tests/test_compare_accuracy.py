@@ -155,3 +155,14 @@ def test_pajda_spiral_energy_lattice_sums():
     # (3/2,3/2,1/2) and +1 on the others
     sign = np.array([-1, 1, 1, -1, 1, 1, -1, 1])
     assert pajda_spiral_energy([1, 0, 0], 2.866) == pytest.approx(-0.5 * np.sum(z * J * sign))
+
+
+def test_choose_window_order_parameter_drop():
+    t = np.array([100.0, 150.0, 200.0, 250.0, 300.0, 350.0])
+    m = np.array([2.3, 2.25, 2.2, 0.4, 0.35, 0.3])       # first-order-like jump 200 -> 250 K
+    chi = np.array([1.0, 1.0, 1.0, 1.0, 5.0, 1.0])        # a noisy chi peak on the far side
+    w = choose_window(t, chi, 5, order=m)
+    assert w["method"] == "order_parameter_drop" and w["edge"] is None
+    assert w["temperatures"][0] == pytest.approx(175.0)
+    assert w["temperatures"][-1] == pytest.approx(275.0)
+    assert choose_window(t, chi, 3, order=np.linspace(2.3, 2.0, 6))["edge"] == "high"

@@ -252,22 +252,35 @@ def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
 MMACE_RANGE = {"fe": (150.0, 2600.0), "crn": (20.0, 900.0), "feal": (10.0, 600.0)}
 
 
-def choose_window(temps, chi, n_fine: int) -> dict:
-    """Fine temperatures around the chi peak of a coarse scan: linear between the coarse
-    neighbours of the peak; flags a peak at either end of the coarse range (transition outside
-    it, or absent)."""
+def choose_window(temps, chi, n_fine: int, order=None) -> dict:
+    """Fine temperatures around the transition seen in a coarse scan.
+
+    With ``order`` (the order parameter <|m|> per coarse temperature): the steepest drop of the
+    order parameter between neighbours T_k < T_k+1, widened by half the step on each side (a
+    first-order jump, as in CrN, sits between two coarse points and its chi peak can fall on
+    either side). Without it: linear between the coarse neighbours of the chi peak. ``edge``
+    flags a transition at an end of the coarse range (outside it, or absent)."""
     temps = np.asarray(temps, float)
     chi = np.asarray(chi, float)
     if temps.size < 3 or temps.size != chi.size:
         raise acc.AccuracyError("need >= 3 coarse temperatures with chi values")
-    order = np.argsort(temps)
-    temps, chi = temps[order], chi[order]
-    k = int(np.nanargmax(chi))
-    t_pk = float(temps[k])
-    edge = "low" if k == 0 else "high" if k == temps.size - 1 else None
-    lo, hi = temps[max(k - 1, 0)], temps[min(k + 1, temps.size - 1)]
+    srt = np.argsort(temps)
+    temps, chi = temps[srt], chi[srt]
+    k_chi = int(np.nanargmax(chi))
+    t_pk = float(temps[k_chi])
+    if order is not None:
+        m = np.asarray(order, float)[srt]
+        k = int(np.argmax(m[:-1] - m[1:]))
+        step = temps[k + 1] - temps[k]
+        lo, hi = max(temps[k] - 0.5 * step, 0.5 * temps[k]), temps[k + 1] + 0.5 * step
+        edge = "high" if m[-1] > 0.6 * m[0] else None
+        method = "order_parameter_drop"
+    else:
+        lo, hi = temps[max(k_chi - 1, 0)], temps[min(k_chi + 1, temps.size - 1)]
+        edge = "low" if k_chi == 0 else "high" if k_chi == temps.size - 1 else None
+        method = "chi_peak"
     fine = np.linspace(lo, hi, n_fine)
-    return {"t_peak": t_pk, "edge": edge, "temperatures": fine.tolist()}
+    return {"t_peak": t_pk, "edge": edge, "method": method, "temperatures": fine.tolist()}
 
 
 def _scan(model, sizes, temps, n_equil, n_prod, seed, workdir, progress=None):
@@ -315,7 +328,8 @@ def _prescan(model, L, temps, n_equil, n_prod, seed, workdir, order_key, n_fine)
     tab = temperature_scan(system, temps, n_equil, n_prod, seed=seed,
                            workdir=str(Path(workdir) / "prescan" / model.kind / f"L{L}"),
                            **settings)
-    win = choose_window(tab.column("temperature_K"), tab.column(f"chi_{order_key}"), n_fine)
+    win = choose_window(tab.column("temperature_K"), tab.column(f"chi_{order_key}"), n_fine,
+                        order=tab.column(f"{order_key}_abs"))
     win["coarse"] = {c: tab.column(c).tolist() for c in
                      ("temperature_K", f"{order_key}_abs", f"chi_{order_key}", f"u4_{order_key}")}
     return win
@@ -372,8 +386,10 @@ def thermo_plans(quick: bool) -> dict:
                           n_equil=100, n_prod=300)}
 
 
-#: mMACE sizes per material (CrN's AFM2 / AFM3 patterns need even L)
+#: mMACE sizes per material (CrN's AFM2 / AFM3 patterns need even L; L = 4 is 256 Cr + 256 N,
+#: ~8x the cost of L = 2 per sweep, hence fewer sweeps and temperatures)
 MMACE_SIZES = {"crn": (2, 4)}
+MMACE_CRN = dict(n_fine=6, n_equil=60, n_prod=200)
 
 
 def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
@@ -425,6 +441,8 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
         plan = dict(plans["mmace" if fam == "mmace" else kind])
         if fam == "mmace" and not quick and material in MMACE_SIZES:
             plan["sizes"] = MMACE_SIZES[material]
+            if material == "crn":
+                plan.update(MMACE_CRN)
         log.info("%s %s: order %s, pre-scan %.0f-%.0f K", material, kind, order, *rng)
         try:
             r = thermo_model(ms, material, plan, workdir, t_range=rng,
