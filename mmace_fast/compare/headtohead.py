@@ -200,6 +200,39 @@ def pajda_spiral_energy(q, a: float) -> float:
                                     pajda_fe_exchange_ev())
 
 
+def disorder_energy(fits: dict, moment: float, L: int = 3, n_samples: int = 12,
+                    seed: int = 0) -> dict:
+    """<E(random directions)> - E(FM) per Fe atom (meV) at |m| = ``moment`` on L^3 bcc cells:
+    the energy scale that sets a classical Tc (for a Heisenberg model it is sum_j J_0j M^2 / 2
+    per atom, i.e. ~ (3/2) kTc^MFA). mMACE (frozen), the fitted baselines (unit-vector spin
+    Hamiltonians, exchange only) and Pajda's constants (closed form)."""
+    from mmace_fast.baseline import to_spin_hamiltonian
+    from mmace_fast.compare import thermo
+    from mmace_fast.mc.lattice import material_lattice
+    from mmace_fast.mc.presets import pajda_fe_exchange_ev
+    from mmace_fast.models import load_frozen
+
+    rng = np.random.default_rng(seed)
+    lat = material_lattice("bcc_Fe", L, 2.866)
+    n = lat.n_sites
+    dirs = rng.normal(size=(n_samples, n, 3))
+    dirs /= np.linalg.norm(dirs, axis=2)[..., None]
+    fm = np.tile([0.0, 0.0, 1.0], (n, 1))
+    out = {}
+    ham = thermo.mmace_model("fe", load_frozen("fe"), moment, False).build(L).hamiltonian
+    e = np.array([ham.energy(d * moment) for d in dirs])
+    out["mmace"] = {"mean": float((e.mean() - ham.energy(fm * moment)) / n * 1e3),
+                    "sem": float(e.std(ddof=1) / np.sqrt(n_samples) / n * 1e3)}
+    for kind, fit in fits.items():
+        h = to_spin_hamiltonian(fit.model, lat, moment_lengths={26: moment})
+        e = np.array([h.energy(d[h.sites]) for d in dirs])
+        out[kind] = {"mean": float((e.mean() - h.energy(fm[h.sites])) / n * 1e3),
+                     "sem": float(e.std(ddof=1) / np.sqrt(n_samples) / n * 1e3)}
+    z = np.array([8, 6, 12, 24, 8, 6, 24, 24])
+    out["pajda"] = {"mean": float(0.5 * np.sum(z * pajda_fe_exchange_ev()) * 1e3), "sem": 0.0}
+    return out
+
+
 def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
     """Fe E(q) - E(0) (meV/atom) and moment lengths along Gamma-H and Gamma-N."""
     from mmace_fast.baseline import fit_material, spiral_energies
@@ -241,7 +274,14 @@ def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
         for r in rows:
             if r.get(k) and e0 is not None:
                 r[k]["de_mev"] = (r[k]["e"] - e0) * 1e3
+    try:
+        disorder = disorder_energy(fits, moment, L=2 if quick else 3,
+                                   n_samples=4 if quick else 12)
+    except Exception as exc:                     # a diagnostic: never lose the spirals
+        log.warning("disorder energy failed: %s", exc)
+        disorder = {"error": str(exc)}
     return _jsonable({"a": a, "moment": moment, "rows": rows, "n_dft": len(dft),
+                      "disorder_energy_mev": disorder,
                       "dft_note": None if dft else "no DFT spiral frames yet "
                       "(data/fe_spirals.extxyz.gz absent)",
                       "wall_s": time.perf_counter() - t0})

@@ -130,6 +130,11 @@ def spiral_table(result: dict) -> list[str]:
             v = r.get(s)
             cells.append("-" if not v else f"{_fmt(v.get('de_mev'), 0)} ({_fmt(v.get('m'))})")
         lines.append(f"| {r['path']} | {r['x']:.2f} | " + " | ".join(cells) + " |")
+    dis = sp.get("disorder_energy_mev") or {}
+    if dis and "error" not in dis:
+        lines += ["", "Disorder energy <E(random directions)> - E(FM), meV/Fe atom at the DFT "
+                  "moment: " + ", ".join(f"{k} {v['mean']:.0f} +- {v['sem']:.0f}"
+                                         for k, v in dis.items())]
     return lines
 
 
