@@ -124,7 +124,9 @@ def _run_mmace(moment, guess, plan, out, workers):
     return TcResult(model, tables, tc, time.perf_counter() - t0, "m")
 
 
-def _plot(results, path):
+def _plot(results, path, moment):
+    """|M|, chi and U4 against T; mMACE's M (muB) is divided by the DFT moment length and its
+    chi by its square, so that all models show the order parameter of unit spins."""
     try:
         import matplotlib  # noqa: PLC0415
         matplotlib.use("Agg")
@@ -134,14 +136,15 @@ def _plot(results, path):
         return None
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for res in results:
+        scale = moment if res.model.kind.startswith("mmace") else 1.0
         for L, tab in sorted(res.tables.items()):
             t = tab.column("temperature_K")
             lab = f"{res.model.name}, L={L}"
-            axes[0].plot(t, tab.column("m_abs"), "o-", ms=3, label=lab)
-            axes[1].plot(t, tab.column("chi_m"), "o-", ms=3, label=lab)
+            axes[0].plot(t, tab.column("m_abs") / scale, "o-", ms=3, label=lab)
+            axes[1].plot(t, tab.column("chi_m") / scale ** 2, "o-", ms=3, label=lab)
             axes[2].errorbar(t, tab.column("u4_m"), tab.column("u4_m_err"), fmt="o-", ms=3,
                              label=lab)
-    for ax, name in zip(axes, ["<|M|> (per site)", "chi", "Binder U4"]):
+    for ax, name in zip(axes, ["<|M|> / |m| (per site)", "chi (unit spins)", "Binder U4"]):
         ax.set_xlabel("T (K)")
         ax.set_ylabel(name)
         ax.axvline(T_EXP["fe"], color="k", ls=":", lw=1)
@@ -203,7 +206,7 @@ def main(argv=None) -> int:
     mfa_pajda = mean_field_tc(pajda_fe_exchange_ev(), COUNTS_BCC)
     _table([("Heisenberg fitted to the GPAW data", heis.tc), ("mMACE (free |m|, d^3m)", mm.tc),
             ("Heisenberg, Pajda et al. 2001", pajda.tc)], mfa_fit, mfa_pajda)
-    plot = _plot([heis, mm, pajda], os.path.join(out, "fe_tc.png"))
+    plot = _plot([heis, mm, pajda], os.path.join(out, "fe_tc.png"), moment)
     wall = time.perf_counter() - t0
     print(f"(tables and checkpoints in {out}{'; plot ' + plot if plot else ''}; {wall:.0f} s)")
 
