@@ -121,6 +121,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     results = {s: run_stage(s, workdir, args.quick, 5.0 if args.quick else args.nm_budget)
                for s in stages}
+    for s, r in results.items():
+        if s.startswith("thermo_"):
+            hh.fill_fallbacks(r, workdir)
     full = assemble(results)
     summ = report.summary(full)
     summ.update({"quick": args.quick, "stages": list(stages),

@@ -377,26 +377,86 @@ def _prescan(model, L, temps, n_equil, n_prod, seed, workdir, order_key, n_fine)
 
 def thermo_model(model, material: str, plan: dict, workdir, seed: int = 0,
                  t_range=None, order_key: str = "m") -> dict:
-    """Pre-scan + window + multi-size scan of one ModelSystem; JSON-able result."""
+    """Pre-scan + window + multi-size scan of one ModelSystem; JSON-able result.
+
+    The window is stored in <workdir>/<kind>/window.json and reused by a rerun (so a resumed run
+    continues the same scans). If the susceptibility of the largest size peaks at the lowest
+    window temperature, ``plan["extend"]`` further temperatures below it (same spacing) are
+    scanned for every size and merged into the tables before the Binder / chi analysis."""
+    import json as _json
+
+    from mmace_fast.mc.scan import critical_temperature
+    from mmace_fast.mc.table import ScanTable
     t0 = time.perf_counter()
-    lo, hi = t_range
-    coarse = np.geomspace(lo, hi, plan["n_coarse"]).tolist()
-    win = _prescan(model, plan["sizes"][0], coarse, plan["pre_equil"], plan["pre_prod"], seed,
-                   workdir, order_key, plan["n_fine"])
+    wfile = Path(workdir) / model.kind / "window.json"
+    if wfile.exists():
+        win = _json.loads(wfile.read_text())
+    else:
+        lo, hi = t_range
+        coarse = np.geomspace(lo, hi, plan["n_coarse"]).tolist()
+        win = _prescan(model, plan["sizes"][0], coarse, plan["pre_equil"], plan["pre_prod"],
+                       seed, workdir, order_key, plan["n_fine"])
+        wfile.parent.mkdir(parents=True, exist_ok=True)
+        wfile.write_text(_json.dumps(_jsonable(win)))
     res = _scan(model, plan["sizes"], win["temperatures"], plan["n_equil"], plan["n_prod"],
                 seed, str(workdir))
-    row = res.row()
+    tables = dict(res.tables)
+    big = tables[max(tables)]
+    temps = big.column("temperature_K")
+    extended = []
+    if plan.get("extend", 0) > 0 and int(np.argmax(big.column(f"chi_{order_key}"))) == 0:
+        step = float(temps[1] - temps[0])
+        extended = [float(temps[0] - k * step) for k in range(int(plan["extend"]), 0, -1)
+                    if temps[0] - k * step > 0]
+        log.info("%s: chi peaks at the window's lower edge; extending down to %.0f K",
+                 model.name, extended[0])
+        ext = _scan(model, plan["sizes"], extended, plan["n_equil"], plan["n_prod"], seed,
+                    str(Path(workdir) / "ext"))
+        tables = {L: ScanTable(list(ext.tables[L]) + list(tab), tab.metadata)
+                  for L, tab in tables.items()}
+        res.tables = tables
+    tc = None
+    try:
+        tc = critical_temperature(tables, order=order_key)
+    except ValueError as exc:
+        log.warning("%s: no Tc estimate (%s)", model.name, exc)
     out = {"name": model.name, "kind": model.kind, "material": material, "window": win,
+           "extended_below": extended,
            "sizes": list(plan["sizes"]), "n_equil": plan["n_equil"], "n_prod": plan["n_prod"],
            "tables": _tables_json(res, order_key), "order_key": order_key,
-           "tc_binder_K": row.get("tc_binder_K"), "tc_binder_err_K": row.get("tc_binder_err_K"),
-           "tc_chi_peak_K": row.get("tc_chi_peak_K"),
-           "tc_chi_peak_err_K": row.get("tc_chi_peak_err_K"), "u4_cross": row.get("u4_cross"),
-           "wall_s": time.perf_counter() - t0}
+           "tc_binder_K": None, "wall_s": time.perf_counter() - t0}
+    if tc is not None:
+        out.update(tc.as_dict())
+        out["tc_binder_K"] = tc.tc_binder
     if out["tc_binder_K"] is None:
         out["reason"] = "no Binder crossing inside the window"
         out.update(_chi_fallback(res, order_key))
     return _jsonable(out)
+
+
+def fill_fallbacks(thermo_result: dict, workdir) -> dict:
+    """Add the chi-peak estimate (largest size, bootstrap error) to every model of a cached
+    thermo stage that has no Binder crossing and no chi estimate yet, from the scan tables on
+    disk (<workdir>/thermo_<material>/<kind>/L<L>/scan.json)."""
+    from mmace_fast.mc.table import ScanTable
+    from mmace_fast.mc.tc import chi_peak
+    root = Path(workdir) / f"thermo_{thermo_result['material']}"
+    for kind, r in thermo_result.get("models", {}).items():
+        if r.get("tc_binder_K") is not None or r.get("tc_chi_peak_K") is not None:
+            continue
+        sizes = r.get("sizes") or []
+        path = root / kind / f"L{max(sizes)}" / "scan.json" if sizes else None
+        if path is None or not path.exists():
+            continue
+        tab = ScanTable.from_json(path)
+        ok = r.get("order_key", "m")
+        try:
+            pk = chi_peak(tab.column("temperature_K"), tab.column(f"chi_{ok}"),
+                          tab.column(f"chi_{ok}_err"), n_boot=400, seed=0)
+            r["tc_chi_peak_K"], r["tc_chi_peak_err_K"] = float(pk.t_peak), float(pk.t_peak_err)
+        except ValueError as exc:
+            r["chi_note"] = str(exc)
+    return thermo_result
 
 
 def _chi_fallback(res, order_key) -> dict:
@@ -423,13 +483,15 @@ def thermo_plans(quick: bool) -> dict:
              n_equil=500, n_prod=2000)
     return {"heisenberg": h, "pajda": h,
             "mmace": dict(sizes=(3, 4), n_coarse=10, pre_equil=30, pre_prod=60, n_fine=7,
-                          n_equil=100, n_prod=300)}
+                          n_equil=100, n_prod=300, extend=3)}
 
 
 #: mMACE sizes per material (CrN's AFM2 / AFM3 patterns need even L; L = 4 is 256 Cr + 256 N,
 #: ~8x the cost of L = 2 per sweep, hence fewer sweeps and temperatures)
 MMACE_SIZES = {"crn": (2, 4)}
 MMACE_CRN = dict(n_fine=6, n_equil=60, n_prod=200)
+#: free-length mMACE on Fe: fewer temperatures and sweeps (budget of the full run)
+MMACE_FREE = dict(n_fine=5, n_equil=60, n_prod=200)
 
 
 def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
@@ -483,6 +545,8 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
             plan["sizes"] = MMACE_SIZES[material]
             if material == "crn":
                 plan.update(MMACE_CRN)
+        if kind == "mmace_free" and not quick:
+            plan.update(MMACE_FREE)
         log.info("%s %s: order %s, pre-scan %.0f-%.0f K", material, kind, order, *rng)
         try:
             r = thermo_model(ms, material, plan, workdir, t_range=rng,

@@ -1,0 +1,37 @@
+"""Head-to-head thermo driver on a cheap model (Pajda's bcc Fe constants, tiny scans)."""
+import json
+
+import numpy as np
+
+from mmace_fast.compare import headtohead as hh
+from mmace_fast.compare.thermo import pajda_model
+
+PLAN = dict(sizes=(2, 3), n_coarse=4, pre_equil=10, pre_prod=20, n_fine=3, n_equil=10,
+            n_prod=20, extend=2)
+
+
+def test_thermo_model_window_stored_and_reused(tmp_path):
+    r = hh.thermo_model(pajda_model(), "fe", PLAN, tmp_path, t_range=(300.0, 2400.0))
+    wfile = tmp_path / "pajda" / "window.json"
+    win = json.loads(wfile.read_text())
+    assert r["window"]["temperatures"] == win["temperatures"]
+    assert len(win["temperatures"]) == 3 and win["method"] == "order_parameter_drop"
+    assert set(r["tables"]) == {"2", "3"}                   # JSON-able: string keys
+    for t in r["tables"].values():            # window (+ any extension below it), sorted
+        assert len(t["temperature_K"]) == 3 + len(r["extended_below"])
+    assert r["tc_binder_K"] is not None or "reason" in r
+    # a rerun with a different range reuses the stored window (resumable scans)
+    r2 = hh.thermo_model(pajda_model(), "fe", PLAN, tmp_path, t_range=(10.0, 20.0))
+    assert r2["window"]["temperatures"] == win["temperatures"]
+    assert np.allclose(r2["tables"]["2"]["m_abs"], r["tables"]["2"]["m_abs"])
+
+
+def test_thermo_model_extends_below_a_low_edge_peak(tmp_path):
+    # a window far above Tc: chi is largest at its lowest temperature -> extension below
+    (tmp_path / "pajda").mkdir()
+    (tmp_path / "pajda" / "window.json").write_text(json.dumps(
+        {"t_peak": 3000.0, "edge": None, "method": "chi_peak",
+         "temperatures": [3000.0, 3500.0, 4000.0]}))
+    r = hh.thermo_model(pajda_model(), "fe", PLAN, tmp_path, t_range=(300.0, 2400.0))
+    assert r["extended_below"] == [2000.0, 2500.0]
+    assert r["tables"]["3"]["temperature_K"][:2] == [2000.0, 2500.0]
