@@ -35,3 +35,21 @@ def test_thermo_model_extends_below_a_low_edge_peak(tmp_path):
     r = hh.thermo_model(pajda_model(), "fe", PLAN, tmp_path, t_range=(300.0, 2400.0))
     assert r["extended_below"] == [2000.0, 2500.0]
     assert r["tables"]["3"]["temperature_K"][:2] == [2000.0, 2500.0]
+
+
+def test_fill_fallbacks_rejects_spurious_crossing_and_flags_first_order(tmp_path):
+    tab = {"temperature_K": [150.0, 190.0, 230.0], "ms_abs": [2.2, 0.5, 0.1],
+           "chi_ms": [5.0, 6000.0, 30.0], "u4_ms": [0.667, -0.14, 0.42],
+           "u4_ms_err": [0.0, 0.1, 0.01]}
+    r = {"material": "crn", "models": {
+        "mmace_fixed": {"tc_binder_K": 295.0, "tc_binder_err_K": 60.0, "u4_cross": 0.40,
+                        "order_key": "ms", "tables": {"2": tab, "4": tab}},
+        "heisenberg": {"tc_binder_K": 70.0, "tc_binder_err_K": 2.0, "u4_cross": 0.61,
+                       "order_key": "ms", "tables": {"4": tab}}}}
+    hh.fill_fallbacks(r, tmp_path)                 # no scan.json on disk: grid maximum
+    m = r["models"]["mmace_fixed"]
+    assert m["tc_binder_K"] is None and m["tc_binder_rejected_K"] == 295.0
+    assert m["tc_method"] == "chi_max_grid" and m["tc_K"] == 190.0 and m["tc_err_K"] == 20.0
+    assert m["first_order"]["T_K"] == 190.0
+    h = r["models"]["heisenberg"]
+    assert h["tc_method"] == "binder_crossing" and h["tc_K"] == 70.0

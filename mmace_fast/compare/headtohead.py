@@ -434,28 +434,65 @@ def thermo_model(model, material: str, plan: dict, workdir, seed: int = 0,
     return _jsonable(out)
 
 
+#: a Binder crossing whose U4 lies below this is rejected: for a 3-component order parameter
+#: U4 runs from 4/9 (disordered) to 2/3 (ordered) and crosses near 0.62 at a continuous
+#: transition; crossings near or below 4/9 are noise in the disordered phase
+U4_CROSS_MIN = 0.5
+#: a dip of U4 below this on the largest size is the signature of a first-order transition
+#: (two coexisting phases: <m^4> > (5/3) <m^2>^2)
+U4_FIRST_ORDER = 0.3
+
+
 def fill_fallbacks(thermo_result: dict, workdir) -> dict:
-    """Add the chi-peak estimate (largest size, bootstrap error) to every model of a cached
-    thermo stage that has no Binder crossing and no chi estimate yet, from the scan tables on
-    disk (<workdir>/thermo_<material>/<kind>/L<L>/scan.json)."""
+    """Final transition temperature of every model of a thermo stage: ``tc_K``, ``tc_err_K``,
+    ``tc_method``.
+
+    - "binder_crossing" when the crossing is accepted (U4* >= :data:`U4_CROSS_MIN`);
+      otherwise it is kept as ``tc_binder_rejected_K`` with a reason;
+    - "chi_peak_largest_L": bootstrap parabola through the susceptibility maximum of the
+      largest size (scan tables read from <workdir>/thermo_<material>/<kind>/L<L>/scan.json);
+    - "chi_max_grid": the grid temperature of that maximum, error half the grid step (when no
+      parabola fits, e.g. a first-order spike).
+    ``first_order`` (T of the U4 dip of the largest size) is set when U4 dips below
+    :data:`U4_FIRST_ORDER`."""
     from mmace_fast.mc.table import ScanTable
     from mmace_fast.mc.tc import chi_peak
     root = Path(workdir) / f"thermo_{thermo_result['material']}"
     for kind, r in thermo_result.get("models", {}).items():
-        if r.get("tc_binder_K") is not None or r.get("tc_chi_peak_K") is not None:
-            continue
-        sizes = r.get("sizes") or []
-        path = root / kind / f"L{max(sizes)}" / "scan.json" if sizes else None
-        if path is None or not path.exists():
-            continue
-        tab = ScanTable.from_json(path)
         ok = r.get("order_key", "m")
+        tc, u4c = r.get("tc_binder_K"), r.get("u4_cross")
+        if tc is not None and u4c is not None and u4c < U4_CROSS_MIN:
+            r["tc_binder_rejected_K"] = tc
+            r["tc_binder_K"] = None
+            r["reason"] = (f"spurious Binder crossing at {tc:.0f} K rejected: U4* = {u4c:.3f} "
+                           f"< {U4_CROSS_MIN} (disordered value 4/9)")
+        if r.get("tc_binder_K") is not None:
+            r.update(tc_K=r["tc_binder_K"], tc_err_K=r.get("tc_binder_err_K"),
+                     tc_method="binder_crossing")
+        tabs = r.get("tables") or {}
+        if not tabs:
+            continue
+        big = tabs[max(tabs, key=int)]
+        t = np.asarray(big["temperature_K"], float)
+        u4 = np.asarray(big[f"u4_{ok}"], float)
+        if u4.size and np.nanmin(u4) < U4_FIRST_ORDER:
+            r["first_order"] = {"T_K": float(t[int(np.nanargmin(u4))]),
+                                "u4_min": float(np.nanmin(u4))}
+        if r.get("tc_K") is not None:
+            continue
+        path = root / kind / f"L{max(int(k) for k in tabs)}" / "scan.json"
         try:
+            tab = ScanTable.from_json(path)
             pk = chi_peak(tab.column("temperature_K"), tab.column(f"chi_{ok}"),
                           tab.column(f"chi_{ok}_err"), n_boot=400, seed=0)
-            r["tc_chi_peak_K"], r["tc_chi_peak_err_K"] = float(pk.t_peak), float(pk.t_peak_err)
-        except ValueError as exc:
-            r["chi_note"] = str(exc)
+            r.update(tc_K=float(pk.t_peak), tc_err_K=float(pk.t_peak_err),
+                     tc_method="chi_peak_largest_L")
+        except (ValueError, OSError) as exc:
+            chi = np.asarray(big[f"chi_{ok}"], float)
+            k = int(np.nanargmax(chi))
+            step = float(np.min(np.diff(np.sort(t)))) if t.size > 1 else float("nan")
+            r.update(tc_K=float(t[k]), tc_err_K=0.5 * step, tc_method="chi_max_grid",
+                     chi_note=str(exc))
     return thermo_result
 
 

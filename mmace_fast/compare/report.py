@@ -59,17 +59,20 @@ def summary(result: dict, split: str = "valid_test") -> dict:
                     out[key] = None
                     out[key + "_reason"] = "thermo stage not run for this model"
                 continue
-            out[key] = mod.get("tc_binder_K")
-            out[key + "_err"] = mod.get("tc_binder_err_K")
-            out[key + "_method"] = "binder_crossing"
+            best = mod.get("tc_K", mod.get("tc_binder_K"))
+            if best is None and mod.get("tc_chi_peak_K") is not None:
+                best = mod["tc_chi_peak_K"]
+            out[key] = best
+            out[key + "_err"] = mod.get("tc_err_K", mod.get("tc_binder_err_K")
+                                        if mod.get("tc_binder_K") is not None
+                                        else mod.get("tc_chi_peak_err_K"))
+            out[key + "_method"] = mod.get("tc_method", "binder_crossing"
+                                           if mod.get("tc_binder_K") is not None else
+                                           "chi_peak_largest_L" if best is not None else None)
             if mod.get("tc_binder_K") is None:
                 out[key + "_reason"] = mod.get("reason", "no Binder crossing")
-                if mod.get("tc_chi_peak_K") is not None:     # fallback: chi peak, largest L
-                    out[key] = mod["tc_chi_peak_K"]
-                    out[key + "_err"] = mod.get("tc_chi_peak_err_K")
-                    out[key + "_method"] = "chi_peak_largest_L"
-                else:
-                    out[key + "_method"] = None
+            if mod.get("first_order"):
+                out[key + "_first_order_T"] = mod["first_order"]["T_K"]
             if m == "crn":
                 out[f"crn_order_{short}"] = mod.get("order")
     for k in SUMMARY_KEYS:
@@ -139,22 +142,29 @@ def spiral_table(result: dict) -> list[str]:
 
 
 def thermo_table(result: dict) -> list[str]:
-    lines = ["| material | model | order | sizes | Tc Binder (K) | chi peak, largest L (K) | "
-             "U4 cross | exp (K) | deviation |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| material | model | order | sizes | Binder crossing (K) | U4* | "
+             "estimate (K, method) | exp (K) | deviation of the estimate |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for m, th in result.get("thermo", {}).items():
         for kind, r in th.get("models", {}).items():
             tc, err = r.get("tc_binder_K"), r.get("tc_binder_err_K")
             texp = T_EXP.get(m)
-            dev = (f"{100 * (tc - texp) / texp:+.0f} %" if tc is not None and texp else "-")
             tcs = f"{tc:.0f} +- {err:.0f}" if tc is not None and err is not None else (
-                _fmt(tc, 0) if tc is not None else r.get("reason", "-"))
-            if tc is None and r.get("tc_chi_peak_K") is not None and texp:
-                tchi = r["tc_chi_peak_K"]
-                dev = f"{100 * (tchi - texp) / texp:+.0f} % (chi peak)"
-            chi = r.get("tc_chi_peak_K")
+                r.get("reason", "-"))
+            best, berr = r.get("tc_K"), r.get("tc_err_K")
+            if best is None and tc is None and r.get("tc_chi_peak_K") is not None:
+                best, berr = r["tc_chi_peak_K"], r.get("tc_chi_peak_err_K")
+            best = best if best is not None else tc
+            fo = r.get("first_order")
+            method = r.get("tc_method", "binder_crossing" if tc is not None else "chi peak")
+            est = "-" if best is None else (f"{best:.0f} +- {berr:.0f} ({method})"
+                                            if berr is not None else f"{best:.0f} ({method})")
+            if fo:
+                est += f"; first-order U4 dip {fo['u4_min']:.2f} at {fo['T_K']:.0f} K"
+            dev = f"{100 * (best - texp) / texp:+.0f} %" if best is not None and texp else "-"
             lines.append(f"| {m} | {r.get('name', kind)} | {r.get('order', '-')} | "
-                         f"{r.get('sizes', '-')} | {tcs} | {_fmt(chi, 0)} | "
-                         f"{_fmt(r.get('u4_cross'), 3)} | {texp or '-'} | {dev} |")
+                         f"{r.get('sizes', '-')} | {tcs} | {_fmt(r.get('u4_cross'), 3)} | "
+                         f"{est} | {texp or '-'} | {dev} |")
     return lines
 
 
