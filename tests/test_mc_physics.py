@@ -220,6 +220,18 @@ def test_overrelaxation_is_microcanonical_for_isotropic_exchange():
     assert ham.core.total_energy() == pytest.approx(e0, rel=1e-12)
 
 
+def _partner_projection(J, Ku, kt, d):
+    """<u.d> for a unit spin u with weight exp((J u.d + Ku u_z^2) / kT), by 2-d quadrature."""
+    def weight(theta, phi, f):
+        u = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
+        return f(u) * np.exp((J * u @ d + Ku * u[2] ** 2) / kt) * np.sin(theta)
+
+    z = integrate.dblquad(lambda t, p: weight(t, p, lambda u: 1.0), 0, 2 * np.pi, 0, np.pi)[0]
+    num = integrate.dblquad(lambda t, p: weight(t, p, lambda u: u @ d), 0, 2 * np.pi, 0,
+                            np.pi)[0]
+    return num / z
+
+
 def test_overrelaxation_with_anisotropy_samples_boltzmann():
     """Active spin in a frozen partner's exchange field plus uniaxial anisotropy (reflections
     change E and are Metropolis-corrected): <m1.d> equals the 2-d quadrature."""
@@ -231,16 +243,9 @@ def test_overrelaxation_with_anisotropy_samples_boltzmann():
     mc.equilibrate(2000)
     s = mc.sample(100_000)
     proj = s.magnetisation @ d
-
-    def weight(theta, phi, f):
-        u = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
-        return f(u) * np.exp((J * u @ d + Ku * u[2] ** 2) / kt) * np.sin(theta)
-
-    z = integrate.dblquad(lambda t, p: weight(t, p, lambda u: 1.0), 0, 2 * np.pi, 0, np.pi)[0]
-    num = integrate.dblquad(lambda t, p: weight(t, p, lambda u: u @ d), 0, 2 * np.pi, 0,
-                            np.pi)[0]
+    expected = _partner_projection(J, Ku, kt, d)
     assert 0.05 < mc.acceptance()["overrelax"] < 0.95     # really Metropolis-corrected
-    assert _z(proj, num / z) < 4.0
+    assert _z(proj, expected) < 4.0
 
 
 def test_overrelaxation_needs_an_axis_provider():
@@ -276,15 +281,8 @@ def test_delayed_acceptance_with_anisotropy_and_overrelaxation():
                     active_sites=[0], overrelax_per_sweep=1, surrogate=sur)
     mc.equilibrate(2000)
     proj = mc.sample(100_000).magnetisation @ d
-
-    def weight(theta, phi, f):
-        u = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
-        return f(u) * np.exp((J * u @ d + Ku * u[2] ** 2) / kt) * np.sin(theta)
-
-    z = integrate.dblquad(lambda t, p: weight(t, p, lambda u: 1.0), 0, 2 * np.pi, 0, np.pi)[0]
-    num = integrate.dblquad(lambda t, p: weight(t, p, lambda u: u @ d), 0, 2 * np.pi, 0,
-                            np.pi)[0]
-    assert _z(proj, num / z) < 4.0
+    expected = _partner_projection(J, Ku, kt, d)
+    assert _z(proj, expected) < 4.0
 
 
 def test_delayed_acceptance_with_exact_surrogate_never_rejects_in_stage_two():

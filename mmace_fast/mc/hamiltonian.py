@@ -65,7 +65,40 @@ def _cluster(sorted_d, tol):
     return np.array([g.mean() for g in np.split(sorted_d, breaks)])
 
 
-class SpinHamiltonian:
+class CoreHamiltonian:
+    """Python face of a C++ Hamiltonian (``self.core``, a ``_core.HamiltonianBase``): energies
+    of given moments [n, 3] muB. Subclasses set ``core`` and ``n_sites`` and define
+    ``content_hash()`` (the Monte Carlo driver's checkpoints use it)."""
+
+    core = None
+    n_sites = 0
+
+    @property
+    def variable_length(self) -> bool:
+        return self.core.variable_length
+
+    def energy(self, spins) -> float:
+        """Total energy (eV) of moments [n, 3] muB."""
+        self.core.set_spins(spins)
+        return self.core.total_energy()
+
+    def site_energies(self, spins) -> np.ndarray:
+        """[n] eV, summing to :meth:`energy`."""
+        self.core.set_spins(spins)
+        return self.core.site_energies()
+
+    def effective_field(self, spins) -> np.ndarray:
+        """-dE/dm [n, 3] eV/muB (where the Hamiltonian provides it)."""
+        self.core.set_spins(spins)
+        return self.core.effective_field()
+
+    def delta_energy(self, spins, i, m_new) -> float:
+        """E(spins with m_i = m_new) - E(spins), eV, from the local (incremental) update."""
+        self.core.set_spins(spins)
+        return self.core.delta_energy(int(i), m_new)
+
+
+class SpinHamiltonian(CoreHamiltonian):
     """Classical spin Hamiltonian on explicit pairs.
 
     n_sites: number of moments. pair_i, pair_j [P]: each unordered pair once (self-image pairs
@@ -137,34 +170,10 @@ class SpinHamiltonian:
         ham.shells = Shells(distances, i[keep], j[keep], s[keep], k[keep])
         return ham
 
-    # -- evaluation ---------------------------------------------------------------------------
-    @property
-    def variable_length(self) -> bool:
-        return self.core.variable_length
-
+    # -- evaluation (energy, site_energies, effective_field, delta_energy: CoreHamiltonian) --
     @property
     def wolff_compatible(self) -> bool:
         return self.core.wolff_compatible
-
-    def energy(self, spins) -> float:
-        """Total energy (eV) of moments [n, 3] muB."""
-        self.core.set_spins(spins)
-        return self.core.total_energy()
-
-    def site_energies(self, spins) -> np.ndarray:
-        """[n] eV, summing to :meth:`energy`."""
-        self.core.set_spins(spins)
-        return self.core.site_energies()
-
-    def effective_field(self, spins) -> np.ndarray:
-        """-dE/dm [n, 3] eV/muB."""
-        self.core.set_spins(spins)
-        return self.core.effective_field()
-
-    def delta_energy(self, spins, i, m_new) -> float:
-        """E(spins with m_i = m_new) - E(spins), eV, from the local update."""
-        self.core.set_spins(spins)
-        return self.core.delta_energy(int(i), m_new)
 
     def content_hash(self) -> str:
         """sha256 over every coefficient: identifies the Hamiltonian in checkpoints."""

@@ -24,6 +24,7 @@ import numpy as np
 
 from mmace_fast import _core
 from mmace_fast.export.frozen import FrozenModel
+from mmace_fast.mc.hamiltonian import CoreHamiltonian
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _as_model(model) -> FrozenModel:
     raise TypeError(f"expected a FrozenModel or a path to a frozen-model file, got {type(model)}")
 
 
-class FrozenMMACEHamiltonian:
+class FrozenMMACEHamiltonian(CoreHamiltonian):
     """Frozen mMACE on a fixed structure for :class:`mmace_fast.mc.engine.MonteCarlo`.
 
     model: FrozenModel or path; positions [n, 3] A; cell [3, 3] A; pbc [3]; numbers [n].
@@ -83,29 +84,8 @@ class FrozenMMACEHamiltonian:
     def from_arrays(cls, model, positions, cell, pbc, numbers, **kw) -> "FrozenMMACEHamiltonian":
         return cls(model, positions, cell, pbc, numbers, **kw)
 
-    # -- evaluation ---------------------------------------------------------------------------
-    @property
-    def variable_length(self) -> bool:
-        return self.core.variable_length
-
-    def energy(self, spins) -> float:
-        """Total energy (eV) of moments [n, 3] muB."""
-        self.core.set_spins(spins)
-        return self.core.total_energy()
-
-    def site_energies(self, spins) -> np.ndarray:
-        self.core.set_spins(spins)
-        return self.core.site_energies()
-
-    def delta_energy(self, spins, i, m_new) -> float:
-        """E(spins with m_i = m_new) - E(spins), eV, from the incremental evaluator."""
-        self.core.set_spins(spins)
-        return self.core.delta_energy(int(i), m_new)
-
-    def effective_field(self, spins) -> np.ndarray:
-        """Not available for the frozen model (raises RuntimeError)."""
-        self.core.set_spins(spins)
-        return self.core.effective_field()
+    # -- evaluation: energy, site_energies, delta_energy (CoreHamiltonian); effective_field
+    # raises RuntimeError (magnetic forces of the frozen model are not available in C++ yet)
 
     def memory(self) -> dict:
         """Cache sizes in bytes (geometry, nodes, scratch, total, per_atom)."""
