@@ -459,6 +459,8 @@ def fill_fallbacks(thermo_result: dict, workdir) -> dict:
     from mmace_fast.mc.tc import chi_peak
     root = Path(workdir) / f"thermo_{thermo_result['material']}"
     for kind, r in thermo_result.get("models", {}).items():
+        base = root / thermo_result["fit_dir"] if (kind == "heisenberg" and
+                                                   thermo_result.get("fit_dir")) else root
         ok = r.get("order_key", "m")
         tc, u4c = r.get("tc_binder_K"), r.get("u4_cross")
         if tc is not None and u4c is not None and u4c < U4_CROSS_MIN:
@@ -480,7 +482,7 @@ def fill_fallbacks(thermo_result: dict, workdir) -> dict:
                                 "u4_min": float(np.nanmin(u4))}
         if r.get("tc_K") is not None:
             continue
-        path = root / kind / f"L{max(int(k) for k in tabs)}" / "scan.json"
+        path = base / kind / f"L{max(int(k) for k in tabs)}" / "scan.json"
         try:
             tab = ScanTable.from_json(path)
             pk = chi_peak(tab.column("temperature_K"), tab.column(f"chi_{ok}"),
@@ -544,11 +546,19 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
     if fit is None:
         fit = fit_material(material, kind="fixed_lattice", configs=read_material(material),
                            root=str(ROOT))
+    # the fitted model changes with the data: its scans live under a folder named by the data
+    # content, so a rerun on grown data never resumes a checkpoint of another Hamiltonian (the
+    # shipped mMACE and Pajda's constants do not change: their scans stay where they are)
+    import gzip
+    import hashlib
+    key = hashlib.sha256(gzip.decompress(
+        (ROOT / "data" / f"{material}.extxyz.gz").read_bytes())).hexdigest()[:12]
+    fit_dir = workdir / f"fit_{key}"
     moment = float(fit.moments[MAGNETIC_Z[material]])
     frozen = load_frozen(material)
     mf = float(fit.mean_field.get("T_K", 1000.0) or 1000.0)
     out = {"material": material, "moment": moment, "mean_field_heis_K": mf, "models": {},
-           "order_checks": {}}
+           "order_checks": {}, "fit_dir": fit_dir.name}
     default_order = thermo.MATERIALS[material][2]
     orders = {"heisenberg": default_order, "mmace": default_order}
     if material == "crn":
@@ -559,7 +569,8 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
             pl = plans["mmace" if fam == "mmace" else "heisenberg"]
             size = 2 if (quick or fam == "mmace") else 4
             chk = order_check(make, ("FM", "AFM1", "AFM2", "AFM3"), t_check, size,
-                              pl["pre_equil"], pl["pre_prod"], workdir / f"check_{fam}",
+                              pl["pre_equil"], pl["pre_prod"],
+                              (fit_dir if fam == "heisenberg" else workdir) / f"check_{fam}",
                               norm=moment if fam == "mmace" else 1.0)
             out["order_checks"][fam] = chk
             orders[fam] = chk["preferred"]
@@ -586,8 +597,8 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
             plan.update(MMACE_FREE)
         log.info("%s %s: order %s, pre-scan %.0f-%.0f K", material, kind, order, *rng)
         try:
-            r = thermo_model(ms, material, plan, workdir, t_range=rng,
-                             order_key="m" if order == "FM" else "ms")
+            r = thermo_model(ms, material, plan, fit_dir if kind == "heisenberg" else workdir,
+                             t_range=rng, order_key="m" if order == "FM" else "ms")
         except Exception as exc:                 # keep the other models' results
             log.exception("%s %s failed", material, kind)
             r = {"name": ms.name, "kind": kind, "tc_binder_K": None,
