@@ -597,7 +597,9 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
             plan.update(MMACE_FREE)
         log.info("%s %s: order %s, pre-scan %.0f-%.0f K", material, kind, order, *rng)
         try:
-            r = thermo_model(ms, material, plan, fit_dir if kind == "heisenberg" else workdir,
+            wd = (fit_dir if kind == "heisenberg" else
+                  workdir / f"mmace_m{moment:.3f}" if fam == "mmace" else workdir)
+            r = thermo_model(ms, material, plan, wd,
                              t_range=rng, order_key="m" if order == "FM" else "ms")
         except Exception as exc:                 # keep the other models' results
             log.exception("%s %s failed", material, kind)
