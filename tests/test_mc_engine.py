@@ -161,3 +161,12 @@ def test_delayed_acceptance_checkpoint_restart(tmp_path):
         MonteCarlo(ham, m, 9000.0, surrogate=SpinHamiltonian(3, [0], [1], J=[1.0]))
     with pytest.raises(ValueError, match="Wolff"):
         MonteCarlo(ham, m, 9000.0, surrogate=sur, wolff_per_sweep=1)
+
+
+def test_checkpoint_rejects_a_chain_started_from_other_moments(tmp_path):
+    ham, lat, m = _model()
+    a = MonteCarlo(ham, m, 500.0, seed=2)
+    a.run(0, 10, checkpoint=tmp_path / "c.npz", checkpoint_every=10)
+    b = MonteCarlo(ham, -m, 500.0, seed=2)          # same Hamiltonian, other start
+    with pytest.raises(CheckpointError, match="started from other"):
+        b.load_checkpoint(tmp_path / "c.npz")

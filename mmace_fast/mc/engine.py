@@ -17,6 +17,7 @@ at most one chunk.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -87,7 +88,10 @@ class MonteCarlo:
         self.hamiltonian = hamiltonian
         self.n_sites = int(hamiltonian.n_sites)
         core_h = hamiltonian.core
-        core_h.set_spins(_validate_spins(spins, self.n_sites, core_h.variable_length))
+        start = _validate_spins(spins, self.n_sites, core_h.variable_length)
+        core_h.set_spins(start)
+        # identity of the starting moments: a checkpoint resumes only the same chain
+        self.start_hash = hashlib.sha256(start.tobytes()).hexdigest()
         self.seed, self.stream = int(seed), int(stream)
         if self.seed < 0 or self.stream < 0:
             raise ValueError("seed and stream must be non-negative integers")
@@ -229,6 +233,7 @@ class MonteCarlo:
             "settings": self.settings, "progress": self.progress,
             "surrogate_hash": None if self.surrogate is None else self.surrogate.content_hash(),
             "da_counters": list(self.core.get_da_counters()),
+            "start_hash": self.start_hash,
         }
         return {
             "meta": np.array(json.dumps(meta)),
@@ -264,6 +269,9 @@ class MonteCarlo:
             raise CheckpointError(f"{path}: checkpoint belongs to a different Hamiltonian")
         if meta["n_sites"] != self.n_sites or st["spins"].shape != (self.n_sites, 3):
             raise CheckpointError(f"{path}: wrong number of sites")
+        if meta.get("start_hash", self.start_hash) != self.start_hash:
+            raise CheckpointError(f"{path}: checkpoint belongs to a chain started from other "
+                                  "moments (e.g. another moment length or order pattern)")
         mine = None if self.surrogate is None else self.surrogate.content_hash()
         if meta.get("surrogate_hash") != mine:
             raise CheckpointError(f"{path}: checkpoint was written with a different delayed-"
