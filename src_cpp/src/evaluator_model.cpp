@@ -219,15 +219,11 @@ real_t ArrayStore::scalar(const std::string& name) const { return real(name, {})
 std::int64_t ArrayStore::integer(const std::string& name) const { return ints(name, {})[0]; }
 
 // ----------------------------------------------------------------------------- BlockLinear
-void BlockLinear::load(const ArrayStore& s, const std::string& p, int c) {
-    const auto& dims = s.ints(p + ".dims", {2});
-    d_in = as_int(dims[0], p + " d_in", 1, 1 << 20);
-    d_out = as_int(dims[1], p + " d_out", 1, 1 << 20);
-    c_in = c_out = c;
-    const auto& blocks = s.ints(p + ".blocks", {-1, 3});
-    const int nb = static_cast<int>(blocks.size() / 3);
-    const auto& wt = s.real(p + ".weight", {nb, c, c});
-    const real_t norm = s.scalar(p + ".norm");
+namespace {
+// Validated block table [nb, 3] (input start, output start, size) of a per-l channel mixing.
+void load_block_table(const std::vector<std::int64_t>& blocks, int nb, int d_in, int d_out,
+                      const std::string& p, std::vector<int>& in0, std::vector<int>& out0,
+                      std::vector<int>& dim) {
     for (int b = 0; b < nb; ++b) {
         const int i0 = as_int(blocks[3 * b], p + " block start", 0, d_in - 1);
         const int o0 = as_int(blocks[3 * b + 1], p + " block start", 0, d_out - 1);
@@ -237,8 +233,26 @@ void BlockLinear::load(const ArrayStore& s, const std::string& p, int c) {
         out0.push_back(o0);
         dim.push_back(dm);
     }
+}
+
+// w = wt * norm (the file's weights with their normalisation folded in)
+void scaled_copy(const std::vector<real_t>& wt, real_t norm, std::vector<real_t>& w) {
     w.resize(wt.size());
     for (std::size_t k = 0; k < wt.size(); ++k) w[k] = wt[k] * norm;
+}
+}  // namespace
+
+void BlockLinear::load(const ArrayStore& s, const std::string& p, int c) {
+    const auto& dims = s.ints(p + ".dims", {2});
+    d_in = as_int(dims[0], p + " d_in", 1, 1 << 20);
+    d_out = as_int(dims[1], p + " d_out", 1, 1 << 20);
+    c_in = c_out = c;
+    const auto& blocks = s.ints(p + ".blocks", {-1, 3});
+    const int nb = static_cast<int>(blocks.size() / 3);
+    const auto& wt = s.real(p + ".weight", {nb, c, c});
+    const real_t norm = s.scalar(p + ".norm");
+    load_block_table(blocks, nb, d_in, d_out, p, in0, out0, dim);
+    scaled_copy(wt, norm, w);
 }
 
 void BlockLinear::apply(const real_t* x, real_t* y) const {
@@ -278,17 +292,8 @@ void AttrLinear::load(const ArrayStore& s, const std::string& p, int cc, int na,
     const int nb = static_cast<int>(blocks.size() / 3);
     const auto& wt = s.real(p + ".weight", {nb, na, cc, cc});
     const real_t norm = s.scalar(p + ".norm");
-    for (int b = 0; b < nb; ++b) {
-        const int i0 = as_int(blocks[3 * b], p + " block start", 0, d_in - 1);
-        const int o0 = as_int(blocks[3 * b + 1], p + " block start", 0, d_out - 1);
-        const int dm = as_int(blocks[3 * b + 2], p + " block size", 1, d_in);
-        require(i0 + dm <= d_in && o0 + dm <= d_out, p + ": block exceeds the feature size");
-        in0.push_back(i0);
-        out0.push_back(o0);
-        dim.push_back(dm);
-    }
-    w.resize(wt.size());
-    for (std::size_t k = 0; k < wt.size(); ++k) w[k] = wt[k] * norm;
+    load_block_table(blocks, nb, d_in, d_out, p, in0, out0, dim);
+    scaled_copy(wt, norm, w);
 }
 
 MMACE_KERNEL
