@@ -233,7 +233,8 @@ def _parity_plot(plt, result, out_dir) -> list[str]:
             ax.set_title(f"{m} {q} (valid + test)")
             ax.set_xlabel(f"DFT {unit}")
             ax.set_ylabel("model")
-            ax.legend(fontsize=7)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
     fig.tight_layout()
     p = out_dir / "head_to_head_parity.png"
     fig.savefig(p, dpi=110)
@@ -260,7 +261,8 @@ def _spiral_plot(plt, result, out_dir) -> list[str]:
         ax.set_title(f"bcc Fe flat spirals, {path}")
         ax.set_xlabel(f"q / q_{path[-1]}")
     axes[0].set_ylabel("E(q) - E(0) (meV/atom)")
-    axes[1].legend(fontsize=7)
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(fontsize=7)
     fig.tight_layout()
     p = out_dir / "head_to_head_spirals.png"
     fig.savefig(p, dpi=110)
