@@ -27,8 +27,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from mmace_fast.compare.thermo import (T_EXP, fine_window, heisenberg_model, locate_transition,
-                                       mmace_model, pajda_model, scan_model)
+from mmace_fast.compare.thermo import (T_EXP, TcResult, fine_window, heisenberg_model,
+                                       locate_transition, mmace_model, pajda_model, scan_model)
 from mmace_fast.mc.presets import mean_field_tc, pajda_fe_exchange_ev
 from mmace_fast.mc.scan import critical_temperature
 
@@ -61,13 +61,18 @@ def _progress(model, L, k, n, row):
              row.get("u4_ms", row["u4_m"]), row["wall_s"])
 
 
-def _run_heisenberg(fit, plan, out):
-    model = heisenberg_model("fe", fit)
-    guess = float(fit.mean_field.get("T_K", 1000.0))
+def _window(model, guess, plan, out):
+    """Fine-scan temperatures (K): a coarse scan over plan["coarse"] x guess at the smallest
+    size locates the chi peak, the window spans plan["width"] around it."""
     lo, hi, n = plan["coarse"]
     t_star = locate_transition(model, plan["coarse_L"], np.linspace(lo * guess, hi * guess, n),
                                *plan["sweeps_coarse"], workdir=out, progress=_progress)
-    temps = fine_window(t_star, plan["width"], plan["n_fine"])
+    return fine_window(t_star, plan["width"], plan["n_fine"])
+
+
+def _run_heisenberg(fit, plan, out):
+    model = heisenberg_model("fe", fit)
+    temps = _window(model, float(fit.mean_field.get("T_K", 1000.0)), plan, out)
     return scan_model(model, plan["sizes"], temps, *plan["sweeps"], workdir=out,
                       progress=_progress)
 
@@ -101,10 +106,7 @@ def _run_mmace(moment, guess, plan, out, workers):
     from mmace_fast.models import load_frozen  # noqa: PLC0415
 
     model = mmace_model("fe", load_frozen("fe"), moment, free_length=True)
-    lo, hi, n = plan["coarse"]
-    t_star = locate_transition(model, plan["coarse_L"], np.linspace(lo * guess, hi * guess, n),
-                               *plan["sweeps_coarse"], workdir=out, progress=_progress)
-    temps = fine_window(t_star, plan["width"], plan["n_fine"])
+    temps = _window(model, guess, plan, out)
     t0 = time.perf_counter()
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -119,8 +121,6 @@ def _run_mmace(moment, guess, plan, out, workers):
     except ValueError as exc:
         log.warning("mMACE: no Tc estimate (%s)", exc)
         tc = None
-    from mmace_fast.compare.thermo import TcResult  # noqa: PLC0415
-
     return TcResult(model, tables, tc, time.perf_counter() - t0, "m")
 
 
