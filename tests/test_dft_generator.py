@@ -431,3 +431,19 @@ def test_shipped_files_read_into_configurations(path):
         assert c.energy is not None and c.forces is not None and c.magmoms is not None
         assert c.stress is not None and c.stress.shape == (3, 3)
         assert c.magforces is not None and c.magforces_mask is not None
+
+
+def test_pipeline_first_argument_is_validated():
+    """--first MATERIAL:TIER: malformed text and unknown materials/tiers are refused before any
+    calculation starts (a typo must not silently run the default order)."""
+    from mmace_fast.data.dft.cli import _material_tier
+    from mmace_fast.data.dft.pipeline import run_pipeline
+
+    assert _material_tier("fe:4") == ("fe", 4)
+    assert _material_tier(" crn : 2") == ("crn", 2)
+    for bad in ("fe", "fe:", "fe:x", "4"):
+        with pytest.raises(SystemExit):
+            _material_tier(bad)
+    for first in ([("pt", 1)], [("fe", 99)], [("fe", -1)]):
+        with pytest.raises(ValueError):
+            run_pipeline("/nonexistent-root", "/nonexistent-data", first=first)

@@ -26,6 +26,13 @@ def _materials(text: str) -> list[str]:
     return [m.strip() for m in text.split(",") if m.strip()]
 
 
+def _material_tier(text: str) -> tuple[str, int]:
+    m, sep, tier = text.partition(":")
+    if not sep or not tier.strip().isdigit():
+        raise SystemExit(f"--first expects MATERIAL:TIER (e.g. fe:4), got {text!r}")
+    return m.strip(), int(tier)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mmace_fast.data.dft",
                                 description="GPAW spin-DFT reference data generator")
@@ -63,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=DEFAULT_SEED)
     q.add_argument("--nice", type=int, default=0)
     q.add_argument("--timeout", type=float, default=5400.0)
+    q.add_argument("--first", nargs="*", default=[], metavar="MATERIAL:TIER",
+                   help="run these (material, tier) pairs to completion first, e.g. fe:4 fe:5")
 
     t = sub.add_parser("summary", help="markdown table of the shipped files (for DATA.md)")
     t.add_argument("--data-dir", default="data")
@@ -93,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
     elif args.command == "pipeline":
         run_pipeline(args.root, args.data_dir, seed=args.seed, nice=args.nice,
-                     timeout_s=args.timeout)
+                     timeout_s=args.timeout, first=[_material_tier(x) for x in args.first])
     elif args.command == "summary":
         print(summarize_shipped(args.data_dir, args.root))
         print()

@@ -6,6 +6,8 @@ Steps (each resumable, so re-running the pipeline continues where it stopped):
   2. rounds over tiers 1..8 (tiers 4-6: non-collinear Fe and spirals), each round running at
      most ``per_round`` calculations of every (tier, material), until nothing is left; a second
      FD check per material after the first round
+``first`` (e.g. ``[("fe", 4), ("fe", 5)]``) runs those (material, tier) pairs to completion
+before step 1, for when one kind of data is what the models are waiting for.
 After each step every material is collected into ``data/<material>.extxyz.gz``.
 A file ``<root>/STOP`` stops the pipeline before its next calculation.
 """
@@ -27,8 +29,13 @@ MAX_TIER = 8
 def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                  seed: int = 20261124, nice: int = 10, timeout_s: float = 5400.0,
                  fd_per_material: int = 2, first_slice: int = 2,
-                 per_round: int = 3) -> None:
+                 per_round: int = 3,
+                 first: list[tuple[str, int]] | None = None) -> None:
     root = Path(root)
+    for m, tier in first or ():
+        if m not in MATERIALS or not 0 <= tier <= MAX_TIER:
+            raise ValueError(f"--first {m}:{tier}: material must be one of {MATERIALS}, "
+                             f"tier 0..{MAX_TIER}")
     stop = root / "STOP"
 
     def step(tiers, max_jobs=None, materials=MATERIALS):
@@ -67,6 +74,10 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
         ids = {s["id"] for s in json.loads(manifest.read_text())["specs"] if s["tier"] == tier}
         return len(ids & {p.stem for p in (root / m / "frames").glob("*.extxyz")})
 
+    for m, tier in first or ():
+        if not step([tier], materials=(m,)):
+            return collect_all()
+        collect_all()
     # per material: cheap symmetric cells, a few rattled cells, one FD check on a rattled cell
     for m in MATERIALS:
         if not step([0], materials=(m,)):
