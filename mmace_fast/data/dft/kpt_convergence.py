@@ -1,10 +1,17 @@
 """k-point convergence of magnetic energy differences at the protocol cutoff (ideal cells).
 
     python -m mmace_fast.data.dft.kpt_convergence --material crn --densities 3.5 5.0
+    python -m mmace_fast.data.dft.kpt_convergence --material fept --mode collinear --densities ...
+    python -m mmace_fast.data.dft.kpt_convergence --material fept --mode soc --densities ...
 
-Runs the ideal cells of the listed states at each k density (everything else from
-settings.py) and writes E(state) - E(FM) per atom and the moments per density to
-``<outdir>/result.json``. The protocol asks for differences within 1 meV/atom of a denser mesh.
+``collinear``: runs the ideal cells of the listed states at each k density (everything else from
+settings.py; for a spin-orbit material the SOC is switched off, i.e. plain collinear LSDA with
+GPAW's default symmetry) and writes E(state) - E(FM) per atom and the moments per density.
+``soc`` (spin-orbit materials): the ideal primitive cell, ferromagnetic along each of ``--axes``
+(non-collinear, SOC, Fe directions constrained, symmetry off: exactly the data's settings), and
+the magnetocrystalline anisotropy E(axis) - E([001]) per formula unit and per atom.
+Results go to ``<outdir>/result.json`` (rewritten after every calculation, so a partial run
+keeps what it has). The protocol asks for differences within 1 meV/atom of a denser mesh.
 """
 from __future__ import annotations
 
@@ -14,9 +21,11 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from .runner import kpoint_mesh, run_calculation
 from .settings import get_settings
-from .structures import build_atoms
+from .structures import FEPT_AXES, build_atoms
 
 log = logging.getLogger(__name__)
 
@@ -25,24 +34,37 @@ STATES = {
             ("AFM1", "tet_afm1", "rocksalt_CrN")],
     "feal": [("FM", "cubic", "b2_FeAl"), ("NM", "cubic", "b2_FeAl")],
     "fe": [("FM", "cubic", "bcc_Fe"), ("AFM", "cubic", "bcc_Fe")],
+    # L1_0 FePt, collinear without SOC: FM (2 atoms) and Fe layers alternating along c (4 atoms;
+    # the AFM001 pattern puts Fe at z = 0 and z = c in opposite directions)
+    "fept": [("FM", "l10_prim", "l10_FePt"), ("AFM001", "l10_prim_1x1x2", "l10_FePt")],
 }
 
+#: ideal primitive cell of each spin-orbit material for the anisotropy test
+SOC_CELLS = {"fept": ("l10_prim", "l10_FePt")}
 
-def run(material: str, densities: list[float], outdir: Path) -> dict:
+
+def _moments(fr) -> list:
+    m = fr.info["converged_magmoms"]
+    return m.tolist() if hasattr(m, "tolist") else [m]
+
+
+def run(material: str, densities: list[float], outdir: Path, ecut: float | None = None) -> dict:
+    """Collinear magnetic energy differences (SOC off) per k density."""
     outdir.mkdir(parents=True, exist_ok=True)
-    res: dict = {"material": material, "densities": densities, "states": {}}
+    res: dict = {"material": material, "mode": "collinear", "soc": False,
+                 "densities": densities, "states": {}}
     for d in densities:
-        st = dataclasses.replace(get_settings(material), kpts_density=d)
+        st = dataclasses.replace(get_settings(material), kpts_density=d, soc=False)
+        if ecut is not None:
+            st = dataclasses.replace(st, ecut_ev=ecut)
+        res["ecut_ev"] = st.ecut_ev
         row = {}
         for order, cell, proto in STATES[material]:
             atoms = build_atoms({"id": f"k{d}-{order}", "family": "kconv", "material": material,
                                  "prototype": proto, "cell": cell, "order": order})
             fr, _ = run_calculation(atoms, st, txt=str(outdir / f"D{d}_{order}.txt"))
             row[order] = {"E_per_atom": fr.info["REF_energy"] / len(fr),
-                          "mesh": kpoint_mesh(atoms, st),
-                          "moments": fr.info["converged_magmoms"].tolist()
-                          if hasattr(fr.info["converged_magmoms"], "tolist")
-                          else [fr.info["converged_magmoms"]],
+                          "mesh": kpoint_mesh(atoms, st), "moments": _moments(fr),
                           "wall_s": fr.info["wall_time_s"]}
             log.info("D=%s %s %s", d, order, row[order])
         e_fm = row["FM"]["E_per_atom"]
@@ -53,15 +75,78 @@ def run(material: str, densities: list[float], outdir: Path) -> dict:
     return res
 
 
+def run_anisotropy(material: str, densities: list[float], outdir: Path,
+                   axes: tuple[str, ...] = ("001", "100"), ecut: float | None = None,
+                   penalty_ev: float = 0.8) -> dict:
+    """Self-consistent SOC, FM along each axis of :data:`FEPT_AXES`, per k density:
+    E(axis) - E(first axis) in meV per formula unit (one magnetic atom per primitive cell)."""
+    from .noncollinear import run_noncollinear  # noqa: PLC0415
+
+    cell, proto = SOC_CELLS[material]
+    outdir.mkdir(parents=True, exist_ok=True)
+    res: dict = {"material": material, "mode": "soc", "soc": True, "axes": list(axes),
+                 "densities": densities, "penalty_ev": penalty_ev, "states": {}}
+    path = outdir / "result.json"
+    target_ecut = ecut if ecut is not None else get_settings(material).ecut_ev
+    if path.exists():                          # resume: keep finished (D, axis) results
+        old = json.loads(path.read_text())
+        if old.get("mode") == "soc" and old.get("ecut_ev") == target_ecut:
+            res["states"] = old.get("states", {})
+    for d in densities:
+        st = dataclasses.replace(get_settings(material), kpts_density=d)
+        if ecut is not None:
+            st = dataclasses.replace(st, ecut_ev=ecut)
+        res["ecut_ev"] = st.ecut_ev
+        row = res["states"].setdefault(str(d), {})
+        for axis in axes:
+            if axis in row:
+                continue
+            u = np.asarray(FEPT_AXES[axis], dtype=float)
+            atoms = build_atoms({"id": f"k{d}-{axis}", "family": "kconv", "material": material,
+                                 "prototype": proto, "cell": cell, "order": "NC",
+                                 "directions": [u.tolist()] * 2})
+            fr, _ = run_noncollinear(atoms, st, [u] * len(atoms), penalty_ev, st.start_moment,
+                                     txt=str(outdir / f"D{d}_{axis}.txt"))
+            row[axis] = {"E": fr.info["REF_energy"], "E_per_atom": fr.info["REF_energy"] / len(fr),
+                         "penalty_energy": fr.info["penalty_energy"],
+                         "mesh": kpoint_mesh(atoms, st),
+                         "magmom": fr.arrays["REF_magmom"].tolist(),
+                         "orbital_magmom": fr.arrays["orbital_magmom"].tolist(),
+                         "angle_to_target_deg": np.atleast_1d(
+                             fr.info["angle_to_target_deg"]).tolist(),
+                         "scf_iterations": fr.info["scf_iterations"],
+                         "wall_s": fr.info["wall_time_s"]}
+            log.info("D=%s %s E=%.6f", d, axis, row[axis]["E"])
+            ref = row.get(axes[0])
+            if ref is not None:
+                for k in row:
+                    n_fu = len(fr) // 2                       # FePt: 2 atoms per formula unit
+                    row[k]["E_minus_first_meV_fu"] = 1000 * (row[k]["E"] - ref["E"]) / n_fu
+                    row[k]["E_minus_first_meV_atom"] = 1000 * (row[k]["E"] - ref["E"]) / len(fr)
+            path.write_text(json.dumps(res, indent=1))
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--material", default="crn")
     p.add_argument("--densities", type=float, nargs="+", default=[3.5, 5.0])
+    p.add_argument("--mode", choices=("auto", "collinear", "soc"), default="auto",
+                   help="auto: soc for spin-orbit materials, else collinear")
+    p.add_argument("--axes", nargs="+", default=["001", "100"], choices=sorted(FEPT_AXES))
+    p.add_argument("--ecut", type=float, default=None, help="override the cutoff (eV)")
     p.add_argument("--outdir", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    mode = args.mode
+    if mode == "auto":
+        mode = "soc" if get_settings(args.material).soc else "collinear"
     out = Path(args.outdir or f"dft_runs/kconv_{args.material}")
-    print(json.dumps(run(args.material, args.densities, out)))
+    if mode == "soc":
+        res = run_anisotropy(args.material, args.densities, out, tuple(args.axes), args.ecut)
+    else:
+        res = run(args.material, args.densities, out, args.ecut)
+    print(json.dumps(res))
     return 0
 
 

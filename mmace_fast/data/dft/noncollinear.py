@@ -27,6 +27,23 @@ defined, mask 1; unconstrained atoms have zero magnetic force, being SCF-relaxed
 energy E_KS + sum P (``energy_with_penalty``) is stored too: it is the function whose derivative
 at fixed target directions is the GPAW force, which is what a plain finite difference of the
 energy at fixed u checks.
+
+Spin-orbit coupling (materials with ``settings.soc``, L1_0 FePt)
+----------------------------------------------------------------
+GPAW 26.7 takes ``soc=True`` as a calculator parameter (``gpaw.dft.Parameters``: "Enable
+spin-orbit coupling"); with non-collinear ``magmoms`` it adds, in every SCF step and inside
+every PAW sphere, dH_soc = <phi_i| (1/r) dV/dr L |phi_j> alpha^2/4 (``gpaw.spinorbit.soc``, V the
+spherical all-electron potential from the current on-site density) to the spin components of
+the atomic Hamiltonian and the term Tr(D^{x,y,z} dH_soc) (``spinorbit``) to the energy
+(``gpaw/new/pot_calc.py``). The penalty acts on the same spin moments M_a as without SOC; the
+orbital moments are not constrained (stored as ``orbital_magmom``, not a label). The derivation
+above only uses that the SCF minimises E_KS + sum_a P_a over densities, whatever E_KS contains,
+so it holds unchanged with E_KS including the SOC energy: the labels keep their form, and
+REF_magforces now also carries the anisotropy torque on each Fe spin (balanced by the
+penalty). One caveat: GPAW builds dH_soc from dV/dr of the current density but leaves the
+derivative of dV/dr with respect to the density out of the Hamiltonian, so the SOC SCF is not
+exactly variational in E_KS; the finite-difference check in DATA.md ("FePt") measures what
+this does to the force-energy consistency.
 """
 from __future__ import annotations
 
@@ -77,12 +94,41 @@ def check_functional(st: MaterialSettings) -> None:
                                 f"uses {st.xc}")
 
 
+def gpaw_noncollinear_parameters(st: MaterialSettings, m0_av: np.ndarray, extensions: list,
+                                 txt: str | None, kpts=None) -> dict:
+    """Keyword arguments of ``gpaw.new.ase_interface.GPAW`` for a constrained non-collinear run:
+    symmetry off, initial moment vectors ``m0_av`` [n, 3] muB, ``soc=True`` only for
+    spin-orbit materials (so the SOC-free runs keep exactly their former input)."""
+    from gpaw import PW, FermiDirac  # noqa: PLC0415
+
+    kp = kpts if kpts is not None else {"density": st.kpts_density, "gamma": st.kpts_gamma}
+    params = dict(mode=PW(st.ecut_ev), xc=st.xc, kpts=kp,
+                  occupations=FermiDirac(st.smearing_ev),
+                  convergence={"energy": st.conv_energy, "density": st.conv_density},
+                  symmetry="off", magmoms=m0_av, extensions=extensions, txt=txt)
+    if st.soc:
+        params["soc"] = True
+    return params
+
+
+def soc_extras(calc) -> dict:
+    """Spin-orbit by-products of a finished SOC run: orbital moments [n, 3] muB (GPAW's
+    ``get_orbital_magnetic_moments``, PAW spheres) and the ``spinorbit`` energy term (eV)."""
+    out = {"orbital_magmom": np.asarray(calc.get_orbital_magnetic_moments(), dtype=float)}
+    energies = getattr(calc.dft.energies, "_energies", {})
+    if "spinorbit" in energies:
+        out["energy_spinorbit"] = float(energies["spinorbit"] * Ha)
+    return out
+
+
 def run_noncollinear(atoms: Atoms, st: MaterialSettings, directions, penalty_ev: float,
                      moment: float, txt: str | None, kpts=None) -> tuple[Atoms, dict]:
-    """Constrained non-collinear SCF (symmetry off). Returns a labelled Atoms and extras.
+    """Constrained non-collinear SCF (symmetry off), with self-consistent spin-orbit coupling
+    when ``st.soc``. Returns a labelled Atoms and extras.
 
     directions  [n, 3] target directions; atoms of non-magnetic species are unconstrained
-    moment      initial |m| (muB) along the target directions on constrained atoms
+    moment      initial |m| (muB) along the target directions on constrained atoms (the
+                others start at zero)
     kpts        override of the k-point input (validation runs only)"""
     from .runner import configure_gpaw_environment, kpoint_mesh, provenance  # noqa: PLC0415
 
@@ -90,7 +136,6 @@ def run_noncollinear(atoms: Atoms, st: MaterialSettings, directions, penalty_ev:
     setup_path = configure_gpaw_environment()
     import time  # noqa: PLC0415
 
-    from gpaw import PW, FermiDirac  # noqa: PLC0415
     from gpaw.new.ase_interface import GPAW  # noqa: PLC0415
     from gpaw.new.constraints import SpinDirectionConstraint  # noqa: PLC0415
 
@@ -101,12 +146,8 @@ def run_noncollinear(atoms: Atoms, st: MaterialSettings, directions, penalty_ev:
     m0_av = np.where(constrained[:, None], moment * u_av, 0.0)             # [n, 3] muB
     ext = SpinDirectionConstraint({int(a): u_av[a].tolist() for a in np.flatnonzero(constrained)},
                                   penalty=penalty_ev)
-    kp = kpts if kpts is not None else {"density": st.kpts_density, "gamma": st.kpts_gamma}
     work = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    work.calc = GPAW(mode=PW(st.ecut_ev), xc=st.xc, kpts=kp,
-                     occupations=FermiDirac(st.smearing_ev),
-                     convergence={"energy": st.conv_energy, "density": st.conv_density},
-                     symmetry="off", magmoms=m0_av, extensions=[ext], txt=txt)
+    work.calc = GPAW(**gpaw_noncollinear_parameters(st, m0_av, [ext], txt, kpts))
     t0 = time.perf_counter()
     e_free = work.get_potential_energy(force_consistent=True)              # eV, no penalty
     e_extrap = work.get_potential_energy()
@@ -147,6 +188,11 @@ def run_noncollinear(atoms: Atoms, st: MaterialSettings, directions, penalty_ev:
     out.info["wall_time_s"] = float(wall)
     out.info["kpts_mesh"] = (np.array(kpoint_mesh(work, st)) if kpts is None
                              else np.array(kpts if isinstance(kpts, (list, tuple)) else [0]))
+    if st.soc:
+        extra = soc_extras(calc)
+        out.arrays["orbital_magmom"] = extra.pop("orbital_magmom")
+        out.info.update(extra)
+        out.info["soc"] = True
     out.info["noncollinear"] = True
     out.info["symmetry"] = "off"
     out.info.update(st.as_info())

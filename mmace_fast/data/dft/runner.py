@@ -12,6 +12,9 @@ Labels written (units of :mod:`mmace_fast.conventions`):
         REF_magmom     [n, 3] muB; collinear runs: (0, 0, m_i), m_i the converged local moments
         REF_magforces  [n, 3] eV/muB and REF_magforces_mask [n, 3] (0/1): only where defined, see
                        :func:`collinear_magforces`
+Specs with ``order = "NC"`` run the constrained non-collinear path (:mod:`.noncollinear`; no
+stress); for a spin-orbit material (``settings.soc``, L1_0 FePt) that path adds GPAW's
+self-consistent SOC, and every spec of such a material must be ``NC`` (no collinear run).
 """
 from __future__ import annotations
 
@@ -188,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             frame, _ = run_spiral(atoms, st, spec["q_cart_2pi_a"],
                                   float(spec.get("moment", st.start_moment)), args.txt,
                                   float(spec.get("a", st.lattice_a)))
+        elif st.soc and spec["order"] != "NC":
+            raise ValueError(f"{spec['id']}: {st.material} is a spin-orbit material; its specs "
+                             f"must be non-collinear (order 'NC'), got {spec['order']!r}")
         elif spec["order"] == "NC":
             from .noncollinear import run_noncollinear  # noqa: PLC0415
             frame, _ = run_noncollinear(atoms, st, spec["directions"],

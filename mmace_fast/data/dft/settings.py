@@ -23,13 +23,17 @@ class MaterialSettings:
     smearing_ev      Fermi-Dirac width, eV
     conv_energy      SCF energy criterion, eV per valence electron
     conv_density     SCF density criterion, electrons per valence electron
-    lattice_a        reference cubic lattice constant, A
+    lattice_a        reference lattice constant, A (cubic; for tetragonal L1_0 the in-plane a of
+                     the conventional cell)
+    lattice_c        c of a tetragonal reference cell, A (None: cubic)
     magnetic_species symbols expected to carry a moment (used by the collapse check)
     start_moment     |initial moment| for magnetic species in magnetic starts, muB
     collapse_below   a magnetic-species site started with |m| >= 1 muB that ends below this
                      |m| (muB) is a moment collapse
     nonmagnetic_physical  True where converging to a non-magnetic state is a physical outcome
                      (B2 FeAl): such frames are kept, with a note, instead of rejected
+    soc              self-consistent spin-orbit coupling (GPAW ``soc=True``; non-collinear LDA
+                     only): every calculation of the material is non-collinear and constrained
     """
 
     material: str
@@ -49,11 +53,20 @@ class MaterialSettings:
     spinpol: bool = True
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    lattice_c: float | None = None
+    soc: bool = False
 
     def as_info(self) -> dict:
-        """Flat dict of the settings for a frame's info (extxyz-safe scalars/strings)."""
+        """Flat dict of the settings for a frame's info (extxyz-safe scalars/strings).
+
+        ``lattice_c`` and ``soc`` appear only where set (tetragonal / spin-orbit materials), so
+        that frames of the cubic, SOC-free materials keep exactly the keys they always had."""
         d = asdict(self)
         d.pop("extra")
+        if d["lattice_c"] is None:
+            d.pop("lattice_c")
+        if not d["soc"]:
+            d.pop("soc")
         d["magnetic_species"] = ",".join(self.magnetic_species)
         return {f"dft_{k}": v for k, v in d.items()}
 
@@ -78,11 +91,24 @@ MATERIALS: dict[str, MaterialSettings] = {
         material="crn", xc="PBE", ecut_ev=800.0, kpts_density=4.5, lattice_a=4.15,
         magnetic_species=("Cr",), start_moment=3.0, collapse_below=0.5,
         notes="rocksalt CrN, PBE, a_ref = 4.15 A (exp. 4.14-4.15)"),
+    # L1_0 FePt, the spin-orbit showcase: LDA (GPAW's non-collinear mode, hence soc=True and
+    # the spin-direction constraint, is LDA-only), every calculation non-collinear with
+    # self-consistent SOC, symmetry off. Lattice: the usual room-temperature experimental
+    # values of bulk ordered FePt, a = 3.86 A, c = 3.71 A (c/a = 0.961; e.g. the lattice of the
+    # LDA anisotropy benchmark of Khan et al., arXiv:1604.00176 [verify]). Only Fe is a
+    # magnetic species: Pt carries an induced moment (~0.3-0.35 muB, it vanishes by symmetry
+    # in the AFM cells) and is neither constrained nor collapse-checked (starts at zero).
+    # k density from the protocol's test (kpt_convergence.py, DATA.md "FePt").
+    "fept": MaterialSettings(
+        material="fept", xc="LDA", ecut_ev=600.0, kpts_density=4.5, lattice_a=3.86,
+        lattice_c=3.71, magnetic_species=("Fe",), start_moment=2.8, collapse_below=0.5,
+        soc=True,
+        notes="L1_0 FePt, LDA (PW92) + self-consistent SOC, a = 3.86 A, c = 3.71 A (exp.)"),
 }
 
 
 def get_settings(material: str) -> MaterialSettings:
-    """Settings for ``material`` ('fe', 'feal', 'crn')."""
+    """Settings for ``material`` ('fe', 'feal', 'crn', 'fept')."""
     try:
         return MATERIALS[material]
     except KeyError:
@@ -92,7 +118,11 @@ def get_settings(material: str) -> MaterialSettings:
 def gpaw_parameters(settings: MaterialSettings, txt: str | None = None) -> dict:
     """Keyword arguments for ``gpaw.GPAW`` (collinear, default symmetry).
 
-    Imports GPAW lazily (PW and FermiDirac objects)."""
+    Imports GPAW lazily (PW and FermiDirac objects). Raises SettingsError for a spin-orbit
+    material: those runs are non-collinear (:mod:`.noncollinear`)."""
+    if settings.soc:
+        raise SettingsError(f"{settings.material}: spin-orbit settings have no collinear run; "
+                            "use noncollinear.run_noncollinear")
     from gpaw import PW, FermiDirac  # noqa: PLC0415  (optional dependency)
 
     return dict(

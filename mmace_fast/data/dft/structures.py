@@ -28,8 +28,15 @@ class SpecError(ValueError):
 
 # --- prototypes: conventional cubic cells (fractional coordinates in units of a) -------------
 
-def _conventional(prototype: str, a: float) -> Atoms:
-    """Conventional cubic cell of a prototype at lattice constant ``a`` (A)."""
+def _conventional(prototype: str, a: float, c: float | None = None) -> Atoms:
+    """Conventional cell of a prototype at lattice constant ``a`` (A); cubic, except L1_0
+    FePt: tetragonal a x a x ``c`` (``c`` defaults to ``a``)."""
+    if prototype == "l10_FePt":
+        # CuAu-type: Fe (001) planes at z = 0, Pt planes at z = c/2
+        c = a if c is None else float(c)
+        sym, frac = ["Fe", "Fe", "Pt", "Pt"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5],
+                                               [0, 0.5, 0.5]]
+        return Atoms(sym, scaled_positions=frac, cell=np.diag([a, a, c]), pbc=True)
     if prototype == "bcc_Fe":
         sym, frac = ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]]
     elif prototype == "b2_FeAl":
@@ -43,7 +50,8 @@ def _conventional(prototype: str, a: float) -> Atoms:
     return Atoms(sym, scaled_positions=frac, cell=np.eye(3) * a, pbc=True)
 
 
-#: cells in units of a (rows), each a sublattice of the prototype's translations
+#: cells in units of the conventional cell's edges (rows; = units of a for the cubic
+#: prototypes), each a sublattice of the prototype's translations
 CELLS: dict[str, list[list[float]]] = {
     "prim_bcc": [[-0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.5, 0.5, -0.5]],      # 1 atom bcc
     "cubic": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],                              # 2 bcc/B2, 8 NaCl
@@ -59,6 +67,12 @@ CELLS: dict[str, list[list[float]]] = {
     "ortho_afm2": [[0.5, -0.5, 0], [0, 0, 1], [1, 1, 0]],                    # 8 NaCl
     # smallest cell of fcc type-III order, q = (2 pi / a)(1, 1/2, 0): index 4 -> 4 Cr + 4 N
     "t3_afm3": [[1, 0, 0], [0.5, 1, 0.5], [0, 0, 1]],                        # 8 NaCl
+    # L1_0 (tetragonal, edges a, a, c): primitive a/sqrt2 x a/sqrt2 x c (1 Fe + 1 Pt, right-
+    # handed), doubled along c (Fe layers at z = 0 and c: layered AFM), and the conventional
+    # a x a x c cell (2 Fe in one (001) plane: in-plane checkerboard AFM)
+    "l10_prim": [[0.5, -0.5, 0], [0.5, 0.5, 0], [0, 0, 1]],                  # 2 FePt
+    "l10_prim_1x1x2": [[0.5, -0.5, 0], [0.5, 0.5, 0], [0, 0, 2]],            # 4 FePt
+    "l10_conv": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],                           # 4 FePt
 }
 
 
@@ -78,11 +92,15 @@ def is_translation(crystal: Atoms, t: np.ndarray, tol: float = 1e-6) -> bool:
 
 
 def fold_into_cell(conv: Atoms, cell_units: np.ndarray, a: float, tol: float = 1e-6) -> Atoms:
-    """All atoms of the periodic crystal ``conv`` inside a new cell ``cell_units * a``.
+    """All atoms of the periodic crystal ``conv`` inside a new cell ``cell_units`` in units of
+    the edges of the (orthogonal) conventional cell, i.e. ``cell_units * a`` for a cubic one.
 
     The new cell must be a sublattice of the crystal's translations; raises SpecError if the
     number of folded atoms disagrees with the volume ratio (not commensurate)."""
-    cell = np.asarray(cell_units, dtype=float) * a                     # [3, 3] A
+    edges = np.diag(conv.cell.array)                                    # [3] A (a, a, a or c)
+    if not np.allclose(conv.cell.array, np.diag(edges)):
+        raise SpecError("fold_into_cell needs an orthogonal conventional cell")
+    cell = np.asarray(cell_units, dtype=float) * edges[None, :]         # [3, 3] A
     for t in cell:
         if not is_translation(conv, t, tol=1e-6 * a + tol):
             raise SpecError(f"cell vector {np.round(t / a, 4).tolist()} a is not a lattice "
@@ -193,11 +211,12 @@ def build_atoms(spec: dict) -> Atoms:
             raise SpecError(f"spec lacks {key!r}: {spec}")
     st = get_settings(spec["material"])
     a = float(spec.get("a", st.lattice_a))
+    c = spec.get("c", st.lattice_c)
     try:
         cell_units = CELLS[spec["cell"]]
     except KeyError:
         raise SpecError(f"unknown cell {spec['cell']!r}; known: {sorted(CELLS)}") from None
-    atoms = fold_into_cell(_conventional(spec["prototype"], a), np.array(cell_units), a)
+    atoms = fold_into_cell(_conventional(spec["prototype"], a, c), np.array(cell_units), a)
     for index, symbol in spec.get("substitutions", []):
         if not 0 <= index < len(atoms):
             raise SpecError(f"substitution index {index} out of range for {len(atoms)} atoms")
@@ -443,7 +462,167 @@ def _crn_families(seed: int) -> list[dict]:
     )
 
 
-FAMILIES = {"fe": _fe_families, "feal": _feal_families, "crn": _crn_families}
+# --- L1_0 FePt: non-collinear, spin-orbit coupled, Fe directions constrained -------------------
+
+#: directions (Cartesian, x and y along the conventional a axes, z along c) of the ideal-cell
+#: anisotropy family: the principal axes, then polar angles in the xz plane
+FEPT_AXES: dict[str, list[float]] = {"001": [0, 0, 1], "100": [1, 0, 0], "110": [1, 1, 0],
+                                     "111": [1, 1, 1]}
+FEPT_POLAR_DEG = (15.0, 30.0, 45.0, 60.0, 75.0)
+
+
+def polar_direction(theta_deg: float, phi_deg: float = 0.0) -> list[float]:
+    """Unit vector at polar angle theta from z (the c axis) and azimuth phi from x, rounded
+    to 1e-12 so that the spec is JSON-stable."""
+    th, ph = np.radians(theta_deg), np.radians(phi_deg)
+    v = np.array([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)])
+    return np.round(v, 12).tolist()
+
+
+def _unit(v) -> list[float]:
+    v = np.asarray(v, dtype=float)
+    return np.round(v / np.linalg.norm(v), 12).tolist()
+
+
+def _ideal_cell(material: str, prototype: str, cell: str) -> Atoms:
+    """The unstrained, unrattled cell of a spec (atom order as :func:`build_atoms`)."""
+    st = get_settings(material)
+    return fold_into_cell(_conventional(prototype, st.lattice_a, st.lattice_c),
+                          np.array(CELLS[cell]), st.lattice_a)
+
+
+def _fept_site_directions(atoms: Atoms, fe_dirs: np.ndarray) -> list[list[float]]:
+    """[n, 3] directions for a FePt cell: Fe sites take ``fe_dirs`` [n_Fe, 3] in order; a Pt
+    site (unconstrained, starts at zero moment) carries the normalised sum of the Fe
+    directions, or +z where they cancel (AFM), only so that every row is a unit vector."""
+    is_fe = np.array(atoms.get_chemical_symbols()) == "Fe"
+    fe_dirs = np.asarray(fe_dirs, dtype=float)
+    if len(fe_dirs) != int(is_fe.sum()):
+        raise SpecError(f"{len(fe_dirs)} Fe directions for {int(is_fe.sum())} Fe sites")
+    total = fe_dirs.sum(axis=0)
+    pt = _unit(total) if np.linalg.norm(total) > 1e-6 else [0.0, 0.0, 1.0]
+    out, k = [], 0
+    for fe in is_fe:
+        out.append(_unit(fe_dirs[k]) if fe else pt)
+        k += int(fe)
+    return out
+
+
+def _fept_afm_signs(atoms: Atoms, cell: str) -> np.ndarray:
+    """+-1 per Fe site (in order): layered along c (``l10_prim_1x1x2``: Fe planes at z = 0
+    and c) or the in-plane checkerboard (``l10_conv``: Fe at (0, 0) and (a/2, a/2))."""
+    st = get_settings("fept")
+    fe = atoms.positions[np.array(atoms.get_chemical_symbols()) == "Fe"]   # [n_Fe, 3] A
+    if cell == "l10_prim_1x1x2":
+        k = np.rint(fe[:, 2] / st.lattice_c).astype(int)
+    elif cell == "l10_conv":
+        k = np.rint(2 * fe[:, 0] / st.lattice_a).astype(int)
+    else:
+        raise SpecError(f"no FePt AFM pattern for cell {cell!r}")
+    return np.where(k % 2 == 0, 1.0, -1.0)
+
+
+def _fept_spec(family: str, k: int, tier: int, cell: str, fe_dirs, geometry: str, *,
+               strain_kind: str = "none", strain=None, rattle: float = 0.0,
+               rattle_seed: int = 0, label: str = "NC") -> dict:
+    atoms = _ideal_cell("fept", "l10_FePt", cell)
+    return {"id": f"fept-{family}-{k:03d}", "material": "fept", "family": family,
+            "tier": tier, "prototype": "l10_FePt", "cell": cell, "order": "NC",
+            "directions": _fept_site_directions(atoms, fe_dirs), "penalty_ev": 0.8,
+            "substitutions": [], "strain_kind": strain_kind,
+            "strain": np.zeros((3, 3)).tolist() if strain is None else strain,
+            "rattle": rattle, "rattle_seed": rattle_seed, "geometry_id": geometry,
+            "config_type": f"{family}_{label}"}
+
+
+def _fept_ideal_anisotropy(tier: int) -> list[dict]:
+    """Ideal 2-atom cell, FM along the principal axes and at polar angles in the xz plane:
+    the anisotropy curve E(theta) at one geometry."""
+    dirs = [(name, v) for name, v in FEPT_AXES.items()]
+    dirs += [(f"th{int(t)}", polar_direction(t)) for t in FEPT_POLAR_DEG]
+    return [_fept_spec("ideal2_aniso", k, tier, "l10_prim", [v], "fept-ideal2",
+                       label=f"FM{name}") for k, (name, v) in enumerate(dirs)]
+
+
+def _fept_pairs(family: str, tier: int, n_geom: int, rng: np.random.Generator, *,
+                kinds: tuple[str, ...], rattle: tuple[float, float], first_axis: bool
+                ) -> list[dict]:
+    """``n_geom`` strained (and optionally rattled) 2-atom geometries, each computed with TWO
+    FM directions: [001] and a random one (``first_axis``) or two random ones."""
+    specs = []
+    for g in range(n_geom):
+        kind = kinds[g % len(kinds)]
+        eps = _strain(rng, kind, 0.04, 0.02)
+        sigma = round(float(rng.uniform(*rattle)), 4) if rattle[1] > 0 else 0.0
+        rseed = int(rng.integers(2**31))
+        u = random_unit_vectors(rng, 2)
+        if first_axis:
+            u[0] = [0.0, 0.0, 1.0]
+        for j in range(2):
+            specs.append(_fept_spec(family, 2 * g + j, tier, "l10_prim", [u[j]],
+                                    f"fept-{family}-g{g:02d}", strain_kind=kind, strain=eps,
+                                    rattle=sigma, rattle_seed=rseed, label="FM"))
+    return specs
+
+
+def _fept_afm(tier: int) -> list[dict]:
+    """Ideal 4-atom cells with the two AFM patterns, staggered moments along [001] and [100]
+    (the anisotropy of the AFM states)."""
+    specs, k = [], 0
+    for cell, tag in (("l10_prim_1x1x2", "AFMz"), ("l10_conv", "AFMxy")):
+        atoms = _ideal_cell("fept", "l10_FePt", cell)
+        signs = _fept_afm_signs(atoms, cell)
+        for axis in ("001", "100"):
+            fe_dirs = signs[:, None] * np.asarray(FEPT_AXES[axis], dtype=float)[None, :]
+            specs.append(_fept_spec("ideal4_afm", k, tier, cell, fe_dirs,
+                                    f"fept-ideal4-{cell}", label=f"{tag}{axis}"))
+            k += 1
+    return specs
+
+
+def _fept_nc4(family: str, tier: int, n: int, rng: np.random.Generator) -> list[dict]:
+    """Strained, rattled 4-atom cells (both 4-atom shapes alternating): a canted Fe pair
+    (angle 10-170 deg about a random axis) or random Fe directions, alternating."""
+    specs = []
+    for k in range(n):
+        cell = ("l10_prim_1x1x2", "l10_conv")[k % 2]
+        if (k // 2) % 2 == 0:
+            th = np.radians(rng.uniform(10.0, 170.0))
+            base = random_unit_vectors(rng, 1)[0]
+            axis = np.cross(base, random_unit_vectors(rng, 1)[0])
+            fe_dirs = np.array([base, rotation_matrix(axis, th) @ base])
+            label = "canted"
+        else:
+            fe_dirs = random_unit_vectors(rng, 2)
+            label = "random"
+        eps = _strain(rng, "general", 0.04, 0.02)
+        sigma = round(float(rng.uniform(0.0, 0.05)), 4)
+        specs.append(_fept_spec(family, k, tier, cell, fe_dirs, f"fept-{family}-{k:03d}",
+                                strain_kind="general", strain=eps, rattle=sigma,
+                                rattle_seed=int(rng.integers(2**31)), label=label))
+    return specs
+
+
+def _fept_families(seed: int) -> list[dict]:
+    return (
+        # tier 0: one geometry, nine FM directions: the magnetocrystalline anisotropy E(theta)
+        _fept_ideal_anisotropy(0)
+        # tier 1: tetragonal (c/a) and isotropic (volume +-4 %) strain, ideal positions, each
+        # geometry along [001] and along a random direction (anisotropy vs strain)
+        + _fept_pairs("strain2", 1, 6, _family_rng(seed, "strain2"), kinds=("tet", "iso"),
+                      rattle=(0.0, 0.0), first_axis=True)
+        # tier 2: general strain + rattle (forces), each geometry with two random directions
+        + _fept_pairs("rattle2", 2, 10, _family_rng(seed, "rattle2"), kinds=("general",),
+                      rattle=(0.03, 0.08), first_axis=False)
+        # tier 3: 4-atom cells: ideal AFM patterns along [001] / [100]; canted and random
+        # Fe directions in strained, rattled cells
+        + _fept_afm(3)
+        + _fept_nc4("nc4", 3, 8, _family_rng(seed, "nc4"))
+    )
+
+
+FAMILIES = {"fe": _fe_families, "feal": _feal_families, "crn": _crn_families,
+            "fept": _fept_families}
 
 
 def make_manifest(material: str, seed: int = 20261124) -> list[dict]:
