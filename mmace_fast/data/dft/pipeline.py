@@ -22,7 +22,7 @@ from .queue import collect, run_queue
 
 log = logging.getLogger(__name__)
 
-MATERIALS = ("fe", "feal", "crn")
+MATERIALS = ("fe", "feal", "crn", "fept")
 MAX_TIER = 8
 
 
