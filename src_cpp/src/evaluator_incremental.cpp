@@ -104,11 +104,22 @@ void FrozenMMACE::sender_messages(int t, index_t k, index_t j, bool j_in, Level&
                 m.edge_weights_batch(t, nb, kappa_batch_.data(), nks, xs_old_.data(), radial,
                                      w_batch_.data());
             }
-            for (int r = 0; r < nb; ++r) {
-                const index_t e = batch[r], i = recv_[e];
-                const real_t* g = edge_g(t, e, ys(i), ys(j), g_old_.data());
-                real_t* acc = out.a.data() + static_cast<std::size_t>(out.set.slot[i]) * da;
-                Lm.tp.message(du, g, wrow[r], C_, acc);
+            if (m.soc) {                                  // edge attributes per edge
+                for (int r = 0; r < nb; ++r) {
+                    const index_t e = batch[r], i = recv_[e];
+                    const real_t* g = edge_g(t, e, ys(i), ys(j), g_old_.data());
+                    real_t* acc = out.a.data() + static_cast<std::size_t>(out.set.slot[i]) * da;
+                    Lm.tp.message(du, g, wrow[r], C_, acc);
+                }
+            } else {
+                const real_t* grow[kBatch];
+                real_t* arow[kBatch];
+                for (int r = 0; r < nb; ++r) {
+                    const index_t e = batch[r];
+                    grow[r] = bond_g_[t].data() + static_cast<std::size_t>(bond_[e]) * Lm.tp.g_size;
+                    arow[r] = out.a.data() + static_cast<std::size_t>(out.set.slot[recv_[e]]) * da;
+                }
+                Lm.tp.message_shared(du, nb, grow, wrow, arow, C_);
             }
             nb = 0;
         };

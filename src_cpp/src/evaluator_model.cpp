@@ -1,5 +1,6 @@
 // Frozen mMACE model: loading with validation, and the shared kernels (see evaluator_model.hpp).
 #include "mmace/evaluator_model.hpp"
+#include "mmace/evaluator_simd.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -434,83 +435,84 @@ void TensorProduct::fold(const real_t* psi, real_t* g) const {
 
 namespace {
 
-// acc[o][c] += sum over the terms of o of w[p][c] * sum_m u[in0 + m][c] g[g + m gs]
-// (minus the same with u0, g0, w0 when DIFF), for NV * 8 channels starting at c0: NV independent
-// accumulation chains per output hide the FMA latency.
-template <bool DIFF, int NV>
-__attribute__((always_inline)) inline void tp_chunk(const TensorProduct& tp, const real_t* u,
-                                                    const real_t* g, const real_t* w,
-                                                    const real_t* u0, const real_t* g0,
-                                                    const real_t* w0, std::size_t cs, int c0,
-                                                    real_t* acc) {
+// Messages of R edges for the channels of one chunk K (see evaluator_simd.hpp):
+//   acc_r[o][c] += sum over the terms of o of w_r[p][c] * sum_m u_r[in0 + m][c] g_r[g + m gs].
+// SHARED: every u_r is u_0 (edges of one sender), loaded once for all R edges. DIFF (R = 2):
+// acc_0 += message(u_0, g_0, w_0) - message(u_1, g_1, w_1). R NV accumulation chains per output
+// hide the FMA latency.
+template <class K, int R, bool SHARED, bool DIFF>
+__attribute__((always_inline)) inline void tp_chunk(const TensorProduct& tp,
+                                                    const real_t* const* u,
+                                                    const real_t* const* g,
+                                                    const real_t* const* w, real_t* const* acc,
+                                                    std::size_t cs, int c0) {
+    using S = typename K::Simd;
+    using V = typename K::V;
+    constexpr int NV = K::nv, LN = S::lanes;
+    constexpr int RS = DIFF ? 1 : R;                       // output rows
+    static_assert(!DIFF || R == 2, "a difference has two edges");
     const TensorProduct::OutTerm* terms = tp.out_terms.data();
     const int* off = tp.out_off.data();
     for (int o = 0; o < tp.d_out; ++o) {
         if (off[o] == off[o + 1]) continue;
-        v8d sum[NV];
-        for (int v = 0; v < NV; ++v) sum[v] = v8d{};
+        V sum[RS][NV];
+        for (int r = 0; r < RS; ++r)
+            for (int v = 0; v < NV; ++v) sum[r][v] = S::zero();
         for (int q = off[o]; q < off[o + 1]; ++q) {
             const TensorProduct::OutTerm& tm = terms[q];
-            const real_t* up = u + tm.in0 * cs + c0;
-            const real_t* wp = w + tm.p * cs + c0;
-            v8d t[NV];
-            const real_t gm0 = g[tm.g];
-            for (int v = 0; v < NV; ++v) t[v] = *reinterpret_cast<const v8du*>(up + 8 * v) * gm0;
-            for (int m = 1; m < tm.m1; ++m) {
-                const real_t gm = g[tm.g + m * tm.gs];
-                for (int v = 0; v < NV; ++v)
-                    t[v] += *reinterpret_cast<const v8du*>(up + m * cs + 8 * v) * gm;
-            }
-            for (int v = 0; v < NV; ++v) sum[v] += *reinterpret_cast<const v8du*>(wp + 8 * v) * t[v];
-            if (DIFF) {
-                const real_t* vp = u0 + tm.in0 * cs + c0;
-                const real_t* xp = w0 + tm.p * cs + c0;
-                const real_t hm0 = g0[tm.g];
-                for (int v = 0; v < NV; ++v) t[v] = *reinterpret_cast<const v8du*>(vp + 8 * v) * hm0;
-                for (int m = 1; m < tm.m1; ++m) {
-                    const real_t hm = g0[tm.g + m * tm.gs];
-                    for (int v = 0; v < NV; ++v)
-                        t[v] += *reinterpret_cast<const v8du*>(vp + m * cs + 8 * v) * hm;
+            V t[R][NV];
+            auto contract = [&](int m, auto first) __attribute__((always_inline)) {
+                const std::size_t row = (tm.in0 + m) * cs + c0;
+                V us[NV];
+                if (SHARED)
+                    for (int v = 0; v < NV; ++v) us[v] = S::load(u[0] + row + v * LN);
+                for (int r = 0; r < R; ++r) {
+                    const real_t gm = g[r][tm.g + m * tm.gs];
+                    for (int v = 0; v < NV; ++v) {
+                        const V x = (SHARED ? us[v] : S::load(u[r] + row + v * LN)) * gm;
+                        if (decltype(first)::value)
+                            t[r][v] = x;
+                        else
+                            t[r][v] += x;
+                    }
                 }
-                for (int v = 0; v < NV; ++v) sum[v] -= *reinterpret_cast<const v8du*>(xp + 8 * v) * t[v];
-            }
+            };
+            contract(0, std::true_type());
+            for (int m = 1; m < tm.m1; ++m) contract(m, std::false_type());
+            const std::size_t wrow = tm.p * cs + c0;
+            for (int r = 0; r < R; ++r)
+                for (int v = 0; v < NV; ++v) {
+                    const V x = S::load(w[r] + wrow + v * LN) * t[r][v];
+                    if (DIFF && r == 1)
+                        sum[0][v] -= x;
+                    else
+                        sum[r][v] += x;
+                }
         }
-        real_t* out = acc + o * cs + c0;
-        for (int v = 0; v < NV; ++v)
-            *reinterpret_cast<v8du*>(out + 8 * v) = *reinterpret_cast<const v8du*>(out + 8 * v) + sum[v];
+        for (int r = 0; r < RS; ++r) {
+            real_t* out = acc[r] + o * cs + c0;
+            for (int v = 0; v < NV; ++v) S::store(out + v * LN, S::load(out + v * LN) + sum[r][v]);
+        }
     }
 }
 
-template <bool DIFF>
-__attribute__((always_inline)) inline void tp_kernel(const TensorProduct& tp, const real_t* u,
-                                                     const real_t* g, const real_t* w,
-                                                     const real_t* u0, const real_t* g0,
-                                                     const real_t* w0, int c, real_t* acc) {
-    const TensorProduct::OutTerm* terms = tp.out_terms.data();
-    const int* off = tp.out_off.data();
-    const int d_out = tp.d_out;
-    const std::size_t cs = static_cast<std::size_t>(c);
-    int c0 = 0;
-    for (; c0 + 32 <= c; c0 += 32) tp_chunk<DIFF, 4>(tp, u, g, w, u0, g0, w0, cs, c0, acc);
-    for (; c0 + 8 <= c; c0 += 8) tp_chunk<DIFF, 1>(tp, u, g, w, u0, g0, w0, cs, c0, acc);
-    for (int k = c0; k < c; ++k) {
-        for (int o = 0; o < d_out; ++o) {
-            real_t sum = 0.0;
-            for (int q = off[o]; q < off[o + 1]; ++q) {
-                const TensorProduct::OutTerm& tm = terms[q];
-                real_t t = 0.0;
-                for (int m = 0; m < tm.m1; ++m) t += u[(tm.in0 + m) * cs + k] * g[tm.g + m * tm.gs];
-                sum += w[tm.p * cs + k] * t;
-                if (DIFF) {
-                    real_t t0 = 0.0;
-                    for (int m = 0; m < tm.m1; ++m)
-                        t0 += u0[(tm.in0 + m) * cs + k] * g0[tm.g + m * tm.gs];
-                    sum -= w0[tm.p * cs + k] * t0;
-                }
-            }
-            acc[o * cs + k] += sum;
-        }
-    }
+// n edges in groups of R (4 for chunks of up to 16 channels, 2 for 32), then 2 and 1.
+template <class K, bool SHARED>
+__attribute__((always_inline)) inline void tp_edges(const TensorProduct& tp, int n,
+                                                    const real_t* const* u,
+                                                    const real_t* const* g,
+                                                    const real_t* const* w, real_t* const* acc,
+                                                    std::size_t cs, int c0) {
+    constexpr int RB = K::nv >= 4 ? 2 : 4;
+    int r = 0;
+    auto step = [&](auto rr) __attribute__((always_inline)) {
+        constexpr int RR = decltype(rr)::value;
+        tp_chunk<K, RR, SHARED, false>(tp, SHARED ? u : u + r, g + r, w + r, acc + r, cs, c0);
+        r += RR;
+    };
+    for (; r + RB <= n;) step(std::integral_constant<int, RB>());
+    if (RB > 2 && r + 2 <= n) step(std::integral_constant<int, 2>());
+    if (r < n) step(std::integral_constant<int, 1>());
 }
 
 }  // namespace
@@ -518,14 +520,33 @@ __attribute__((always_inline)) inline void tp_kernel(const TensorProduct& tp, co
 MMACE_KERNEL
 void TensorProduct::message(const real_t* u, const real_t* g, const real_t* w, int c,
                             real_t* acc) const {
-    tp_kernel<false>(*this, u, g, w, nullptr, nullptr, nullptr, c, acc);
+    const std::size_t cs = static_cast<std::size_t>(c);
+    simd::for_channel_chunks(c, [&](auto k, int c0) __attribute__((always_inline)) {
+        tp_chunk<decltype(k), 1, true, false>(*this, &u, &g, &w, &acc, cs, c0);
+    });
 }
 
 MMACE_KERNEL
 void TensorProduct::message_diff(const real_t* u1, const real_t* g1, const real_t* w1,
                                  const real_t* u0, const real_t* g0, const real_t* w0, int c,
                                  real_t* acc, real_t*) const {
-    tp_kernel<true>(*this, u1, g1, w1, u0, g0, w0, c, acc);
+    const std::size_t cs = static_cast<std::size_t>(c);
+    const real_t* u[2] = {u1, u0};
+    const real_t* g[2] = {g1, g0};
+    const real_t* w[2] = {w1, w0};
+    real_t* a[2] = {acc, acc};
+    simd::for_channel_chunks(c, [&](auto k, int c0) __attribute__((always_inline)) {
+        tp_chunk<decltype(k), 2, false, true>(*this, u, g, w, a, cs, c0);
+    });
+}
+
+MMACE_KERNEL
+void TensorProduct::message_shared(const real_t* u, int n, const real_t* const* g,
+                                   const real_t* const* w, real_t* const* acc, int c) const {
+    const std::size_t cs = static_cast<std::size_t>(c);
+    simd::for_channel_chunks(c, [&](auto k, int c0) __attribute__((always_inline)) {
+        tp_edges<decltype(k), true>(*this, n, &u, g, w, acc, cs, c0);
+    });
 }
 
 // ----------------------------------------------------------------------------- SymmetricContraction
@@ -540,7 +561,7 @@ void SymmetricContractionF::load(const ArrayStore& s, const std::string& p, int 
     const int nb = as_int(s.integer(p + ".n_blocks"), p + " n_blocks", 1, 1024);
     monos.assign(correlation, {});
     mono_offset.assign(correlation, 0);
-    n_products = 0;
+    n_rows = 0;
     for (int nu = 1; nu <= correlation; ++nu) {
         const std::string name = p + ".mono." + std::to_string(nu);
         const auto& sh = s.shape(name);
@@ -548,12 +569,10 @@ void SymmetricContractionF::load(const ArrayStore& s, const std::string& p, int 
         const auto& t = s.ints(name, {sh[0], nu});
         auto& dst = monos[nu - 1];
         for (auto v : t) dst.push_back(as_int(v, name + " component", 0, da - 1));
-        if (nu >= 2) {
-            mono_offset[nu - 1] = n_products;
-            n_products += static_cast<int>(sh[0]);
-        }
+        mono_offset[nu - 1] = n_rows;
+        n_rows += static_cast<int>(sh[0]);
     }
-    max_eta = 0;
+    max_wa = 0;
     for (int b = 0; b < nb; ++b) {
         const std::string pb = p + "." + std::to_string(b);
         const auto& blk = s.ints(pb + ".block", {2});
@@ -561,6 +580,7 @@ void SymmetricContractionF::load(const ArrayStore& s, const std::string& p, int 
         block.out0 = as_int(blk[0], pb + " output start", 0, dout - 1);
         block.dim = as_int(blk[1], pb + " output size", 1, dout);
         require(block.out0 + block.dim <= dout, pb + ": block exceeds the output size");
+        std::vector<int> entry_m;
         for (int nu = 1; nu <= correlation; ++nu) {
             const std::string pn = pb + "." + std::to_string(nu);
             const auto& wsh = s.shape(pn + ".weight");
@@ -569,79 +589,129 @@ void SymmetricContractionF::load(const ArrayStore& s, const std::string& p, int 
             Term term;
             term.nu = nu;
             term.eta = static_cast<int>(wsh[1]);
-            const auto& wt = s.real(pn + ".weight", {na, term.eta, cc});
-            term.w = wt;
+            term.wa0 = block.n_wa;
+            term.w = s.real(pn + ".weight", {na, term.eta, cc});
             const auto& idx = s.ints(pn + ".index", {-1, 3});
             const int nnz = static_cast<int>(idx.size() / 3);
             const auto& val = s.real(pn + ".value", {nnz});
             const int n_mono = static_cast<int>(monos[nu - 1].size() / nu);
             for (int e = 0; e < nnz; ++e) {
-                term.eta_i.push_back(as_int(idx[3 * e], pn + " eta", 0, term.eta - 1));
-                term.m_i.push_back(as_int(idx[3 * e + 1], pn + " M", 0, block.dim - 1));
-                term.mono.push_back(as_int(idx[3 * e + 2], pn + " monomial", 0, n_mono - 1));
-                term.val.push_back(val[e]);
+                Entry en;
+                en.wa = term.wa0 + as_int(idx[3 * e], pn + " eta", 0, term.eta - 1);
+                entry_m.push_back(as_int(idx[3 * e + 1], pn + " M", 0, block.dim - 1));
+                en.row = mono_offset[nu - 1] + as_int(idx[3 * e + 2], pn + " monomial", 0, n_mono - 1);
+                en.val = val[e];
+                block.entries.push_back(en);
             }
-            max_eta = std::max(max_eta, term.eta);
-            if (nnz > 0) block.terms.push_back(std::move(term));
+            if (nnz > 0) {
+                block.n_wa += term.eta;
+                block.terms.push_back(std::move(term));
+            }
         }
+        // entries by output row (stable: within a row, the file's order)
+        std::vector<int> order(block.entries.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int x, int y) { return entry_m[x] < entry_m[y]; });
+        std::vector<Entry> sorted;
+        block.m_off.assign(block.dim + 1, 0);
+        for (int e : order) {
+            sorted.push_back(block.entries[e]);
+            ++block.m_off[entry_m[e] + 1];
+        }
+        for (int m = 0; m < block.dim; ++m) block.m_off[m + 1] += block.m_off[m];
+        block.entries.swap(sorted);
+        max_wa = std::max(max_wa, block.n_wa);
         blocks.push_back(std::move(block));
     }
 }
 
 std::size_t SymmetricContractionF::scratch_size() const {
-    return static_cast<std::size_t>(n_products + max_eta) * c;
+    return static_cast<std::size_t>(n_rows + max_wa) * c;
 }
+
+namespace {
+
+// The contraction for the channels [c0, c0 + width) of one chunk K (see evaluator_simd.hpp):
+// monomial rows and attribute-contracted weight rows in scratch tables of width channels; each
+// output row summed in registers (two chains per vector for the FMA latency).
+template <class K>
+__attribute__((always_inline)) inline void sc_chunk(const SymmetricContractionF& sc,
+                                                    const real_t* a, const NodeAttr& at,
+                                                    real_t* b, real_t* mono, real_t* wa, int c0) {
+    using S = typename K::Simd;
+    using V = typename K::V;
+    constexpr int NV = K::nv, LN = S::lanes, W = K::width;
+    const std::size_t cs = static_cast<std::size_t>(sc.c);
+    const real_t* ac = a + c0;
+    for (int nu = 1; nu <= sc.correlation; ++nu) {
+        const int* t = sc.monos[nu - 1].data();
+        const int n_mono = static_cast<int>(sc.monos[nu - 1].size() / nu);
+        real_t* out = mono + static_cast<std::size_t>(sc.mono_offset[nu - 1]) * W;
+        for (int q = 0; q < n_mono; ++q, t += nu, out += W) {
+            V p[NV];
+            for (int v = 0; v < NV; ++v) p[v] = S::load(ac + t[0] * cs + v * LN);
+            for (int r = 1; r < nu; ++r)
+                for (int v = 0; v < NV; ++v) p[v] *= S::load(ac + t[r] * cs + v * LN);
+            for (int v = 0; v < NV; ++v) S::store(out + v * LN, p[v]);
+        }
+    }
+    for (int o = 0; o < sc.d_out; ++o)
+        for (int v = 0; v < NV; ++v) S::store(b + o * cs + c0 + v * LN, S::zero());
+    const int nq = at.phi == nullptr ? 1 : sc.n_mag;
+    for (const SymmetricContractionF::Block& blk : sc.blocks) {
+        for (const SymmetricContractionF::Term& term : blk.terms) {
+            const std::size_t ec = static_cast<std::size_t>(term.eta) * cs;
+            const real_t* w0 = term.w.data() + static_cast<std::size_t>(at.species) * nq * ec + c0;
+            real_t* wrow = wa + static_cast<std::size_t>(term.wa0) * W;
+            for (int e = 0; e < term.eta; ++e) {
+                V acc[NV];
+                const real_t f0 = at.phi == nullptr ? 1.0 : at.phi[0];
+                for (int v = 0; v < NV; ++v) acc[v] = f0 * S::load(w0 + e * cs + v * LN);
+                for (int q = 1; q < nq; ++q)
+                    for (int v = 0; v < NV; ++v)
+                        acc[v] += at.phi[q] * S::load(w0 + q * ec + e * cs + v * LN);
+                for (int v = 0; v < NV; ++v) S::store(wrow + e * W + v * LN, acc[v]);
+            }
+        }
+        const SymmetricContractionF::Entry* en = blk.entries.data();
+        for (int m = 0; m < blk.dim; ++m) {
+            V s0[NV], s1[NV];
+            for (int v = 0; v < NV; ++v) s0[v] = s1[v] = S::zero();
+            int e = blk.m_off[m];
+            const int e1 = blk.m_off[m + 1];
+            for (; e + 2 <= e1; e += 2) {
+                const real_t* r0 = mono + en[e].row * W;
+                const real_t* q0 = wa + en[e].wa * W;
+                const real_t* r1 = mono + en[e + 1].row * W;
+                const real_t* q1 = wa + en[e + 1].wa * W;
+                for (int v = 0; v < NV; ++v) {
+                    s0[v] += en[e].val * (S::load(q0 + v * LN) * S::load(r0 + v * LN));
+                    s1[v] += en[e + 1].val * (S::load(q1 + v * LN) * S::load(r1 + v * LN));
+                }
+            }
+            if (e < e1) {
+                const real_t* r0 = mono + en[e].row * W;
+                const real_t* q0 = wa + en[e].wa * W;
+                for (int v = 0; v < NV; ++v)
+                    s0[v] += en[e].val * (S::load(q0 + v * LN) * S::load(r0 + v * LN));
+            }
+            real_t* out = b + (blk.out0 + m) * cs + c0;
+            for (int v = 0; v < NV; ++v) S::store(out + v * LN, S::load(out + v * LN) + (s0[v] + s1[v]));
+        }
+    }
+}
+
+}  // namespace
 
 MMACE_KERNEL
 void SymmetricContractionF::apply(const real_t* a, const NodeAttr& at, real_t* b,
                                   real_t* scratch) const {
-    std::fill(b, b + static_cast<std::size_t>(d_out) * c, 0.0);
-    real_t* prod = scratch;
-    real_t* wa = scratch + static_cast<std::size_t>(n_products) * c;
-    for (int nu = 2; nu <= correlation; ++nu) {
-        const auto& t = monos[nu - 1];
-        const int n_mono = static_cast<int>(t.size() / nu);
-        for (int q = 0; q < n_mono; ++q) {
-            real_t* __restrict out = prod + static_cast<std::size_t>(mono_offset[nu - 1] + q) * c;
-            const real_t* a0 = a + static_cast<std::size_t>(t[q * nu]) * c;
-            const real_t* a1 = a + static_cast<std::size_t>(t[q * nu + 1]) * c;
-            for (int k = 0; k < c; ++k) out[k] = a0[k] * a1[k];
-            for (int r = 2; r < nu; ++r) {
-                const real_t* ar = a + static_cast<std::size_t>(t[q * nu + r]) * c;
-                for (int k = 0; k < c; ++k) out[k] *= ar[k];
-            }
-        }
-    }
-    for (const Block& blk : blocks) {
-        for (const Term& term : blk.terms) {
-            // attribute-contracted weights wa [eta][C]
-            const std::size_t ec = static_cast<std::size_t>(term.eta) * c;
-            if (at.phi == nullptr) {
-                const real_t* src = term.w.data() + static_cast<std::size_t>(at.species) * ec;
-                std::copy(src, src + ec, wa);
-            } else {
-                const real_t* w0 = term.w.data() + static_cast<std::size_t>(at.species) * n_mag * ec;
-                const real_t f0 = at.phi[0];
-                for (std::size_t k = 0; k < ec; ++k) wa[k] = f0 * w0[k];
-                for (int q = 1; q < n_mag; ++q) {
-                    const real_t f = at.phi[q];
-                    const real_t* __restrict wq = w0 + q * ec;
-                    for (std::size_t k = 0; k < ec; ++k) wa[k] += f * wq[k];
-                }
-            }
-            const int nu = term.nu;
-            const std::size_t ne = term.val.size();
-            for (std::size_t e = 0; e < ne; ++e) {
-                const real_t* row = nu == 1
-                    ? a + static_cast<std::size_t>(monos[0][term.mono[e]]) * c
-                    : prod + static_cast<std::size_t>(mono_offset[nu - 1] + term.mono[e]) * c;
-                const real_t* __restrict we = wa + static_cast<std::size_t>(term.eta_i[e]) * c;
-                real_t* __restrict out = b + static_cast<std::size_t>(blk.out0 + term.m_i[e]) * c;
-                const real_t v = term.val[e];
-                for (int k = 0; k < c; ++k) out[k] += v * we[k] * row[k];
-            }
-        }
-    }
+    real_t* mono = scratch;
+    real_t* wa = scratch + static_cast<std::size_t>(n_rows) * c;
+    simd::for_channel_chunks(c, [&](auto k, int c0) __attribute__((always_inline)) {
+        sc_chunk<decltype(k)>(*this, a, at, b, mono, wa, c0);
+    });
 }
 
 // ----------------------------------------------------------------------------- FrozenModel

@@ -122,23 +122,37 @@ struct TensorProduct {
     // acc += message(u1, g, w1) - message(u0, g0, w0) (an edge whose weights changed)
     void message_diff(const real_t* u1, const real_t* g1, const real_t* w1, const real_t* u0,
                       const real_t* g0, const real_t* w0, int c, real_t* acc, real_t* tmp) const;
+    // n edges of one sender (the same u): acc[r] += message(u, g[r], w[r]) for r < n
+    void message_shared(const real_t* u, int n, const real_t* const* g, const real_t* const* w,
+                        real_t* const* acc, int c) const;
 };
 
 // Symmetric contraction B = sum_nu W_nu(a) . U_nu . A^nu, U reduced to sorted index tuples.
+// Evaluation: the monomials of A (order 1 copied, orders >= 2 multiplied out) form the rows of a
+// scratch table; per block, the attribute-contracted weights of all its terms form a second
+// table; then each output row m is one sum over the block's entries of m,
+//   B[out0 + m][c] += val * wa[wa_row][c] * mono[row][c]  (entries sorted by m).
 struct SymmetricContractionF {
     struct Term {
-        int nu = 1, eta = 0;
+        int nu = 1, eta = 0, wa0 = 0;        // wa0: first row of its weights in the block table
         std::vector<real_t> w;               // [n_attr][eta][C]
-        std::vector<int> eta_i, m_i, mono;   // entries
-        std::vector<real_t> val;
     };
-    struct Block { int out0 = 0, dim = 0; std::vector<Term> terms; };
+    struct Entry {
+        int row = 0, wa = 0;                 // monomial row, weight row
+        real_t val = 0;
+    };
+    struct Block {
+        int out0 = 0, dim = 0, n_wa = 0;     // n_wa: weight rows of all its terms
+        std::vector<Term> terms;
+        std::vector<Entry> entries;          // sorted by output row
+        std::vector<int> m_off;              // [dim + 1] entries of output row m
+    };
     int correlation = 1, d_a = 0, d_out = 0, c = 0, n_attr = 0, n_mag = 1;
     std::vector<Block> blocks;
     std::vector<std::vector<int>> monos;     // [nu][n_mono * nu] (index nu-1), sorted tuples
-    std::vector<int> mono_offset;            // offset of the nu table in the scratch products
-    int n_products = 0;                      // monomials of order >= 2 (scratch rows)
-    int max_eta = 0;
+    std::vector<int> mono_offset;            // first scratch row of the order-nu monomials
+    int n_rows = 0;                          // monomial rows (all orders)
+    int max_wa = 0;
     void load(const ArrayStore& s, const std::string& prefix, int d_a, int d_out, int c,
               int n_attr, int n_mag);
     std::size_t scratch_size() const;
