@@ -133,6 +133,8 @@ void FrozenMMACE::build_geometry(const real_t* pos, const real_t* cell, const Ed
     std::vector<index_t> of(out_off_.begin(), out_off_.end() - 1);
     out_edge_.resize(ne);
     for (std::size_t q = 0; q < ne; ++q) out_edge_[of[send_[q]]++] = static_cast<index_t>(q);
+    out_pos_.resize(ne);
+    for (std::size_t q = 0; q < ne; ++q) out_pos_[out_edge_[q]] = static_cast<index_t>(q);
 }
 
 void FrozenMMACE::build_bond_caches() {
@@ -195,15 +197,11 @@ void FrozenMMACE::alloc_caches() {
     const std::size_t c = static_cast<std::size_t>(C_);
     const std::size_t nk = static_cast<std::size_t>(std::max(m.n_kappa(), m.n_kappa_s()));
     kappa_batch_.assign(kBatch * nk, 0.0);
+    kappa_new_.assign(kBatch * nk, 0.0);
     w_batch_.assign(kBatch * max_pc, 0.0);
+    w_new_.assign(kBatch * max_pc, 0.0);
     xr_tmp_.assign(m.n_kappa() * max_pc, 0.0);
     xr_tmp2_.assign(m.n_kappa() * max_pc, 0.0);
-    xs_old_.assign(m.n_kappa_s() * max_pc, 0.0);
-    xs_new_.assign(m.n_kappa_s() * max_pc, 0.0);
-    w_old_.assign(max_pc, 0.0);
-    w_new_.assign(max_pc, 0.0);
-    kappa_old_.assign(nk, 0.0);
-    kappa_new_.assign(nk, 0.0);
     g_old_.assign(std::max<std::size_t>(max_g, 1), 0.0);
     g_new_.assign(std::max<std::size_t>(max_g, 1), 0.0);
     sc_scratch_.assign(std::max<std::size_t>(max_sc, 1), 0.0);
@@ -244,25 +242,27 @@ void FrozenMMACE::node_updates(int t, std::size_t n, const real_t* a_raw, const 
     const LayerModel& Lm = model_->layers[t];
     const std::size_t da = static_cast<std::size_t>(Lm.d_a) * C_;
     const std::size_t dout = static_cast<std::size_t>(Lm.d_out) * C_;
+    const std::size_t nc = std::min(n, kNodeChunk);
     auto grow = [](std::vector<real_t>& v, std::size_t sz) {
         if (v.size() < sz) v.resize(sz);
     };
-    grow(nb_scaled_, n * da);
-    grow(nb_alin_, n * da);
-    grow(nb_sc_, n * dout);
-    if (h_next == nullptr) {
-        grow(nb_h_, n * dout);
-        h_next = nb_h_.data();
+    grow(nb_alin_, nc * da);
+    grow(nb_sc_, nc * dout);
+    grow(nb_h_, nc * dout);
+    grow(nb_mlp_, 2 * nc * static_cast<std::size_t>(Lm.readout.max_width()));
+    // chunks of nodes small enough for their intermediate features to stay in L1 / L2
+    for (std::size_t r0 = 0; r0 < n; r0 += kNodeChunk) {
+        const std::size_t nr = std::min(kNodeChunk, n - r0);
+        real_t* h = h_next != nullptr ? h_next + r0 * dout : nb_h_.data();
+        Lm.linear.apply_batch(a_raw + r0 * da, nr, nb_alin_.data());   // 1 / avg folded in
+        for (std::size_t r = 0; r < nr; ++r)
+            Lm.sc.apply(nb_alin_.data() + r * da, attrs[r0 + r], nb_sc_.data() + r * dout,
+                        sc_scratch_.data());
+        std::copy(skip + r0 * dout, skip + (r0 + nr) * dout, h);
+        Lm.linear_out.apply_batch_add(nb_sc_.data(), nr, h);
+        Lm.readout.apply_batch(h + static_cast<std::size_t>(Lm.scalar_index) * C_, dout, nr,
+                               e + r0, nb_mlp_.data());
     }
-    grow(nb_mlp_, 2 * n * static_cast<std::size_t>(Lm.readout.max_width()));
-    for (std::size_t k = 0; k < n * da; ++k) nb_scaled_[k] = a_raw[k] * Lm.inv_avg;
-    Lm.linear.apply_batch(nb_scaled_.data(), n, nb_alin_.data());
-    for (std::size_t r = 0; r < n; ++r)
-        Lm.sc.apply(nb_alin_.data() + r * da, attrs[r], nb_sc_.data() + r * dout, sc_scratch_.data());
-    Lm.linear_out.apply_batch(nb_sc_.data(), n, h_next);
-    for (std::size_t k = 0; k < n * dout; ++k) h_next[k] += skip[k];
-    Lm.readout.apply_batch(h_next + static_cast<std::size_t>(Lm.scalar_index) * C_, dout, n, e,
-                           nb_mlp_.data());
 }
 
 real_t FrozenMMACE::site_energy(index_t i) const {
@@ -307,9 +307,11 @@ void FrozenMMACE::refresh() {
                     m.edge_kappa(ys(i), phi(j), ys(j), kappa_batch_.data() + r * nk);
                     radial[r] = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
                 }
-                real_t* wb = w_cache_[t].empty() ? w_batch_.data()
-                                                 : w_cache_[t].data() + static_cast<std::size_t>(e0) * pc;
+                real_t* wb = w_batch_.data();
                 m.edge_weights_batch(t, nb, kappa_batch_.data(), nk, xr, radial, wb);
+                if (!w_cache_[t].empty())
+                    for (int r = 0; r < nb; ++r)
+                        std::copy(wb + r * pc, wb + (r + 1) * pc, cached_w(t, e0 + r, pc));
                 for (int r = 0; r < nb; ++r) {
                     const index_t e = e0 + r, j = send_[e];
                     const real_t* g = edge_g(t, e, ys(i), ys(j), g_new_.data());
@@ -361,7 +363,7 @@ std::size_t FrozenMMACE::geometry_bytes() const {
     for (const auto& v : bond_g_) b += v.size();
     b *= sizeof(real_t);
     b += (recv_off_.size() + send_.size() + recv_.size() + bond_.size() + out_off_.size() +
-          out_edge_.size()) * sizeof(index_t);
+          out_edge_.size() + out_pos_.size()) * sizeof(index_t);
     return b;
 }
 
@@ -382,7 +384,7 @@ std::size_t FrozenMMACE::scratch_bytes() const {
     for (const auto& lv : levels_)
         b += lv.h.capacity() + lv.u.capacity() + lv.du.capacity() + lv.a.capacity() +
              lv.skip.capacity() + lv.e.capacity() + lv.inc_w.capacity();
-    b += nb_scaled_.capacity() + nb_alin_.capacity() + nb_sc_.capacity() + nb_h_.capacity() +
+    b += nb_alin_.capacity() + nb_sc_.capacity() + nb_h_.capacity() +
          nb_mlp_.capacity();
     return b * sizeof(real_t);
 }

@@ -29,160 +29,170 @@ void FrozenMMACE::ensure_level(int t, std::size_t n_slots) {
     }
 }
 
-// Edge e (j -> i) incident to the moved site k: add msg(new) - msg(old) to the receiver's sum.
-// xs_old / xs_new: sender-side spin weights of j before / after the move.
-void FrozenMMACE::incident_message(int t, index_t k, std::size_t e, const real_t* xs_old,
-                                   const real_t* xs_new, Level& in, Level& out) {
+// Sender-side spin weights Xs of every node whose layer-t input changed (slot order), plus the
+// new ones of the moved site k in the row after them: one GEMM over the nodes.
+void FrozenMMACE::sender_weights_all(int t, index_t k, const Level& in) {
+    const FrozenModel& m = *model_;
+    const std::size_t n_in = in.set.list.size();
+    const std::size_t row = static_cast<std::size_t>(m.n_kappa_s()) * m.layers[t].n_paths * C_;
+    if (xs_all_.size() < (n_in + 1) * row) xs_all_.resize(std::max((n_in + 1) * row, 2 * xs_all_.size()));
+    if (phi_rows_.size() < (n_in + 1) * m.n_mag) phi_rows_.resize((n_in + 1) * m.n_mag);
+    for (std::size_t si = 0; si < n_in; ++si)
+        std::copy(phi(in.set.list[si]), phi(in.set.list[si]) + m.n_mag, phi_rows_.data() + si * m.n_mag);
+    std::copy(prop_phi_.begin(), prop_phi_.end(), phi_rows_.data() + n_in * m.n_mag);
+    (void)k;
+    m.sender_weights_batch(t, static_cast<int>(n_in + 1), phi_rows_.data(), xs_all_.data());
+}
+
+// Edges (j -> i) incident to the moved site k, whose weights change: adds msg(new) - msg(old) to
+// the receivers' sums, n <= kBatch edges at a time. Sender side (the edges leaving k; x_old /
+// x_new = Xs_k before / after): kappa' = c_l(i, k) phi(i). Receiver side (the edges into k from
+// other senders; x = Xr_k): kappa = c_l(k, j) phi(j). Old weights from the weight cache when
+// there is one, new ones into the level's slots for accept().
+void FrozenMMACE::changed_messages(int t, index_t k, const index_t* edges, int n, bool sender_side,
+                                   const real_t* x_old, const real_t* x_new, Level& in,
+                                   Level& out) {
     const FrozenModel& m = *model_;
     const LayerModel& Lm = m.layers[t];
     const std::size_t c = static_cast<std::size_t>(C_);
     const std::size_t din = Lm.d_in * c, da = Lm.d_a * c;
     const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * c;
-    const int nks = m.n_kappa_s();
-    const index_t i = recv_[e], j = send_[e];
-    const bool ik = i == k, jk = j == k;
-    const real_t* ys_i_new = ik ? prop_ys_.data() : ys(i);
-    const real_t* phi_i_new = ik ? prop_phi_.data() : phi(i);
-    const real_t* ys_j_new = jk ? prop_ys_.data() : ys(j);
-    const real_t* radial[1] = {bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc};
+    const int nk = sender_side ? m.n_kappa_s() : m.n_kappa();
     const bool wc = !w_cache_[t].empty();
-    const real_t* w_old;
+    const real_t* radial[kBatch] = {};
+    for (int r = 0; r < n; ++r) {
+        const index_t e = edges[r], i = recv_[e], j = send_[e];
+        const real_t* ys_i_new = i == k ? prop_ys_.data() : ys(i);
+        const real_t* ys_j_new = j == k ? prop_ys_.data() : ys(j);
+        real_t* ko = kappa_batch_.data() + r * nk;
+        real_t* kn = kappa_new_.data() + r * nk;
+        if (sender_side) {
+            m.edge_kappa_s(ys(i), phi(i), ys(j), ko);
+            m.edge_kappa_s(ys_i_new, i == k ? prop_phi_.data() : phi(i), ys_j_new, kn);
+        } else {
+            m.edge_kappa(ys(i), phi(j), ys(j), ko);
+            m.edge_kappa(ys_i_new, j == k ? prop_phi_.data() : phi(j), ys_j_new, kn);
+        }
+        radial[r] = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
+    }
+    const real_t* w_old[kBatch];
     if (wc) {
-        w_old = w_cache_[t].data() + e * pc;
+        for (int r = 0; r < n; ++r) w_old[r] = cached_w(t, edges[r], pc);
     } else {
-        m.edge_kappa_s(ys(i), phi(i), ys(j), kappa_old_.data());
-        m.edge_weights_batch(t, 1, kappa_old_.data(), nks, xs_old, radial, w_old_.data());
-        w_old = w_old_.data();
+        m.edge_weights_batch(t, n, kappa_batch_.data(), nk, x_old, radial, w_batch_.data());
+        for (int r = 0; r < n; ++r) w_old[r] = w_batch_.data() + r * pc;
     }
     real_t* w_new = w_new_.data();
     if (wc) {
         w_new = out.inc_w.data() + out.inc_edge.size() * pc;
-        out.inc_edge.push_back(static_cast<index_t>(e));
+        out.inc_edge.insert(out.inc_edge.end(), edges, edges + n);
     }
-    m.edge_kappa_s(ys_i_new, phi_i_new, ys_j_new, kappa_new_.data());
-    m.edge_weights_batch(t, 1, kappa_new_.data(), nks, xs_new, radial, w_new);
-    const real_t* g_old = edge_g(t, e, ys(i), ys(j), g_old_.data());
-    const real_t* g_new = edge_g(t, e, ys_i_new, ys_j_new, g_new_.data());
-    const real_t* u_old = u_[t].data() + static_cast<std::size_t>(j) * din;
-    const real_t* u_new = in.set.has(j, epoch_)
-        ? in.u.data() + static_cast<std::size_t>(in.set.slot[j]) * din : u_old;
-    real_t* acc = out.a.data() + static_cast<std::size_t>(out.set.slot[i]) * da;
-    Lm.tp.message_diff(u_new, g_new, w_new, u_old, g_old, w_old, C_, acc, nullptr);
+    m.edge_weights_batch(t, n, kappa_new_.data(), nk, x_new, radial, w_new);
+    for (int r = 0; r < n; ++r) {
+        const index_t e = edges[r], i = recv_[e], j = send_[e];
+        const real_t* g_old = edge_g(t, e, ys(i), ys(j), g_old_.data());
+        const real_t* g_new = edge_g(t, e, i == k ? prop_ys_.data() : ys(i),
+                                     j == k ? prop_ys_.data() : ys(j), g_new_.data());
+        const real_t* u_old = u_[t].data() + static_cast<std::size_t>(j) * din;
+        const real_t* u_new = in.set.has(j, epoch_)
+            ? in.u.data() + static_cast<std::size_t>(in.set.slot[j]) * din : u_old;
+        real_t* acc = out.a.data() + static_cast<std::size_t>(out.set.slot[i]) * da;
+        Lm.tp.message_diff(u_new, g_new, w_new + r * pc, u_old, g_old, w_old[r], C_, acc, nullptr);
+    }
 }
 
-// Every edge leaving sender j (whose layer-t input changed, or j = k): edges incident to k get
-// msg(new) - msg(old); the others msg(u_j' - u_j) with unchanged weights, computed in batches
-// of edges sharing the sender-side spin weights Xs_j.
-void FrozenMMACE::sender_messages(int t, index_t k, index_t j, bool j_in, Level& in, Level& out) {
+// The edges leaving sender j != k (slot si of the changed nodes) that do not end at k: unchanged
+// weights (recomputed from the sender-side Xs_j in batches, or read from the weight cache) and
+// messages msg(u_j' - u_j) (linear in u), batched over edges sharing du_j.
+void FrozenMMACE::unchanged_messages(int t, index_t k, std::size_t si, Level& in, Level& out) {
     const FrozenModel& m = *model_;
     const LayerModel& Lm = m.layers[t];
     const std::size_t c = static_cast<std::size_t>(C_);
     const std::size_t din = Lm.d_in * c, da = Lm.d_a * c;
     const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * c;
     const int nks = m.n_kappa_s();
-    const bool jk = j == k;
     const bool wc = !w_cache_[t].empty();
-    m.sender_weights(t, phi(j), xs_old_.data());
-    if (jk) m.sender_weights(t, prop_phi_.data(), xs_new_.data());
-    if (!jk && j_in) {
-        const real_t* du = in.du.data() + static_cast<std::size_t>(in.set.slot[j]) * din;
-        index_t batch[kBatch];
-        int nb = 0;
-        auto flush = [&]() {
-            const real_t* wrow[kBatch];
-            if (wc) {
-                for (int r = 0; r < nb; ++r)
-                    wrow[r] = w_cache_[t].data() + static_cast<std::size_t>(batch[r]) * pc;
-            } else {
-                const real_t* radial[kBatch];
-                for (int r = 0; r < nb; ++r) {
-                    const index_t e = batch[r], i = recv_[e];
-                    m.edge_kappa_s(ys(i), phi(i), ys(j), kappa_batch_.data() + r * nks);
-                    radial[r] = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
-                    wrow[r] = w_batch_.data() + r * pc;
-                }
-                m.edge_weights_batch(t, nb, kappa_batch_.data(), nks, xs_old_.data(), radial,
-                                     w_batch_.data());
+    const index_t j = in.set.list[si];
+    const real_t* xs = xs_all_.data() + si * nks * pc;
+    const real_t* du = in.du.data() + si * din;
+    index_t batch[kBatch];
+    int nb = 0;
+    auto flush = [&]() {
+        const real_t* wrow[kBatch];
+        real_t* arow[kBatch];
+        if (wc) {
+            for (int r = 0; r < nb; ++r) wrow[r] = cached_w(t, batch[r], pc);
+        } else {
+            const real_t* radial[kBatch];
+            for (int r = 0; r < nb; ++r) {
+                const index_t e = batch[r], i = recv_[e];
+                m.edge_kappa_s(ys(i), phi(i), ys(j), kappa_batch_.data() + r * nks);
+                radial[r] = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
+                wrow[r] = w_batch_.data() + r * pc;
             }
-            if (m.soc) {                                  // edge attributes per edge
-                for (int r = 0; r < nb; ++r) {
-                    const index_t e = batch[r], i = recv_[e];
-                    const real_t* g = edge_g(t, e, ys(i), ys(j), g_old_.data());
-                    real_t* acc = out.a.data() + static_cast<std::size_t>(out.set.slot[i]) * da;
-                    Lm.tp.message(du, g, wrow[r], C_, acc);
-                }
-            } else {
-                const real_t* grow[kBatch];
-                real_t* arow[kBatch];
-                for (int r = 0; r < nb; ++r) {
-                    const index_t e = batch[r];
-                    grow[r] = bond_g_[t].data() + static_cast<std::size_t>(bond_[e]) * Lm.tp.g_size;
-                    arow[r] = out.a.data() + static_cast<std::size_t>(out.set.slot[recv_[e]]) * da;
-                }
-                Lm.tp.message_shared(du, nb, grow, wrow, arow, C_);
-            }
-            nb = 0;
-        };
-        for (index_t q = out_off_[j]; q < out_off_[j + 1]; ++q) {
-            const index_t e = out_edge_[q];
-            if (recv_[e] == k) continue;                  // incident: below
-            batch[nb++] = e;
-            if (nb == kBatch) flush();
+            m.edge_weights_batch(t, nb, kappa_batch_.data(), nks, xs, radial, w_batch_.data());
         }
-        if (nb > 0) flush();
-    }
+        for (int r = 0; r < nb; ++r)
+            arow[r] = out.a.data() + static_cast<std::size_t>(out.set.slot[recv_[batch[r]]]) * da;
+        if (m.soc) {                                      // edge attributes per edge
+            for (int r = 0; r < nb; ++r) {
+                const index_t e = batch[r];
+                const real_t* g = edge_g(t, e, ys(recv_[e]), ys(j), g_old_.data());
+                Lm.tp.message(du, g, wrow[r], C_, arow[r]);
+            }
+        } else {
+            const real_t* grow[kBatch];
+            for (int r = 0; r < nb; ++r)
+                grow[r] = bond_g_[t].data() + static_cast<std::size_t>(bond_[batch[r]]) * Lm.tp.g_size;
+            Lm.tp.message_shared(du, nb, grow, wrow, arow, C_);
+        }
+        nb = 0;
+    };
     for (index_t q = out_off_[j]; q < out_off_[j + 1]; ++q) {
         const index_t e = out_edge_[q];
-        if (jk || recv_[e] == k)
-            incident_message(t, k, e, xs_old_.data(), jk ? xs_new_.data() : xs_old_.data(), in, out);
+        if (recv_[e] == k) continue;                      // incident: into_k_messages
+        batch[nb++] = e;
+        if (nb == kBatch) flush();
+    }
+    if (nb > 0) flush();
+}
+
+// Every edge leaving the moved site k (self-images k -> k included): sender side, Xs_k before
+// and after the move.
+void FrozenMMACE::moved_site_messages(int t, index_t k, Level& in, Level& out) {
+    const FrozenModel& m = *model_;
+    const std::size_t row = static_cast<std::size_t>(m.n_kappa_s()) * m.layers[t].n_paths * C_;
+    const real_t* xs_old = xs_all_.data() + static_cast<std::size_t>(in.set.slot[k]) * row;
+    const real_t* xs_new = xs_all_.data() + in.set.list.size() * row;
+    for (index_t q0 = out_off_[k]; q0 < out_off_[k + 1]; q0 += kBatch) {
+        const int n = std::min<index_t>(kBatch, out_off_[k + 1] - q0);
+        changed_messages(t, k, out_edge_.data() + q0, n, true, xs_old, xs_new, in, out);
     }
 }
 
-// Edges j -> k from senders whose layer-t input did not change (u_j unchanged): only the weights
-// change, through phi(k) and c_l(k, j). Receiver-side contraction with Xr_k before / after.
+// Edges j -> k from every other sender: only their weights change through phi(k) and c_l(k, j)
+// (and u_j where j's input changed too). Receiver side, Xr_k before / after the move.
 void FrozenMMACE::into_k_messages(int t, index_t k, Level& in, Level& out) {
     const FrozenModel& m = *model_;
-    const LayerModel& Lm = m.layers[t];
-    const std::size_t c = static_cast<std::size_t>(C_);
-    const std::size_t din = Lm.d_in * c, da = Lm.d_a * c;
-    const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * c;
-    const int nk = m.n_kappa();
-    const bool wc = !w_cache_[t].empty();
     const real_t* xr_old = m.global_weights(t);
     const real_t* xr_new = xr_old;
-    bool ready = false;
-    real_t* acc = out.a.data() + static_cast<std::size_t>(out.set.slot[k]) * da;
-    for (index_t e = recv_off_[k]; e < recv_off_[k + 1]; ++e) {
-        const index_t j = send_[e];
-        if (in.set.has(j, epoch_)) continue;
-        if (!ready && m.centre_spin) {
-            m.receiver_weights(t, phi(k), xr_tmp_.data());
-            m.receiver_weights(t, prop_phi_.data(), xr_tmp2_.data());
-            xr_old = xr_tmp_.data();
-            xr_new = xr_tmp2_.data();
-        }
-        ready = true;
-        const real_t* radial[1] = {bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc};
-        const real_t* w_old;
-        if (wc) {
-            w_old = w_cache_[t].data() + static_cast<std::size_t>(e) * pc;
-        } else {
-            m.edge_kappa(ys(k), phi(j), ys(j), kappa_old_.data());
-            m.edge_weights_batch(t, 1, kappa_old_.data(), nk, xr_old, radial, w_old_.data());
-            w_old = w_old_.data();
-        }
-        real_t* w_new = w_new_.data();
-        if (wc) {
-            w_new = out.inc_w.data() + out.inc_edge.size() * pc;
-            out.inc_edge.push_back(e);
-        }
-        m.edge_kappa(prop_ys_.data(), phi(j), ys(j), kappa_new_.data());
-        m.edge_weights_batch(t, 1, kappa_new_.data(), nk, xr_new, radial, w_new);
-        const real_t* g_old = edge_g(t, e, ys(k), ys(j), g_old_.data());
-        const real_t* g_new = edge_g(t, e, prop_ys_.data(), ys(j), g_new_.data());
-        const real_t* u = u_[t].data() + static_cast<std::size_t>(j) * din;
-        Lm.tp.message_diff(u, g_new, w_new, u, g_old, w_old, C_, acc, nullptr);
+    if (m.centre_spin) {
+        m.receiver_weights(t, phi(k), xr_tmp_.data());
+        m.receiver_weights(t, prop_phi_.data(), xr_tmp2_.data());
+        xr_old = xr_tmp_.data();
+        xr_new = xr_tmp2_.data();
     }
+    index_t batch[kBatch];
+    int nb = 0;
+    for (index_t e = recv_off_[k]; e < recv_off_[k + 1]; ++e) {
+        if (send_[e] == k) continue;                      // self-image: moved_site_messages
+        batch[nb++] = e;
+        if (nb == kBatch) {
+            changed_messages(t, k, batch, nb, false, xr_old, xr_new, in, out);
+            nb = 0;
+        }
+    }
+    if (nb > 0) changed_messages(t, k, batch, nb, false, xr_old, xr_new, in, out);
 }
 
 real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
@@ -248,8 +258,12 @@ real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
                                     static_cast<std::size_t>(out_off_[k + 1] - out_off_[k]);
             if (out.inc_w.size() < deg * pc) out.inc_w.resize(deg * pc);
         }
-        // messages: from every changed sender, then into k from unchanged senders
-        for (std::size_t si = 0; si < n_in; ++si) sender_messages(t, k, in.set.list[si], true, in, out);
+        // messages: unchanged weights from every other changed sender, then the edges incident
+        // to k (weights changed)
+        sender_weights_all(t, k, in);
+        for (std::size_t si = 0; si < n_in; ++si)
+            if (in.set.list[si] != k) unchanged_messages(t, k, si, in, out);
+        moved_site_messages(t, k, in, out);
         into_k_messages(t, k, in, out);
         // skip connections (changed only where the layer input or the attributes changed)
         nb_attr_.resize(std::max(nb_attr_.size(), n_out));
@@ -307,7 +321,7 @@ void FrozenMMACE::accept() {
             const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * c;
             for (std::size_t q = 0; q < out.inc_edge.size(); ++q)
                 std::copy(out.inc_w.data() + q * pc, out.inc_w.data() + (q + 1) * pc,
-                          w_cache_[t].data() + static_cast<std::size_t>(out.inc_edge[q]) * pc);
+                          cached_w(t, out.inc_edge[q], pc));
         }
     }
     for (index_t i : levels_[L_].set.list) site_[i] = site_energy(i);

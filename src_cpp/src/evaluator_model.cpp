@@ -270,15 +270,23 @@ void BlockLinear::apply_add(const real_t* x, real_t* y) const {
 }
 
 void BlockLinear::apply_batch(const real_t* x, std::size_t n, real_t* y) const {
+    std::fill(y, y + n * static_cast<std::size_t>(d_out) * c_out, 0.0);
+    apply_batch_add(x, n, y);
+}
+
+void BlockLinear::apply_batch_add(const real_t* x, std::size_t n, real_t* y) const {
     const std::size_t xs = static_cast<std::size_t>(d_in) * c_in;
     const std::size_t ys = static_cast<std::size_t>(d_out) * c_out;
-    std::fill(y, y + n * ys, 0.0);
     const int nb = static_cast<int>(in0.size());
     for (int b = 0; b < nb; ++b)
         for (int m = 0; m < dim[b]; ++m)
             small_gemm(x + static_cast<std::size_t>(in0[b] + m) * c_in, xs, static_cast<int>(n), c_in,
                        w.data() + static_cast<std::size_t>(b) * c_in * c_out, c_out,
                        y + static_cast<std::size_t>(out0[b] + m) * c_out, ys, true);
+}
+
+void BlockLinear::scale(real_t f) {
+    for (real_t& v : w) v *= f;
 }
 
 // ----------------------------------------------------------------------------- AttrLinear
@@ -798,6 +806,7 @@ FrozenModel::FrozenModel(const ArrayStore& s) {
         L.inv_avg = s.scalar(p + ".inv_avg_num_neighbors");
         L.linear_up.load(s, p + ".linear_up", c);
         L.linear.load(s, p + ".linear", c);
+        L.linear.scale(L.inv_avg);          // linear(A / avg_num_neighbors), A the raw sum
         L.linear_out.load(s, p + ".linear_out", c);
         L.skip.load(s, p + ".skip", c, n_attr, centre_spin ? n_mag : 1);
         require(L.linear_up.d_in == L.d_in && L.linear_up.d_out == L.d_in, p + ": linear_up size");
@@ -829,6 +838,15 @@ FrozenModel::FrozenModel(const ArrayStore& s) {
                 for (int q = 0; q < L.n_paths; ++q)
                     L.spin_weight[static_cast<std::size_t>(r) * L.n_paths * c + q * c + ch] =
                         sw[static_cast<std::size_t>(r) * L.n_paths * c + ch * L.n_paths + q];
+        {   // sender-side rows SWs[q][r'] = SW[r' n + q] (see sender_weights_batch)
+            const std::size_t pcs = static_cast<std::size_t>(L.n_paths) * c;
+            const int nr = n_kappa_s();
+            L.spin_weight_s.resize(static_cast<std::size_t>(nr) * n_mag * pcs);
+            for (int q = 0; q < n_mag; ++q)
+                for (int r = 0; r < nr; ++r)
+                    std::copy_n(L.spin_weight.data() + (static_cast<std::size_t>(r) * n_mag + q) * pcs, pcs,
+                                L.spin_weight_s.data() + (static_cast<std::size_t>(q) * nr + r) * pcs);
+        }
         L.tp.load(s, p + ".tp", L.d_in, L.d_psi, L.d_a);
         require(static_cast<int>(L.tp.paths.size()) == L.n_paths, p + ": path count mismatch");
         L.sc.load(s, p + ".sc", L.d_a, L.d_out, c, n_attr, centre_spin ? n_mag : 1);
@@ -1003,15 +1021,10 @@ void FrozenModel::edge_weights_batch(int layer, int n, const real_t* kappa, int 
     small_gemm_scaled(kappa, nk, n, nk, x, pc, w, pc, false, radial);
 }
 
-void FrozenModel::sender_weights(int layer, const real_t* phi_j, real_t* xs) const {
+void FrozenModel::sender_weights_batch(int layer, int n, const real_t* phi, real_t* xs) const {
     const LayerModel& L = layers[layer];
-    const std::size_t pc = static_cast<std::size_t>(L.n_paths) * n_channels;
-    const int n = n_mag;
-    const int rows = n_kappa_s();
-    for (int r = 0; r < rows; ++r)
-        small_gemm(phi_j, n, 1, n, L.spin_weight.data() + static_cast<std::size_t>(r) * n * pc,
-                   static_cast<int>(pc), xs + static_cast<std::size_t>(r) * pc,
-                   static_cast<int>(pc), false);
+    const int row = n_kappa_s() * L.n_paths * n_channels;
+    small_gemm(phi, n_mag, n, n_mag, L.spin_weight_s.data(), row, xs, row, false);
 }
 
 void FrozenModel::edge_kappa_s(const real_t* ys_i, const real_t* phi_i, const real_t* ys_j,

@@ -121,11 +121,12 @@ private:
     void compute_skip(int t, const real_t* h_in, const NodeAttr& at, real_t* skip);
     real_t site_energy(index_t i) const;
     void ensure_level(int t, std::size_t n_slots);
-    // messages of the edges leaving `sender` at layer t (see propose); returns nothing, adds
-    // into the receivers' slots of `out`
-    void sender_messages(int t, index_t k, index_t j, bool j_in, Level& in, Level& out);
-    void incident_message(int t, index_t k, std::size_t e, const real_t* xs_old,
-                          const real_t* xs_new, Level& in, Level& out);
+    // Message changes of layer t (see propose), added into the receivers' slots of `out`:
+    void sender_weights_all(int t, index_t k, const Level& in);
+    void unchanged_messages(int t, index_t k, std::size_t si, Level& in, Level& out);
+    void changed_messages(int t, index_t k, const index_t* edges, int n, bool sender_side,
+                          const real_t* x_old, const real_t* x_new, Level& in, Level& out);
+    void moved_site_messages(int t, index_t k, Level& in, Level& out);
     void into_k_messages(int t, index_t k, Level& in, Level& out);
 
     std::shared_ptr<const FrozenModel> model_;
@@ -135,6 +136,7 @@ private:
     // geometry: edges sorted by receiver
     std::vector<index_t> recv_off_, send_, recv_, bond_;   // recv_off_ [n+1]
     std::vector<index_t> out_off_, out_edge_;               // edges by sender
+    std::vector<index_t> out_pos_;           // [n_edges] position of an edge in out_edge_
     std::size_t n_bonds_ = 0;
     std::vector<real_t> bond_vec_;           // [n_bonds][3]
     std::vector<real_t> bond_y_;             // [n_bonds][d_sh] (SOC)
@@ -143,7 +145,12 @@ private:
     // node caches
     std::vector<real_t> x_, phi_, ys_;       // spin features
     std::vector<std::vector<real_t>> h_, u_, a_, skip_, e_;  // per layer
-    std::vector<std::vector<real_t>> w_cache_;  // [t][n_edges][P][C] (empty: not cached)
+    // [t][n_edges][P][C] (empty: not cached), rows in out_edge_ order: the edges of one sender
+    // are contiguous, read as one stream when the sender's input changes
+    std::vector<std::vector<real_t>> w_cache_;
+    real_t* cached_w(int t, std::size_t e, std::size_t pc) {
+        return w_cache_[t].data() + static_cast<std::size_t>(out_pos_[e]) * pc;
+    }
     std::vector<real_t> site_;               // [n] site energies
     // proposal state
     std::uint32_t epoch_ = 0;
@@ -155,10 +162,12 @@ private:
     std::vector<Level> levels_;              // L + 1 levels
     static constexpr int kBatch = 8;         // edges whose weights are computed together
     static constexpr std::size_t kNodeBatch = 128;   // nodes per batched update in refresh()
+    static constexpr std::size_t kNodeChunk = 32;    // nodes per pass of node_updates()
     // work buffers
-    std::vector<real_t> kappa_batch_, w_batch_, xr_tmp_, xr_tmp2_, xs_old_, xs_new_, g_old_, g_new_;
-    std::vector<real_t> w_old_, w_new_, kappa_old_, kappa_new_, sc_scratch_, skip_tmp_;
-    std::vector<real_t> nb_scaled_, nb_alin_, nb_sc_, nb_h_, nb_mlp_, nb_e_;
+    std::vector<real_t> kappa_batch_, kappa_new_, w_batch_, w_new_;   // kBatch rows
+    std::vector<real_t> xr_tmp_, xr_tmp2_, g_old_, g_new_, sc_scratch_, skip_tmp_;
+    std::vector<real_t> xs_all_, phi_rows_;  // sender-side spin weights of a level's nodes
+    std::vector<real_t> nb_alin_, nb_sc_, nb_h_, nb_mlp_, nb_e_;
     std::vector<NodeAttr> nb_attr_;
     mutable std::vector<real_t> psi_tmp_, pair_tmp_;
 };

@@ -77,6 +77,8 @@ struct BlockLinear {
     void apply_add(const real_t* x, real_t* y) const;        // y += map(x)
     // n features at once: x [n][d_in][c_in] -> y [n][d_out][c_out] (one GEMM per block row)
     void apply_batch(const real_t* x, std::size_t n, real_t* y) const;
+    void apply_batch_add(const real_t* x, std::size_t n, real_t* y) const;   // y += map(x)
+    void scale(real_t f);                    // map <- f map (folds a constant factor in)
 };
 
 // Attribute-dependent per-l channel mixing (the skip connection); weights pre-scaled.
@@ -163,11 +165,12 @@ struct SymmetricContractionF {
 struct LayerModel {
     int d_in = 0, d_psi = 0, d_a = 0, d_out = 0, n_paths = 0, scalar_index = 0;
     bool last = false;
-    real_t inv_avg = 1.0;
+    real_t inv_avg = 1.0;                    // folded into `linear` at load time
     BlockLinear linear_up, linear, linear_out;
     AttrLinear skip;
     Mlp radial_mlp, readout;
     std::vector<real_t> spin_weight;         // [n_sigma][P][C]
+    std::vector<real_t> spin_weight_s;       // [n_mag][n_kappa_s][P][C] sender-side rows
     TensorProduct tp;
     SymmetricContractionF sc;
 };
@@ -217,7 +220,8 @@ public:
     // Xs_j[r'] = sum_q phi_q(j) SW[r' n + q] and kappa' = c_l(i, j) phi_p(i) (non-SOC, centre
     // spin), phi_p(i) (SOC, centre spin), 1 (no centre spin).
     int n_kappa_s() const { return centre_spin ? (soc ? n_mag : (l_spin_max + 1) * n_mag) : 1; }
-    void sender_weights(int layer, const real_t* phi_j, real_t* xs) const;   // [n_kappa_s][P][C]
+    // n nodes at once: phi [n][n_mag] -> xs [n][n_kappa_s][P][C] (one GEMM)
+    void sender_weights_batch(int layer, int n, const real_t* phi, real_t* xs) const;
     void edge_kappa_s(const real_t* ys_i, const real_t* phi_i, const real_t* ys_j,
                       real_t* kappa) const;
     // SOC edge attributes psi [D_psi] from Y(r) and the spin harmonics of receiver / sender
