@@ -255,9 +255,7 @@ void FrozenMMACE::node_updates(int t, std::size_t n, const real_t* a_raw, const 
         const std::size_t nr = std::min(kNodeChunk, n - r0);
         real_t* h = h_next != nullptr ? h_next + r0 * dout : nb_h_.data();
         Lm.linear.apply_batch(a_raw + r0 * da, nr, nb_alin_.data());   // 1 / avg folded in
-        for (std::size_t r = 0; r < nr; ++r)
-            Lm.sc.apply(nb_alin_.data() + r * da, attrs[r0 + r], nb_sc_.data() + r * dout,
-                        sc_scratch_.data());
+        Lm.sc.apply_batch(nb_alin_.data(), nr, attrs + r0, nb_sc_.data(), sc_scratch_.data());
         std::copy(skip + r0 * dout, skip + (r0 + nr) * dout, h);
         Lm.linear_out.apply_batch_add(nb_sc_.data(), nr, h);
         Lm.readout.apply_batch(h + static_cast<std::size_t>(Lm.scalar_index) * C_, dout, nr,

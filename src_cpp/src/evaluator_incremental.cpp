@@ -29,19 +29,17 @@ void FrozenMMACE::ensure_level(int t, std::size_t n_slots) {
     }
 }
 
-// Sender-side spin weights Xs of every node whose layer-t input changed (slot order), plus the
-// new ones of the moved site k in the row after them: one GEMM over the nodes.
-void FrozenMMACE::sender_weights_all(int t, index_t k, const Level& in) {
+// Sender-side spin weights Xs [n][n_kappa_s][P][C] of n nodes with magnitude features phi [n]
+// (pointers), into xs_all_ (one GEMM; n small, so that they stay in L1 for the edge weights).
+const real_t* FrozenMMACE::sender_weights_rows(int t, const real_t* const* phis, int n) {
     const FrozenModel& m = *model_;
-    const std::size_t n_in = in.set.list.size();
     const std::size_t row = static_cast<std::size_t>(m.n_kappa_s()) * m.layers[t].n_paths * C_;
-    if (xs_all_.size() < (n_in + 1) * row) xs_all_.resize(std::max((n_in + 1) * row, 2 * xs_all_.size()));
-    if (phi_rows_.size() < (n_in + 1) * m.n_mag) phi_rows_.resize((n_in + 1) * m.n_mag);
-    for (std::size_t si = 0; si < n_in; ++si)
-        std::copy(phi(in.set.list[si]), phi(in.set.list[si]) + m.n_mag, phi_rows_.data() + si * m.n_mag);
-    std::copy(prop_phi_.begin(), prop_phi_.end(), phi_rows_.data() + n_in * m.n_mag);
-    (void)k;
-    m.sender_weights_batch(t, static_cast<int>(n_in + 1), phi_rows_.data(), xs_all_.data());
+    const std::size_t nn = static_cast<std::size_t>(n);
+    if (xs_all_.size() < nn * row) xs_all_.resize(nn * row);
+    if (phi_rows_.size() < nn * m.n_mag) phi_rows_.resize(nn * m.n_mag);
+    for (int r = 0; r < n; ++r) std::copy(phis[r], phis[r] + m.n_mag, phi_rows_.data() + r * m.n_mag);
+    m.sender_weights_batch(t, n, phi_rows_.data(), xs_all_.data());
+    return xs_all_.data();
 }
 
 // Edges (j -> i) incident to the moved site k, whose weights change: adds msg(new) - msg(old) to
@@ -113,7 +111,8 @@ void FrozenMMACE::unchanged_messages(int t, index_t k, std::size_t si, Level& in
     const int nks = m.n_kappa_s();
     const bool wc = !w_cache_[t].empty();
     const index_t j = in.set.list[si];
-    const real_t* xs = xs_all_.data() + si * nks * pc;
+    const real_t* phi_j = phi(j);
+    const real_t* xs = sender_weights_rows(t, &phi_j, 1);
     const real_t* du = in.du.data() + si * din;
     index_t batch[kBatch];
     int nb = 0;
@@ -162,8 +161,9 @@ void FrozenMMACE::unchanged_messages(int t, index_t k, std::size_t si, Level& in
 void FrozenMMACE::moved_site_messages(int t, index_t k, Level& in, Level& out) {
     const FrozenModel& m = *model_;
     const std::size_t row = static_cast<std::size_t>(m.n_kappa_s()) * m.layers[t].n_paths * C_;
-    const real_t* xs_old = xs_all_.data() + static_cast<std::size_t>(in.set.slot[k]) * row;
-    const real_t* xs_new = xs_all_.data() + in.set.list.size() * row;
+    const real_t* phis[2] = {phi(k), prop_phi_.data()};
+    const real_t* xs_old = sender_weights_rows(t, phis, 2);
+    const real_t* xs_new = xs_old + row;
     for (index_t q0 = out_off_[k]; q0 < out_off_[k + 1]; q0 += kBatch) {
         const int n = std::min<index_t>(kBatch, out_off_[k + 1] - q0);
         changed_messages(t, k, out_edge_.data() + q0, n, true, xs_old, xs_new, in, out);
@@ -260,7 +260,6 @@ real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
         }
         // messages: unchanged weights from every other changed sender, then the edges incident
         // to k (weights changed)
-        sender_weights_all(t, k, in);
         for (std::size_t si = 0; si < n_in; ++si)
             if (in.set.list[si] != k) unchanged_messages(t, k, si, in, out);
         moved_site_messages(t, k, in, out);

@@ -122,7 +122,7 @@ private:
     real_t site_energy(index_t i) const;
     void ensure_level(int t, std::size_t n_slots);
     // Message changes of layer t (see propose), added into the receivers' slots of `out`:
-    void sender_weights_all(int t, index_t k, const Level& in);
+    const real_t* sender_weights_rows(int t, const real_t* const* phis, int n);
     void unchanged_messages(int t, index_t k, std::size_t si, Level& in, Level& out);
     void changed_messages(int t, index_t k, const index_t* edges, int n, bool sender_side,
                           const real_t* x_old, const real_t* x_new, Level& in, Level& out);

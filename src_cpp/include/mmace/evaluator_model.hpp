@@ -130,36 +130,40 @@ struct TensorProduct {
 };
 
 // Symmetric contraction B = sum_nu W_nu(a) . U_nu . A^nu, U reduced to sorted index tuples.
-// Evaluation: the monomials of A (order 1 copied, orders >= 2 multiplied out) form the rows of a
-// scratch table; per block, the attribute-contracted weights of all its terms form a second
-// table; then each output row m is one sum over the block's entries of m,
-//   B[out0 + m][c] += val * wa[wa_row][c] * mono[row][c]  (entries sorted by m).
+// Evaluation: per block, the attribute-contracted weights of all its terms form a scratch table
+// wa; then each output row m is one sum over the block's entries of m,
+//   B[out0 + m][c] += val * wa[wa_row][c] * prod_{r < nu} A[comp_r][c],
+// entries grouped by (m, nu) so that the products are unrolled for nu <= 3.
 struct SymmetricContractionF {
     struct Term {
         int nu = 1, eta = 0, wa0 = 0;        // wa0: first row of its weights in the block table
         std::vector<real_t> w;               // [n_attr][eta][C]
     };
     struct Entry {
-        int row = 0, wa = 0;                 // monomial row, weight row
+        int comp = 0, wa = 0;                // first of its nu offsets in `comps`, weight row
         real_t val = 0;
     };
+    struct Group { int nu = 1, e0 = 0, e1 = 0; };   // entries [e0, e1) of one (m, nu)
     struct Block {
         int out0 = 0, dim = 0, n_wa = 0;     // n_wa: weight rows of all its terms
         std::vector<Term> terms;
-        std::vector<Entry> entries;          // sorted by output row
-        std::vector<int> m_off;              // [dim + 1] entries of output row m
+        std::vector<Entry> entries;          // sorted by (output row, nu)
+        std::vector<Group> groups;
+        std::vector<int> g_off;              // [dim + 1] groups of output row m
+        std::vector<int> comps;              // feature offsets comp * C of the entries' monomials
     };
     int correlation = 1, d_a = 0, d_out = 0, c = 0, n_attr = 0, n_mag = 1;
     std::vector<Block> blocks;
-    std::vector<std::vector<int>> monos;     // [nu][n_mono * nu] (index nu-1), sorted tuples
-    std::vector<int> mono_offset;            // first scratch row of the order-nu monomials
-    int n_rows = 0;                          // monomial rows (all orders)
     int max_wa = 0;
+    static constexpr int kNodes = 4;         // nodes per walk of the tables in apply_batch
     void load(const ArrayStore& s, const std::string& prefix, int d_a, int d_out, int c,
               int n_attr, int n_mag);
     std::size_t scratch_size() const;
     // b [d_out][C] = SC(A [d_a][C], attributes); blocks absent from the output stay zero
     void apply(const real_t* a, const NodeAttr& at, real_t* b, real_t* scratch) const;
+    // n nodes: a [n][d_a][C], at [n] -> b [n][d_out][C]
+    void apply_batch(const real_t* a, std::size_t n, const NodeAttr* at, real_t* b,
+                     real_t* scratch) const;
 };
 
 struct LayerModel {
@@ -208,7 +212,12 @@ public:
     void receiver_weights(int layer, const real_t* phi_i, real_t* xr) const;
     const real_t* global_weights(int layer) const { return layers[layer].spin_weight.data(); }
     // kappa [n_kappa] of an edge from the spin features of receiver i and sender j
-    void edge_kappa(const real_t* ys_i, const real_t* phi_j, const real_t* ys_j, real_t* kappa) const;
+    void edge_kappa(const real_t* ys_i, const real_t* phi_j, const real_t* ys_j, real_t* kappa) const {
+        if (!soc && centre_spin)
+            pair_kappa(ys_i, ys_j, phi_j, kappa);
+        else
+            for (int q = 0; q < n_mag; ++q) kappa[q] = phi_j[q];
+    }
     // w [P][C] = R [P][C] * sum_r kappa_r xr[r]
     void edge_weights(int layer, const real_t* radial, const real_t* kappa, const real_t* xr,
                       real_t* w) const;
@@ -223,7 +232,24 @@ public:
     // n nodes at once: phi [n][n_mag] -> xs [n][n_kappa_s][P][C] (one GEMM)
     void sender_weights_batch(int layer, int n, const real_t* phi, real_t* xs) const;
     void edge_kappa_s(const real_t* ys_i, const real_t* phi_i, const real_t* ys_j,
-                      real_t* kappa) const;
+                      real_t* kappa) const {
+        if (!centre_spin)
+            kappa[0] = 1.0;
+        else if (soc)
+            for (int p = 0; p < n_mag; ++p) kappa[p] = phi_i[p];
+        else
+            pair_kappa(ys_i, ys_j, phi_i, kappa);
+    }
+    // kappa[l n_mag + q] = c_l(i, j) phi[q], c_l = (ys_i . ys_j)_l spin_inv_norm[l] (non-SOC,
+    // centre spin)
+    void pair_kappa(const real_t* ys_i, const real_t* ys_j, const real_t* phi, real_t* kappa) const {
+        for (int l = 0; l <= l_spin_max; ++l) {
+            real_t dot = 0.0;
+            for (int m = l * l; m < (l + 1) * (l + 1); ++m) dot += ys_i[m] * ys_j[m];
+            const real_t cl = dot * spin_inv_norm[l];
+            for (int q = 0; q < n_mag; ++q) kappa[l * n_mag + q] = cl * phi[q];
+        }
+    }
     // SOC edge attributes psi [D_psi] from Y(r) and the spin harmonics of receiver / sender
     void soc_psi(const real_t* y_bond, const real_t* ys_i, const real_t* ys_j, real_t* psi,
                  real_t* tmp) const;
