@@ -134,7 +134,13 @@ void FrozenMMACE::build_geometry(const real_t* pos, const real_t* cell, const Ed
     out_edge_.resize(ne);
     for (std::size_t q = 0; q < ne; ++q) out_edge_[of[send_[q]]++] = static_cast<index_t>(q);
     out_pos_.resize(ne);
-    for (std::size_t q = 0; q < ne; ++q) out_pos_[out_edge_[q]] = static_cast<index_t>(q);
+    out_recv_.resize(ne);
+    out_bond_.resize(ne);
+    for (std::size_t q = 0; q < ne; ++q) {
+        out_pos_[out_edge_[q]] = static_cast<index_t>(q);
+        out_recv_[q] = recv_[out_edge_[q]];
+        out_bond_[q] = bond_[out_edge_[q]];
+    }
 }
 
 void FrozenMMACE::build_bond_caches() {
@@ -214,6 +220,23 @@ void FrozenMMACE::alloc_caches() {
     for (auto& lv : levels_) lv.set.init(n_);
 }
 
+void FrozenMMACE::refresh_pair_invariants(index_t k) {
+    const FrozenModel& m = *model_;
+    if (!m.pair_factorised()) return;
+    const std::size_t nc = static_cast<std::size_t>(m.l_spin_max) + 1;
+    pair_c_.resize(send_.size() * nc);
+    auto one = [&](std::size_t q, index_t j) {
+        m.pair_invariants(ys(out_recv_[q]), ys(j), pair_c_.data() + q * nc);
+    };
+    if (k < 0) {
+        for (index_t j = 0; j < n_; ++j)
+            for (index_t q = out_off_[j]; q < out_off_[j + 1]; ++q) one(q, j);
+        return;
+    }
+    for (index_t q = out_off_[k]; q < out_off_[k + 1]; ++q) one(q, k);
+    for (index_t e = recv_off_[k]; e < recv_off_[k + 1]; ++e) one(out_pos_[e], send_[e]);
+}
+
 NodeAttr FrozenMMACE::attr(index_t i) const {
     NodeAttr a;
     a.species = species_[i];
@@ -221,13 +244,13 @@ NodeAttr FrozenMMACE::attr(index_t i) const {
     return a;
 }
 
-const real_t* FrozenMMACE::edge_g(int t, std::size_t e, const real_t* ys_i, const real_t* ys_j,
+const real_t* FrozenMMACE::edge_g(int t, index_t b, const real_t* ys_i, const real_t* ys_j,
                                   real_t* scratch) const {
     const FrozenModel& m = *model_;
     const TensorProduct& tp = m.layers[t].tp;
-    if (!m.soc) return bond_g_[t].data() + static_cast<std::size_t>(bond_[e]) * tp.g_size;
+    if (!m.soc) return bond_g_[t].data() + static_cast<std::size_t>(b) * tp.g_size;
     const int d_sh = m.n_sh();
-    m.soc_psi(bond_y_.data() + static_cast<std::size_t>(bond_[e]) * d_sh, ys_i, ys_j,
+    m.soc_psi(bond_y_.data() + static_cast<std::size_t>(b) * d_sh, ys_i, ys_j,
               psi_tmp_.data(), pair_tmp_.data());
     tp.fold(psi_tmp_.data(), scratch);
     return scratch;
@@ -279,6 +302,7 @@ void FrozenMMACE::refresh() {
         m.spin_features(species_[i], Vec3::load(spin(static_cast<index_t>(i))), &x_[i],
                         phi_.data() + i * m.n_mag, ys_.data() + i * m.n_spin_sh());
     for (std::size_t i = 0; i < n; ++i) m.embed(attr(static_cast<index_t>(i)), h_[0].data() + i * C_);
+    refresh_pair_invariants(-1);
     const std::size_t c = static_cast<std::size_t>(C_);
     const int nk = m.n_kappa();
     nb_attr_.resize(kNodeBatch);
@@ -312,7 +336,7 @@ void FrozenMMACE::refresh() {
                         std::copy(wb + r * pc, wb + (r + 1) * pc, cached_w(t, e0 + r, pc));
                 for (int r = 0; r < nb; ++r) {
                     const index_t e = e0 + r, j = send_[e];
-                    const real_t* g = edge_g(t, e, ys(i), ys(j), g_new_.data());
+                    const real_t* g = edge_g(t, bond_[e], ys(i), ys(j), g_new_.data());
                     Lm.tp.message(u_[t].data() + static_cast<std::size_t>(j) * din, g, wb + r * pc,
                                   C_, acc);
                 }
@@ -361,12 +385,13 @@ std::size_t FrozenMMACE::geometry_bytes() const {
     for (const auto& v : bond_g_) b += v.size();
     b *= sizeof(real_t);
     b += (recv_off_.size() + send_.size() + recv_.size() + bond_.size() + out_off_.size() +
-          out_edge_.size() + out_pos_.size()) * sizeof(index_t);
+          out_edge_.size() + out_pos_.size() + out_recv_.size() + out_bond_.size()) *
+         sizeof(index_t);
     return b;
 }
 
 std::size_t FrozenMMACE::node_cache_bytes() const {
-    std::size_t b = x_.size() + phi_.size() + ys_.size() + site_.size();
+    std::size_t b = x_.size() + phi_.size() + ys_.size() + site_.size() + pair_c_.size();
     for (int t = 0; t < L_; ++t)
         b += h_[t].size() + u_[t].size() + a_[t].size() + skip_[t].size() + e_[t].size() +
              w_cache_[t].size();

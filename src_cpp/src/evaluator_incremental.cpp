@@ -88,8 +88,8 @@ void FrozenMMACE::changed_messages(int t, index_t k, const index_t* edges, int n
     m.edge_weights_batch(t, n, kappa_new_.data(), nk, x_new, radial, w_new);
     for (int r = 0; r < n; ++r) {
         const index_t e = edges[r], i = recv_[e], j = send_[e];
-        const real_t* g_old = edge_g(t, e, ys(i), ys(j), g_old_.data());
-        const real_t* g_new = edge_g(t, e, i == k ? prop_ys_.data() : ys(i),
+        const real_t* g_old = edge_g(t, bond_[e], ys(i), ys(j), g_old_.data());
+        const real_t* g_new = edge_g(t, bond_[e], i == k ? prop_ys_.data() : ys(i),
                                      j == k ? prop_ys_.data() : ys(j), g_new_.data());
         const real_t* u_old = u_[t].data() + static_cast<std::size_t>(j) * din;
         const real_t* u_new = in.set.has(j, epoch_)
@@ -114,43 +114,48 @@ void FrozenMMACE::unchanged_messages(int t, index_t k, std::size_t si, Level& in
     const real_t* phi_j = phi(j);
     const real_t* xs = sender_weights_rows(t, &phi_j, 1);
     const real_t* du = in.du.data() + si * din;
-    index_t batch[kBatch];
+    index_t batch[kBatch];                                // positions q in the sender's edge list
     int nb = 0;
     auto flush = [&]() {
         const real_t* wrow[kBatch];
         real_t* arow[kBatch];
         if (wc) {
-            for (int r = 0; r < nb; ++r) wrow[r] = cached_w(t, batch[r], pc);
+            for (int r = 0; r < nb; ++r) wrow[r] = w_cache_[t].data() + static_cast<std::size_t>(batch[r]) * pc;
         } else {
             const real_t* radial[kBatch];
+            const bool pf = !pair_c_.empty();
+            const std::size_t nc = static_cast<std::size_t>(m.l_spin_max) + 1;
             for (int r = 0; r < nb; ++r) {
-                const index_t e = batch[r], i = recv_[e];
-                m.edge_kappa_s(ys(i), phi(i), ys(j), kappa_batch_.data() + r * nks);
-                radial[r] = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
+                const index_t i = out_recv_[batch[r]];
+                if (pf)
+                    m.kappa_from_invariants(pair_c_.data() + batch[r] * nc, phi(i),
+                                            kappa_batch_.data() + r * nks);
+                else
+                    m.edge_kappa_s(ys(i), phi(i), ys(j), kappa_batch_.data() + r * nks);
+                radial[r] = bond_r_[t].data() + static_cast<std::size_t>(out_bond_[batch[r]]) * pc;
                 wrow[r] = w_batch_.data() + r * pc;
             }
             m.edge_weights_batch(t, nb, kappa_batch_.data(), nks, xs, radial, w_batch_.data());
         }
         for (int r = 0; r < nb; ++r)
-            arow[r] = out.a.data() + static_cast<std::size_t>(out.set.slot[recv_[batch[r]]]) * da;
+            arow[r] = out.a.data() + static_cast<std::size_t>(out.set.slot[out_recv_[batch[r]]]) * da;
         if (m.soc) {                                      // edge attributes per edge
             for (int r = 0; r < nb; ++r) {
-                const index_t e = batch[r];
-                const real_t* g = edge_g(t, e, ys(recv_[e]), ys(j), g_old_.data());
+                const real_t* g = edge_g(t, out_bond_[batch[r]], ys(out_recv_[batch[r]]), ys(j),
+                                         g_old_.data());
                 Lm.tp.message(du, g, wrow[r], C_, arow[r]);
             }
         } else {
             const real_t* grow[kBatch];
             for (int r = 0; r < nb; ++r)
-                grow[r] = bond_g_[t].data() + static_cast<std::size_t>(bond_[batch[r]]) * Lm.tp.g_size;
+                grow[r] = bond_g_[t].data() + static_cast<std::size_t>(out_bond_[batch[r]]) * Lm.tp.g_size;
             Lm.tp.message_shared(du, nb, grow, wrow, arow, C_);
         }
         nb = 0;
     };
     for (index_t q = out_off_[j]; q < out_off_[j + 1]; ++q) {
-        const index_t e = out_edge_[q];
-        if (recv_[e] == k) continue;                      // incident: into_k_messages
-        batch[nb++] = e;
+        if (out_recv_[q] == k) continue;                  // incident: into_k_messages
+        batch[nb++] = q;
         if (nb == kBatch) flush();
     }
     if (nb > 0) flush();
@@ -244,7 +249,7 @@ real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
         for (std::size_t si = 0; si < n_in; ++si) {
             const index_t j = in.set.list[si];
             out.set.add(j, ep);
-            for (index_t q = out_off_[j]; q < out_off_[j + 1]; ++q) out.set.add(recv_[out_edge_[q]], ep);
+            for (index_t q = out_off_[j]; q < out_off_[j + 1]; ++q) out.set.add(out_recv_[q], ep);
         }
         const std::size_t n_out = out.set.list.size();
         ensure_level(t + 1, n_out);
@@ -299,6 +304,7 @@ void FrozenMMACE::accept() {
     x_[k] = prop_x_;
     std::copy(prop_phi_.begin(), prop_phi_.end(), phi_.begin() + static_cast<std::size_t>(k) * m.n_mag);
     std::copy(prop_ys_.begin(), prop_ys_.end(), ys_.begin() + static_cast<std::size_t>(k) * m.n_spin_sh());
+    refresh_pair_invariants(k);
     for (int t = 0; t < L_; ++t) {
         const LayerModel& Lm = m.layers[t];
         const std::size_t din = Lm.d_in * c, da = Lm.d_a * c, dout = Lm.d_out * c;

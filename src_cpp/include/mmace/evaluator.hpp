@@ -111,8 +111,8 @@ private:
     NodeAttr attr(index_t i) const;
     const real_t* phi(index_t i) const { return phi_.data() + static_cast<std::size_t>(i) * model_->n_mag; }
     const real_t* ys(index_t i) const { return ys_.data() + static_cast<std::size_t>(i) * model_->n_spin_sh(); }
-    // psi-folded couplings of edge e at layer t from the given spin harmonics of its ends
-    const real_t* edge_g(int t, std::size_t e, const real_t* ys_i, const real_t* ys_j, real_t* scratch) const;
+    // psi-folded couplings of an edge (bond b) at layer t from the spin harmonics of its ends
+    const real_t* edge_g(int t, index_t b, const real_t* ys_i, const real_t* ys_j, real_t* scratch) const;
     // Layer-t node updates of n nodes: a_raw [n][D_A][C], skip [n][D_out][C] -> h_next
     // [n][D_out][C] (nullptr: not kept) and the layer energies e [n]. Batched: the channel
     // mixings run as one GEMM per irrep component over the n nodes.
@@ -137,6 +137,11 @@ private:
     std::vector<index_t> recv_off_, send_, recv_, bond_;   // recv_off_ [n+1]
     std::vector<index_t> out_off_, out_edge_;               // edges by sender
     std::vector<index_t> out_pos_;           // [n_edges] position of an edge in out_edge_
+    std::vector<index_t> out_recv_, out_bond_;   // receiver and bond of out_edge_[q]
+    // pair invariants c_l(i, j) of out_edge_[q] [n_edges][Ls + 1] (models whose edge kappa
+    // factorise, see FrozenModel::pair_factorised; else empty), kept current on accept()
+    std::vector<real_t> pair_c_;
+    void refresh_pair_invariants(index_t k);   // the edges incident to k (k < 0: all)
     std::size_t n_bonds_ = 0;
     std::vector<real_t> bond_vec_;           // [n_bonds][3]
     std::vector<real_t> bond_y_;             // [n_bonds][d_sh] (SOC)

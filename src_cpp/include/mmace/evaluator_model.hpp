@@ -240,16 +240,26 @@ public:
         else
             pair_kappa(ys_i, ys_j, phi_i, kappa);
     }
-    // kappa[l n_mag + q] = c_l(i, j) phi[q], c_l = (ys_i . ys_j)_l spin_inv_norm[l] (non-SOC,
-    // centre spin)
-    void pair_kappa(const real_t* ys_i, const real_t* ys_j, const real_t* phi, real_t* kappa) const {
+    // Pair invariants c [Ls + 1], c_l = (ys_i . ys_j)_l spin_inv_norm[l] (non-SOC, centre spin)
+    void pair_invariants(const real_t* ys_i, const real_t* ys_j, real_t* c) const {
         for (int l = 0; l <= l_spin_max; ++l) {
             real_t dot = 0.0;
             for (int m = l * l; m < (l + 1) * (l + 1); ++m) dot += ys_i[m] * ys_j[m];
-            const real_t cl = dot * spin_inv_norm[l];
-            for (int q = 0; q < n_mag; ++q) kappa[l * n_mag + q] = cl * phi[q];
+            c[l] = dot * spin_inv_norm[l];
         }
     }
+    // kappa[l n_mag + q] = c_l phi[q]
+    void kappa_from_invariants(const real_t* c, const real_t* phi, real_t* kappa) const {
+        for (int l = 0; l <= l_spin_max; ++l)
+            for (int q = 0; q < n_mag; ++q) kappa[l * n_mag + q] = c[l] * phi[q];
+    }
+    void pair_kappa(const real_t* ys_i, const real_t* ys_j, const real_t* phi, real_t* kappa) const {
+        real_t c[16];
+        pair_invariants(ys_i, ys_j, c);
+        kappa_from_invariants(c, phi, kappa);
+    }
+    // whether the edge kappa factorise into pair invariants and magnitude features
+    bool pair_factorised() const { return !soc && centre_spin; }
     // SOC edge attributes psi [D_psi] from Y(r) and the spin harmonics of receiver / sender
     void soc_psi(const real_t* y_bond, const real_t* ys_i, const real_t* ys_j, real_t* psi,
                  real_t* tmp) const;
