@@ -1,6 +1,7 @@
 """Frozen mMACE in C++: full-energy speed vs PyTorch and incremental Monte Carlo trial moves/s.
 
     python benchmarks/bench_evaluator.py [--quick]
+    python benchmarks/bench_evaluator.py --shipped-only [--baseline DIR] [--rounds N]
 
 Reference model (random weights; speed does not depend on them): non-SOC, centre spin, 2 layers,
 64 channels, bond harmonics and messages up to l = 2, hidden features 0e + 1o, correlation 2
@@ -25,6 +26,20 @@ Measured:
 - a cost model of one trial (touched nodes per layer, edge messages, FLOPs) and the achieved
   GFLOP/s, to say where the time goes.
 
+Shipped model (also ``--shipped-only``, no torch): trial moves/s of the shipped Fe mMACE
+(mmace_fast/models/fe/model.mmace: 16 channels, correlation 3) on bcc Fe L = 6 and 10 (432 and
+2000 atoms), same engine settings; keys moves_per_s_shipped_fe_L6 / _L10.
+
+Before / after (``--baseline DIR``): DIR is another checkout with its extension built (e.g.
+``git worktree`` or ``git archive`` of an older commit + ``python setup.py build_ext
+--inplace``). Each case (shipped Fe L = 6, 10; with ``--shipped-only`` also the two reference
+models, exported once to a temporary file both trees read) is then timed in fresh subprocesses,
+alternating this tree and DIR for ``--rounds`` rounds and keeping the best of each, so that
+both see the same load of a shared machine; both wall and process CPU time are recorded (the
+CPU time is the steadier figure when other jobs share the cores). Keys
+before_after[case] = {this, baseline: moves/s (CPU), ratio, ...}; ``--shipped-only`` writes
+benchmarks/results/bench_evaluator_shipped.json.
+
 The last stdout line is one JSON object (keys: full_energy_speedup, moves_per_s_2layer,
 moves_per_s_1layer, size_ratio_2layer, size_ratio_1layer, mem_kb_per_atom_2layer, ...).
 """
@@ -34,6 +49,8 @@ import argparse
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -122,6 +139,124 @@ def trial_time(frozen, st: dict, n_active: int, sweeps: int, repeats: int, **cac
                 mem=mem, n_bonds=int(ham.core.n_bonds), touched=ham.core.last_touched())
 
 
+# ---------------------------------------------------------------------- shipped model, before / after
+SHIPPED_FE = ROOT / "mmace_fast" / "models" / "fe" / "model.mmace"
+
+# Run in a fresh interpreter with a checkout's root first on sys.path, so that the same timing
+# code measures this tree and a baseline tree (whose own benchmark script may predate it). Uses
+# only long-standing APIs. argv: root, model path, L, n_active, sweeps, repeats.
+_WORKER = r"""
+import json, os, sys, time
+os.environ["OMP_NUM_THREADS"] = "1"
+root, model, L, n_active, sweeps, repeats = sys.argv[1:7]
+sys.path.insert(0, root)
+import numpy as np
+from ase.build import bulk
+from mmace_fast.export import FrozenModel
+from mmace_fast.mc.engine import MonteCarlo
+from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian
+L, n_active, sweeps, repeats = int(L), int(n_active), int(sweeps), int(repeats)
+atoms = bulk("Fe", "bcc", a=2.83, cubic=True).repeat((L, L, L))
+rng = np.random.default_rng(0)
+m = rng.normal(size=(len(atoms), 3))
+m *= 2.2 / np.linalg.norm(m, axis=1, keepdims=True)
+ham = FrozenMMACEHamiltonian(FrozenModel.load(model), atoms.positions, atoms.cell[:], atoms.pbc,
+                             atoms.numbers, moments=m)
+active = np.sort(np.random.default_rng(1).choice(len(atoms), size=min(n_active, len(atoms)),
+                                                 replace=False))
+mc = MonteCarlo(ham, m, temperature=1000.0, seed=2, active_sites=active, move="gaussian",
+                sigma=0.3, p_longitudinal=0.3, sigma_long=0.1)
+mc.sample(1)
+cpu, wall = [], []
+for _ in range(repeats):
+    c0, w0 = time.process_time(), time.perf_counter()
+    mc.sample(sweeps)
+    cpu.append((time.process_time() - c0) / (sweeps * len(active)))
+    wall.append((time.perf_counter() - w0) / (sweeps * len(active)))
+print(json.dumps(dict(t_cpu=min(cpu), t_wall=min(wall), n_atoms=len(atoms))))
+"""
+
+
+def worker_trial_time(root: Path, model: Path, reps: int, n_active: int, sweeps: int,
+                      repeats: int) -> dict:
+    """Seconds per trial (best CPU and wall time) of the checkout at ``root``, in a subprocess."""
+    cmd = [sys.executable, "-c", _WORKER, str(root), str(model), str(reps), str(n_active),
+           str(sweeps), str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=str(root),
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    if out.returncode != 0:
+        raise RuntimeError(f"trial worker failed in {root}:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def before_after(cases: dict, baseline: Path, rounds: int, n_active: int, repeats: int) -> dict:
+    """cases: name -> (model path, L, sweeps). Alternates this tree and ``baseline``."""
+    best = {(name, tree): dict(t_cpu=float("inf"), t_wall=float("inf"))
+            for name in cases for tree in ("this", "baseline")}
+    for r in range(rounds):
+        for name, (model, reps, sweeps) in cases.items():
+            for tree, root in (("this", ROOT), ("baseline", baseline)):
+                d = worker_trial_time(root, model, reps, n_active, sweeps, repeats)
+                b = best[(name, tree)]
+                b["t_cpu"] = min(b["t_cpu"], d["t_cpu"])
+                b["t_wall"] = min(b["t_wall"], d["t_wall"])
+            log.info("round %d/%d %s: this %.0f, baseline %.0f moves/s (CPU time)", r + 1, rounds,
+                     name, 1 / best[(name, "this")]["t_cpu"], 1 / best[(name, "baseline")]["t_cpu"])
+    out = {}
+    for name in cases:
+        t, b = best[(name, "this")], best[(name, "baseline")]
+        out[name] = dict(this=1 / t["t_cpu"], baseline=1 / b["t_cpu"],
+                         ratio=b["t_cpu"] / t["t_cpu"], this_wall=1 / t["t_wall"],
+                         baseline_wall=1 / b["t_wall"], ratio_wall=b["t_wall"] / t["t_wall"])
+    return out
+
+
+def shipped_trials(quick: bool, repeats: int, n_active: int) -> dict:
+    """Trial moves/s of the shipped Fe model on bcc L = 6 and 10, in this process."""
+    from mmace_fast.export import FrozenModel
+    frozen = FrozenModel.load(SHIPPED_FE)
+    result = {}
+    for reps in (6, 10):
+        st = bcc(reps)
+        r = trial_time(frozen, st, n_active, 1 if quick else 3, repeats)
+        result[f"moves_per_s_shipped_fe_L{reps}"] = 1.0 / r["t_trial"]
+        result[f"acceptance_shipped_fe_L{reps}"] = r["acceptance"]
+        result[f"mem_kb_per_atom_shipped_fe_L{reps}"] = r["mem_per_atom"] / 1024
+        log.info("shipped Fe L=%d (N=%d): %.3g moves/s (%.3f ms/trial), caches %.1f kB/atom",
+                 reps, len(st["numbers"]), 1.0 / r["t_trial"], 1e3 * r["t_trial"],
+                 r["mem_per_atom"] / 1024)
+    return result
+
+
+def shipped_only(args) -> dict:
+    result = dict(quick=args.quick, threads=1)
+    repeats = args.repeats or (2 if args.quick else 3)
+    n_active = 40 if args.quick else 200
+    result.update(shipped_trials(args.quick, repeats, n_active))
+    if args.baseline is not None:
+        cases = {f"shipped_fe_L{reps}": (SHIPPED_FE, reps, 1 if args.quick else 2)
+                 for reps in (6, 10)}
+        with tempfile.TemporaryDirectory() as tmp:
+            if not args.quick:                     # reference models, exported once
+                from mmace_fast.export import export_model
+                from mmace_fast.export.testing import random_model
+                for n_layers in (2, 1):
+                    path = Path(tmp) / f"ref{n_layers}.mmace"
+                    export_model(random_model(reference_config(n_layers), seed=0), path)
+                    cases[f"reference_{n_layers}layer_L10"] = (path, 10, 2 if n_layers == 2 else 6)
+            result["baseline"] = str(args.baseline)
+            result["before_after"] = before_after(cases, Path(args.baseline), args.rounds,
+                                                  n_active, 2)
+        for name, d in result["before_after"].items():
+            log.info("%s: %.0f -> %.0f moves/s (CPU time), x%.2f (wall x%.2f)", name,
+                     d["baseline"], d["this"], d["ratio"], d["ratio_wall"])
+    if not args.quick:
+        out = ROOT / "benchmarks" / "results" / "bench_evaluator_shipped.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    return result
+
+
 def cost_model(cfg: dict, st: dict) -> dict:
     """Work of one trial at a site far from the cell boundary: nodes whose layer input changes,
     edge messages, and floating-point operations (multiply-adds counted as 2)."""
@@ -165,8 +300,16 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes and few trials (< 1 min)")
     p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--shipped-only", action="store_true",
+                   help="only the shipped Fe model (no torch unless --baseline)")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="another built checkout, timed alternately with this one")
+    p.add_argument("--rounds", type=int, default=3, help="alternations with --baseline")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.shipped_only:
+        print(json.dumps(shipped_only(args)))
+        return
     import torch
     torch.set_num_threads(1)
     from mmace_fast import _core
@@ -235,6 +378,7 @@ def main(argv=None):
                      result[f"size_ratio_{tag}"], cm["gflop_per_trial"],
                      result[f"gflops_achieved_{tag}"], per_trial_small, n_small, per_trial_big,
                      n_big)
+    result.update(shipped_trials(quick, repeats, n_active))
     result.update(
         full_energy_speedup=result["full_energy_speedup_2layer"],
         moves_per_s_2layer=result["moves_per_s_big_2layer"],
