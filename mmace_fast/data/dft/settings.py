@@ -115,6 +115,10 @@ def get_settings(material: str) -> MaterialSettings:
         raise SettingsError(f"unknown material {material!r}; known: {sorted(MATERIALS)}") from None
 
 
+#: SCF iteration cap of the collinear runs (GPAW's default is 333)
+MAX_SCF_ITERATIONS = 120
+
+
 def gpaw_parameters(settings: MaterialSettings, txt: str | None = None) -> dict:
     """Keyword arguments for ``gpaw.GPAW`` (collinear, default symmetry).
 
@@ -131,6 +135,10 @@ def gpaw_parameters(settings: MaterialSettings, txt: str | None = None) -> dict:
         kpts={"density": settings.kpts_density, "gamma": settings.kpts_gamma},
         occupations=FermiDirac(settings.smearing_ev),
         convergence={"energy": settings.conv_energy, "density": settings.conv_density},
+        # converged collinear cells need 20-30 iterations; a random up/down pattern whose SCF
+        # wanders between magnetic states (fe-bcc4_random-002: 100 iterations at 1e-3 eV) is
+        # stopped here and recorded as an SCF failure instead of running into the timeout
+        maxiter=MAX_SCF_ITERATIONS,
         spinpol=settings.spinpol,
         txt=txt,
     )
