@@ -39,94 +39,53 @@ inline real_t silu(real_t x) { return x / (1.0 + std::exp(-x)); }
 // ----------------------------------------------------------------------------- small_gemm
 namespace {
 
-// GCC vector types: lowered to the widest registers of each multi-versioned clone.
-typedef real_t v8d __attribute__((vector_size(64)));
-typedef real_t v8du __attribute__((vector_size(64), aligned(8), may_alias));
-typedef real_t v4d __attribute__((vector_size(32)));
-typedef real_t v4du __attribute__((vector_size(32), aligned(8), may_alias));
-
-// One register tile: R rows x (16 | 4 | 1) output channels. With scale != nullptr the result
-// is multiplied elementwise by the row's scale vector (scale[r] + column) before the store.
-template <int R>
-__attribute__((always_inline)) inline void tile16(const real_t* x, std::size_t xs, int c_in,
-                                                  const real_t* w, int c_out, real_t* y,
-                                                  std::size_t ys, bool acc,
-                                                  const real_t* const* scale, int col) {
-    v8d a0[R], a1[R];
-    for (int r = 0; r < R; ++r) {
-        if (acc) {
-            a0[r] = *reinterpret_cast<const v8du*>(y + r * ys);
-            a1[r] = *reinterpret_cast<const v8du*>(y + r * ys + 8);
-        } else {
-            a0[r] = v8d{};
-            a1[r] = v8d{};
-        }
-    }
+// One register tile: R rows x K::width output channels (K a chunk of evaluator_simd.hpp). With
+// scale != nullptr the result is multiplied elementwise by the row's scale vector
+// (scale[r] + col) before the store.
+template <class K, int R>
+__attribute__((always_inline)) inline void tile(const real_t* x, std::size_t xs, int c_in,
+                                                const real_t* w, int c_out, real_t* y,
+                                                std::size_t ys, bool acc,
+                                                const real_t* const* scale, int col) {
+    using S = typename K::Simd;
+    using V = typename K::V;
+    constexpr int NV = K::nv, LN = S::lanes;
+    V a[R][NV];
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) a[r][v] = acc ? S::load(y + r * ys + v * LN) : S::zero();
     for (int ci = 0; ci < c_in; ++ci) {
         const real_t* wr = w + static_cast<std::size_t>(ci) * c_out;
-        const v8d w0 = *reinterpret_cast<const v8du*>(wr);
-        const v8d w1 = *reinterpret_cast<const v8du*>(wr + 8);
+        V wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = S::load(wr + v * LN);
         for (int r = 0; r < R; ++r) {
             const real_t xv = x[r * xs + ci];
-            a0[r] += xv * w0;
-            a1[r] += xv * w1;
+            for (int v = 0; v < NV; ++v) a[r][v] += xv * wv[v];
         }
     }
-    for (int r = 0; r < R; ++r) {
-        if (scale != nullptr) {
-            a0[r] *= *reinterpret_cast<const v8du*>(scale[r] + col);
-            a1[r] *= *reinterpret_cast<const v8du*>(scale[r] + col + 8);
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) {
+            if (scale != nullptr) a[r][v] *= S::load(scale[r] + col + v * LN);
+            S::store(y + r * ys + v * LN, a[r][v]);
         }
-        *reinterpret_cast<v8du*>(y + r * ys) = a0[r];
-        *reinterpret_cast<v8du*>(y + r * ys + 8) = a1[r];
-    }
 }
 
-template <int R>
-__attribute__((always_inline)) inline void tile4(const real_t* x, std::size_t xs, int c_in,
-                                                 const real_t* w, int c_out, real_t* y,
-                                                 std::size_t ys, bool acc,
-                                                 const real_t* const* scale, int col) {
-    v4d a[R];
-    for (int r = 0; r < R; ++r) a[r] = acc ? *reinterpret_cast<const v4du*>(y + r * ys) : v4d{};
-    for (int ci = 0; ci < c_in; ++ci) {
-        const v4d w0 = *reinterpret_cast<const v4du*>(w + static_cast<std::size_t>(ci) * c_out);
-        for (int r = 0; r < R; ++r) a[r] += x[r * xs + ci] * w0;
-    }
-    for (int r = 0; r < R; ++r) {
-        if (scale != nullptr) a[r] *= *reinterpret_cast<const v4du*>(scale[r] + col);
-        *reinterpret_cast<v4du*>(y + r * ys) = a[r];
+// Every row of one column tile: tiles of 4 rows, then the 1-3 left.
+template <class K>
+__attribute__((always_inline)) inline void tile_rows(const real_t* x, std::size_t xs, int n_rows,
+                                                     int c_in, const real_t* w, int c_out,
+                                                     real_t* y, std::size_t ys, bool acc,
+                                                     const real_t* const* scale, int col) {
+    int r = 0;
+    auto at = [&](int r0) __attribute__((always_inline)) { return scale ? scale + r0 : nullptr; };
+    for (; r + 4 <= n_rows; r += 4)
+        tile<K, 4>(x + r * xs, xs, c_in, w, c_out, y + r * ys, ys, acc, at(r), col);
+    switch (n_rows - r) {
+        case 3: tile<K, 3>(x + r * xs, xs, c_in, w, c_out, y + r * ys, ys, acc, at(r), col); break;
+        case 2: tile<K, 2>(x + r * xs, xs, c_in, w, c_out, y + r * ys, ys, acc, at(r), col); break;
+        case 1: tile<K, 1>(x + r * xs, xs, c_in, w, c_out, y + r * ys, ys, acc, at(r), col); break;
+        default: break;
     }
 }
-
-template <int R>
-__attribute__((always_inline)) inline void tile1(const real_t* x, std::size_t xs, int c_in,
-                                                 const real_t* w, int c_out, real_t* y,
-                                                 std::size_t ys, bool acc,
-                                                 const real_t* const* scale, int col) {
-    real_t a[R];
-    for (int r = 0; r < R; ++r) a[r] = acc ? y[r * ys] : 0.0;
-    for (int ci = 0; ci < c_in; ++ci) {
-        const real_t w0 = w[static_cast<std::size_t>(ci) * c_out];
-        for (int r = 0; r < R; ++r) a[r] += x[r * xs + ci] * w0;
-    }
-    for (int r = 0; r < R; ++r) y[r * ys] = scale != nullptr ? a[r] * scale[r][col] : a[r];
-}
-
-#define MMACE_ROWS(TILE)                                                                         \
-    {                                                                                            \
-        int r = 0;                                                                               \
-        for (; r + 4 <= n_rows; r += 4)                                                          \
-            TILE<4>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc,                       \
-                    scale ? scale + r : nullptr, co);                                            \
-        const real_t* const* sr = scale ? scale + r : nullptr;                                   \
-        switch (n_rows - r) {                                                                    \
-            case 3: TILE<3>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc, sr, co); break; \
-            case 2: TILE<2>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc, sr, co); break; \
-            case 1: TILE<1>(x + r * xs, xs, c_in, wc, c_out, yc + r * ys, ys, acc, sr, co); break; \
-            default: break;                                                                      \
-        }                                                                                        \
-    }
 
 }  // namespace
 
@@ -134,29 +93,20 @@ MMACE_KERNEL
 void small_gemm_scaled(const real_t* x, std::size_t xs, int n_rows, int c_in, const real_t* w,
                        int c_out, real_t* y, std::size_t ys, bool acc,
                        const real_t* const* scale) {
+    using simd::Chunk;
     int co = 0;
-    for (; co + 16 <= c_out; co += 16) {
-        const real_t* wc = w + co;
-        real_t* yc = y + co;
-        MMACE_ROWS(tile16)
-    }
-    for (; co + 4 <= c_out; co += 4) {
-        const real_t* wc = w + co;
-        real_t* yc = y + co;
-        MMACE_ROWS(tile4)
-    }
-    for (; co < c_out; ++co) {
-        const real_t* wc = w + co;
-        real_t* yc = y + co;
-        MMACE_ROWS(tile1)
-    }
+    for (; co + 16 <= c_out; co += 16)
+        tile_rows<Chunk<simd::Wide, 2>>(x, xs, n_rows, c_in, w + co, c_out, y + co, ys, acc, scale, co);
+    for (; co + 4 <= c_out; co += 4)
+        tile_rows<Chunk<simd::Half, 1>>(x, xs, n_rows, c_in, w + co, c_out, y + co, ys, acc, scale, co);
+    for (; co < c_out; ++co)
+        tile_rows<Chunk<simd::Narrow, 1>>(x, xs, n_rows, c_in, w + co, c_out, y + co, ys, acc, scale, co);
 }
 
 void small_gemm(const real_t* x, std::size_t xs, int n_rows, int c_in, const real_t* w, int c_out,
                 real_t* y, std::size_t ys, bool acc) {
     small_gemm_scaled(x, xs, n_rows, c_in, w, c_out, y, ys, acc, nullptr);
 }
-#undef MMACE_ROWS
 
 // ----------------------------------------------------------------------------- ArrayStore
 void ArrayStore::add_real(const std::string& name, const real_t* data,

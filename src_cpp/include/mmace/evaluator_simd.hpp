@@ -22,6 +22,8 @@ namespace simd {
 
 typedef real_t v8d __attribute__((vector_size(64)));
 typedef real_t v8du __attribute__((vector_size(64), aligned(8), may_alias));
+typedef real_t v4d __attribute__((vector_size(32)));
+typedef real_t v4du __attribute__((vector_size(32), aligned(8), may_alias));
 
 struct Wide {
     using V = v8d;
@@ -31,6 +33,18 @@ struct Wide {
     }
     __attribute__((always_inline)) static void store(real_t* p, V v) {
         *reinterpret_cast<v8du*>(p) = v;
+    }
+    __attribute__((always_inline)) static V zero() { return V{}; }
+};
+
+struct Half {                                // 4 doubles (narrow column tiles of small_gemm)
+    using V = v4d;
+    static constexpr int lanes = 4;
+    __attribute__((always_inline)) static V load(const real_t* p) {
+        return *reinterpret_cast<const v4du*>(p);
+    }
+    __attribute__((always_inline)) static void store(real_t* p, V v) {
+        *reinterpret_cast<v4du*>(p) = v;
     }
     __attribute__((always_inline)) static V zero() { return V{}; }
 };
