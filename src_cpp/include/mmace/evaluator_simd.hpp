@@ -1,11 +1,12 @@
 // Internal to the frozen-mMACE kernels (evaluator_*.cpp): the channel-chunk loop that every
 // per-channel kernel shares.
 //
-// A kernel is a callable f(S, NV, c0) handling NV * S::lanes channels from c0, with NV values of
-// type S::V per feature row kept in registers; S is Wide (GCC vector of 8 doubles, lowered to
-// the widest registers of each multi-versioned clone: AVX-512, AVX2 or SSE2) or Narrow (one
-// double). for_channel_chunks runs it over [0, c): chunks of 32, then 16 and 8 channels, then
-// single channels, so C = 16 is one pass with two vectors per row and C = 64 two passes with four.
+// A kernel is a callable f(K, c0), K = Chunk<S, NV>, handling K::width = NV * S::lanes channels
+// from c0 with NV values of type S::V per feature row kept in registers; S is Wide (a GCC
+// vector of 8 doubles, lowered to the widest registers of each multi-versioned clone: AVX-512,
+// AVX2 or SSE2) or Narrow (one double). for_channel_chunks runs it over [0, c): chunks of 32,
+// then 16 and 8 channels, then single channels, so C = 16 is one pass with two vectors per row
+// and C = 64 two passes with four. Kernels are templates, instantiated inside each clone.
 #pragma once
 #include <cstddef>
 #include <type_traits>
@@ -20,34 +21,23 @@
 namespace mmace {
 namespace simd {
 
-typedef real_t v8d __attribute__((vector_size(64)));
-typedef real_t v8du __attribute__((vector_size(64), aligned(8), may_alias));
-typedef real_t v4d __attribute__((vector_size(32)));
-typedef real_t v4du __attribute__((vector_size(32), aligned(8), may_alias));
-
-struct Wide {
-    using V = v8d;
-    static constexpr int lanes = 8;
+// L doubles in one GCC vector (lowered to the widest registers of each clone); unaligned loads
+// and stores through a may_alias type.
+template <int L>
+struct Packed {
+    typedef real_t V __attribute__((vector_size(8 * L)));
+    typedef real_t U __attribute__((vector_size(8 * L), aligned(8), may_alias));
+    static constexpr int lanes = L;
     __attribute__((always_inline)) static V load(const real_t* p) {
-        return *reinterpret_cast<const v8du*>(p);
+        return *reinterpret_cast<const U*>(p);
     }
     __attribute__((always_inline)) static void store(real_t* p, V v) {
-        *reinterpret_cast<v8du*>(p) = v;
+        *reinterpret_cast<U*>(p) = v;
     }
     __attribute__((always_inline)) static V zero() { return V{}; }
 };
-
-struct Half {                                // 4 doubles (narrow column tiles of small_gemm)
-    using V = v4d;
-    static constexpr int lanes = 4;
-    __attribute__((always_inline)) static V load(const real_t* p) {
-        return *reinterpret_cast<const v4du*>(p);
-    }
-    __attribute__((always_inline)) static void store(real_t* p, V v) {
-        *reinterpret_cast<v4du*>(p) = v;
-    }
-    __attribute__((always_inline)) static V zero() { return V{}; }
-};
+using Wide = Packed<8>;                       // the per-channel kernels
+using Half = Packed<4>;                       // narrow column tiles of small_gemm
 
 struct Narrow {
     using V = real_t;
