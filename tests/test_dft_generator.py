@@ -171,7 +171,7 @@ def test_manifest_is_deterministic_and_ordered(material):
 
 def test_unknown_material_and_cell():
     with pytest.raises(SettingsError):
-        get_settings("fept")
+        get_settings("mnbi")
     with pytest.raises(SpecError, match="unknown cell"):
         build_atoms({"id": "x", "family": "t", "material": "fe", "prototype": "bcc_Fe",
                      "cell": "hex", "order": "FM"})
