@@ -116,7 +116,7 @@ def get_settings(material: str) -> MaterialSettings:
 
 
 #: SCF iteration cap of the collinear runs (GPAW's default is 333)
-MAX_SCF_ITERATIONS = 120
+MAX_SCF_ITERATIONS = 60
 
 
 def gpaw_parameters(settings: MaterialSettings, txt: str | None = None) -> dict:
