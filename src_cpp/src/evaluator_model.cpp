@@ -370,13 +370,25 @@ void TensorProduct::load(const ArrayStore& s, const std::string& p, int din, int
         e_o.push_back(as_int(idx[4 * e + 3], p + " entry output index", 0, path.mo - 1));
         e_val.push_back(val[e]);
     }
+    // Per output component, the terms of the paths that reach it, each restricted to the range
+    // of input components m with coupling entries for that output (a path coupling through the
+    // scalar harmonic is diagonal, one m per output): G[m][o] is exactly zero outside, for any
+    // edge attributes. Paths without entries for o are left out.
+    const std::size_t nnz_all = e_val.size();
     out_off.assign(dout + 1, 0);
     out_terms.clear();
     for (int o = 0; o < dout; ++o) {
         for (int q = 0; q < np; ++q) {
             const Path& pa = paths[q];
-            if (o >= pa.out0 && o < pa.out0 + pa.mo)
-                out_terms.push_back({q, pa.in0, pa.m1, pa.g0 + (o - pa.out0), pa.mo});
+            if (o < pa.out0 || o >= pa.out0 + pa.mo) continue;
+            int lo = pa.m1, hi = -1;
+            for (std::size_t e = 0; e < nnz_all; ++e)
+                if (e_path[e] == q && e_o[e] == o - pa.out0) {
+                    lo = std::min(lo, e_m[e]);
+                    hi = std::max(hi, e_m[e]);
+                }
+            if (hi < lo) continue;
+            out_terms.push_back({q, pa.in0 + lo, hi - lo + 1, pa.g0 + lo * pa.mo + (o - pa.out0), pa.mo});
         }
         out_off[o + 1] = static_cast<int>(out_terms.size());
     }
