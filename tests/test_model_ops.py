@@ -57,3 +57,24 @@ def test_symmetric_contraction_state_dict_unchanged():
                               3, n_channels=2, n_attr=3)
     keys = set(sc.state_dict())
     assert keys == {f"{x}_{k}_{nu}" for x in "UW" for k in range(2) for nu in (1, 2, 3)}
+
+
+def test_loaded_basis_is_the_one_evaluated():
+    """The generalised CG basis U is unique only up to a rotation within each (k, nu) space, and
+    another machine's LAPACK may return another one: a state_dict carries the U its weights W
+    were trained with, and after loading the evaluation must use that U (the folded basis is
+    rebuilt), not the one computed at construction. Here U -> -U, W -> -W for every (k, nu)
+    is the same function, so a fresh module loaded with it must agree with the original."""
+    irreps_in, irreps_out = per_channel_irreps(2, "natural"), per_channel_irreps(1, "natural")
+    torch.manual_seed(0)
+    sc = SymmetricContraction(irreps_in, irreps_out, 3, n_channels=2, n_attr=3)
+    a = torch.randn(5, 2, irreps_in.dim, dtype=torch.float64)
+    attrs = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 1, 0]), 3).double()
+    ref = sc(a, attrs)
+    flipped = {k: -v for k, v in sc.state_dict().items()}
+    torch.manual_seed(1)
+    other = SymmetricContraction(irreps_in, irreps_out, 3, n_channels=2, n_attr=3)
+    other.load_state_dict(flipped)
+    assert not torch.equal(other.U_0_2, sc.U_0_2)
+    np.testing.assert_allclose(other(a, attrs).detach(), ref.detach(), rtol=0,
+                               atol=1e-13 * float(ref.abs().max()))

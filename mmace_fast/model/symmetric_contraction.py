@@ -138,6 +138,14 @@ class SymmetricContraction(nn.Module):
 
         self._build_monomials()
 
+    def _load_from_state_dict(self, *args, **kwargs):
+        """Load U_k_nu / W_k_nu, then rebuild the plan from the loaded U: the basis is unique
+        only up to a rotation within each (k, nu) space, and the one a model was trained with
+        (stored in its state_dict) can differ from the one this machine's LAPACK computes at
+        construction; the folded basis must follow the stored U that the weights W belong to."""
+        super()._load_from_state_dict(*args, **kwargs)
+        self._build_monomials()
+
     # ------------------------------------------------------------------ evaluation plan
     def _build_monomials(self) -> None:
         """Sorted index tuples (monomials) per order, the gather plan and the folded basis."""
