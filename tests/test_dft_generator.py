@@ -447,3 +447,78 @@ def test_pipeline_first_argument_is_validated():
     for first in ([("pt", 1)], [("fe", 99)], [("fe", -1)]):
         with pytest.raises(ValueError):
             run_pipeline("/nonexistent-root", "/nonexistent-data", first=first)
+
+
+def _labelled(spec: dict) -> Atoms:
+    """The structure of ``spec`` with fake DFT labels (as a finished frame)."""
+    atoms = build_atoms(spec)
+    n = len(atoms)
+    m0 = atoms.get_initial_magnetic_moments()
+    atoms.info.update(REF_energy=-10.0 * n, REF_stress=np.eye(3) * 0.01, initial_magmoms=m0,
+                      converged_magmoms=0.9 * m0, wall_time_s=5.0, outcome="ok")
+    atoms.arrays["REF_forces"] = np.zeros((n, 3))
+    atoms.arrays["REF_magmom"] = np.column_stack([np.zeros((n, 2)), 0.9 * m0])
+    atoms.set_initial_magnetic_moments(None)
+    return atoms
+
+
+def test_shipped_files_restore_a_lost_workdir_and_collect_never_drops_them(tmp_path):
+    """dft_runs/ is lost with its machine; data/ is in the repository. A new work directory is
+    rebuilt from the shipped frames, failure records and FD results; a collect from a work
+    directory that lacks shipped frames refuses to overwrite the file (CPU hours would be lost)
+    unless the frames are withdrawn by name; a shipped frame that is not the structure of its
+    spec (manifest changed under the data) is refused."""
+    from mmace_fast.data.dft.queue import QueueError, restore_shipped
+
+    specs = [s for s in make_manifest("fe") if s["tier"] == 0][:3]
+    old = WorkDir(tmp_path / "old" / "fe", "fe")
+    old.load_manifest(seed=20261124)
+    for s in specs:
+        write(old.frame(s["id"]), _labelled(s), format="extxyz")
+    old.record_failure({"id": "fe-bcc2_rattle-000", "reason": "timeout", "kept": False})
+    (old.root / "fd").mkdir()
+    (old.root / "fd" / "results.jsonl").write_text(json.dumps({"id": specs[0]["id"]}) + "\n")
+    out = tmp_path / "data" / "fe.extxyz.gz"
+    assert collect("fe", old.root, out)["n_frames"] == 3
+    assert (tmp_path / "data" / "fe.failures.jsonl").exists()
+    assert (tmp_path / "data" / "fe.fd.jsonl").exists()
+    shipped = out.read_bytes()
+
+    new_root = tmp_path / "new" / "fe"
+    with pytest.raises(QueueError, match="would drop 3 shipped frames"):
+        collect("fe", new_root, out)
+    assert out.read_bytes() == shipped
+    assert restore_shipped(new_root, "fe", out) == {"frames": 3, "failures": 1, "fd": 1}
+    assert restore_shipped(new_root, "fe", out) == {"frames": 0, "failures": 0, "fd": 0}
+    new = WorkDir(new_root, "fe")
+    assert new.finished_ids() == {s["id"] for s in specs} | {"fe-bcc2_rattle-000"}
+    collect("fe", new_root, out)
+    with gzip.open(out, "rt") as fh:
+        again = read(fh, index=":", format="extxyz")
+    assert [a.info["config_id"] for a in again] == sorted(s["id"] for s in specs)
+    assert all(a.info["split"] == split_of(a.info["config_id"]) for a in again)
+
+    new.frame(specs[1]["id"]).unlink()
+    with pytest.raises(QueueError, match="would drop 1 shipped frames"):
+        collect("fe", new_root, out)
+    assert collect("fe", new_root, out, withdraw=[specs[1]["id"]])["n_frames"] == 2
+
+    moved = _labelled(specs[0])
+    moved.positions += 0.01
+    with gzip.open(out, "wt") as fh:
+        write(fh, [moved], format="extxyz")
+    with pytest.raises(QueueError, match="not the structure its spec builds"):
+        restore_shipped(tmp_path / "third" / "fe", "fe", out)
+
+
+def test_pipeline_materials_are_validated():
+    from mmace_fast.data.dft.cli import _materials
+    from mmace_fast.data.dft.pipeline import run_pipeline
+
+    assert _materials("feal, crn,") == ["feal", "crn"]
+    for materials in (["pt"], [], ["fe", "ni"]):
+        with pytest.raises(ValueError, match="materials"):
+            run_pipeline("/nonexistent-root", "/nonexistent-data", materials=materials)
+    with pytest.raises(ValueError, match="--first"):
+        run_pipeline("/nonexistent-root", "/nonexistent-data", materials=["feal"],
+                     first=[("fe", 2)])

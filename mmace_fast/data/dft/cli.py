@@ -4,6 +4,7 @@
     python -m mmace_fast.data.dft collect --material fe --workdir dft_runs/fe [--out data/fe.extxyz.gz]
     python -m mmace_fast.data.dft fdcheck --material fe --workdir dft_runs/fe --ids ID [ID ...]
     python -m mmace_fast.data.dft pipeline --root dft_runs --nice 10   (the background run)
+    python -m mmace_fast.data.dft restore --material fe --workdir dft_runs/fe   (from data/)
     python -m mmace_fast.data.dft manifest --material fe       (list the specs, no GPAW needed)
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from .fdcheck import auto_pick, fd_check, fd_table
 from .pipeline import run_pipeline
-from .queue import collect, run_queue, summarize_shipped
+from .queue import collect, restore_shipped, run_queue, summarize_shipped
 from .structures import make_manifest
 
 DEFAULT_SEED = 20261124
@@ -49,11 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--nice", type=int, default=0, help="niceness of each child process")
     r.add_argument("--retry-failed", action="store_true")
     r.add_argument("--stop-file", default=None, help="stop before the next job if it exists")
+    r.add_argument("--data-dir", default="data",
+                   help="restore the shipped frames of this folder into the workdir first")
 
     c = sub.add_parser("collect", help="gather accepted frames into data/<material>.extxyz.gz")
     c.add_argument("--material", required=True)
     c.add_argument("--workdir", required=True)
     c.add_argument("--out", default=None)
+    c.add_argument("--withdraw", nargs="*", default=[], metavar="ID",
+                   help="shipped frames deliberately left out (else a missing one is an error)")
+
+    s = sub.add_parser("restore", help="rebuild a workdir's frames and records from data/")
+    s.add_argument("--material", required=True)
+    s.add_argument("--workdir", required=True)
+    s.add_argument("--data-dir", default="data")
+    s.add_argument("--seed", type=int, default=DEFAULT_SEED)
 
     f = sub.add_parser("fdcheck", help="central finite differences of the free energy")
     f.add_argument("--material", required=True)
@@ -72,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--timeout", type=float, default=5400.0)
     q.add_argument("--first", nargs="*", default=[], metavar="MATERIAL:TIER",
                    help="run these (material, tier) pairs to completion first, e.g. fe:4 fe:5")
+    q.add_argument("--materials", type=_materials, default=None,
+                   help="comma-separated subset, e.g. fe or feal,crn,fept (default: all); "
+                        "pipelines on disjoint subsets can share a root, one per core")
 
     t = sub.add_parser("summary", help="markdown table of the shipped files (for DATA.md)")
     t.add_argument("--data-dir", default="data")
@@ -87,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.command == "run":
+        restore_shipped(args.workdir, args.material,
+                        Path(args.data_dir) / f"{args.material}.extxyz.gz", seed=args.seed)
         counts = run_queue(args.material, args.workdir, seed=args.seed, tiers=args.tiers,
                            ids=args.ids, max_jobs=args.max_jobs, timeout_s=args.timeout,
                            nice=args.nice, retry_failed=args.retry_failed,
@@ -94,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"material": args.material, "outcomes": counts}))
     elif args.command == "collect":
         out = args.out or str(Path("data") / f"{args.material}.extxyz.gz")
-        print(json.dumps(collect(args.material, args.workdir, out)))
+        print(json.dumps(collect(args.material, args.workdir, out, withdraw=args.withdraw)))
+    elif args.command == "restore":
+        print(json.dumps(restore_shipped(args.workdir, args.material,
+                                         Path(args.data_dir) / f"{args.material}.extxyz.gz",
+                                         seed=args.seed)))
     elif args.command == "fdcheck":
         ids = list(args.ids or []) + auto_pick(args.workdir, args.material, args.auto)
         res = fd_check(args.material, args.workdir, ids, h=args.h,
@@ -102,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
     elif args.command == "pipeline":
         run_pipeline(args.root, args.data_dir, seed=args.seed, nice=args.nice,
-                     timeout_s=args.timeout, first=[_material_tier(x) for x in args.first])
+                     timeout_s=args.timeout, first=[_material_tier(x) for x in args.first],
+                     **({"materials": args.materials} if args.materials else {}))
     elif args.command == "summary":
         print(summarize_shipped(args.data_dir, args.root))
         print()

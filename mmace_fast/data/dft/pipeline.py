@@ -10,6 +10,10 @@ Steps (each resumable, so re-running the pipeline continues where it stopped):
 before step 1, for when one kind of data is what the models are waiting for.
 After each step every material is collected into ``data/<material>.extxyz.gz``.
 A file ``<root>/STOP`` stops the pipeline before its next calculation.
+Before anything runs, every material's work directory is restored from the shipped files
+(:func:`restore_shipped`), so a new machine resumes where ``data/`` stands. ``materials``
+restricts a pipeline to some materials: two pipelines on disjoint materials can share a root
+(one per core).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import logging
 from pathlib import Path
 
 from .fdcheck import auto_pick, done_fd_ids, fd_check
-from .queue import collect, run_queue
+from .queue import collect, restore_shipped, run_queue
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +34,23 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                  seed: int = 20261124, nice: int = 10, timeout_s: float = 5400.0,
                  fd_per_material: int = 2, first_slice: int = 2,
                  per_round: int = 3,
-                 first: list[tuple[str, int]] | None = None) -> None:
+                 first: list[tuple[str, int]] | None = None,
+                 materials: tuple[str, ...] | list[str] = MATERIALS) -> None:
     root = Path(root)
+    materials = tuple(materials)
+    unknown = sorted(set(materials) - set(MATERIALS))
+    if unknown or not materials:
+        raise ValueError(f"materials {unknown or '(none)'}: choose from {MATERIALS}")
     for m, tier in first or ():
-        if m not in MATERIALS or not 0 <= tier <= MAX_TIER:
-            raise ValueError(f"--first {m}:{tier}: material must be one of {MATERIALS}, "
+        if m not in materials or not 0 <= tier <= MAX_TIER:
+            raise ValueError(f"--first {m}:{tier}: material must be one of {materials}, "
                              f"tier 0..{MAX_TIER}")
     stop = root / "STOP"
+    for m in materials:
+        restore_shipped(root / m, m, Path(data_dir) / f"{m}.extxyz.gz", seed=seed)
 
-    def step(tiers, max_jobs=None, materials=MATERIALS):
-        for m in materials:
+    def step(tiers, max_jobs=None, only=materials):
+        for m in only:
             if stop.exists():
                 return False
             run_queue(m, root / m, seed=seed, tiers=tiers, max_jobs=max_jobs,
@@ -47,13 +58,13 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
         return not stop.exists()
 
     def collect_all():
-        for m in MATERIALS:
+        for m in materials:
             if (root / m / "manifest.json").exists():
                 summary = collect(m, root / m, Path(data_dir) / f"{m}.extxyz.gz")
                 log.info("collected %s", json.dumps(summary))
 
-    def fd_step(materials=MATERIALS, upto=fd_per_material):
-        for m in materials:
+    def fd_step(only=materials, upto=fd_per_material):
+        for m in only:
             have = len(done_fd_ids(root / m))
             if stop.exists() or have >= upto:
                 continue
@@ -75,29 +86,29 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
         return len(ids & {p.stem for p in (root / m / "frames").glob("*.extxyz")})
 
     for m, tier in first or ():
-        if not step([tier], materials=(m,)):
+        if not step([tier], only=(m,)):
             return collect_all()
         collect_all()
     # per material: cheap symmetric cells, a few rattled cells, one FD check on a rattled cell
-    for m in MATERIALS:
-        if not step([0], materials=(m,)):
+    for m in materials:
+        if not step([0], only=(m,)):
             return collect_all()
         more = max(0, first_slice - n_finished(m, 1))
-        if more and not step([1], max_jobs=more, materials=(m,)):
+        if more and not step([1], max_jobs=more, only=(m,)):
             return collect_all()
-        fd_step(materials=(m,), upto=1)
+        fd_step(only=(m,), upto=1)
         collect_all()
     # then round-robin: a few calculations of every (tier, material) per round, so that every
     # kind of configuration (rattled, random collinear, non-collinear, spirals, larger cells)
     # appears in the data early instead of after hours of one tier
     while True:
-        before = sum(n_finished_all(m) for m in MATERIALS)
+        before = sum(n_finished_all(m) for m in materials)
         for tier in range(0, MAX_TIER + 1):       # tier 0 again: ideal cells added later
-            for m in MATERIALS:
-                if not step([tier], max_jobs=per_round, materials=(m,)):
+            for m in materials:
+                if not step([tier], max_jobs=per_round, only=(m,)):
                     return collect_all()
             collect_all()
         fd_step()
-        if sum(n_finished_all(m) for m in MATERIALS) == before:
+        if sum(n_finished_all(m) for m in materials) == before:
             break
     collect_all()

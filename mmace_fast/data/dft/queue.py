@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .settings import MaterialSettings, get_settings
-from .structures import make_manifest, spec_json, split_of
+from .structures import build_atoms, make_manifest, spec_json, split_of
 
 log = logging.getLogger(__name__)
 
@@ -276,16 +276,120 @@ def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, st
     return counts
 
 
+# --- the shipped files as the durable record ---------------------------------------------------
+#
+# dft_runs/ lives on one machine; data/ is in the repository. A work directory on a new machine
+# is rebuilt from the shipped files before anything runs, and a collect refuses to write a file
+# that would lose a shipped frame, so CPU hours of DFT are never lost with a machine.
+
+def shipped_paths(out_path: str | Path, material: str) -> tuple[Path, Path, Path, Path]:
+    """(frames file, spirals file, failure records, finite-difference results) shipped for
+    ``material`` beside ``out_path`` (``data/<material>.extxyz.gz``)."""
+    out_path = Path(out_path)
+    return (out_path, out_path.with_name(f"{material}_spirals.extxyz.gz"),
+            out_path.with_name(f"{material}.failures.jsonl"),
+            out_path.with_name(f"{material}.fd.jsonl"))
+
+
+def _merge_jsonl(src: Path, dest: Path) -> int:
+    """Append the records of ``src`` that ``dest`` lacks (compared as parsed JSON)."""
+    if not src.exists():
+        return 0
+    have = set()
+    if dest.exists():
+        have = {json.dumps(json.loads(line), sort_keys=True)
+                for line in dest.read_text().splitlines() if line.strip()}
+    new = [line for line in src.read_text().splitlines()
+           if line.strip() and json.dumps(json.loads(line), sort_keys=True) not in have]
+    if new:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "a") as fh:
+            fh.write("\n".join(new) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    return len(new)
+
+
+def _read_gz_frames(path: Path) -> list:
+    from ase.io import read  # noqa: PLC0415
+
+    if not path.exists():
+        return []
+    with gzip.open(path, "rt") as fh:
+        return read(fh, index=":", format="extxyz")
+
+
+def _check_geometry(frame, spec: dict, tol: float = 1e-6) -> None:
+    """A restored frame must be the structure its manifest spec builds (positions [n, 3] A,
+    cell [3, 3] A, atomic numbers), else the manifest changed under the data."""
+    ref = build_atoms(spec)
+    same = (len(ref) == len(frame)
+            and np.array_equal(ref.numbers, frame.numbers)
+            and np.allclose(ref.cell.array, frame.cell.array, atol=tol)
+            and np.allclose(ref.positions, frame.positions, atol=tol))
+    if not same:
+        raise QueueError(f"shipped frame {spec['id']} is not the structure its spec builds: "
+                         "the manifest changed since the frame was computed")
+
+
+def restore_shipped(workdir: str | Path, material: str, out_path: str | Path,
+                    seed: int = 20261124) -> dict:
+    """Write every shipped frame that ``frames/`` lacks back into it, and merge the shipped
+    failure records and finite-difference results into ``failures.jsonl`` and
+    ``fd/results.jsonl``; returns counts. Each restored frame is checked against the structure
+    of its spec in the manifest for ``seed``."""
+    from ase.io import write  # noqa: PLC0415
+
+    wd = WorkDir(workdir, material)
+    by_id = {s["id"]: s for s in wd.load_manifest(seed)}
+    frames_file, spirals_file, failures_file, fd_file = shipped_paths(out_path, material)
+    restored = 0
+    for atoms in _read_gz_frames(frames_file) + _read_gz_frames(spirals_file):
+        cid = str(atoms.info["config_id"])
+        if cid not in by_id:
+            raise QueueError(f"shipped frame {cid} ({frames_file}) is not in the manifest")
+        dest = wd.frame(cid)
+        if dest.exists():
+            continue
+        _check_geometry(atoms, by_id[cid])
+        atoms.info.pop("split", None)              # assigned again by collect
+        tmp = dest.with_name(dest.name + ".tmp")
+        write(tmp, atoms, format="extxyz")
+        os.replace(tmp, dest)
+        restored += 1
+    merged = _merge_jsonl(failures_file, wd.failures_path)
+    fd_merged = _merge_jsonl(fd_file, wd.root / "fd" / "results.jsonl")
+    if restored or merged or fd_merged:
+        log.info("%s: restored %d shipped frames, %d failure records and %d FD results into %s",
+                 material, restored, merged, fd_merged, wd.root)
+    return {"frames": restored, "failures": merged, "fd": fd_merged}
+
+
 # --- collection --------------------------------------------------------------------------------
 
-def collect(material: str, workdir: str | Path, out_path: str | Path) -> dict:
-    """Gather accepted frames into one gzipped extxyz with a fixed split per id.
+def collect(material: str, workdir: str | Path, out_path: str | Path,
+            withdraw: tuple[str, ...] | list[str] = ()) -> dict:
+    """Gather accepted frames into one gzipped extxyz with a fixed split per id, the spirals
+    into ``<material>_spirals.extxyz.gz`` and the failure records into
+    ``<material>.failures.jsonl`` and the finite-difference results into ``<material>.fd.jsonl``
+    beside it.
 
-    Frames are ordered by id; ``info['split']`` is :func:`split_of` of the id. Returns a
+    Frames are ordered by id; ``info['split']`` is :func:`split_of` of the id. A shipped frame
+    missing from ``frames/`` is an error (run :func:`restore_shipped` first) unless its id is
+    in ``withdraw`` (frames deliberately taken out, e.g. superseded settings). Returns a
     summary (counts per split and config_type, summed wall time in s)."""
     from ase.io import read, write  # noqa: PLC0415
 
     wd = WorkDir(workdir, material)
+    frames_file, spirals_file, failures_file, fd_file = shipped_paths(out_path, material)
+    have = {p.stem for p in (wd.root / "frames").glob("*.extxyz")}
+    lost = sorted({str(a.info["config_id"]) for a in
+                   _read_gz_frames(frames_file) + _read_gz_frames(spirals_file)}
+                  - have - set(withdraw))
+    if lost:
+        raise QueueError(f"collecting {wd.root} into {frames_file} would drop {len(lost)} "
+                         f"shipped frames ({', '.join(lost[:5])}{', ...' if len(lost) > 5 else ''})"
+                         ": restore them first (restore_shipped) or withdraw them explicitly")
     frames, spirals = [], []
     for p in sorted((wd.root / "frames").glob("*.extxyz")):
         atoms = read(p, format="extxyz")
@@ -297,9 +401,7 @@ def collect(material: str, workdir: str | Path, out_path: str | Path) -> dict:
             atoms.arrays["REF_magforces_mask"] = atoms.arrays.pop("magforces_mask")
         atoms.info["split"] = split_of(atoms.info["config_id"])
         frames.append(atoms)
-    out_path = Path(out_path)
-    for fr, path in ((frames, out_path),
-                     (spirals, out_path.with_name(f"{material}_spirals.extxyz.gz"))):
+    for fr, path in ((frames, frames_file), (spirals, spirals_file)):
         if fr:                                  # no empty files: the loader needs frames
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
@@ -308,6 +410,13 @@ def collect(material: str, workdir: str | Path, out_path: str | Path) -> dict:
             os.replace(tmp, path)
         elif path.exists():                     # frames withdrawn (e.g. superseded settings)
             path.unlink()
+    records = wd.failures()
+    if records:
+        _write_text_atomic(failures_file, "".join(json.dumps(r, sort_keys=True, default=_jsonable)
+                                                  + "\n" for r in records))
+    fd_results = wd.root / "fd" / "results.jsonl"
+    if fd_results.exists():
+        _write_text_atomic(fd_file, fd_results.read_text())
     summary = {"material": material, "n_frames": len(frames), "n_spirals": len(spirals),
                "splits": {}, "config_types": {},
                "n_atoms_total": int(sum(len(a) for a in frames)),
