@@ -522,3 +522,31 @@ def test_pipeline_materials_are_validated():
     with pytest.raises(ValueError, match="--first"):
         run_pipeline("/nonexistent-root", "/nonexistent-data", materials=["feal"],
                      first=[("fe", 2)])
+
+
+def test_deadline_defers_what_cannot_finish(tmp_path):
+    """A session's processes are killed at its end: with a deadline, a calculation whose
+    expected wall time (median of its family's finished frames, else a guess by order) would
+    end after it is not started, and counted as deferred."""
+    import time
+
+    from mmace_fast.data.dft.cli import _deadline
+    from mmace_fast.data.dft.queue import DEFAULT_WALL_S, estimated_wall_s, run_queue
+
+    specs = [s for s in make_manifest("fe") if s["family"] == "bcc2_rattle"]
+    wd = WorkDir(tmp_path / "fe", "fe")
+    wd.load_manifest(seed=20261124)
+    nc = next(s for s in make_manifest("fe") if s["order"] == "NC")
+    assert estimated_wall_s(wd, nc) == DEFAULT_WALL_S["NC"]
+    for s, wall in zip(specs[:3], (500.0, 700.0, 2000.0)):
+        frame = _labelled(s)
+        frame.info["wall_time_s"] = wall
+        write(wd.frame(s["id"]), frame, format="extxyz")
+    assert estimated_wall_s(wd, specs[5]) == 700.0
+    todo = [s["id"] for s in specs[3:6]]
+    counts = run_queue("fe", wd.root, ids=todo, deadline=time.time() + 600.0)
+    assert counts == {"deferred": 3}
+    assert not any((wd.root / "specs").iterdir())            # nothing was started
+    assert abs(_deadline("+30") - time.time() - 1800.0) < 5.0
+    with pytest.raises(SystemExit):
+        _deadline("tomorrow")

@@ -34,6 +34,20 @@ def _material_tier(text: str) -> tuple[str, int]:
     return m.strip(), int(tier)
 
 
+def _deadline(text: str) -> float:
+    """Epoch seconds from '+MINUTES' or an ISO date-time (local time)."""
+    import datetime as dt  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    text = text.strip()
+    try:
+        if text.startswith("+"):
+            return time.time() + 60.0 * float(text[1:])
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise SystemExit(f"--deadline expects +MINUTES or an ISO date-time, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mmace_fast.data.dft",
                                 description="GPAW spin-DFT reference data generator")
@@ -50,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--nice", type=int, default=0, help="niceness of each child process")
     r.add_argument("--retry-failed", action="store_true")
     r.add_argument("--stop-file", default=None, help="stop before the next job if it exists")
+    r.add_argument("--deadline", type=_deadline, default=None, metavar="TIME",
+                   help="start no calculation that would not finish by TIME (see pipeline)")
     r.add_argument("--data-dir", default="data",
                    help="restore the shipped frames of this folder into the workdir first")
 
@@ -83,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--timeout", type=float, default=5400.0)
     q.add_argument("--first", nargs="*", default=[], metavar="MATERIAL:TIER",
                    help="run these (material, tier) pairs to completion first, e.g. fe:4 fe:5")
+    q.add_argument("--deadline", type=_deadline, default=None, metavar="TIME",
+                   help="start no calculation that would not finish by TIME: ISO date-time "
+                        "(2026-12-04T06:40) or +MINUTES from now (the end of a session)")
     q.add_argument("--materials", type=_materials, default=None,
                    help="comma-separated subset, e.g. fe or feal,crn,fept (default: all); "
                         "pipelines on disjoint subsets can share a root, one per core")
@@ -106,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = run_queue(args.material, args.workdir, seed=args.seed, tiers=args.tiers,
                            ids=args.ids, max_jobs=args.max_jobs, timeout_s=args.timeout,
                            nice=args.nice, retry_failed=args.retry_failed,
-                           stop_file=args.stop_file)
+                           stop_file=args.stop_file, deadline=args.deadline)
         print(json.dumps({"material": args.material, "outcomes": counts}))
     elif args.command == "collect":
         out = args.out or str(Path("data") / f"{args.material}.extxyz.gz")
@@ -123,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "pipeline":
         run_pipeline(args.root, args.data_dir, seed=args.seed, nice=args.nice,
                      timeout_s=args.timeout, first=[_material_tier(x) for x in args.first],
+                     deadline=args.deadline,
                      **({"materials": args.materials} if args.materials else {}))
     elif args.command == "summary":
         print(summarize_shipped(args.data_dir, args.root))

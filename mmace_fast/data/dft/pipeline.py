@@ -13,16 +13,19 @@ A file ``<root>/STOP`` stops the pipeline before its next calculation.
 Before anything runs, every material's work directory is restored from the shipped files
 (:func:`restore_shipped`), so a new machine resumes where ``data/`` stands. ``materials``
 restricts a pipeline to some materials: two pipelines on disjoint materials can share a root
-(one per core).
+(one per core). ``deadline`` (epoch s): calculations that would not finish before it are
+deferred (:func:`run_queue`); the pipeline ends when nothing else fits.
 """
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 from .fdcheck import auto_pick, done_fd_ids, fd_check
-from .queue import collect, restore_shipped, run_queue
+from .queue import (WALL_SAFETY, WorkDir, collect, estimated_wall_s, restore_shipped,
+                    run_queue)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,8 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                  fd_per_material: int = 2, first_slice: int = 2,
                  per_round: int = 3,
                  first: list[tuple[str, int]] | None = None,
-                 materials: tuple[str, ...] | list[str] = MATERIALS) -> None:
+                 materials: tuple[str, ...] | list[str] = MATERIALS,
+                 deadline: float | None = None) -> None:
     root = Path(root)
     materials = tuple(materials)
     unknown = sorted(set(materials) - set(MATERIALS))
@@ -54,7 +58,7 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
             if stop.exists():
                 return False
             run_queue(m, root / m, seed=seed, tiers=tiers, max_jobs=max_jobs,
-                      timeout_s=timeout_s, nice=nice, stop_file=stop)
+                      timeout_s=timeout_s, nice=nice, stop_file=stop, deadline=deadline)
         return not stop.exists()
 
     def collect_all():
@@ -69,6 +73,12 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
             if stop.exists() or have >= upto:
                 continue
             ids = auto_pick(root / m, m, 1)
+            if ids and deadline is not None:
+                wd = WorkDir(root / m, m)
+                spec = {s["id"]: s for s in wd.load_manifest(seed)}[ids[0]]
+                if time.time() + 2 * WALL_SAFETY * estimated_wall_s(wd, spec) > deadline:
+                    log.info("FD check of %s deferred (deadline)", ids[0])
+                    continue
             if ids:
                 try:
                     fd_check(m, root / m, ids, h=0.01, timeout_s=timeout_s, nice=nice)

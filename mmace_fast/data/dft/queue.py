@@ -235,24 +235,54 @@ def run_one(wd: WorkDir, spec: dict, timeout_s: float, nice: int = 0) -> str:
     return settle_pending(wd, cid)
 
 
+#: wall-time guesses (s) for a family with no finished frame yet, by starting order
+#: (constrained non-collinear cells and spirals at the protocol settings take about an hour)
+DEFAULT_WALL_S = {"NC": 3600.0, "SPIRAL": 3600.0}
+DEFAULT_WALL_OTHER_S = 900.0
+#: margin on the estimate when deciding whether a job still fits before a deadline
+WALL_SAFETY = 1.3
+
+
+def estimated_wall_s(wd: WorkDir, spec: dict) -> float:
+    """Expected wall time (s) of ``spec``: the median ``wall_time_s`` of the finished frames of
+    its family in this work directory, else a guess by its starting order."""
+    from ase.io import read  # noqa: PLC0415
+
+    walls = []
+    for p in (wd.root / "frames").glob(f"{wd.material}-{spec['family']}-*.extxyz"):
+        w = read(p, format="extxyz").info.get("wall_time_s")
+        if w is not None:
+            walls.append(float(w))
+    if walls:
+        return float(np.median(walls))
+    return DEFAULT_WALL_S.get(spec.get("order"), DEFAULT_WALL_OTHER_S)
+
+
 def run_queue(material: str, workdir: str | Path, seed: int = 20261124,
               tiers: list[int] | None = None, ids: list[str] | None = None,
               max_jobs: int | None = None, timeout_s: float = 3600.0, nice: int = 0,
-              retry_failed: bool = False, stop_file: str | Path | None = None) -> dict:
-    """Run unfinished specs of ``material`` one at a time; returns counts of outcomes."""
+              retry_failed: bool = False, stop_file: str | Path | None = None,
+              deadline: float | None = None) -> dict:
+    """Run unfinished specs of ``material`` one at a time; returns counts of outcomes.
+
+    ``deadline`` (epoch seconds, e.g. the end of a session whose processes are then killed):
+    a spec whose estimated wall time (:func:`estimated_wall_s` x ``WALL_SAFETY``) would end
+    after it is skipped for a later run (counted as 'deferred'), so that no CPU hour is spent
+    on a calculation that cannot finish."""
     wd = WorkDir(workdir, material)
     handler = logging.FileHandler(wd.root / "log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("mmace_fast").addHandler(handler)
     try:
         return _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed,
-                          stop_file)
+                          stop_file, deadline)
     finally:
         logging.getLogger("mmace_fast").removeHandler(handler)
         handler.close()
 
 
-def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, stop_file):
+def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, stop_file,
+               deadline=None):
     material = wd.material
     specs = wd.load_manifest(seed)
     for p in (wd.root / "pending").glob("*.extxyz"):      # finished before an interruption
@@ -263,12 +293,21 @@ def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, st
             and (tiers is None or s["tier"] in tiers) and (ids is None or s["id"] in ids)]
     log.info("%s: %d specs, %d finished, %d to run", material, len(specs), len(done), len(todo))
     counts: dict[str, int] = {}
-    for k, spec in enumerate(todo):
-        if max_jobs is not None and k >= max_jobs:
+    n_run = 0
+    for spec in todo:
+        if max_jobs is not None and n_run >= max_jobs:
             break
         if stop_file is not None and Path(stop_file).exists():
             log.info("stop file %s present: stopping", stop_file)
             break
+        if deadline is not None:
+            need = WALL_SAFETY * estimated_wall_s(wd, spec)
+            if time.time() + need > deadline:
+                log.info("%s deferred: needs ~%.0f s, %.0f s left before the deadline",
+                         spec["id"], need, deadline - time.time())
+                counts["deferred"] = counts.get("deferred", 0) + 1
+                continue
+        n_run += 1
         t0 = time.perf_counter()
         status = run_one(wd, spec, timeout_s, nice)
         counts[status] = counts.get(status, 0) + 1
