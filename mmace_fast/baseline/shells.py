@@ -99,8 +99,22 @@ class ShellTable:
 
     def assign(self, structure: Structure, nb: Neighbours, scale: float = 1.0) -> "Assignment":
         """Shell of every pair-once bond of ``nb`` (a list built on ``structure``)."""
-        z = structure.numbers
         sel = np.flatnonzero(nb.once)
+        d = nb.dist[sel] / scale                                       # [P] A, reference scale
+
+        def match(rows, ps):
+            k = np.searchsorted(ps.edges, d[rows], side="right")
+            return k, k < ps.n_shells
+
+        return self._assign(structure, nb, sel, nb.vec[sel], match)
+
+    def _assign(self, structure: Structure, nb: Neighbours, sel: np.ndarray, vec: np.ndarray,
+                match) -> "Assignment":
+        """Common part of both assignments: pair-once bonds ``sel`` (indices into the
+        Neighbours arrays) with bond vectors ``vec`` [P, 3] A; ``match(rows, pair_shells)``
+        gives (shell index [len(rows)], found mask) for the bonds ``rows`` of one species pair.
+        Orientation and direction class come from the same vectors."""
+        z = structure.numbers
         zi, zj = z[nb.i[sel]], z[nb.j[sel]]
         lo, hi = np.minimum(zi, zj), np.maximum(zi, zj)
         keys = list(self.pairs)
@@ -108,21 +122,18 @@ class ShellTable:
         shell = np.full(len(sel), -1)
         direction = np.full(len(sel), -1)
         orient = np.ones(len(sel))
-        d = nb.dist[sel] / scale
         for p, key in enumerate(keys):
             ps = self.pairs[key]
-            m = (lo == key[0]) & (hi == key[1])
-            if not m.any():
+            m = np.flatnonzero((lo == key[0]) & (hi == key[1]))
+            if len(m) == 0:
                 continue
-            k = np.searchsorted(ps.edges, d[m], side="right")
-            ok = k < ps.n_shells
-            rows = np.flatnonzero(m)[ok]
+            k, ok = match(m, ps)
+            rows = m[ok]
             pair_idx[rows] = p
             shell[rows] = k[ok]
-            vec = nb.vec[sel[rows]]
-            sign = _orientation(vec, zi[rows], zj[rows], key)
+            sign = _orientation(vec[rows], zi[rows], zj[rows], key)
             orient[rows] = sign
-            direction[rows] = _nearest_direction(vec * sign[:, None], k[ok], ps)
+            direction[rows] = _nearest_direction(vec[rows] * sign[:, None], k[ok], ps)
         keep = shell >= 0
         return Assignment(keys, sel[keep], pair_idx[keep], shell[keep], orient[keep],
                           direction[keep])
@@ -164,35 +175,16 @@ class ShellTable:
     def assign_ideal(self, structure: Structure, nb: Neighbours, ideal, sup,
                      tol: float = 1e-3) -> "Assignment":
         """Shells from the ideal bond vectors (see module docstring); directions likewise."""
-        z = structure.numbers
         sel = np.flatnonzero(nb.once)
-        i, j = nb.i[sel], nb.j[sel]
-        vec0 = ideal[j] - ideal[i] + nb.shifts[sel] @ sup             # [P, 3] ideal bonds
+        vec0 = ideal[nb.j[sel]] - ideal[nb.i[sel]] + nb.shifts[sel] @ sup   # [P, 3] ideal bonds
         d0 = np.linalg.norm(vec0, axis=1)
-        zi, zj = z[i], z[j]
-        lo, hi = np.minimum(zi, zj), np.maximum(zi, zj)
-        keys = list(self.pairs)
-        pair_idx = np.full(len(sel), -1)
-        shell = np.full(len(sel), -1)
-        direction = np.full(len(sel), -1)
-        orient = np.ones(len(sel))
-        for p, key in enumerate(keys):
-            ps = self.pairs[key]
-            m = np.flatnonzero((lo == key[0]) & (hi == key[1]))
-            if len(m) == 0:
-                continue
-            near = np.abs(d0[m, None] - ps.distances[None, :])          # [b, n]
+
+        def match(rows, ps):
+            near = np.abs(d0[rows, None] - ps.distances[None, :])             # [b, n]
             k = near.argmin(axis=1)
-            ok = near[np.arange(len(m)), k] < tol * max(1.0, ps.distances[-1])
-            rows = m[ok]
-            pair_idx[rows] = p
-            shell[rows] = k[ok]
-            sign = _orientation(vec0[rows], zi[rows], zj[rows], key)
-            orient[rows] = sign
-            direction[rows] = _nearest_direction(vec0[rows] * sign[:, None], k[ok], ps)
-        keep = shell >= 0
-        return Assignment(keys, sel[keep], pair_idx[keep], shell[keep], orient[keep],
-                          direction[keep])
+            return k, near[np.arange(len(rows)), k] < tol * max(1.0, ps.distances[-1])
+
+        return self._assign(structure, nb, sel, vec0, match)
 
     def shell_rows(self) -> list:
         """[(pair, shell, distance, counts_a, counts_b)] in design-column order."""
