@@ -27,8 +27,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from mmace_fast.compare.thermo import (T_EXP, TcResult, fine_window, heisenberg_model,
-                                       locate_transition, mmace_model, pajda_model, scan_model)
+from mmace_fast.compare.thermo import (T_EXP, TcResult, ferromagnetic_fit, fine_window,
+                                       heisenberg_model, locate_transition, mmace_model,
+                                       not_ferromagnetic_note, pajda_model, scan_model)
 from mmace_fast.mc.presets import mean_field_tc, pajda_fe_exchange_ev
 from mmace_fast.mc.scan import critical_temperature
 
@@ -155,13 +156,14 @@ def _plot(results, path, moment):
     return path
 
 
-def _table(rows, mfa_fit, mfa_pajda):
+def _table(rows, mfa_fit, mfa_pajda, notes=None):
     exp = T_EXP["fe"]
+    notes = notes or {}
     print("\nCurie temperature of bcc Fe: same Monte Carlo engine, same lattices")
     print(f"{'model':34s} {'Tc Binder (K)':>14s} {'err':>6s} {'Tc chi (K)':>11s} {'/exp':>6s}")
     for name, tc in rows:
         if tc is None:
-            print(f"{name:34s} {'n/a':>14s}")
+            print(f"{name:34s} {'n/a':>14s}  {notes.get(name, '')}")
             continue
         ratio = tc.tc_binder / exp
         print(f"{name:34s} {tc.tc_binder:14.0f} {tc.tc_binder_err:6.0f} {tc.tc_chi:11.0f} "
@@ -177,6 +179,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/demo_fe", help="tables, checkpoints, plot")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                    help="processes for the two mMACE sizes")
+    p.add_argument("--data", default=None,
+                   help="data file the Heisenberg baseline is fitted to (default: the shipped "
+                        "data/fe.extxyz.gz, the data the shipped mMACE was trained on)")
     args = p.parse_args(argv)
     _quiet_logs(args.quick)
     mode = "quick" if args.quick else "full"
@@ -187,37 +192,49 @@ def main(argv=None) -> int:
 
     from mmace_fast.baseline import fit_material  # noqa: PLC0415
 
-    log.info("1/4 fitting the Heisenberg baseline to data/fe.extxyz.gz")
-    fit = fit_material("fe")
+    log.info("1/4 fitting the Heisenberg baseline to %s", args.data or "data/fe.extxyz.gz")
+    fit = fit_material("fe", data_path=args.data)
     moment = float(fit.moments[26])
     for row in fit.exchange:
         log.info("  J%d = %.2f meV (unit spins, pair once) +- %.2f; %.3f mRy (pair twice)",
                  row["shell"], row["J_unit_once_meV"], row["sigma_unit_once_meV"],
                  row["J_unit_twice_mRy"])
     mfa_fit = float(fit.mean_field.get("T_K", float("nan")))
-    log.info("2/4 Heisenberg scans (fitted, then Pajda)")
-    heis = _run_heisenberg(fit, plan["heisenberg"], out)
+    heis_name, notes = "Heisenberg fitted to the GPAW data", {}
+    if ferromagnetic_fit(fit):
+        log.info("2/4 Heisenberg scans (fitted, then Pajda)")
+        heis = _run_heisenberg(fit, plan["heisenberg"], out)
+    else:
+        # an FM scan of a model that does not order ferromagnetically is no Curie point
+        notes[heis_name] = not_ferromagnetic_note(fit)
+        log.warning("the fitted Heisenberg model is %s: its FM scan is skipped", notes[heis_name])
+        log.info("2/4 Heisenberg scans (Pajda)")
+        heis = None
     pajda = _run_pajda(plan["pajda"], out)
     log.info("3/4 mMACE scans (frozen C++ evaluator, free |m|, d^3m measure)")
-    guess = heis.tc.tc_binder if heis.tc is not None else 1000.0
+    guess = heis.tc.tc_binder if heis is not None and heis.tc is not None else 1000.0
     workers = 1 if args.quick else max(1, args.workers)
     mm = _run_mmace(moment, guess, plan["mmace"], out, workers)
     log.info("4/4 report")
     mfa_pajda = mean_field_tc(pajda_fe_exchange_ev(), COUNTS_BCC)
-    _table([("Heisenberg fitted to the GPAW data", heis.tc), ("mMACE (free |m|, d^3m)", mm.tc),
-            ("Heisenberg, Pajda et al. 2001", pajda.tc)], mfa_fit, mfa_pajda)
-    plot = _plot([heis, mm, pajda], os.path.join(out, "fe_tc.png"), moment)
+    _table([(heis_name, heis.tc if heis is not None else None),
+            ("mMACE (free |m|, d^3m)", mm.tc), ("Heisenberg, Pajda et al. 2001", pajda.tc)],
+           mfa_fit, mfa_pajda, notes)
+    plot = _plot([r for r in (heis, mm, pajda) if r is not None],
+                 os.path.join(out, "fe_tc.png"), moment)
     wall = time.perf_counter() - t0
     print(f"(tables and checkpoints in {out}{'; plot ' + plot if plot else ''}; {wall:.0f} s)")
 
     def val(res, key):
-        if res.tc is None:
+        if res is None or res.tc is None:
             return None
         v = getattr(res.tc, key)
         return float(v) if np.isfinite(v) else None
 
     print(json.dumps({"fe_tc_heis_K": val(heis, "tc_binder"),
                       "fe_tc_heis_err_K": val(heis, "tc_binder_err"),
+                      "fe_heis_ferromagnetic": ferromagnetic_fit(fit),
+                      "fe_heis_mean_field": fit.mean_field,
                       "fe_tc_mmace_K": val(mm, "tc_binder"),
                       "fe_tc_mmace_err_K": val(mm, "tc_binder_err"),
                       "fe_tc_pajda_K": val(pajda, "tc_binder"), "fe_tc_exp_K": T_EXP["fe"],

@@ -10,14 +10,54 @@ pytest.importorskip("scipy")
 from mmace_fast import demo  # noqa: E402
 
 
-def test_demo_quick_runs_and_reports(tmp_path, capsys):
-    assert demo.main(["--quick", "--out", str(tmp_path)]) == 0
+def _small_cells(tmp_path):
+    """The shipped Fe frames of 1- and 2-atom cells: data that place J1 only (a ferromagnet)."""
+    import gzip
+    from pathlib import Path
+
+    from ase.io import read, write
+    src = Path(demo.__file__).resolve().parents[1] / "data" / "fe.extxyz.gz"
+    with gzip.open(src, "rt") as fh:
+        frames = [a for a in read(fh, index=":", format="extxyz") if len(a) <= 2]
+    path = tmp_path / "fe_small.extxyz"
+    write(path, frames, format="extxyz")
+    return str(path)
+
+
+def _run(args, capsys):
+    assert demo.main(["--quick"] + args) == 0
     out = capsys.readouterr().out
     assert "Curie temperature of bcc Fe" in out
     fig = json.loads(out.strip().splitlines()[-1])
-    for key in ("fe_tc_heis_K", "fe_tc_mmace_K", "fe_tc_pajda_K", "fe_tc_exp_K"):
+    for key in ("fe_tc_heis_K", "fe_tc_mmace_K", "fe_tc_pajda_K", "fe_tc_exp_K",
+                "fe_heis_ferromagnetic", "fe_heis_mean_field"):
         assert key in fig
     assert fig["fe_tc_exp_K"] == 1043.0
+    assert fig["fe_tc_pajda_K"] is not None and np.isfinite(fig["fe_tc_pajda_K"])
+    return out, fig
+
+
+def test_demo_quick_runs_and_reports(tmp_path, capsys):
+    out, fig = _run(["--out", str(tmp_path / "a"), "--data", _small_cells(tmp_path)], capsys)
+    assert fig["fe_heis_ferromagnetic"] is True
     assert fig["fe_tc_heis_K"] is not None and np.isfinite(fig["fe_tc_heis_K"])
     # scans were checkpointed: a rerun resumes from the files instead of recomputing
     assert any(p.suffix == ".npz" for p in tmp_path.rglob("*.npz"))
+
+
+def test_demo_reports_a_fitted_model_that_is_not_a_ferromagnet(tmp_path, capsys, monkeypatch):
+    """An FM scan of a model whose mean-field ordering mode is not the ferromagnet measures no
+    Curie point: the demo skips it and says why instead of printing a number."""
+    from mmace_fast import baseline
+
+    fit_material = baseline.fit_material
+
+    def afm_fit(*args, **kw):
+        fit = fit_material(*args, **kw)
+        fit.mean_field = dict(fit.mean_field, fm_weight=0.0, q=(0.5, 0.5, 0.5))
+        return fit
+
+    monkeypatch.setattr(baseline, "fit_material", afm_fit)
+    out, fig = _run(["--out", str(tmp_path), "--data", _small_cells(tmp_path)], capsys)
+    assert fig["fe_heis_ferromagnetic"] is False and fig["fe_tc_heis_K"] is None
+    assert "not a ferromagnet: mean-field ordering at q = (0.5, 0.5, 0.5)" in out

@@ -580,6 +580,13 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
         fam = "mmace" if kind.startswith("mmace") else "heisenberg"
         order = orders[fam]
         if kind == "heisenberg":
+            if order == "FM" and not thermo.ferromagnetic_fit(fit):
+                out["models"][kind] = {"name": "Heisenberg (fitted)", "kind": kind,
+                                       "tc_binder_K": None, "order": order,
+                                       "reason": thermo.not_ferromagnetic_note(fit)}
+                log.warning("%s heisenberg: %s; FM scan skipped", material,
+                            out["models"][kind]["reason"])
+                continue
             ms = thermo.heisenberg_model(material, fit, order)
             rng = (0.15 * mf, 1.3 * mf)
         elif kind == "pajda":

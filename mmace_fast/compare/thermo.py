@@ -67,6 +67,23 @@ def _order_parameter(lat: MaterialLattice, order: str, sites: np.ndarray) -> Opt
     return np.ascontiguousarray(lat.signs[order][sites], dtype=float)
 
 
+#: a fitted model whose mean-field ordering mode has less ferromagnetic weight than this is
+#: not a ferromagnet: an FM scan of it measures no Curie point
+MIN_FM_WEIGHT = 0.5
+
+
+def ferromagnetic_fit(fit) -> bool:
+    """Is the fitted Heisenberg model's mean-field ordering mode the ferromagnet?"""
+    return float(fit.mean_field.get("fm_weight", 1.0)) >= MIN_FM_WEIGHT
+
+
+def not_ferromagnetic_note(fit) -> str:
+    mf = fit.mean_field
+    q = ", ".join(f"{x:g}" for x in mf.get("q", ()))
+    return (f"not a ferromagnet: mean-field ordering at q = ({q}) 2pi/a, "
+            f"T = {mf.get('T_K', float('nan')):.0f} K")
+
+
 def heisenberg_model(material: str, fit, order: Optional[str] = None,
                      moment: Optional[float] = None) -> ModelSystem:
     """The fitted fixed-lattice baseline ``fit`` (a :class:`mmace_fast.baseline.MaterialFit`)
