@@ -28,7 +28,7 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from mmace_fast.baseline import BaselineModel, to_spin_hamiltonian  # noqa: E402
-from mmace_fast.baseline.extract import extract_exchange  # noqa: E402
+from mmace_fast.baseline.extract import extract_from_frozen  # noqa: E402
 from mmace_fast.baseline.material import reference_structure  # noqa: E402
 from mmace_fast.mc.engine import MonteCarlo  # noqa: E402
 from mmace_fast.mc.lattice import material_lattice  # noqa: E402
@@ -39,20 +39,11 @@ from mmace_fast.models import load_frozen  # noqa: E402
 A_FE = 2.866
 
 
-def frozen_energy_fn(ham):
-    """energy_fn(moments [B, n, 3]) -> (E [B] eV, zeros): the frozen model's full energies."""
-    def fn(moments):
-        e = np.array([ham.energy(m) for m in moments])
-        return e, np.zeros_like(moments)
-    return fn
-
-
 def surrogate_from_mmace(ham, lat, moment, n_configs, seed=0):
     """Heisenberg exchange of the frozen mMACE at fixed |m| on ``lat`` as a SpinHamiltonian on
     moment vectors; returns (surrogate, extraction result)."""
-    res = extract_exchange(frozen_energy_fn(ham), lat, reference_structure("fe"), (26,),
-                           {26: moment}, n_shells=5, n_configs=n_configs, cone_deg=180.0,
-                           sigma_magforce=None, seed=seed)
+    res = extract_from_frozen(ham, lat, reference_structure("fe"), (26,), {26: moment},
+                              n_shells=5, n_configs=n_configs, cone_deg=180.0, seed=seed)
     model = BaselineModel(res.design, res.theta, np.diag(res.sigma ** 2))
     return to_spin_hamiltonian(model, lat, magnetic_only=False), res
 

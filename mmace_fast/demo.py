@@ -156,6 +156,33 @@ def _plot(results, path, moment):
     return path
 
 
+def _exchange_comparison(fit, moment: float, quick: bool) -> dict:
+    """J per shell (meV, unit spins, pair once) of the fitted baseline, of the shipped frozen
+    mMACE (extracted from its energies at |m| = ``moment`` on random directions in a 30-degree
+    cap around FM, the magnon regime of Pajda's constants) and of Pajda et al.; logged as the
+    energy scale behind each model's Tc."""
+    from mmace_fast.baseline import extract_from_frozen, reference_structure  # noqa: PLC0415
+    from mmace_fast.mc.lattice import material_lattice  # noqa: PLC0415
+    from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415
+    from mmace_fast.models import load_frozen  # noqa: PLC0415
+
+    lat = material_lattice("bcc_Fe", 2 if quick else 3, 2.866)
+    ham = FrozenMMACEHamiltonian.from_arrays(load_frozen("fe"), lat.positions, lat.cell,
+                                             lat.pbc, lat.numbers)
+    n_shells = 3 if quick else 5
+    res = extract_from_frozen(ham, lat, reference_structure("fe"), (26,), {26: moment},
+                              n_shells=n_shells, n_configs=16 if quick else 48, cone_deg=30.0)
+    out = {"fitted": [r["J_unit_once_meV"] for r in fit.exchange],
+           "mmace": [r["unit_once_meV"] for r in res.rows],
+           "pajda": (pajda_fe_exchange_ev()[:n_shells] * 1e3).tolist(),
+           "mmace_non_heisenberg": res.non_heisenberg}
+    log.info("  exchange, meV (unit spins, pair once): shell  fitted  mMACE(30 deg cap)  Pajda")
+    for k in range(n_shells):
+        f = out["fitted"][k] if k < len(out["fitted"]) else float("nan")
+        log.info("    J%d  %8.1f  %8.1f  %8.1f", k + 1, f, out["mmace"][k], out["pajda"][k])
+    return out
+
+
 def _table(rows, mfa_fit, mfa_pajda, notes=None):
     exp = T_EXP["fe"]
     notes = notes or {}
@@ -200,6 +227,7 @@ def main(argv=None) -> int:
                  row["shell"], row["J_unit_once_meV"], row["sigma_unit_once_meV"],
                  row["J_unit_twice_mRy"])
     mfa_fit = float(fit.mean_field.get("T_K", float("nan")))
+    exchange = _exchange_comparison(fit, moment, args.quick)
     heis_name, notes = "Heisenberg fitted to the GPAW data", {}
     if ferromagnetic_fit(fit):
         log.info("2/4 Heisenberg scans (fitted, then Pajda)")
@@ -235,6 +263,7 @@ def main(argv=None) -> int:
                       "fe_tc_heis_err_K": val(heis, "tc_binder_err"),
                       "fe_heis_ferromagnetic": ferromagnetic_fit(fit),
                       "fe_heis_mean_field": fit.mean_field,
+                      "fe_exchange_unit_once_meV": exchange,
                       "fe_tc_mmace_K": val(mm, "tc_binder"),
                       "fe_tc_mmace_err_K": val(mm, "tc_binder_err"),
                       "fe_tc_pajda_K": val(pajda, "tc_binder"), "fe_tc_exp_K": T_EXP["fe"],

@@ -73,3 +73,25 @@ def test_cap_sampling_is_uniform_in_cos_theta():
     assert cos.mean() == pytest.approx((1 + np.cos(np.deg2rad(40.0))) / 2, abs=3e-3)
     full = random_directions(rng, ground, 180.0)
     assert np.abs(full.mean(axis=0)).max() < 0.03
+
+
+def test_frozen_extraction_equals_torch_extraction():
+    """The torch-free route (frozen C++ evaluator, energies only) fits the same constants as
+    the torch model on the same configurations (the evaluators agree to 1e-10)."""
+    from mmace_fast.baseline.extract import extract_from_frozen
+    from mmace_fast.export.testing import frozen_from_torch
+    from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian
+
+    model = _model().eval()
+    frozen, _ = frozen_from_torch(model)
+    ref = reference_structure("fe")
+    st = ref.repeat((2, 2, 2))
+    ham = FrozenMMACEHamiltonian.from_arrays(frozen, st.positions, st.cell, st.pbc, st.numbers)
+    kw = dict(n_shells=3, n_configs=16, cone_deg=60.0, sigma_magforce=None, seed=2)
+    a = extract_from_frozen(ham, st, ref, (26,), {26: M_FE}, **kw)
+    b = extract_from_mmace(model, ref, {26: M_FE}, reps=(2, 2, 2), **kw)
+    va, vb = (np.array([r["value"] for r in x.rows]) for x in (a, b))
+    assert np.abs(va).max() > 1e-6
+    np.testing.assert_allclose(va, vb, rtol=1e-7, atol=1e-12)
+    with pytest.raises(Exception, match="no magnetic forces"):
+        extract_from_frozen(ham, st, ref, (26,), {26: M_FE}, n_configs=8, sigma_magforce=1e-2)

@@ -13,7 +13,7 @@
 
 Conventions: :mod:`mmace_fast.conventions` (eV, A, muB; H = -sum over pairs once; J > 0 FM).
 """
-from mmace_fast.baseline.extract import extract_exchange, extract_from_mmace
+from mmace_fast.baseline.extract import extract_exchange, extract_from_frozen, extract_from_mmace
 from mmace_fast.baseline.fit import FitError, QuantityWeights, ridge_cv
 from mmace_fast.baseline.fixed_lattice import FixedLatticeDesign, FixedLatticeSpec
 from mmace_fast.baseline.geometry import BaselineInputError, Structure
@@ -27,7 +27,7 @@ from mmace_fast.baseline.units import convert_exchange, literature_forms
 __all__ = [
     "BaselineInputError", "BaselineModel", "FitError", "FixedLatticeDesign", "FixedLatticeSpec",
     "MaterialFit", "QuantityWeights", "SpinLatticeDesign", "SpinLatticeSpec", "Structure",
-    "convert_exchange", "errors", "extract_exchange", "extract_from_mmace", "fit_frames",
-    "fit_material", "literature_forms", "mean_field_tc", "reference_structure", "ridge_cv",
-    "spiral_energies", "to_spin_hamiltonian",
+    "convert_exchange", "errors", "extract_exchange", "extract_from_frozen", "extract_from_mmace",
+    "fit_frames", "fit_material", "literature_forms", "mean_field_tc", "reference_structure",
+    "ridge_cv", "spiral_energies", "to_spin_hamiltonian",
 ]

@@ -109,6 +109,29 @@ def hamiltonian_energy_fn(ham, sites=None) -> EnergyFn:
     return fn
 
 
+def frozen_energy_fn(ham) -> EnergyFn:
+    """Energy function of a torch-free frozen mMACE Hamiltonian
+    (:class:`mmace_fast.mc.mmace_hamiltonian.FrozenMMACEHamiltonian`) on its own structure:
+    full energies, and zero magnetic forces (the C++ evaluator has no -dE/dm; extract with
+    ``sigma_magforce=None``)."""
+    def fn(moments):
+        e = np.array([ham.energy(m) for m in np.asarray(moments, dtype=np.float64)])
+        return e, np.zeros_like(moments)
+    return fn
+
+
+def extract_from_frozen(ham, structure, reference, magnetic_species, moment_lengths: dict,
+                        **kw) -> ExtractionResult:
+    """:func:`extract_exchange` for a frozen mMACE Hamiltonian built on ``structure`` (a
+    supercell of ``reference``), from energies only."""
+    kw.setdefault("sigma_magforce", None)
+    if kw["sigma_magforce"] is not None:
+        raise BaselineInputError("the frozen evaluator has no magnetic forces: "
+                                 "use sigma_magforce=None")
+    return extract_exchange(frozen_energy_fn(ham), structure, reference, magnetic_species,
+                            moment_lengths, **kw)
+
+
 def mmace_energy_fn(model, structure, batch_size: int = 8) -> EnergyFn:
     """Energy function of a torch :class:`mmace_fast.model.MMACE` on a fixed structure."""
     import torch
