@@ -554,3 +554,32 @@ def test_deadline_defers_what_cannot_finish(tmp_path):
     assert abs(_deadline("+30") - time.time() - 1800.0) < 5.0
     with pytest.raises(SystemExit):
         _deadline("tomorrow")
+
+
+def test_campaign_plan_counts_from_the_shipped_files(tmp_path):
+    """`plan` reads only data/: done = shipped ids, failed = non-kept failure records, the rest
+    left with a cost from the family's median CPU time (else the guess by order and size)."""
+    from mmace_fast.data.dft.campaign import campaign_status, campaign_table
+    from mmace_fast.data.dft.queue import guess_wall_s
+
+    specs = [s for s in make_manifest("fe") if s["family"] == "bcc2_rattle"]
+    frames = []
+    for s, cpu in zip(specs[:3], (100.0, 300.0, 500.0)):
+        a = _labelled(s)
+        a.info.update(config_id=s["id"], cpu_time_s=cpu, split=split_of(s["id"]))
+        frames.append(a)
+    with gzip.open(tmp_path / "fe.extxyz.gz", "wt") as fh:
+        write(fh, frames, format="extxyz")
+    (tmp_path / "fe.failures.jsonl").write_text(
+        json.dumps({"id": specs[3]["id"], "reason": "timeout", "kept": False}) + "\n")
+    rows = {(r["material"], r["tier"]): r for r in campaign_status(tmp_path)}
+    r = rows[("fe", 1)]
+    assert (r["specs"], r["done"], r["failed"], r["left"]) == (len(specs), 3, 1, len(specs) - 4)
+    assert r["cpu_h_left"] == pytest.approx((len(specs) - 4) * 300.0 / 3600.0)
+    nc = [s for s in make_manifest("fe") if s["tier"] == 5]
+    assert rows[("fe", 5)]["cpu_h_left"] == pytest.approx(
+        sum(guess_wall_s(s) for s in nc) / 3600.0)
+    assert guess_wall_s(nc[0]) == 2 * guess_wall_s(
+        next(s for s in make_manifest("fe") if s["tier"] == 4))     # 4 atoms vs 2
+    assert rows[("crn", 0)]["done"] == 0
+    assert "| fe | 3 | 150 |" in campaign_table(tmp_path)

@@ -5,6 +5,7 @@
     python -m mmace_fast.data.dft fdcheck --material fe --workdir dft_runs/fe --ids ID [ID ...]
     python -m mmace_fast.data.dft pipeline --root dft_runs --nice 10   (the background run)
     python -m mmace_fast.data.dft restore --material fe --workdir dft_runs/fe   (from data/)
+    python -m mmace_fast.data.dft plan          (done / left / CPU hours per tier, from data/)
     python -m mmace_fast.data.dft manifest --material fe       (list the specs, no GPAW needed)
 """
 from __future__ import annotations
@@ -110,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", default="data")
     t.add_argument("--root", default="dft_runs")
 
+    c2 = sub.add_parser("plan", help="per material and tier: done, failed, left, CPU hours left")
+    c2.add_argument("--data-dir", default="data")
+    c2.add_argument("--seed", type=int, default=DEFAULT_SEED)
+
     m = sub.add_parser("manifest", help="print the specs as JSON lines")
     m.add_argument("--material", required=True)
     m.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -148,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         print(summarize_shipped(args.data_dir, args.root))
         print()
         print(fd_table(args.root))
+    elif args.command == "plan":
+        from .campaign import campaign_table  # noqa: PLC0415
+        print(campaign_table(args.data_dir, args.seed))
     elif args.command == "manifest":
         for spec in make_manifest(args.material, args.seed):
             print(json.dumps(spec, sort_keys=True))

@@ -235,17 +235,25 @@ def run_one(wd: WorkDir, spec: dict, timeout_s: float, nice: int = 0) -> str:
     return settle_pending(wd, cid)
 
 
-#: wall-time guesses (s) for a family with no finished frame yet, by starting order
-#: (constrained non-collinear cells and spirals at the protocol settings take about an hour)
+#: wall-time guesses (s) of a 2-atom cell for a family with no finished frame yet, by starting
+#: order (constrained non-collinear cells and spirals at the protocol settings take about an
+#: hour), scaled linearly with the number of atoms beyond 2 (fixed k density: k points ~ 1/N,
+#: plane waves and bands ~ N)
 DEFAULT_WALL_S = {"NC": 3600.0, "SPIRAL": 3600.0}
 DEFAULT_WALL_OTHER_S = 900.0
+
+
+def guess_wall_s(spec: dict) -> float:
+    """Wall-time guess (s) of a spec whose family has no finished frame yet."""
+    base = DEFAULT_WALL_S.get(spec.get("order"), DEFAULT_WALL_OTHER_S)
+    return base * max(1.0, len(build_atoms(spec)) / 2.0)
 #: margin on the estimate when deciding whether a job still fits before a deadline
 WALL_SAFETY = 1.3
 
 
 def estimated_wall_s(wd: WorkDir, spec: dict) -> float:
     """Expected wall time (s) of ``spec``: the median ``wall_time_s`` of the finished frames of
-    its family in this work directory, else a guess by its starting order."""
+    its family in this work directory, else :func:`guess_wall_s`."""
     from ase.io import read  # noqa: PLC0415
 
     walls = []
@@ -255,7 +263,7 @@ def estimated_wall_s(wd: WorkDir, spec: dict) -> float:
             walls.append(float(w))
     if walls:
         return float(np.median(walls))
-    return DEFAULT_WALL_S.get(spec.get("order"), DEFAULT_WALL_OTHER_S)
+    return guess_wall_s(spec)
 
 
 def run_queue(material: str, workdir: str | Path, seed: int = 20261124,

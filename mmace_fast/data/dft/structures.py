@@ -397,6 +397,10 @@ def _fe_families(seed: int) -> list[dict]:
         + f("bcc4_random", 2, 24, "bcc_Fe", "cubic_1x1x2", ["random", "FM"],
             rattle=(0.03, 0.08))
         + f("bcc1_general", 3, 12, "bcc_Fe", "prim_bcc", ["FM"], shear=0.03, vol=0.06)
+        # more collinear up/down patterns of the 4-atom cell (second-neighbour pairs antiparallel
+        # or not; ~10 min each): added in session 4 to reach the 150-frame target
+        + f("bcc4_random2", 2, 12, "bcc_Fe", "cubic_1x1x2", ["random", "random", "FM"],
+            rattle=(0.0, 0.05))
         # non-collinear, spin-direction constraint (LDA), symmetry off: expensive, last
         + _nc_family("fe", "nc2_canted", 4, 16, _family_rng(seed, "nc2_canted"), "bcc_Fe",
                      "cubic", 2, "canted", rattle=(0.0, 0.05))
@@ -459,6 +463,14 @@ def _crn_families(seed: int) -> list[dict]:
         # type-III order (the J1-J2 fit of the first data puts it below AFM1): ideal + rattled
         + _ideal("crn", "ideal8_afm3", "rocksalt_CrN", "t3_afm3", ["AFM3"], seed)
         + f("rs8_afm3", 1, 4, "rocksalt_CrN", "t3_afm3", ["AFM3"], rattle=(0.03, 0.08))
+        # added in session 4 (the manifest held 59 specs, below the 80-frame target): the
+        # computed ground state AFM3 under strain, AFM1 / FM and FM / NM cells under general
+        # strain
+        + f("rs8_afm3_strain", 2, 8, "rocksalt_CrN", "t3_afm3", ["AFM3"],
+            kinds=("iso", "tet", "ortho", "general"), rattle=(0.0, 0.04))
+        + f("rs4_general", 2, 10, "rocksalt_CrN", "tet_afm1", ["AFM1", "FM"],
+            rattle=(0.02, 0.06))
+        + f("rs2_general", 2, 6, "rocksalt_CrN", "prim_fcc", ["FM", "NM"])
     )
 
 
