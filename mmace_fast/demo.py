@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +35,8 @@ from mmace_fast.mc.presets import mean_field_tc, pajda_fe_exchange_ev
 from mmace_fast.mc.scan import critical_temperature
 
 log = logging.getLogger("mmace_fast.demo")
+#: the shipped GPAW data of bcc Fe (what the shipped mMACE was trained on)
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "fe.extxyz.gz"
 COUNTS_BCC = np.array([8, 6, 12, 24, 8, 6, 24, 24])   # bcc shell multiplicities (Pajda)
 
 #: run sizes: (coarse L, coarse T factors of the guess, fine sizes, fine points, rel. width,
@@ -156,6 +159,17 @@ def _plot(results, path, moment):
     return path
 
 
+def _data_key(path) -> str:
+    """First 12 hex digits of the sha256 of a data file's content (gzip or plain)."""
+    import gzip  # noqa: PLC0415
+    import hashlib  # noqa: PLC0415
+
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return hashlib.sha256(raw).hexdigest()[:12]
+
+
 def _exchange_comparison(fit, moment: float, quick: bool) -> dict:
     """J per shell (meV, unit spins, pair once) of the fitted baseline, of the shipped frozen
     mMACE (extracted from its energies at |m| = ``moment`` on random directions in a 30-degree
@@ -219,8 +233,9 @@ def main(argv=None) -> int:
 
     from mmace_fast.baseline import fit_material  # noqa: PLC0415
 
-    log.info("1/4 fitting the Heisenberg baseline to %s", args.data or "data/fe.extxyz.gz")
-    fit = fit_material("fe", data_path=args.data)
+    data = args.data or str(DEFAULT_DATA)
+    log.info("1/4 fitting the Heisenberg baseline to %s", data)
+    fit = fit_material("fe", data_path=data)
     moment = float(fit.moments[26])
     for row in fit.exchange:
         log.info("  J%d = %.2f meV (unit spins, pair once) +- %.2f; %.3f mRy (pair twice)",
@@ -231,7 +246,10 @@ def main(argv=None) -> int:
     heis_name, notes = "Heisenberg fitted to the GPAW data", {}
     if ferromagnetic_fit(fit):
         log.info("2/4 Heisenberg scans (fitted, then Pajda)")
-        heis = _run_heisenberg(fit, plan["heisenberg"], out)
+        # the fitted Hamiltonian changes with the data: its checkpoints live under a folder
+        # named by the data content, so a rerun on other or grown data never resumes them
+        heis = _run_heisenberg(fit, plan["heisenberg"],
+                               os.path.join(out, f"fit_{_data_key(data)}"))
     else:
         # an FM scan of a model that does not order ferromagnetically is no Curie point
         notes[heis_name] = not_ferromagnetic_note(fit)

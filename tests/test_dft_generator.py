@@ -502,6 +502,10 @@ def test_shipped_files_restore_a_lost_workdir_and_collect_never_drops_them(tmp_p
     assert [a.info["config_id"] for a in again] == sorted(s["id"] for s in specs)
     assert all(a.info["split"] == split_of(a.info["config_id"]) for a in again)
 
+    # a work directory that lost a record (never restored): collect puts it back, never drops it
+    new.failures_path.unlink()
+    collect("fe", new_root, out)
+    assert "fe-bcc2_rattle-000" in (tmp_path / "data" / "fe.failures.jsonl").read_text()
     new.frame(specs[1]["id"]).unlink()
     with pytest.raises(QueueError, match="would drop 1 shipped frames"):
         collect("fe", new_root, out)

@@ -78,3 +78,19 @@ def test_loaded_basis_is_the_one_evaluated():
     assert not torch.equal(other.U_0_2, sc.U_0_2)
     np.testing.assert_allclose(other(a, attrs).detach(), ref.detach(), rtol=0,
                                atol=1e-13 * float(ref.abs().max()))
+
+
+def test_loading_keeps_the_module_dtype():
+    """A module converted to float32 before loading (modelio.load_model(dtype=float32) does so)
+    evaluates in float32 after the plan is rebuilt from the loaded basis."""
+    irreps_in, irreps_out = per_channel_irreps(1, "natural"), per_channel_irreps(1, "natural")
+    torch.manual_seed(0)
+    sc = SymmetricContraction(irreps_in, irreps_out, 2, n_channels=2, n_attr=2)
+    sd = {k: v.float() for k, v in sc.state_dict().items()}
+    other = SymmetricContraction(irreps_in, irreps_out, 2, n_channels=2, n_attr=2).float()
+    other.load_state_dict(sd)
+    a = torch.randn(3, 2, irreps_in.dim, dtype=torch.float64)
+    attrs = torch.nn.functional.one_hot(torch.tensor([0, 1, 0]), 2).double()
+    out = other(a.float(), attrs.float())
+    assert out.dtype == torch.float32 and other.folded_basis.dtype == torch.float32
+    np.testing.assert_allclose(out.detach().double(), sc(a, attrs).detach(), rtol=1e-5, atol=1e-5)

@@ -148,8 +148,10 @@ class SymmetricContraction(nn.Module):
 
     # ------------------------------------------------------------------ evaluation plan
     def _build_monomials(self) -> None:
-        """Sorted index tuples (monomials) per order, the gather plan and the folded basis."""
+        """Sorted index tuples (monomials) per order, the gather plan and the folded basis, in
+        the dtype and on the device of the U buffers (also after .to() and a load)."""
         d = self.irreps_in.dim
+        dtype, device = self.U_0_1.dtype, self.U_0_1.device
         # folded basis columns per (k, nu): Ut_nu  # [T_nu, eta * M]
         folded: Dict[Tuple[int, int], Dict[Tuple[int, ...], torch.Tensor]] = {}
         used: Dict[int, set] = {nu: set() for nu in range(1, self.correlation + 1)}
@@ -177,14 +179,16 @@ class SymmetricContraction(nn.Module):
             start += len(self.monomials[nu])
             if nu == 1:
                 self.register_buffer("mono_1", torch.tensor([t[0] for t in self.monomials[1]],
-                                                            dtype=torch.int64), persistent=False)
+                                                            dtype=torch.int64, device=device),
+                                     persistent=False)
             else:
                 prev = {t: j for j, t in enumerate(self.monomials[nu - 1])}
                 self.register_buffer(f"mono_{nu}_prefix", torch.tensor(
-                    [prev[t[:-1]] for t in self.monomials[nu]], dtype=torch.int64),
-                    persistent=False)
+                    [prev[t[:-1]] for t in self.monomials[nu]], dtype=torch.int64,
+                    device=device), persistent=False)
                 self.register_buffer(f"mono_{nu}_last", torch.tensor(
-                    [t[-1] for t in self.monomials[nu]], dtype=torch.int64), persistent=False)
+                    [t[-1] for t in self.monomials[nu]], dtype=torch.int64, device=device),
+                    persistent=False)
         n_mono = start
         self.identity_first = self.monomials[1] == [(i,) for i in range(d)]
         # one column block per (k, nu), columns (eta, m); weights W_k_nu stacked along eta
@@ -198,7 +202,7 @@ class SymmetricContraction(nn.Module):
                 if (k, nu) not in folded:
                     continue
                 eta = getattr(self, f"U_{k}_{nu}").shape[0]
-                block = torch.zeros(n_mono, eta * m, dtype=torch.float64)
+                block = torch.zeros(n_mono, eta * m, dtype=dtype, device=device)
                 for t, v in folded[(k, nu)].items():
                     block[position[t]] = v
                 cols.append(block)

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         run_pipeline(args.root, args.data_dir, seed=args.seed, nice=args.nice,
                      timeout_s=args.timeout, first=[_material_tier(x) for x in args.first],
                      deadline=args.deadline,
-                     **({"materials": args.materials} if args.materials else {}))
+                     **({"materials": args.materials} if args.materials is not None else {}))
     elif args.command == "summary":
         print(summarize_shipped(args.data_dir, args.root))
         print()

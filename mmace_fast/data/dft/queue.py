@@ -275,8 +275,8 @@ def run_queue(material: str, workdir: str | Path, seed: int = 20261124,
 
     ``deadline`` (epoch seconds, e.g. the end of a session whose processes are then killed):
     a spec whose estimated wall time (:func:`estimated_wall_s` x ``WALL_SAFETY``) would end
-    after it is skipped for a later run (counted as 'deferred'), so that no CPU hour is spent
-    on a calculation that cannot finish."""
+    after it is skipped for a later run (counted as 'deferred'), so that CPU hours go to
+    calculations expected to finish (one slower than its estimate is still killed)."""
     wd = WorkDir(workdir, material)
     handler = logging.FileHandler(wd.root / "log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -308,8 +308,8 @@ def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, st
         if stop_file is not None and Path(stop_file).exists():
             log.info("stop file %s present: stopping", stop_file)
             break
-        if deadline is not None:
-            need = WALL_SAFETY * estimated_wall_s(wd, spec)
+        if deadline is not None:                # no job runs longer than its timeout
+            need = min(WALL_SAFETY * estimated_wall_s(wd, spec), timeout_s)
             if time.time() + need > deadline:
                 log.info("%s deferred: needs ~%.0f s, %.0f s left before the deadline",
                          spec["id"], need, deadline - time.time())
@@ -423,8 +423,10 @@ def collect(material: str, workdir: str | Path, out_path: str | Path,
 
     Frames are ordered by id; ``info['split']`` is :func:`split_of` of the id. A shipped frame
     missing from ``frames/`` is an error (run :func:`restore_shipped` first) unless its id is
-    in ``withdraw`` (frames deliberately taken out, e.g. superseded settings). Returns a
-    summary (counts per split and config_type, summed wall time in s)."""
+    in ``withdraw`` (frames deliberately taken out, e.g. superseded settings: the frame file
+    must also be gone from ``frames/``, the flag only allows the smaller file). Shipped failure
+    and FD records missing from the work directory are merged into it first, so they are never
+    dropped either. Returns a summary (counts per split and config_type, summed wall time)."""
     from ase.io import read, write  # noqa: PLC0415
 
     wd = WorkDir(workdir, material)
@@ -437,6 +439,8 @@ def collect(material: str, workdir: str | Path, out_path: str | Path,
         raise QueueError(f"collecting {wd.root} into {frames_file} would drop {len(lost)} "
                          f"shipped frames ({', '.join(lost[:5])}{', ...' if len(lost) > 5 else ''})"
                          ": restore them first (restore_shipped) or withdraw them explicitly")
+    _merge_jsonl(failures_file, wd.failures_path)
+    _merge_jsonl(fd_file, wd.root / "fd" / "results.jsonl")
     frames, spirals = [], []
     for p in sorted((wd.root / "frames").glob("*.extxyz")):
         atoms = read(p, format="extxyz")
