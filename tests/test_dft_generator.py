@@ -17,6 +17,7 @@ from ase import Atoms
 from ase.io import read, write
 
 from mmace_fast.data.dft.queue import WorkDir, classify_outcome, collect, settle_pending
+from mmace_fast.data.dft.runner import collinear_magforces
 from mmace_fast.data.dft.settings import SettingsError, get_settings
 from mmace_fast.data.dft.structures import (
     CELLS, PATTERNS, SpecError, _conventional, _strain, build_atoms, fold_into_cell,
@@ -422,6 +423,10 @@ def test_spiral_specs_and_q_conversion():
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_shipped_files_read_into_configurations(path):
     """The project's reader turns every shipped frame into a Configuration with all labels."""
+    _check_reads_into_configurations(path)
+
+
+def _check_reads_into_configurations(path):
     from mmace_fast.data.readers import read_extxyz
     confs = read_extxyz(path)
     with gzip.open(path, "rt") as fh:
@@ -462,6 +467,7 @@ def _labelled(spec: dict) -> Atoms:
                       converged_magmoms=0.9 * m0, wall_time_s=5.0, outcome="ok")
     atoms.arrays["REF_forces"] = np.zeros((n, 3))
     atoms.arrays["REF_magmom"] = np.column_stack([np.zeros((n, 2)), 0.9 * m0])
+    atoms.arrays["REF_magforces"], atoms.arrays["REF_magforces_mask"] = collinear_magforces(n)
     atoms.set_initial_magnetic_moments(None)
     return atoms
 
@@ -587,3 +593,54 @@ def test_campaign_plan_counts_from_the_shipped_files(tmp_path):
         next(s for s in make_manifest("fe") if s["tier"] == 4))     # 4 atoms vs 2
     assert rows[("crn", 0)]["done"] == 0
     assert "| fe | 3 | 150 |" in campaign_table(tmp_path)
+
+
+def _fake_noncollinear_frame(spec: dict) -> Atoms:
+    """A frame shaped as the non-collinear runner writes it (noncollinear.run_noncollinear):
+    converged moments near the targets, penalty magnetic forces, no stress."""
+    from mmace_fast.data.dft.noncollinear import constraint_magforces
+
+    atoms = build_atoms(spec)
+    n = len(atoms)
+    u = np.asarray(spec["directions"], float)
+    u /= np.linalg.norm(u, axis=1)[:, None]
+    rng = np.random.default_rng(0)
+    m = 2.2 * u + 0.03 * rng.normal(size=(n, 3))                    # [n, 3] muB
+    atoms.set_initial_magnetic_moments(None)
+    atoms.info.update(REF_energy=-10.0 * n, noncollinear=True, outcome="ok",
+                      initial_magmoms=(2.5 * u).ravel(), converged_magmoms=m.ravel(),
+                      wall_time_s=3600.0, angle_to_target_deg=np.zeros(n), symmetry="off")
+    atoms.arrays["REF_forces"] = 0.01 * rng.normal(size=(n, 3))
+    atoms.arrays["REF_magmom"] = m
+    atoms.arrays["REF_magforces"] = constraint_magforces(m, u, 0.8, np.ones(n, bool))
+    atoms.arrays["REF_magforces_mask"] = np.ones((n, 3), dtype=int)
+    atoms.arrays["constraint_direction"] = u
+    atoms.arrays["constrained"] = np.ones(n, dtype=int)
+    return atoms
+
+
+def test_noncollinear_frames_collect_read_and_train_without_stress(tmp_path):
+    """A shipped file mixing collinear and constrained non-collinear frames: collected, read
+    with vector moments and transverse magnetic forces, and batched with the stress of the
+    non-collinear frame masked out (GPAW has no stress there)."""
+    from mmace_fast.data.readers import read_extxyz
+    from mmace_fast.training.data import make_targets
+
+    wd = WorkDir(tmp_path / "fe", "fe")
+    wd.load_manifest(seed=20261124)
+    nc = next(s for s in make_manifest("fe") if s["family"] == "nc2_canted")
+    col = next(s for s in make_manifest("fe") if s["family"] == "bcc2_rattle")
+    write(wd.frame(nc["id"]), _fake_noncollinear_frame(nc), format="extxyz")
+    write(wd.frame(col["id"]), _labelled(col), format="extxyz")
+    out = tmp_path / "data" / "fe.extxyz.gz"
+    collect("fe", wd.root, out)
+    _check_reads_into_configurations(out)
+    confs = read_extxyz(out)
+    k = next(i for i, c in enumerate(confs) if c.stress is None)
+    nc_conf = confs[k]
+    assert np.abs(nc_conf.magmoms[:, :2]).max() > 0.1                 # not collinear along z
+    assert np.abs(nc_conf.magforces).max() > 1e-3
+    t = make_targets(confs)
+    assert float(t.stress_mask[k].abs().sum()) == 0.0
+    assert float(t.stress_mask[1 - k].abs().sum()) > 0.0
+    assert float(t.magforces_mask.sum()) > 0.0
