@@ -92,7 +92,7 @@ QUICK_TRAIN = dict(TRAIN, max_epochs=30, patience=None)
 def snapshot(material: str, run_dir: Path) -> dict:
     """Copy data/<material>.extxyz.gz (read once) into ``run_dir``; parse the copy.
 
-    Returns {"path", "sha256", "frames" [(Configuration, initial_moments [n] muB)],
+    Returns {"path", "sha256", "frames" [(Configuration, initial moments [n, 3] muB)],
     "counts" {split: n}}."""
     src = ROOT / "data" / f"{material}.extxyz.gz"
     raw = src.read_bytes()
@@ -106,8 +106,7 @@ def snapshot(material: str, run_dir: Path) -> dict:
     frames = []
     for k, atoms in enumerate(atoms_list):
         conf = atoms_to_configuration(atoms, f"{dst}:{k}")
-        init = np.asarray(atoms.info.get("initial_magmoms", np.zeros(len(atoms))), float)
-        frames.append((conf, init.reshape(len(atoms))))
+        frames.append((conf, starting_moments(atoms)))
     counts = {}
     for conf, _ in frames:
         split = conf.info.get("split", "train")
@@ -160,6 +159,21 @@ def energy_per_atom(model, cutoff: float, conf: Configuration) -> float:
     return float(out["energy"][0]) / conf.n_atoms
 
 
+def starting_moments(atoms) -> np.ndarray:
+    """The DFT starting moments of a frame as vectors [n, 3] muB: collinear frames store n
+    signed lengths along z, non-collinear ones n x 3 components (flattened)."""
+    n = len(atoms)
+    init = np.asarray(atoms.info.get("initial_magmoms", np.zeros(n)), dtype=float).ravel()
+    if init.size == 3 * n and atoms.info.get("noncollinear", False):
+        return init.reshape(n, 3)
+    if init.size != n:
+        raise ValueError(f"{atoms.info.get('config_id')}: initial_magmoms has {init.size} "
+                         f"values for {n} atoms")
+    out = np.zeros((n, 3))
+    out[:, 2] = init
+    return out
+
+
 def ideal_states(material: str, model, cutoff: float, frames) -> list[dict]:
     """Per ideal cell: DFT and model energies per atom (eV), DFT and relaxed moments (muB)."""
     z_mag = MAGNETIC[material]
@@ -168,9 +182,7 @@ def ideal_states(material: str, model, cutoff: float, frames) -> list[dict]:
         if not conf.config_type.startswith("ideal"):
             continue
         mag = conf.numbers == z_mag
-        start = np.zeros((conf.n_atoms, 3))
-        start[:, 2] = init
-        relaxed, e_relaxed = relax_moments(model, with_moments(conf, start), fix_directions=True,
+        relaxed, e_relaxed = relax_moments(model, with_moments(conf, init), fix_directions=True,
                                            max_steps=300, gtol=1e-7)
         states.append({
             "state": conf.config_type, "split": conf.info.get("split", "train"),
@@ -179,7 +191,7 @@ def ideal_states(material: str, model, cutoff: float, frames) -> list[dict]:
             "e_model": energy_per_atom(model, cutoff, conf),          # at the DFT moments
             "e_model_relaxed": e_relaxed / conf.n_atoms,
             "m_dft": float(np.mean(np.abs(conf.magmoms[mag, 2]))),
-            "m_start": float(np.mean(np.abs(init[mag]))),
+            "m_start": float(np.mean(np.linalg.norm(init[mag], axis=1))),
             "m_relaxed": float(np.mean(np.abs(relaxed[mag, 2]))),
             "m_relaxed_other_max": float(np.max(np.abs(relaxed[~mag]), initial=0.0)),
         })
