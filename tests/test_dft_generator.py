@@ -595,6 +595,18 @@ def test_campaign_plan_counts_from_the_shipped_files(tmp_path):
     assert "| fe | 3 | 150 |" in campaign_table(tmp_path)
 
 
+def test_data_card_blocks_are_rewritten_in_place(tmp_path):
+    """`summary/plan --write` replace only their marked block; a card without it is an error."""
+    from mmace_fast.data.dft.cli import replace_block
+
+    card = tmp_path / "DATA.md"
+    card.write_text("head\n<!-- PLAN:BEGIN -->\nold\n<!-- PLAN:END -->\ntail\n")
+    replace_block(card, "PLAN", "| new |\n")
+    assert card.read_text() == "head\n<!-- PLAN:BEGIN -->\n| new |\n<!-- PLAN:END -->\ntail\n"
+    with pytest.raises(SystemExit, match="COUNTS"):
+        replace_block(card, "COUNTS", "x")
+
+
 def _fake_noncollinear_frame(spec: dict) -> Atoms:
     """A frame shaped as the non-collinear runner writes it (noncollinear.run_noncollinear):
     converged moments near the targets, penalty magnetic forces, no stress."""

@@ -110,15 +110,32 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("summary", help="markdown table of the shipped files (for DATA.md)")
     t.add_argument("--data-dir", default="data")
     t.add_argument("--root", default="dft_runs")
+    t.add_argument("--write", default=None, metavar="DATA_MD",
+                   help="also replace the COUNTS block of this data card (e.g. DATA.md)")
 
     c2 = sub.add_parser("plan", help="per material and tier: done, failed, left, CPU hours left")
     c2.add_argument("--data-dir", default="data")
     c2.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    c2.add_argument("--write", default=None, metavar="DATA_MD",
+                    help="also replace the PLAN block of this data card (e.g. DATA.md)")
 
     m = sub.add_parser("manifest", help="print the specs as JSON lines")
     m.add_argument("--material", required=True)
     m.add_argument("--seed", type=int, default=DEFAULT_SEED)
     return p
+
+
+def replace_block(path: str | Path, name: str, body: str) -> None:
+    """Replace the text between ``<!-- NAME:BEGIN -->`` and ``<!-- NAME:END -->`` in a
+    markdown file (the generated parts of DATA.md); a file without both markers is an error,
+    so a renamed card is never silently left stale."""
+    path = Path(path)
+    text = path.read_text()
+    begin, end = f"<!-- {name}:BEGIN -->", f"<!-- {name}:END -->"
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        raise SystemExit(f"{path}: no {begin} ... {end} block to replace")
+    path.write_text(text[:i + len(begin)] + "\n" + body.strip("\n") + "\n" + text[j:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,12 +167,16 @@ def main(argv: list[str] | None = None) -> int:
                      deadline=args.deadline,
                      **({"materials": args.materials} if args.materials is not None else {}))
     elif args.command == "summary":
-        print(summarize_shipped(args.data_dir, args.root))
-        print()
-        print(fd_table(args.root))
+        text = summarize_shipped(args.data_dir, args.root) + "\n\n" + fd_table(args.root)
+        print(text)
+        if args.write:
+            replace_block(args.write, "COUNTS", text)
     elif args.command == "plan":
         from .campaign import campaign_table  # noqa: PLC0415
-        print(campaign_table(args.data_dir, args.seed))
+        text = campaign_table(args.data_dir, args.seed)
+        print(text)
+        if args.write:
+            replace_block(args.write, "PLAN", text)
     elif args.command == "manifest":
         for spec in make_manifest(args.material, args.seed):
             print(json.dumps(spec, sort_keys=True))
