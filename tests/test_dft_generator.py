@@ -170,6 +170,27 @@ def test_manifest_is_deterministic_and_ordered(material):
         assert np.isfinite(atoms.positions).all()
 
 
+def test_commensurate_spiral_cells_are_spirals_across_the_boundary():
+    """Every neighbour pair of a nc_spiral001 cell (periodic images included) has the angle
+    q . d of a flat spiral with the spec's q, and the cell holds one period (n sites)."""
+    from ase.neighborlist import neighbor_list
+
+    specs = [s for s in make_manifest("fe") if s["family"] == "nc_spiral001"]
+    assert len(specs) == 8 and {s["tier"] for s in specs} == {5}
+    a = get_settings("fe").lattice_a
+    for spec in specs:
+        atoms = build_atoms(dict(spec, strain=np.zeros((3, 3)).tolist(), rattle=0.0))
+        u = np.asarray(spec["directions"])                               # [n, 3]
+        q = 2 * np.pi / a * np.asarray(spec["spiral_q_2pi_a"])          # [3] 1/A
+        i, j, d = neighbor_list("ijD", atoms, 2.9)                      # 1st + 2nd shells
+        assert len(i) == 14 * len(atoms)
+        assert np.allclose(np.einsum("ij,ij->i", u[i], u[j]), np.cos(d @ q), atol=1e-7)
+        # the moments span a plane (flat spiral) and are not collinear
+        assert np.linalg.matrix_rank(u, tol=1e-6) == 2
+        assert np.allclose(build_atoms(spec).get_initial_magnetic_moments(),
+                           get_settings("fe").start_moment * u)
+
+
 def test_unknown_material_and_cell():
     with pytest.raises(SettingsError):
         get_settings("mnbi")

@@ -58,6 +58,11 @@ CELLS: dict[str, list[list[float]]] = {
     "cubic_1x1x2": [[1, 0, 0], [0, 1, 0], [0, 0, 2]],                        # 4 bcc/B2
     "cubic_2x1x1": [[2, 0, 0], [0, 1, 0], [0, 0, 1]],
     "cubic_2x2x1": [[2, 0, 0], [0, 2, 0], [0, 0, 1]],                        # 8 bcc/B2
+    # n (001) layers of bcc, one atom per layer (a x a in plane, layer spacing a/2): the cells
+    # of commensurate [001] spirals with n sites per period (n = 4: cubic_1x1x2)
+    "layers001_3": [[1, 0, 0], [0, 1, 0], [0.5, 0.5, 1.5]],                  # 3 bcc
+    "layers001_5": [[1, 0, 0], [0, 1, 0], [0.5, 0.5, 2.5]],                  # 5 bcc
+    "cubic_1x1x3": [[1, 0, 0], [0, 1, 0], [0, 0, 3]],                        # 6 bcc
     "cubic_2x2x2": [[2, 0, 0], [0, 2, 0], [0, 0, 2]],                        # 16 bcc/B2
     "fcc_sc_G": [[1, 1, 0], [1, 0, 1], [0, 1, 1]],                           # 4 B2 (G-type)
     "prim_fcc": [[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]],               # 2 NaCl
@@ -355,6 +360,53 @@ def _nc_family(material, family, tier, n, rng, prototype, cell, n_atoms, mode, *
     return specs
 
 
+#: commensurate [001] spirals of bcc Fe: (cell, sites per period n, winding m, perturbed?)
+#: q = (2 pi / a)(0, 0, 2 m / n), turn per (001) layer 2 pi m / n; ``perturbed`` adds the
+#: family's strain and rattle (forces, stress and transverse magnetic forces become non-zero)
+NC_SPIRALS_001 = (("layers001_3", 3, 1, False), ("cubic_1x1x2", 4, 1, False),
+                  ("layers001_5", 5, 1, False), ("layers001_5", 5, 2, False),
+                  ("cubic_1x1x3", 6, 1, False), ("layers001_3", 3, 1, True),
+                  ("cubic_1x1x2", 4, 1, True), ("layers001_5", 5, 1, True))
+
+
+def spiral_directions(positions: np.ndarray, a: float, n: int, m: int,
+                      rot: np.ndarray) -> np.ndarray:
+    """Unit vectors [N, 3] of a flat spiral along [001] turning 2 pi m / n per (001) layer of
+    bcc (spacing a/2) at the ideal ``positions`` [N, 3] (A), in the xy plane rotated by ``rot``
+    [3, 3] (without SOC the energy does not depend on the spin frame)."""
+    layer = np.rint(2.0 * positions[:, 2] / a)                          # [N] layer index
+    theta = 2.0 * np.pi * m * layer / n                                 # [N] rad
+    u = np.stack([np.cos(theta), np.sin(theta), np.zeros_like(theta)], axis=1)
+    return u @ rot.T
+
+
+def _nc_spiral_family(material: str, family: str, tier: int, rng: np.random.Generator,
+                      penalty: float = 0.8) -> list[dict]:
+    """Constrained non-collinear cells commensurate with short [001] spin spirals (training
+    frames: energies and, when perturbed, forces and transverse magnetic forces), the
+    real-space counterpart of the energy-only generalised-Bloch spirals of tier 6."""
+    st = get_settings(material)
+    specs = []
+    for k, (cell, n, m, perturbed) in enumerate(NC_SPIRALS_001):
+        ideal = fold_into_cell(_conventional("bcc_Fe", st.lattice_a), np.array(CELLS[cell]),
+                               st.lattice_a)
+        if len(ideal) != n:
+            raise SpecError(f"cell {cell} holds {len(ideal)} atoms, the spiral needs {n}")
+        rot = rotation_matrix(random_unit_vectors(rng, 1)[0], rng.uniform(0, 2 * np.pi))
+        u = np.round(spiral_directions(ideal.positions, st.lattice_a, n, m, rot), 8)
+        strain = _strain(rng, "general", 0.02, 0.01) if perturbed else np.zeros((3, 3)).tolist()
+        rattle = round(float(rng.uniform(0.02, 0.05)), 4) if perturbed else 0.0
+        specs.append({
+            "id": f"{material}-{family}-{k:03d}", "material": material, "family": family,
+            "tier": tier, "prototype": "bcc_Fe", "cell": cell, "order": "NC",
+            "directions": u.tolist(), "penalty_ev": penalty, "substitutions": [],
+            "strain_kind": "general" if perturbed else "none", "strain": strain,
+            "rattle": rattle, "rattle_seed": int(rng.integers(2**31)),
+            "spiral_q_2pi_a": [0.0, 0.0, round(2.0 * m / n, 8)],
+            "config_type": f"{family}_NC"})
+    return specs
+
+
 def _spiral_family(material: str, family: str, tier: int, n_per_segment: int) -> list[dict]:
     """Flat spin spirals of the ideal 1-atom bcc cell along Gamma-H and Gamma-N."""
     from .spirals import spiral_path  # noqa: PLC0415
@@ -406,6 +458,9 @@ def _fe_families(seed: int) -> list[dict]:
                      "cubic", 2, "canted", rattle=(0.0, 0.05))
         + _nc_family("fe", "nc4_random", 5, 8, _family_rng(seed, "nc4_random"), "bcc_Fe",
                      "cubic_1x1x2", 4, "random", rattle=(0.0, 0.05))
+        # commensurate [001] spirals in 3-6-atom cells, constrained (session 5): the real-space
+        # spirals of the issue's non-collinear set, training frames for the transverse stiffness
+        + _nc_spiral_family("fe", "nc_spiral001", 5, _family_rng(seed, "nc_spiral001"))
         # energy-only spin spirals E(q), a test set; collected into data/fe_spirals.extxyz.gz
         + _spiral_family("fe", "spiral", 6, 5)
         # larger cells: hours each at D = 4.5, use sparingly
