@@ -53,7 +53,7 @@ def data_sha(materials) -> dict:
     out = {}
     for m in materials:
         for name in (f"{m}.extxyz.gz", f"{m}_spirals.extxyz.gz"):
-            p = ROOT / "data" / name
+            p = hh.data_dir() / name
             if p.exists():          # content hash: a rewrite with a new gzip header is no change
                 out[name] = hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
     return out
@@ -108,10 +108,17 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--stages", nargs="+", choices=ALL_STAGES, default=None)
     p.add_argument("--workdir", default=None)
+    p.add_argument("--data-dir", default=None,
+                   help="read the DFT files from here (a snapshot of data/ taken before the "
+                        "run, while the pipeline keeps rewriting data/); sets MMACE_DATA_DIR")
     p.add_argument("--nm-budget", type=float, default=90.0,
                    help="wall-clock budget (s) of each non-magnetic model's training")
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args(argv)
+    if args.data_dir:
+        if not (Path(args.data_dir) / "fe.extxyz.gz").exists():
+            p.error(f"--data-dir {args.data_dir}: no fe.extxyz.gz there")
+        os.environ["MMACE_DATA_DIR"] = str(Path(args.data_dir).resolve())
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("mmace_fast.mc", "mmace_fast.training", "mmace_fast.baseline"):
@@ -127,7 +134,7 @@ def main(argv=None) -> int:
             hh.fill_fallbacks(r, workdir)
     full = assemble(results)
     summ = report.summary(full)
-    summ.update({"quick": args.quick, "stages": list(stages),
+    summ.update({"quick": args.quick, "stages": list(stages), "data_dir": os.path.relpath(hh.data_dir(), ROOT),
                  "wall_s": round(time.perf_counter() - t0, 1)})
     full["summary"] = summ
     out_dir = workdir if args.quick or args.stages else ROOT / "benchmarks" / "results"

@@ -53,3 +53,21 @@ def test_fill_fallbacks_rejects_spurious_crossing_and_flags_first_order(tmp_path
     assert m["first_order"]["T_K"] == 190.0
     h = r["models"]["heisenberg"]
     assert h["tc_method"] == "binder_crossing" and h["tc_K"] == 70.0
+
+
+def test_data_dir_snapshot_is_what_the_stages_read(tmp_path, monkeypatch):
+    """MMACE_DATA_DIR points every stage at a frozen snapshot instead of data/."""
+    import gzip
+
+    from ase.io import read, write
+
+    src = hh.ROOT / "data" / "fe.extxyz.gz"
+    with gzip.open(src, "rt") as fh:
+        frames = read(fh, index=":3", format="extxyz")
+    with gzip.open(tmp_path / "fe.extxyz.gz", "wt") as fh:
+        write(fh, frames, format="extxyz")
+    assert len(hh.read_material("fe")) > 3
+    monkeypatch.setenv("MMACE_DATA_DIR", str(tmp_path))
+    assert hh.data_dir() == tmp_path
+    assert len(hh.read_material("fe")) == 3
+    assert hh.dft_spirals(2.866) == []            # no spiral file in the snapshot

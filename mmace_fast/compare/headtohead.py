@@ -18,6 +18,7 @@ Each stage returns a JSON-able dict (arrays as lists) so the benchmark can cache
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -52,9 +53,15 @@ def _jsonable(x):
     return x
 
 
+def data_dir() -> Path:
+    """Where the DFT data files are read: ``$MMACE_DATA_DIR`` if set (a frozen snapshot, so a
+    run is not fed a file the DFT pipeline rewrites halfway), else the repository's data/."""
+    return Path(os.environ.get("MMACE_DATA_DIR") or ROOT / "data")
+
+
 def read_material(material: str):
     from mmace_fast.data.readers import read_extxyz
-    return read_extxyz(ROOT / "data" / f"{material}.extxyz.gz")
+    return read_extxyz(data_dir() / f"{material}.extxyz.gz")
 
 
 # =========================================================================== accuracy
@@ -95,7 +102,8 @@ def accuracy_stage(material: str, workdir, quick: bool = False, nm_budget_s: flo
         preds[kind] = acc.baseline_predictor(fits[kind].model)
     nm = acc.train_nonmagnetic(material, Path(workdir) / f"nonmagnetic_{material}",
                                time_budget_s=nm_budget_s, quick=quick,
-                               max_epochs=30 if quick else 300)
+                               max_epochs=30 if quick else 300,
+                               data_path=data_dir() / f"{material}.extxyz.gz")
     preds["nonmagnetic"] = acc.nonmagnetic_predictor(nm["model"], nm["config"])
     sets = {"test": acc.select_split(configs, ["test"]),
             "valid_test": acc.select_split(configs, ["valid", "test"])}
@@ -167,7 +175,7 @@ def mmace_spiral_energy(model, cfg, q, a: float, moment: float, relax: bool) -> 
 
 def dft_spirals(a: float) -> list[dict]:
     """DFT spiral frames (data/fe_spirals.extxyz.gz): q (2 pi / a), E per atom (eV), |m|."""
-    path = ROOT / "data" / "fe_spirals.extxyz.gz"
+    path = data_dir() / "fe_spirals.extxyz.gz"
     if not path.exists():
         return []
     import ase.io
@@ -552,7 +560,7 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
     import gzip
     import hashlib
     key = hashlib.sha256(gzip.decompress(
-        (ROOT / "data" / f"{material}.extxyz.gz").read_bytes())).hexdigest()[:12]
+        (data_dir() / f"{material}.extxyz.gz").read_bytes())).hexdigest()[:12]
     fit_dir = workdir / f"fit_{key}"
     moment = float(fit.moments[MAGNETIC_Z[material]])
     frozen = load_frozen(material)
