@@ -376,10 +376,12 @@ def test_legacy_format_landau_converted_on_load(tmp_path):
         load_model(tmp_path / "bad")
 
 
-def test_moment_stability_penalty_hand_value():
+@pytest.mark.parametrize("profile", ["constant", "landau"])
+def test_moment_stability_penalty_hand_value(profile):
     """Landau-only model E = sum_i a1 x_i + a2 x_i^2, x = (|m| / ms)^2: along the ray m -> s m
     of the magnetic sites dE/ds = sum_i (a1 + 2 a2 s^2 x0_i) 2 s x0_i; c = dE/ds / ((s - 1)
-    sum |m_i|^2) and penalty = mean over frames with magnetic sites of relu(c_min - c)^2."""
+    sum |m_i|^2) and penalty = mean over frames with magnetic sites of relu(t - c)^2 with
+    t = c_min ("constant") or c_min s (s + 1) / 2 ("landau")."""
     from mmace_fast.data.graph import collate
     from mmace_fast.training.loss import moment_stability_penalty
     a1, a2, ms = -0.8, 0.5, 2.0
@@ -396,18 +398,43 @@ def test_moment_stability_penalty_hand_value():
               mk([[0.0, 0.0, 0.3], [0.1, 0.0, 0.0]]),      # none: does not enter
               mk([[1.0, 0.0, 0.0], [0.0, 0.0, -1.5]])]     # two
     batch = collate(frames, 4.0)
-    for s, cmin in ((0.7, 0.0), (0.7, 5.0), (1.4, 5.0)):
-        got = float(moment_stability_penalty(model, batch, s, 0.5, cmin).detach())
+    for s, cmin in ((0.7, 0.0), (0.7, 5.0), (1.4, 5.0), (0.1, 5.0)):
+        got = float(moment_stability_penalty(model, batch, s, 0.5, cmin, profile).detach())
+        t = cmin if profile == "constant" else cmin * s * (s + 1) / 2
         terms = []
         for c in (frames[0], frames[2]):
             mag = np.linalg.norm(c.magmoms, axis=1) > 0.5
             x0 = np.sum(c.magmoms[mag] ** 2, axis=1) / ms ** 2
             de_ds = np.sum((a1 + 2 * a2 * s ** 2 * x0) * 2 * s * x0)
             curv = de_ds / ((s - 1) * np.sum(c.magmoms[mag] ** 2))
-            terms.append(max(cmin - curv, 0.0) ** 2)
+            terms.append(max(t - curv, 0.0) ** 2)
         assert got == pytest.approx(np.mean(terms), rel=1e-10, abs=1e-14)
         if cmin == 5.0:
             assert got > 0.0
+
+
+def test_landau_profile_accepts_a_landau_well_the_constant_one_rejects():
+    """For E = a m^2 + b m^4 (a < 0) the "landau" threshold with c_min at most the well's own
+    curvature at its minimum is met at every s (zero penalty), even below the inflection point,
+    where the constant threshold is violated."""
+    from mmace_fast.data.graph import collate
+    from mmace_fast.training.loss import moment_stability_penalty
+    ms = 1.0
+    a1, a2 = -0.05, 0.04                   # x = m^2: E = a1 m^2 + a2 m^4, m0^2 = -a1 / (2 a2)
+    model, _ = build_model(dict(TINY_MODEL, species=[13, 26], moment_scale=[ms, ms]))
+    with torch.no_grad():
+        model.scale.zero_()
+    model.set_landau_coefficients([[0.0, 1e-3], [a1, a2]])   # Al carries no moment here
+    m0 = math.sqrt(-a1 / (2 * a2))
+    c_well = 8 * a2 * m0 ** 2                          # d2E/dm2 at m0 = -4 a1
+    conf = Configuration(positions=[[0, 0, 0], [1.4, 1.4, 1.4]], cell=2.8 * np.eye(3),
+                         pbc=[True] * 3, numbers=[26, 13], magmoms=[[0, 0, m0], [0, 0, 0]])
+    batch = collate([conf], 4.0)
+    for s in (0.05, 0.3, 0.5, 0.9, 1.1, 2.0):
+        assert float(moment_stability_penalty(model, batch, s, 0.5, 0.99 * c_well,
+                                              "landau").detach()) == 0.0
+    assert float(moment_stability_penalty(model, batch, 0.3, 0.5, 0.99 * c_well,
+                                          "constant").detach()) > 0.0
 
 
 def test_stability_scales_fill_the_range():

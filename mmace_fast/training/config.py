@@ -12,6 +12,7 @@ from typing import Optional, Union
 
 LOSS_KINDS = ("mse", "huber")
 SCHEDULERS = ("plateau", "cosine", "none")
+STABILITY_PROFILES = ("constant", "landau")   #: moment-stability threshold t(s), see loss.py
 
 
 class ConfigError(ValueError):
@@ -44,6 +45,8 @@ class TrainConfig:
     moment_stability_range: list = field(default_factory=lambda: [0.5, 2.0])
     moment_stability_min_moment: float = 0.5     #: muB; smaller moments are not constrained
     moment_stability_curvature: float = 0.02     #: eV/muB^2, minimum ray curvature
+    #: "constant" (threshold c_min at every s) or "landau" (c_min s (s + 1) / 2: a quartic well)
+    moment_stability_profile: str = "constant"
     # --- optimisation ------------------------------------------------------------------------
     seed: int = 0
     batch_size: int = 4
@@ -123,6 +126,9 @@ class TrainConfig:
                     or not 0 < float(rng[0]) < 1 < float(rng[1])):
                 raise ConfigError("moment_stability_range must be [lo, hi] with 0 < lo < 1 < hi, "
                                   f"got {rng!r}")
+            if self.moment_stability_profile not in STABILITY_PROFILES:
+                raise ConfigError(f"moment_stability_profile must be one of "
+                                  f"{STABILITY_PROFILES}, got {self.moment_stability_profile!r}")
         for name in ("energy_weight", "forces_weight", "stress_weight", "magforces_weight",
                      "moment_stability_weight", "moment_stability_min_moment",
                      "weight_decay", "lr_min"):

@@ -23,12 +23,26 @@ asks that the energy along that ray rise away from the DFT moments:
     c_g(s) = (dE/ds) / ((s - 1) sum_i |m_i|^2) = -sum_i F_m,i(s m) . m_i / ((s - 1) sum |m_i|^2)
 
 (an effective curvature, eV/muB^2, equal to the curvature for a quadratic well) must exceed
-c_min; penalty = mean_g relu(c_min - c_g)^2. Frames without magnetic sites do not enter.
+a threshold t(s); penalty = mean_g relu(t(s) - c_g)^2. Frames without magnetic sites do not
+enter. Two threshold profiles:
+
+* ``"constant"``: t(s) = c_min, the well is at least as stiff as a parabola of curvature c_min
+  everywhere in the range (suits moments far above the Landau inflection, e.g. Fe's 2.2 muB
+  with the range starting at s = 0.3);
+* ``"landau"``: t(s) = c_min s (s + 1) / 2, the effective curvature of the quartic Landau well
+  E = a m^2 + b m^4 (a < 0) whose minimum has curvature c_min (for that well
+  c(s) = 4 b m0^2 s (s + 1) / 2 exactly). It tends to 0 as s -> 0, so the range may reach down
+  to small s: it asks for E to fall monotonically from the non-magnetic state to the DFT
+  moment, as a Landau well does, without forbidding the negative curvature a Landau well has
+  below its inflection point (s < 1/sqrt(3)); a constant threshold there contradicts the
+  physics and, for a small moment (FeAl's Fe, 0.78 muB), left a spurious barrier below the
+  constrained range through which moment relaxation fell to zero.
 """
 from __future__ import annotations
 
 import torch
 
+from mmace_fast.training.config import STABILITY_PROFILES
 from mmace_fast.training.data import Targets
 
 
@@ -91,9 +105,22 @@ def stability_scale(k: int, lo: float, hi: float, gap: float = 0.02) -> float:
     return s
 
 
+
+
+
+def stability_threshold(scale: float, min_curvature: float, profile: str = "constant") -> float:
+    """t(s), eV/muB^2: the least effective curvature asked for at moment scale factor s."""
+    if profile == "constant":
+        return min_curvature
+    if profile == "landau":
+        return min_curvature * scale * (scale + 1.0) / 2.0
+    raise ValueError(f"stability profile must be one of {STABILITY_PROFILES}, got {profile!r}")
+
+
 def moment_stability_penalty(model, batch, scale: float, min_moment: float,
-                             min_curvature: float) -> torch.Tensor:
-    """Mean over frames of relu(c_min - c_g(s))^2 (see the module docstring); graph kept."""
+                             min_curvature: float, profile: str = "constant") -> torch.Tensor:
+    """Mean over frames of relu(t(s) - c_g(s))^2 (see the module docstring); graph kept."""
+    threshold = stability_threshold(scale, min_curvature, profile)
     m0 = batch.magmoms                                                  # [N, 3] muB
     norm2 = (m0 * m0).sum(-1)                                           # [N]
     magnetic = (norm2 > min_moment ** 2).to(m0.dtype)                   # [N]
@@ -108,4 +135,4 @@ def moment_stability_penalty(model, batch, scale: float, min_moment: float,
     if not bool(has.any()):
         return m0.new_zeros(())
     curvature = de_ds[has] / ((scale - 1.0) * weight[has])             # [G'] eV/muB^2
-    return (torch.relu(min_curvature - curvature) ** 2).mean()
+    return (torch.relu(threshold - curvature) ** 2).mean()

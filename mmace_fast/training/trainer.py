@@ -317,7 +317,8 @@ class Trainer:
         with torch.enable_grad():
             return moment_stability_penalty(self.model, batch, scale,
                                             cfg.moment_stability_min_moment,
-                                            cfg.moment_stability_curvature)
+                                            cfg.moment_stability_curvature,
+                                            cfg.moment_stability_profile)
 
     def evaluate(self, configs: Sequence[Configuration]) -> dict:
         """Metrics of the (EMA) model on ``configs``."""
