@@ -47,6 +47,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -317,7 +318,8 @@ def main(argv=None):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     torch.set_num_threads(1)
     torch.set_default_dtype(torch.float64)
-    command = "python benchmarks/bench_dft_models.py" + (" --quick" if args.quick else "")
+    command = " ".join(["python benchmarks/bench_dft_models.py",
+                        *(argv if argv is not None else sys.argv[1:])])   # as run: provenance
     result = {}
     t_all = time.perf_counter()
     for material in args.materials:

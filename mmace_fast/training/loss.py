@@ -105,9 +105,6 @@ def stability_scale(k: int, lo: float, hi: float, gap: float = 0.02) -> float:
     return s
 
 
-
-
-
 def stability_threshold(scale: float, min_curvature: float, profile: str = "constant") -> float:
     """t(s), eV/muB^2: the least effective curvature asked for at moment scale factor s."""
     if profile == "constant":
