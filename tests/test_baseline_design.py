@@ -102,6 +102,36 @@ def test_b2_shells_per_species_pair():
     np.testing.assert_allclose(t.pairs[(26, 26)].distances / a, np.sqrt([1, 2, 3, 4]), rtol=1e-10)
 
 
+def test_b2_parent_lattice_shells_give_antisite_bonds_their_own_shell():
+    """Parent-lattice shells of B2: bcc distances for every pair; the Fe-Fe nearest-neighbour
+    shell has zero count on ordered B2 and holds exactly the antisite's bonds in Fe3Al."""
+    ref = reference_structure("feal")
+    a = 2.91
+    t = ShellTable.from_reference(ref, [(26, 26)], 3, parent=True).pairs[(26, 26)]
+    np.testing.assert_allclose(t.distances / a, np.sqrt([0.75, 1, 2]), rtol=1e-10)
+    np.testing.assert_array_equal(t.counts_a, [0, 6, 12])
+    assert len(t.directions[0]) == 4                     # the bcc <111> bond classes
+    spec = FixedLatticeSpec((13, 26), (26,), n_shells=3, parent_shells=True, chemical_shells=2)
+    des = FixedLatticeDesign(spec, ref)
+    st = ref.repeat((1, 1, 2))
+    z = st.numbers.copy()
+    z[np.flatnonzero(z == 13)[0]] = 26                    # one Al -> Fe: Fe3Al
+    st = Structure(st.positions, st.cell, st.pbc, z)
+    pf = des.prepare(st)
+    assert pf.strain is not None
+    # counted by hand (pairs once, 1x1x2 cell: the other site of a sublattice is the +-z
+    # neighbour at distance a, every other shell-2/3 neighbour of a site is its own image):
+    # shell 1: antisite 8 Fe + two Fe x 4 Fe, halved = 8; shell 2: (6 + 6 + 4) / 2 = 8;
+    # shell 3: (12 + 12 + 4) / 2 = 14
+    np.testing.assert_array_equal(np.bincount(pf.assign.shell, minlength=3), [8, 8, 14])
+    c0 = des.column("chem", (13, 26), 0)
+    c1 = des.column("chem", (13, 26), 1)
+    x = des.features(pf, np.zeros((4, 3)), magforces=False).energy
+    assert x[c0] == 8 and x[c1] == 2                     # Al: 8 Fe neighbours; +-z antisite
+    x_ord = des.features(des.prepare(ref.repeat((1, 1, 2))), np.zeros((4, 3)), False).energy
+    assert x_ord[c0] == 16 and x_ord[c1] == 0
+
+
 def test_rocksalt_shells_and_primitive_cells():
     ref = reference_structure("crn")
     t = ShellTable.from_reference(ref, [(24, 24), (7, 24)], 3)
@@ -190,6 +220,29 @@ def test_fixed_lattice_model_equals_spin_hamiltonian(unit):
     assert ham.energy(spins) + ham.energy_offset == pytest.approx(pred["energy"], rel=1e-12)
     if not unit:
         np.testing.assert_allclose(ham.effective_field(m), pred["magforces"], atol=1e-12)
+
+
+def test_antisite_model_with_chemical_background_equals_spin_hamiltonian():
+    """Parent shells and the chemical background on an Fe3Al antisite cell: the spin
+    Hamiltonian gives the model's energy (chemical terms in the offset) and -dE/dm."""
+    ref = reference_structure("feal")
+    spec = FixedLatticeSpec((13, 26), (26,), n_shells=3, parent_shells=True, chemical_shells=2)
+    des = FixedLatticeDesign(spec, ref)
+    model = _model(des, 8, top_landau=4)
+    st = ref.repeat((2, 2, 1))
+    z = st.numbers.copy()
+    z[np.flatnonzero(z == 13)[0]] = 26
+    st = _rattled(Structure(st.positions, st.cell, st.pbc, z), 1, 0.02, 0.05, 9)
+    m = np.random.default_rng(10).normal(size=(st.n_atoms, 3)) * (z == 26)[:, None]
+    pred = model.predict(_Frame(st, m))
+    ham = to_spin_hamiltonian(model, st)
+    assert len(ham.sites) == np.sum(z == 26)              # the Fe atoms, antisite included
+    assert ham.energy(m[ham.sites]) + ham.energy_offset == pytest.approx(pred["energy"],
+                                                                         rel=1e-12)
+    np.testing.assert_allclose(ham.effective_field(m[ham.sites]), pred["magforces"][ham.sites],
+                               atol=1e-12)
+    c0 = des.column("chem", (13, 26), 0)
+    assert des.features(des.prepare(st), m, False).energy[c0] > 0
 
 
 def test_dmi_tensor_is_cross_product():

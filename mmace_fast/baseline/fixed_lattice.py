@@ -20,6 +20,13 @@ Hamiltonian (conventions: :mod:`mmace_fast.conventions`, pairs once, J > 0 ferro
   u_i the displacement of atom i from its ideal site (undeformed frame, mean removed), an
   Einstein-like term per species. Frames that are not deformed supercells of the reference get
   only the volume terms;
+- chemical background (``chemical_shells`` = k > 0): sum_{ab, s <= k} V_{ab,s} n_{ab,s}, with
+  n_{ab,s} the number of unlike-species bonds (a < b) in shell s of the parent lattice: the pair
+  terms of a cluster expansion, so that antisite and off-stoichiometric frames (whose ordering
+  energy is ~0.1-1 eV per defect and not magnetic) enter the fit without biasing the magnetic
+  constants; a constant for spin Monte Carlo at fixed chemistry. ``parent_shells`` puts the
+  magnetic pairs' shells on the parent lattice too, so an antisite's Fe-Fe nearest-neighbour
+  bond has its own J (zero count on the ordered reference);
 - DMI, E = -D.(m_a x m_b) with (a, b) the canonical bond orientation (the antisymmetric part of
   the tensor exchange -m_i^T T m_j of :class:`mmace_fast.mc.SpinHamiltonian`):
   ``dmi="free"``: a free vector per bond class (species pair, shell, reference direction);
@@ -71,6 +78,8 @@ class FixedLatticeSpec:
     lattice_background shear-strain and displacement background terms
     landau_volume_order, exchange_volume_order   magneto-volume couplings (0 = off)
     scale_with_volume  scale the shell bins by the frame's (v / v_ref)^(1/3)
+    parent_shells      exchange shells on the parent (species-blind) lattice of the reference
+    chemical_shells    unlike-pair count background on the first k parent shells (0 = off)
     assign             "ideal" (map to ideal lattice sites, fallback bins) or "bins"
     shell_tol          A, distances closer than this are one shell on the reference
     """
@@ -90,6 +99,8 @@ class FixedLatticeSpec:
     landau_volume_order: int = 1
     exchange_volume_order: int = 0
     scale_with_volume: bool = True
+    parent_shells: bool = False
+    chemical_shells: int = 0
     shell_tol: float = 1e-3
     assign: str = "ideal"
 
@@ -103,7 +114,7 @@ class FixedLatticeSpec:
         if self.assign not in ("ideal", "bins"):
             raise BaselineInputError(f"assign must be 'ideal' or 'bins', got {self.assign!r}")
         if min(self.landau_order, self.volume_order, self.landau_volume_order,
-               self.exchange_volume_order) < 0:
+               self.exchange_volume_order, self.chemical_shells) < 0:
             raise BaselineInputError("orders must be >= 0")
         ax = np.asarray(self.axis, dtype=float)
         if ax.shape != (3,) or np.linalg.norm(ax) == 0:
@@ -114,6 +125,11 @@ class FixedLatticeSpec:
     def magnetic_pairs(self) -> list:
         ms = self.magnetic_species
         return [(a, b) for k, a in enumerate(ms) for b in ms[k:]]
+
+    @property
+    def unlike_pairs(self) -> list:
+        sp = self.species
+        return [(a, b) for k, a in enumerate(sp) for b in sp[k + 1:]]
 
     def to_dict(self) -> dict:
         d = dict(vars(self))
@@ -133,6 +149,7 @@ class PreparedFrame:
     strain: np.ndarray       # [3, 3] Green-Lagrange strain vs the ideal supercell (or None)
     disp: np.ndarray         # [n, 3] A displacements from ideal sites, mean removed (or None)
     bond_unit: np.ndarray    # [B, 3] unit vectors of the assigned bonds (i -> j)
+    chem: Assignment = None  # unlike-pair bonds in the chemical shells (or None)
 
 
 class FixedLatticeDesign:
@@ -146,7 +163,12 @@ class FixedLatticeDesign:
             raise BaselineInputError(f"reference structure lacks magnetic species {missing}")
         n_max = self._shell_counts()
         self.shells = ShellTable.from_reference(self.reference, spec.magnetic_pairs, n_max,
-                                                spec.shell_tol)
+                                                spec.shell_tol, parent=spec.parent_shells)
+        self.chem_shells = None
+        if spec.chemical_shells > 0 and spec.unlike_pairs:
+            self.chem_shells = ShellTable.from_reference(self.reference, spec.unlike_pairs,
+                                                         spec.chemical_shells, spec.shell_tol,
+                                                         parent=True)
         self.params = self._build_params()
         self._slices = self._slices_by_kind()
 
@@ -171,6 +193,9 @@ class FixedLatticeDesign:
         if s.lattice_background:
             ps += [Param("shear", (), k, unit="eV/atom") for k in range(2)]
             ps += [Param("rattle", (z,), 0, unit="eV/A^2") for z in s.species]
+        if self.chem_shells is not None:
+            ps += [Param("chem", pair, k, unit="eV/bond")
+                   for pair, sh in self.chem_shells.pairs.items() for k in range(sh.n_shells)]
         for pair, sh in self.shells.pairs.items():
             ps += [Param("J", pair, k, unit="eV/muB^2")
                    for k in range(min(sh.n_shells, self.n_exchange_shells(pair)))]
@@ -230,12 +255,15 @@ class FixedLatticeDesign:
         if self.shells.volume_per_atom is not None and st.volume is not None:
             eps = st.volume / st.n_atoms / self.shells.volume_per_atom - 1.0
         ideal = self.shells.ideal_sites(st) if self.spec.assign == "ideal" else None
+        tables = [t for t in (self.shells, self.chem_shells) if t is not None]
         if ideal is not None:
-            dmax = max((p.distances[-1] for p in self.shells.pairs.values()), default=0.0)
+            dmax = max((p.distances[-1] for t in tables for p in t.pairs.values()), default=0.0)
             f_norm = np.linalg.norm(np.linalg.inv(ideal[2]), 2)          # max stretch of F
             cutoff = dmax * f_norm + 2 * ideal[3] + 1e-6
             nb = neighbours(st, max(cutoff, 1e-3))
             asg = self.shells.assign_ideal(st, nb, ideal[0], ideal[1])
+            chem = (self.chem_shells.assign_ideal(st, nb, ideal[0], ideal[1])
+                    if self.chem_shells is not None else None)
             f_t = np.linalg.inv(ideal[2])                                 # F^T
             strain = 0.5 * (f_t @ f_t.T - np.eye(3))                      # F^T F with F = f_t.T
             disp = st.positions @ ideal[2] - ideal[0]
@@ -243,13 +271,15 @@ class FixedLatticeDesign:
         else:
             if self.spec.assign == "ideal":
                 log.debug("frame is not a deformed supercell of the reference: distance bins")
-            cutoff = max(self.shells.max_edge * scale, 1e-3) + 1e-6
+            cutoff = max(max(t.max_edge for t in tables) * scale, 1e-3) + 1e-6
             nb = neighbours(st, cutoff)
             asg = self.shells.assign(st, nb, scale)
+            chem = (self.chem_shells.assign(st, nb, scale)
+                    if self.chem_shells is not None else None)
             strain = disp = None
         vec = nb.vec[asg.edge]
         unit = vec / np.linalg.norm(vec, axis=1)[:, None]
-        return PreparedFrame(st, nb, asg, float(eps), strain, disp, unit)
+        return PreparedFrame(st, nb, asg, float(eps), strain, disp, unit, chem)
 
     # ------------------------------------------------------------------ features
     def features(self, frame, magmoms, magforces: bool = True) -> FrameDesign:
@@ -268,7 +298,17 @@ class FixedLatticeDesign:
         self._pair_terms(pf, m, x, mf)
         return FrameDesign(energy=x, magforces=mf, n_atoms=st.n_atoms)
 
+    def _chemical(self, pf: PreparedFrame, x):
+        """Unlike-pair bond counts per chemical shell (pair once)."""
+        if pf.chem is None or len(pf.chem.edge) == 0:
+            return
+        keys = pf.chem.keys
+        for c in self._slices.get("chem", []):
+            par = self.params[c]
+            x[c] = np.sum((pf.chem.pair == keys.index(par.species)) & (pf.chem.shell == par.index))
+
     def _background(self, pf: PreparedFrame, x):
+        self._chemical(pf, x)
         if not self.spec.lattice_background or pf.strain is None:
             return
         e = pf.strain

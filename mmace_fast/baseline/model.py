@@ -365,7 +365,7 @@ def _constant_energy(des: FixedLatticeDesign, theta, pf) -> float:
     """E0 and lattice-background energy of a prepared frame (eV)."""
     blk = des.features(pf, np.zeros((pf.structure.n_atoms, 3)), magforces=False)
     cols = [c for c, p in enumerate(des.params)
-            if p.kind in ("e0", "volume", "shear", "rattle")]
+            if p.kind in ("e0", "volume", "shear", "rattle", "chem")]
     return float(blk.energy[cols] @ np.asarray(theta)[cols])
 
 

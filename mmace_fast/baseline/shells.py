@@ -17,6 +17,12 @@ reference) are assigned in one of two ways:
 
 Pairs beyond the last requested shell are not assigned.
 
+Parent-lattice shells (``parent=True``): the distances of a pair are those of the reference's
+site lattice with species ignored, so a pair that the ordered reference never has at some
+distance still gets a shell there (Fe-Fe nearest neighbours of an Fe antisite in B2 FeAl). Such
+a shell has zero counts on the reference: its coupling enters antisite and off-stoichiometric
+frames only and drops out of a Monte Carlo run on the ordered lattice.
+
 Bond directions (for Dzyaloshinskii-Moriya classes): a pair is oriented from the atom of species
 Za to the atom of species Zb; for Za == Zb the orientation whose first non-zero component is
 positive is canonical. The canonical reference directions of each shell are stored and a bond of
@@ -67,8 +73,10 @@ class ShellTable:
     volume_per_atom: float | None     #: A^3, None for non-periodic references
 
     @classmethod
-    def from_reference(cls, reference: Structure, species_pairs, n_shells, tol: float = 1e-3):
-        """Shells of each pair in ``species_pairs``; ``n_shells`` an int or {pair: int}."""
+    def from_reference(cls, reference: Structure, species_pairs, n_shells, tol: float = 1e-3,
+                       parent: bool = False):
+        """Shells of each pair in ``species_pairs``; ``n_shells`` an int or {pair: int};
+        ``parent``: distances of the site lattice, species ignored (module docstring)."""
         ref = Structure.of(reference)
         vol = ref.volume
         pairs = {}
@@ -77,7 +85,7 @@ class ShellTable:
             n = n_shells.get(pair, 0) if isinstance(n_shells, dict) else int(n_shells)
             if n < 1:
                 continue
-            pairs[pair] = _pair_shells(ref, pair, n, tol)
+            pairs[pair] = _pair_shells(ref, pair, n, tol, parent)
         return cls(ref, pairs, None if vol is None else vol / ref.n_atoms)
 
     @property
@@ -272,7 +280,7 @@ def _nearest_direction(vec, shell, ps: PairShells):
     return out
 
 
-def _pair_shells(ref: Structure, pair, n: int, tol: float) -> PairShells:
+def _pair_shells(ref: Structure, pair, n: int, tol: float, parent: bool = False) -> PairShells:
     za, zb = pair
     na, nbz = np.sum(ref.numbers == za), np.sum(ref.numbers == zb)
     if na == 0 or nbz == 0:
@@ -284,7 +292,8 @@ def _pair_shells(ref: Structure, pair, n: int, tol: float) -> PairShells:
         nb = neighbours(ref, cutoff)
         zi, zj = ref.numbers[nb.i], ref.numbers[nb.j]
         m = (zi == za) & (zj == zb)
-        dist = _cluster(np.sort(nb.dist[m]), tol)
+        lattice = np.ones_like(m) if parent else m            # bonds that define distances
+        dist = _cluster(np.sort(nb.dist[lattice]), tol)
         # the last distance must be complete: require one more distinct distance + margin
         if len(dist) > n and dist[n] < cutoff - 2 * tol:
             break
@@ -299,8 +308,13 @@ def _pair_shells(ref: Structure, pair, n: int, tol: float) -> PairShells:
         mk = m & (k_all == k)
         counts_a[k] = mk.sum() / na
         counts_b[k] = mk.sum() / nbz
-        vec = nb.vec[mk]
-        sign = _orientation(vec, zi[mk], zj[mk], pair)
+        if not mk.any():                   # parent-lattice shell the pair lacks: site bonds
+            mk = k_all == k
+            vec = nb.vec[mk]
+            sign = _orientation(vec, zi[mk], zi[mk], (za, za))
+        else:
+            vec = nb.vec[mk]
+            sign = _orientation(vec, zi[mk], zj[mk], pair)
         unit = vec * sign[:, None] / np.linalg.norm(vec, axis=1)[:, None]
         dirs.append(_cluster_directions(unit))
     log.debug("shells %s: %s A, counts %s", pair, np.round(d[:-1], 4), counts_a)
