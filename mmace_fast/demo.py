@@ -266,7 +266,10 @@ def main(argv=None) -> int:
     log.info("3/4 mMACE scans (frozen C++ evaluator, free |m|, d^3m measure)")
     guess = MMACE_GUESS_K          # the pre-scan spans 0.2-1.4 x this, fitted model or not
     workers = 1 if args.quick else max(1, args.workers)
-    mm = _run_mmace(moment, guess, plan["mmace"], out, workers)
+    # likewise the mMACE checkpoints live under the frozen model's content hash
+    from mmace_fast.models import frozen_path  # noqa: PLC0415
+    mm = _run_mmace(moment, guess, plan["mmace"],
+                    os.path.join(out, f"mmace_{_data_key(frozen_path('fe'))}"), workers)
     log.info("4/4 report")
     mfa_pajda = mean_field_tc(pajda_fe_exchange_ev(), COUNTS_BCC)
     _table([(heis_name, heis.tc if heis is not None else None),

@@ -555,18 +555,22 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
         fit = fit_material(material, kind="fixed_lattice", configs=read_material(material),
                            root=str(ROOT))
     # the fitted model changes with the data: its scans live under a folder named by the data
-    # content, so a rerun on grown data never resumes a checkpoint of another Hamiltonian (the
-    # shipped mMACE and Pajda's constants do not change: their scans stay where they are)
+    # content, so a rerun on grown data never resumes a checkpoint of another Hamiltonian; the
+    # mMACE scans likewise live under the frozen model's content hash (a retrained model starts
+    # afresh), Pajda's constants never change
     import gzip
     import hashlib
+    from mmace_fast.models import frozen_path
     key = hashlib.sha256(gzip.decompress(
         (data_dir() / f"{material}.extxyz.gz").read_bytes())).hexdigest()[:12]
     fit_dir = workdir / f"fit_{key}"
     moment = float(fit.moments[MAGNETIC_Z[material]])
     frozen = load_frozen(material)
+    mmace_key = hashlib.sha256(frozen_path(material).read_bytes()).hexdigest()[:12]
+    mmace_dir = workdir / f"mmace_{mmace_key}_m{moment:.3f}"
     mf = float(fit.mean_field.get("T_K", 1000.0) or 1000.0)
     out = {"material": material, "moment": moment, "mean_field_heis_K": mf, "models": {},
-           "order_checks": {}, "fit_dir": fit_dir.name}
+           "order_checks": {}, "fit_dir": fit_dir.name, "mmace_dir": mmace_dir.name}
     default_order = thermo.MATERIALS[material][2]
     orders = {"heisenberg": default_order, "mmace": default_order}
     if material == "crn":
@@ -578,7 +582,7 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
             size = 2 if (quick or fam == "mmace") else 4
             chk = order_check(make, ("FM", "AFM1", "AFM2", "AFM3"), t_check, size,
                               pl["pre_equil"], pl["pre_prod"],
-                              (fit_dir if fam == "heisenberg" else workdir) / f"check_{fam}",
+                              (fit_dir if fam == "heisenberg" else mmace_dir) / f"check_{fam}",
                               norm=moment if fam == "mmace" else 1.0)
             out["order_checks"][fam] = chk
             orders[fam] = chk["preferred"]
@@ -613,7 +617,7 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
         log.info("%s %s: order %s, pre-scan %.0f-%.0f K", material, kind, order, *rng)
         try:
             wd = (fit_dir if kind == "heisenberg" else
-                  workdir / f"mmace_m{moment:.3f}" if fam == "mmace" else workdir)
+                  mmace_dir if fam == "mmace" else workdir)
             r = thermo_model(ms, material, plan, wd,
                              t_range=rng, order_key="m" if order == "FM" else "ms")
         except Exception as exc:                 # keep the other models' results
