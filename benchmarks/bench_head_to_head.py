@@ -50,12 +50,19 @@ ALL_STAGES = ("accuracy", "spirals", "thermo_fe", "thermo_crn", "thermo_feal")
 
 
 def data_sha(materials) -> dict:
+    """Content hashes of what a stage reads: the DFT files and the shipped frozen models (a
+    retrained model invalidates the cache like new data does)."""
+    from mmace_fast.models import UnknownModelError, frozen_path
     out = {}
     for m in materials:
         for name in (f"{m}.extxyz.gz", f"{m}_spirals.extxyz.gz"):
             p = hh.data_dir() / name
             if p.exists():          # content hash: a rewrite with a new gzip header is no change
                 out[name] = hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
+        try:
+            out[f"model:{m}"] = hashlib.sha256(frozen_path(m).read_bytes()).hexdigest()
+        except UnknownModelError:
+            pass
     return out
 
 
@@ -76,7 +83,7 @@ def run_stage(stage: str, workdir: Path, quick: bool, nm_budget: float) -> dict:
         if d.get("data_sha256") == sha:
             log.info("%s: cached (%s)", stage, cache)
             return d["result"]
-        log.info("%s: data changed since the cache, recomputing", stage)
+        log.info("%s: data or models changed since the cache, recomputing", stage)
     t0 = time.perf_counter()
     if stage == "accuracy":
         res = {m: hh.accuracy_stage(m, workdir, quick=quick, nm_budget_s=nm_budget)
