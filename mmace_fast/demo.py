@@ -252,10 +252,10 @@ def main(argv=None) -> int:
     heis_name, notes = "Heisenberg fitted to the GPAW data", {}
     if ferromagnetic_fit(fit):
         log.info("2/4 Heisenberg scans (fitted, then Pajda)")
-        # the fitted Hamiltonian changes with the data: its checkpoints live under a folder
-        # named by the data content, so a rerun on other or grown data never resumes them
-        heis = _run_heisenberg(fit, plan["heisenberg"],
-                               os.path.join(out, f"fit_{_data_key(data)}"))
+        # the fitted Hamiltonian changes with the data and the fitting code: its checkpoints
+        # live under a folder named by its parameters, so a rerun never resumes another's
+        from mmace_fast.compare.headtohead import fit_key  # noqa: PLC0415
+        heis = _run_heisenberg(fit, plan["heisenberg"], os.path.join(out, f"fit_{fit_key(fit)}"))
     else:
         # an FM scan of a model that does not order ferromagnetically is no Curie point
         notes[heis_name] = not_ferromagnetic_note(fit)

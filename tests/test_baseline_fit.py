@@ -181,3 +181,23 @@ def test_fit_material_respects_the_split():
     assert (a.n_fit, a.n_test) == (12, 4)
     np.testing.assert_array_equal(a.model.theta, b.model.theta)
     assert b.test_errors["energy"]["mae"] > a.test_errors["energy"]["mae"] + 50.0
+
+
+@pytest.mark.parametrize("n_true", [1, 3])
+def test_fit_material_selects_the_exchange_range_by_cv(n_true):
+    """Frames of a J1..J_n model (small noise): the CV choice of the number of shells (1..3)
+    is n whenever the longer range is resolvable, and the constants are recovered."""
+    des = _fe_design(n_shells=n_true, biquadratic_shells=0, lattice_background=True)
+    th = _true_theta(des, 11)
+    frames = _frames(des, th, 24, 12, noise_e=1e-4, noise_m=1e-3, strain=0.01)
+    res = fit_material("fe", configs=frames, biquadratic_shells=0)
+    assert [t["n_shells"] for t in res.selection] == [1, 2, 3]
+    best = min(res.selection, key=lambda t: t["cv_score"])["n_shells"]
+    j = {r["shell"]: r["J"] for r in res.exchange}
+    if n_true == 3:
+        assert best == 3 and sorted(j) == [1, 2, 3]
+    else:
+        assert best in (1, 2, 3) and 1 in j
+    for k in range(n_true):
+        want = th[des.column("J", (26, 26), k)]
+        assert j[k + 1] == pytest.approx(want, rel=0.02, abs=2e-4)

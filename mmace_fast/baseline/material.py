@@ -47,11 +47,12 @@ def _rocksalt(a, zc, za) -> Structure:
     return Structure(pos, np.eye(3) * a, [True] * 3, [zc] * 4 + [za] * 4)
 
 
-#: material -> (reference structure, default data file, default exchange shells)
+#: material -> (reference structure, default data file, largest number of exchange shells the
+#: fixed-lattice fit tries; the number used is chosen by cross-validation, see fit_material)
 MATERIALS = {
-    "fe": (lambda: _bcc(2.866, 26, 26), "data/fe.extxyz.gz", 2),
+    "fe": (lambda: _bcc(2.866, 26, 26), "data/fe.extxyz.gz", 3),
     "feal": (lambda: _bcc(2.91, 26, 13), "data/feal.extxyz.gz", 3),
-    "crn": (lambda: _rocksalt(4.15, 24, 7), "data/crn.extxyz.gz", 2),
+    "crn": (lambda: _rocksalt(4.15, 24, 7), "data/crn.extxyz.gz", 3),
 }
 #: fixed-lattice options per material (explicit arguments of fit_material override them).
 #: FeAl's data hold antisite cells (Fe3Al, FeAl3, swapped pairs): exchange shells on the bcc
@@ -249,6 +250,26 @@ def select_exchange_range(reference, species, magnetic, configs, weights, lambda
     return dict(opts, r_cut_exchange=best["r_cut_exchange"], n_exchange=best["n_exchange"]), table
 
 
+def select_shells(reference, species, magnetic, configs, weights, lambdas, n_folds, seed, opts,
+                  n_max: int, prune: bool = True):
+    """Choose the number of exchange shells of the fixed-lattice model (1..n_max) by the
+    k-fold CV score of the pruned fit (held-out weighted squared error at each candidate's own
+    regulariser, same folds). Returns (n_shells, table). The test frames play no part."""
+    table = []
+    for n in range(1, int(n_max) + 1):
+        des = build_design("fixed_lattice", reference, species, magnetic, n_shells=n, **opts)
+        m, dropped = fit_pruned(des, configs, weights, lambdas=lambdas, n_folds=n_folds,
+                                seed=seed, prune=prune)
+        k = int(np.argmin(np.abs(m.ridge.lambdas - m.ridge.lam)))
+        table.append({"n_shells": n, "cv_score": float(m.ridge.cv_score[k]),
+                      "cv_sem": float(m.ridge.cv_sem[k]), "lambda": m.ridge.lam,
+                      "dropped": [d["name"] for d in dropped]})
+    best = min(table, key=lambda t: t["cv_score"])
+    log.info("fixed-lattice exchange range: %d shells (CV %.4g; %s)", best["n_shells"],
+             best["cv_score"], ", ".join(f"{t['n_shells']}: {t['cv_score']:.4g}" for t in table))
+    return best["n_shells"], table
+
+
 def fit_pruned(design, configs, weights=None, lambdas=None, n_folds=5, seed=0, reweight=0,
                prune=True):
     """Fit, dropping undetermined couplings (see :func:`fit_material`), then re-estimate the
@@ -296,9 +317,11 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
     added shell by shell (shortest range first) and kept only if their prior fraction at the
     CV regulariser stays below 0.5, i.e. if the data can tell them apart from the terms already
     in the model (same-sublattice shells in 1- and 2-atom cells act exactly like the Landau
-    |m|^2 term and are not); the rest are listed in ``dropped``. ``select``
-    (spin-lattice, unless r_cut_exchange / n_exchange are given): the range of J(r) is chosen
-    by the cross-validation score (:func:`select_exchange_range`).
+    |m|^2 term and are not); the rest are listed in ``dropped``. ``select``: the exchange
+    range is chosen by the cross-validation score, for the fixed-lattice model the number of
+    shells (1 to the MATERIALS maximum, unless ``n_shells`` is given; :func:`select_shells`),
+    for the spin-lattice model the range of J(r) (unless r_cut_exchange / n_exchange are given;
+    :func:`select_exchange_range`). Both tables are in ``selection``.
     """
     from mmace_fast.data.readers import read_extxyz
     ref = reference_structure(material)
@@ -315,10 +338,14 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
     if not magnetic:
         raise BaselineInputError(f"{material}: no magnetic species in the data")
     moments = reference_moments(configs, magnetic)
-    n_sh = MATERIALS[material][2] if n_shells is None else int(n_shells)
     if kind == "fixed_lattice":
         opts = {**FIXED_LATTICE_OPTS.get(material, {}), **opts}
     selection = []
+    if kind == "fixed_lattice" and n_shells is None and select:
+        n_sh, selection = select_shells(ref, species, magnetic, fit_set, weights, lambdas,
+                                        n_folds, seed, opts, MATERIALS[material][2], prune)
+    else:
+        n_sh = MATERIALS[material][2] if n_shells is None else int(n_shells)
     if kind == "spin_lattice" and select and not ({"r_cut_exchange", "n_exchange"} & set(opts)):
         opts, selection = select_exchange_range(ref, species, magnetic, fit_set, weights,
                                                 lambdas, n_folds, seed, opts)

@@ -541,6 +541,14 @@ MMACE_CRN = dict(n_fine=6, n_equil=60, n_prod=200)
 MMACE_FREE = dict(n_fine=5, n_equil=60, n_prod=200)
 
 
+def fit_key(fit) -> str:
+    """First 12 hex digits of the sha256 of a fitted baseline's parameter names and values."""
+    import hashlib
+    names = ",".join(p.name for p in fit.model.design.params).encode()
+    theta = np.ascontiguousarray(fit.model.theta, dtype=np.float64).tobytes()
+    return hashlib.sha256(names + theta).hexdigest()[:12]
+
+
 def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
                  kinds=("heisenberg", "mmace_fixed", "mmace_free", "pajda")) -> dict:
     """Ordering temperatures of ``material`` with the models in ``kinds`` (see module doc)."""
@@ -554,16 +562,13 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
     if fit is None:
         fit = fit_material(material, kind="fixed_lattice", configs=read_material(material),
                            root=str(ROOT))
-    # the fitted model changes with the data: its scans live under a folder named by the data
-    # content, so a rerun on grown data never resumes a checkpoint of another Hamiltonian; the
-    # mMACE scans likewise live under the frozen model's content hash (a retrained model starts
-    # afresh), Pajda's constants never change
-    import gzip
+    # the fitted model changes with the data (and the fitting code): its scans live under a
+    # folder named by its parameters, so a rerun never resumes a checkpoint of another
+    # Hamiltonian; the mMACE scans likewise live under the frozen model's content hash (a
+    # retrained model starts afresh); Pajda's constants never change
     import hashlib
     from mmace_fast.models import frozen_path
-    key = hashlib.sha256(gzip.decompress(
-        (data_dir() / f"{material}.extxyz.gz").read_bytes())).hexdigest()[:12]
-    fit_dir = workdir / f"fit_{key}"
+    fit_dir = workdir / f"fit_{fit_key(fit)}"
     moment = float(fit.moments[MAGNETIC_Z[material]])
     frozen = load_frozen(material)
     mmace_key = hashlib.sha256(frozen_path(material).read_bytes()).hexdigest()[:12]
@@ -592,6 +597,14 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
         fam = "mmace" if kind.startswith("mmace") else "heisenberg"
         order = orders[fam]
         if kind == "heisenberg":
+            if not float(fit.mean_field.get("T_K", 1.0) or 0.0) > 0.0:
+                out["models"][kind] = {"name": "Heisenberg (fitted)", "kind": kind,
+                                       "tc_binder_K": None, "order": order,
+                                       "reason": "no exchange on the ordered lattice (mean-field "
+                                                 "T = 0): the fitted model does not order"}
+                log.warning("%s heisenberg: no exchange on the ordered lattice; scan skipped",
+                            material)
+                continue
             if order == "FM" and not thermo.ferromagnetic_fit(fit):
                 out["models"][kind] = {"name": "Heisenberg (fitted)", "kind": kind,
                                        "tc_binder_K": None, "order": order,
