@@ -677,3 +677,27 @@ def test_noncollinear_frames_collect_read_and_train_without_stress(tmp_path):
     assert float(t.stress_mask[k].abs().sum()) == 0.0
     assert float(t.stress_mask[1 - k].abs().sum()) > 0.0
     assert float(t.magforces_mask.sum()) > 0.0
+
+
+def test_summary_reads_the_shipped_records_not_the_work_directory(tmp_path):
+    """The counts block comes from data/ alone: on a new machine (no dft_runs/) it must still
+    list the shipped failure and finite-difference records."""
+    from mmace_fast.data.dft.fdcheck import fd_table  # noqa: PLC0415
+    from mmace_fast.data.dft.queue import summarize_shipped  # noqa: PLC0415
+
+    frames = [Atoms("Fe", cell=np.eye(3) * 2.3, pbc=True) for _ in range(2)]
+    for i, a in enumerate(frames):
+        a.info.update(config_id=f"fe-x-{i}", config_type="x_FM", split="train",
+                      cpu_time_s=1800.0, REF_energy=-8.0)
+        a.arrays["REF_magmom"] = np.array([[0.0, 0.0, 2.2]])
+    with gzip.open(tmp_path / "fe.extxyz.gz", "wt") as fh:
+        write(fh, frames, format="extxyz")
+    (tmp_path / "fe.failures.jsonl").write_text(
+        json.dumps({"id": "fe-x-9", "reason": "scf_not_converged", "kept": False}) + "\n"
+        + json.dumps({"id": "fe-x-8", "reason": "nonmagnetic_physical", "kept": True}) + "\n")
+    (tmp_path / "fe.fd.jsonl").write_text(json.dumps(
+        {"id": "fe-x-0", "atom": 0, "axis": "z", "h_A": 0.01, "F_analytic": 0.5,
+         "F_fd": 0.4999, "abs_diff": 1e-4, "rel_diff": 2e-4}) + "\n")
+    text = summarize_shipped(tmp_path)
+    assert "| fe | 2 | 2 | 2/0/0 | 1.00 | scf_not_converged: 1 | 1 |" in text
+    assert "| fe | fe-x-0 | atom 0 z | 0.01 | 0.50000 | 0.49990 | 0.10 | 0.02 % |" in fd_table(tmp_path)

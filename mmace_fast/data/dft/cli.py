@@ -109,7 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("summary", help="markdown table of the shipped files (for DATA.md)")
     t.add_argument("--data-dir", default="data")
-    t.add_argument("--root", default="dft_runs")
     t.add_argument("--write", default=None, metavar="DATA_MD",
                    help="also replace the COUNTS block of this data card (e.g. DATA.md)")
 
@@ -167,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                      deadline=args.deadline,
                      **({"materials": args.materials} if args.materials is not None else {}))
     elif args.command == "summary":
-        text = summarize_shipped(args.data_dir, args.root) + "\n\n" + fd_table(args.root)
+        text = summarize_shipped(args.data_dir) + "\n\n" + fd_table(args.data_dir)
         print(text)
         if args.write:
             replace_block(args.write, "COUNTS", text)

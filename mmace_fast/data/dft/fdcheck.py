@@ -96,12 +96,13 @@ def fd_check(material: str, workdir: str | Path, ids: list[str], h: float = 0.01
     return results
 
 
-def fd_table(root: str | Path = "dft_runs", materials=("fe", "feal", "crn")) -> str:
-    """Markdown table of all finite-difference results under ``root/<material>/fd``."""
+def fd_table(data_dir: str | Path = "data", materials=("fe", "feal", "crn")) -> str:
+    """Markdown table of the finite-difference results shipped as
+    ``data_dir/<material>.fd.jsonl`` (``collect`` merges the work directory's into them)."""
     lines = ["| material | frame | component | h (A) | F analytic (eV/A) | F finite diff. (eV/A) "
              "| abs. diff. (meV/A) | rel. diff. |", "|---|---|---|---|---|---|---|---|"]
     for m in materials:
-        path = Path(root) / m / "fd" / "results.jsonl"
+        path = Path(data_dir) / f"{m}.fd.jsonl"
         if not path.exists():
             continue
         for line in path.read_text().splitlines():

@@ -489,9 +489,17 @@ def collect(material: str, workdir: str | Path, out_path: str | Path,
     return summary
 
 
-def summarize_shipped(data_dir: str | Path = "data", runs_root: str | Path | None = None) -> str:
-    """Markdown table of the shipped files: frames, atoms, splits, config types, wall time,
-    plus failures recorded in ``runs_root/<material>/failures.jsonl`` when given."""
+def _read_jsonl(path: Path) -> list[dict]:
+    """Records of a JSON-lines file, [] when it does not exist."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summarize_shipped(data_dir: str | Path = "data") -> str:
+    """Markdown table of the shipped files: frames, atoms, splits, config types, CPU time,
+    and the failures shipped beside each file (``<material>.failures.jsonl``, the durable
+    record that ``collect`` merges the work directory into)."""
     from ase.io import read  # noqa: PLC0415
 
     lines = ["| material | frames | atoms | train/valid/test | CPU time (h) | "
@@ -508,17 +516,11 @@ def summarize_shipped(data_dir: str | Path = "data", runs_root: str | Path | Non
         wall = sum(float(a.info.get("cpu_time_s", a.info.get("wall_time_s", 0.0)))
                    for a in frames)
         rej, kept = {}, 0
-        if runs_root is not None:
-            wd_fail = Path(runs_root) / material / "failures.jsonl"
-            if wd_fail.exists():
-                for line in wd_fail.read_text().splitlines():
-                    if not line.strip():
-                        continue
-                    r = json.loads(line)
-                    if r.get("kept"):
-                        kept += 1
-                    else:
-                        rej[r["reason"]] = rej.get(r["reason"], 0) + 1
+        for r in _read_jsonl(Path(data_dir) / f"{material}.failures.jsonl"):
+            if r.get("kept"):
+                kept += 1
+            else:
+                rej[r["reason"]] = rej.get(r["reason"], 0) + 1
         rej_s = ", ".join(f"{k}: {v}" for k, v in sorted(rej.items())) or "0"
         lines.append(f"| {material} | {len(frames)} | {sum(len(a) for a in frames)} | "
                      f"{sp.count('train')}/{sp.count('valid')}/{sp.count('test')} | "
