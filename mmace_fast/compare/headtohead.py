@@ -151,7 +151,7 @@ def mmace_spiral_energy(model, cfg, q, a: float, moment: float, relax: bool) -> 
     from ase.build import bulk
     from scipy.optimize import minimize_scalar
 
-    from mmace_fast.compare.spirals import spiral_structure
+    from mmace_fast.data.spirals import spiral_structure
     from mmace_fast.data.records import Configuration
     from mmace_fast.training.modelio import cutoff_of
     from mmace_fast.training.trainer import predict
@@ -200,7 +200,7 @@ def pajda_spiral_energy(q, a: float) -> float:
     small-q stiffness of LSDA Fe, not fitted to our data)."""
     from ase.build import bulk
 
-    from mmace_fast.compare.spirals import heisenberg_spiral_energy
+    from mmace_fast.data.spirals import heisenberg_spiral_energy
     from mmace_fast.mc.presets import PAJDA_SHELLS, pajda_fe_exchange_ev
     prim = bulk("Fe", "bcc", a=a)
     return heisenberg_spiral_energy(prim.cell.array, q, a, 1.0,

@@ -21,7 +21,7 @@ import numpy as np
 from ase import Atoms
 
 __all__ = ["SpiralError", "commensurate_supercell", "spiral_moments", "spiral_structure",
-           "heisenberg_spiral_energy"]
+           "heisenberg_spiral_energy", "spiral_path_of", "spiral_training_atoms"]
 
 
 class SpiralError(ValueError):
@@ -121,3 +121,62 @@ def heisenberg_spiral_energy(prim_cell, q_cart_2pi_a, a: float, moment: float,
         sel = np.abs(d - dk) < tol
         e += jk * np.cos(R[sel] @ q).sum()
     return -0.5 * moment ** 2 * e
+
+
+# --------------------------------------------------------------------------------------------
+# DFT spirals as real-space training frames
+# --------------------------------------------------------------------------------------------
+def spiral_path_of(q_cart_2pi_a, tol: float = 1e-9) -> str:
+    """"GH" for q along (1, 0, 0), "GN" along (1, 1, 0) (2 pi / a), "G" for q = 0, else "other"."""
+    q = np.asarray(q_cart_2pi_a, dtype=float).reshape(3)
+    if np.linalg.norm(q) < tol:
+        return "G"
+    u = q / np.linalg.norm(q)
+    if np.allclose(np.abs(u), [1.0, 0.0, 0.0], atol=1e-9):
+        return "GH"
+    if np.allclose(np.abs(u), [2 ** -0.5, 2 ** -0.5, 0.0], atol=1e-9):
+        return "GN"
+    return "other"
+
+
+def spiral_training_atoms(frame: Atoms, split: str | None = None) -> Atoms:
+    """A DFT flat spiral computed with the generalised Bloch theorem on a 1-atom cell (a frame
+    of ``data/fe_spirals.extxyz.gz``) as the equivalent real-space frame: the commensurate
+    supercell with m_i = |m| (cos q.r_i, sin q.r_i, 0) and the labels that DFT defines there.
+
+    Without spin-orbit coupling the spiral on the supercell is the same state as the Bloch
+    calculation (every site equivalent up to a global spin rotation), so
+      energy      = n_sc E_1 (eV; E_1 the frame's free energy per atom),
+      forces      = 0 (inversion through a site combined with the spin rotation C2 about that
+                    site's moment maps the state onto itself; a polar vector must vanish),
+      magforces   = 0, all components defined (the same operation leaves only the longitudinal
+                    component, which vanishes at the self-consistent moment length),
+      stress      : not defined (GPAW gives none in spiral mode) and not set.
+    |m| is the frame's converged moment. Raises SpiralError for a frame that is not a 1-atom
+    spiral, or whose stored q is inconsistent with its cell."""
+    if not frame.info.get("spiral", False) or len(frame) != 1:
+        raise SpiralError(f"{frame.info.get('config_id', '?')}: not a 1-atom spiral frame")
+    cid = str(frame.info.get("config_id", "spiral"))
+    q = np.asarray(frame.info["qspiral_cart_2pi_over_a"], dtype=float).reshape(3)
+    a = float(frame.info["dft_lattice_a"])
+    q_scaled = np.asarray(frame.info["qspiral_scaled"], dtype=float).reshape(3)
+    if not np.allclose(frame.cell.array @ q / a, q_scaled, atol=1e-8):
+        raise SpiralError(f"{cid}: q = {q} (2 pi / a, a = {a}) is not the stored reciprocal-cell "
+                          f"q {q_scaled} for this cell")
+    moment = float(np.linalg.norm(np.asarray(frame.arrays["REF_magmom"], dtype=float)[0]))
+    e_atom = float(frame.info["REF_energy"])                       # eV, 1-atom cell
+    sc, moms = spiral_structure(frame, q, a, moment)
+    n = len(sc)
+    out = Atoms(numbers=sc.numbers, positions=sc.positions, cell=sc.cell.array, pbc=True)
+    out.arrays["REF_magmom"] = moms                                # [n, 3] muB
+    out.arrays["REF_forces"] = np.zeros((n, 3))                    # [n, 3] eV/A
+    out.arrays["REF_magforces"] = np.zeros((n, 3))                 # [n, 3] eV/muB
+    out.arrays["REF_magforces_mask"] = np.ones((n, 3), dtype=bool)
+    out.info.update({
+        "REF_energy": e_atom * n,
+        "config_id": f"{cid}-sc{n}", "config_type": str(frame.info.get("config_type", "spiral")),
+        "split": str(split if split is not None else frame.info.get("split", "test")),
+        "spiral_source_id": cid, "spiral_path": spiral_path_of(q),
+        "qspiral_cart_2pi_over_a": q, "magforces_source": "spiral_symmetry_and_scf",
+    })
+    return out
