@@ -8,6 +8,10 @@ For each material (bcc Fe, B2 FeAl, rocksalt CrN; data/<material>.extxyz.gz, see
 1. snapshot: the data file is read once into memory (the DFT pipeline rewrites it from time to
    time), its SHA-256 and frame counts recorded, and the bytes written to the run directory;
    training reads only that snapshot, so a run is reproducible from (snapshot, seed);
+   For Fe the DFT spin spirals (data/fe_spirals.extxyz.gz, 1-atom Bloch calculations) enter as
+   their real-space commensurate supercells (mmace_fast.data.spirals.spiral_training_frames:
+   E = n E_1, F = 0, -dE/dm = 0), split by mmace_fast.data.spirals.spiral_split (q = 0.4 H
+   and 0.4 N held out, every other q a training frame) and reported as spiral errors;
 2. training: a small non-SOC mMACE (``MODEL`` below, per-material moment scales) with the
    project's trainer on the file's fixed ``train`` split, ``valid`` split for the plateau
    scheduler / early stopping / best model (EMA weights), seed 0, one thread;
@@ -35,7 +39,8 @@ The last stdout line is one JSON object: per material <m>_e_mae_mev_atom, <m>_f_
 <m>_moment_relaxed_mub (reference state), <m>_moment_max_err_mub (over all magnetic ideal
 states), <m>_ordering_ok, <m>_ordering_relaxed_ok, <m>_states (per state: DFT and model
 energies, meV/atom relative to the lowest, and moments), <m>_data_sha256, <m>_frames,
-<m>_train_s, plus the settings.
+<m>_train_s, <m>_spiral_e_mae_{train,test}_mev_atom and <m>_spirals (per spiral: path, q,
+split, DFT and model E(q) - E(0) in meV/atom at the DFT moment), plus the settings.
 """
 from __future__ import annotations
 
@@ -58,6 +63,8 @@ import torch  # noqa: E402
 
 from mmace_fast.data.readers import atoms_to_configuration  # noqa: E402
 from mmace_fast.data.records import Configuration  # noqa: E402
+from mmace_fast.data.spirals import (SPIRAL_TEST_X, spiral_training_frames,  # noqa: E402
+                                     spirals_file_of)
 from mmace_fast.model.relax import relax_moments  # noqa: E402
 from mmace_fast.training.config import TrainConfig  # noqa: E402
 from mmace_fast.training.modelio import load_model, read_model_json, save_model  # noqa: E402
@@ -102,10 +109,13 @@ def train_settings(material: str, quick: bool) -> dict:
 # data snapshot
 # --------------------------------------------------------------------------------------------
 def snapshot(material: str, run_dir: Path) -> dict:
-    """Copy data/<material>.extxyz.gz (read once) into ``run_dir``; parse the copy.
+    """Copy data/<material>.extxyz.gz (read once) into ``run_dir``; parse the copy. Spiral
+    frames (data/<material>_spirals.extxyz.gz), where they exist, are written next to it as
+    their real-space supercells, split by ``SPIRAL_TRAIN_PATHS``.
 
     Returns {"path", "sha256", "frames" [(Configuration, initial moments [n, 3] muB)],
-    "counts" {split: n}}."""
+    "counts" {split: n}, "spiral_path" (None without spirals), "spirals" [(Configuration,
+    q [3] in 2 pi / a)]}."""
     src = ROOT / "data" / f"{material}.extxyz.gz"
     raw = src.read_bytes()
     sha = hashlib.sha256(raw).hexdigest()
@@ -124,7 +134,33 @@ def snapshot(material: str, run_dir: Path) -> dict:
         split = conf.info.get("split", "train")
         counts[split] = counts.get(split, 0) + 1
     log.info("%s: %d frames %s, sha256 %s", material, len(frames), counts, sha[:12])
-    return {"path": dst, "sha256": sha, "frames": frames, "counts": counts}
+    snap = {"path": dst, "sha256": sha, "frames": frames, "counts": counts,
+            "spiral_path": None, "spirals": [], "spirals_sha256": None}
+    snap.update(spiral_snapshot(material, run_dir))
+    return snap
+
+
+def spiral_snapshot(material: str, run_dir: Path) -> dict:
+    """data/<material>_spirals.extxyz.gz (read once) -> run_dir/<material>_spirals_sc.extxyz:
+    every q != 0 spiral as its commensurate supercell with the split of ``spiral_split``."""
+    src = spirals_file_of(ROOT / "data" / f"{material}.extxyz.gz")
+    if not src.exists():
+        return {}
+    import ase.io
+    raw = src.read_bytes()
+    copy = run_dir / src.name
+    copy.write_bytes(raw)
+    sc = spiral_training_frames(copy)
+    if not sc:
+        return {}
+    dst = run_dir / f"{material}_spirals_sc.extxyz"
+    ase.io.write(str(dst), sc, format="extxyz")
+    confs = [(atoms_to_configuration(a, f"{dst}:{k}"), a.info["qspiral_cart_2pi_over_a"])
+             for k, a in enumerate(sc)]
+    log.info("%s: %d spiral supercells (%d train)", material, len(confs),
+             sum(c.info["split"] == "train" for c, _ in confs))
+    return {"spiral_path": dst, "spirals": confs,
+            "spirals_sha256": hashlib.sha256(raw).hexdigest()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,7 +178,8 @@ def train_material(material: str, snap: dict, run_dir: Path, quick: bool) -> tup
     out = run_dir / "model"
     if out.exists():
         shutil.rmtree(out)         # re-runnable: always a fresh, seeded run
-    cfg = TrainConfig(train_file=str(snap["path"]), model=model_cfg, out_dir=str(out),
+    files = [str(snap["path"])] + ([str(snap["spiral_path"])] if snap["spiral_path"] else [])
+    cfg = TrainConfig(train_file=files, model=model_cfg, out_dir=str(out),
                       resume=False, **train_settings(material, quick))
     t0 = time.perf_counter()
     Trainer(cfg).setup().fit()
@@ -239,6 +276,27 @@ def _r(x, nd=3):
     return None if x is None or (isinstance(x, float) and not np.isfinite(x)) else round(x, nd)
 
 
+def spiral_errors(model, cutoff: float, spirals: list, e_fm_dft: float, e_fm: float) -> dict:
+    """Per spiral supercell: DFT and model E(q) - E(FM) (meV/atom, model at the DFT moments;
+    e_fm_dft / e_fm the DFT / model energy per atom of the ideal FM cell, eV) and the MAE of
+    the spiral energies per split."""
+    rows, err = [], {}
+    for conf, q in spirals:
+        e_model = energy_per_atom(model, cutoff, conf)
+        row = {"id": conf.info["config_id"], "path": conf.info["spiral_path"],
+               "split": conf.info["split"],
+               "q": [round(float(x), 4) for x in q],
+               "dft_mev": 1e3 * (conf.energy / conf.n_atoms - e_fm_dft),
+               "model_mev": 1e3 * (e_model - e_fm)}
+        rows.append(row)
+        err.setdefault(row["split"], []).append(abs(1e3 * (e_model - conf.energy
+                                                              / conf.n_atoms)))
+    out = {f"spiral_e_mae_{k}_mev_atom": _r(float(np.mean(v))) for k, v in err.items()}
+    out["spirals"] = [{k: (_r(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
+                      for r in rows]
+    return out
+
+
 def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> dict:
     cutoff = float(mcfg.r_cut)
     frames = snap["frames"]
@@ -266,6 +324,10 @@ def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> 
     res["ideal_in_train"] = sum(s["split"] == "train" for s in states)
     res["n_ideal"] = len(states)
     res["states"] = relative_table(states) if states else {}
+    fm = [s for s in states if s["state"] == REFERENCE_STATE[material]]
+    if snap["spirals"] and fm:
+        res.update(spiral_errors(model, cutoff, snap["spirals"], fm[0]["e_dft"],
+                                 fm[0]["e_model"]))
     return res
 
 
@@ -290,8 +352,12 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str) 
         "data_sha256": snap["sha256"],
         "data_frames": sum(snap["counts"].values()),
         "data_split_counts": snap["counts"],
+        "spirals_file": (f"data/{material}_spirals.extxyz.gz (supercells; held out: "
+                         f"x = {list(SPIRAL_TEST_X)} of Gamma-H and Gamma-N)"
+                         if snap["spiral_path"] else None),
+        "spirals_sha256": snap["spirals_sha256"],
         "made_by": command,
-        "results": {k: v for k, v in results.items() if k != "states"},
+        "results": {k: v for k, v in results.items() if k not in ("states", "spirals")},
     })
     dest = MODELS_DIR / material
     save_model(dest, model, mcfg, meta)
@@ -329,9 +395,12 @@ def main(argv=None):
         res = evaluate_material(material, model, mcfg, snap, 1e-3 * args.tie_mev)
         res.update(data_sha256=snap["sha256"], frames=sum(snap["counts"].values()),
                    split_counts=snap["counts"], train_s=round(seconds, 1))
-        log.info("%s: %s", material, json.dumps({k: v for k, v in res.items() if k != "states"}))
+        log.info("%s: %s", material, json.dumps({k: v for k, v in res.items()
+                                                  if k not in ("states", "spirals")}))
         for name, row in res["states"].items():
             log.info("  %-22s %s", name, row)
+        for row in res.get("spirals", []):
+            log.info("  spiral %s", row)
         if args.ship:
             ship(material, run_dir, snap, res, command)
         result.update({f"{material}_{k}": v for k, v in res.items()})
@@ -340,6 +409,7 @@ def main(argv=None):
                   train={k: v for k, v in (QUICK_TRAIN if args.quick else TRAIN).items()},
                   train_overrides={m: TRAIN_OVERRIDES[m] for m in args.materials
                                    if m in TRAIN_OVERRIDES},
+                  spiral_test_x=list(SPIRAL_TEST_X),
                   wall_s=round(time.perf_counter() - t_all, 1),
                   caveat="ideal cells are mostly in the training split: orderings test the fit")
     print(json.dumps(result))

@@ -11,8 +11,9 @@ from ase.build import bulk
 
 from mmace_fast.data.readers import atoms_to_configuration
 from mmace_fast.data.spirals import (SpiralError, commensurate_supercell,
-                                     heisenberg_spiral_energy, spiral_path_of, spiral_structure,
-                                     spiral_training_atoms)
+                                     heisenberg_spiral_energy, spiral_path_of, spiral_split,
+                                     spiral_structure, spiral_training_atoms,
+                                     spiral_training_frames, spirals_file_of)
 from mmace_fast.data.dft.spirals import spiral_path
 from mmace_fast.mc.hamiltonian import SpinHamiltonian
 
@@ -132,3 +133,18 @@ def test_spiral_frames_with_bad_q_or_cells_are_refused():
         spiral_training_atoms(cubic)
     assert spiral_path_of([0.4, 0, 0]) == "GH" and spiral_path_of([0.1, 0.1, 0]) == "GN"
     assert spiral_path_of([0, 0, 0]) == "G" and spiral_path_of([0.1, 0.2, 0]) == "other"
+
+
+def test_spiral_split_holds_out_the_middle_of_both_paths_and_q0_is_no_frame():
+    assert spiral_split([0.4, 0, 0]) == "test" and spiral_split([0.2, 0.2, 0]) == "test"
+    assert spiral_split([0.2, 0, 0]) == "train" and spiral_split([0.1, 0.1, 0]) == "train"
+    assert spiral_split([0.6, 0, 0]) == "train" and spiral_split([0.5, 0.5, 0]) == "train"
+    assert spirals_file_of("data/fe.extxyz.gz") == SPIRALS.parent.relative_to(
+        SPIRALS.parent.parent) / "fe_spirals.extxyz.gz"
+    frames = spiral_training_frames(SPIRALS)
+    shipped = ase.io.read(str(SPIRALS), ":")
+    nonzero = [f for f in shipped if np.linalg.norm(f.info["qspiral_cart_2pi_over_a"]) > 0]
+    assert len(frames) == len(nonzero) > 0
+    for sc, fr in zip(frames, nonzero):
+        assert sc.info["split"] == spiral_split(fr.info["qspiral_cart_2pi_over_a"])
+    assert spiral_training_frames(SPIRALS.with_name("none_spirals.extxyz.gz")) == []

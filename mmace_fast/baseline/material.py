@@ -323,7 +323,7 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
     for the spin-lattice model the range of J(r) (unless r_cut_exchange / n_exchange are given;
     :func:`select_exchange_range`). Both tables are in ``selection``.
     """
-    from mmace_fast.data.readers import read_extxyz
+    from mmace_fast.data.spirals import read_with_spirals
     ref = reference_structure(material)
     if configs is None:
         path = Path(data_path or MATERIALS[material][1])
@@ -331,7 +331,7 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
             path = Path(root) / path
         if not path.exists():
             raise BaselineInputError(f"data file {path} not found")
-        configs = read_extxyz(path)
+        configs = read_with_spirals(path)
     fit_set, test_set = split_frames(configs)
     species = sorted(set(np.concatenate([c.numbers for c in configs]).tolist()))
     magnetic = magnetic_species_of(configs)

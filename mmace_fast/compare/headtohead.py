@@ -60,8 +60,9 @@ def data_dir() -> Path:
 
 
 def read_material(material: str):
-    from mmace_fast.data.readers import read_extxyz
-    return read_extxyz(data_dir() / f"{material}.extxyz.gz")
+    """The material's frames and its spiral supercells (what the shipped mMACE trained on)."""
+    from mmace_fast.data.spirals import read_with_spirals
+    return read_with_spirals(data_dir() / f"{material}.extxyz.gz")
 
 
 # =========================================================================== accuracy

@@ -16,12 +16,14 @@ from __future__ import annotations
 import itertools
 from fractions import Fraction
 from math import gcd
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
 __all__ = ["SpiralError", "commensurate_supercell", "spiral_moments", "spiral_structure",
-           "heisenberg_spiral_energy", "spiral_path_of", "spiral_training_atoms"]
+           "heisenberg_spiral_energy", "spiral_path_of", "spiral_split", "spiral_training_atoms",
+           "spiral_training_frames", "spirals_file_of", "read_with_spirals", "SPIRAL_TEST_X"]
 
 
 class SpiralError(ValueError):
@@ -126,17 +128,37 @@ def heisenberg_spiral_energy(prim_cell, q_cart_2pi_a, a: float, moment: float,
 # --------------------------------------------------------------------------------------------
 # DFT spirals as real-space training frames
 # --------------------------------------------------------------------------------------------
+#: fractions x of the path (q = x H or x N) whose DFT spirals are held out (split "test"):
+#: the middle of both paths, an interpolation test of the magnon dispersion; every other
+#: q != 0 spiral is a training frame. Along Gamma-H the spiral energy measures
+#: 8 J1 (1 - cos pi x) + 2 J2 (1 - cos 2 pi x) + ..., along Gamma-N 4 (J1 + J2)(1 - cos pi x)
+#: + ...: only both paths together separate J1 from J2 (which sets the disorder energy).
+SPIRAL_TEST_X = (0.4,)
+
+#: end points of the paths, q in 2 pi / a
+_PATH_ENDS = {"GH": np.array([1.0, 0.0, 0.0]), "GN": np.array([0.5, 0.5, 0.0])}
+
+
 def spiral_path_of(q_cart_2pi_a, tol: float = 1e-9) -> str:
     """"GH" for q along (1, 0, 0), "GN" along (1, 1, 0) (2 pi / a), "G" for q = 0, else "other"."""
     q = np.asarray(q_cart_2pi_a, dtype=float).reshape(3)
     if np.linalg.norm(q) < tol:
         return "G"
     u = q / np.linalg.norm(q)
-    if np.allclose(np.abs(u), [1.0, 0.0, 0.0], atol=1e-9):
-        return "GH"
-    if np.allclose(np.abs(u), [2 ** -0.5, 2 ** -0.5, 0.0], atol=1e-9):
-        return "GN"
+    for name, end in _PATH_ENDS.items():
+        if np.allclose(np.abs(u), end / np.linalg.norm(end), atol=1e-9):
+            return name
     return "other"
+
+
+def spiral_split(q_cart_2pi_a) -> str:
+    """"test" for the held-out fractions ``SPIRAL_TEST_X`` of either path, else "train"."""
+    q = np.abs(np.asarray(q_cart_2pi_a, dtype=float).reshape(3))
+    path = spiral_path_of(q)
+    if path not in _PATH_ENDS:
+        return "train"
+    x = float(np.linalg.norm(q) / np.linalg.norm(_PATH_ENDS[path]))
+    return "test" if any(abs(x - t) < 1e-6 for t in SPIRAL_TEST_X) else "train"
 
 
 def spiral_training_atoms(frame: Atoms, split: str | None = None) -> Atoms:
@@ -152,7 +174,8 @@ def spiral_training_atoms(frame: Atoms, split: str | None = None) -> Atoms:
       magforces   = 0, all components defined (the same operation leaves only the longitudinal
                     component, which vanishes at the self-consistent moment length),
       stress      : not defined (GPAW gives none in spiral mode) and not set.
-    |m| is the frame's converged moment. Raises SpiralError for a frame that is not a 1-atom
+    |m| is the frame's converged moment; ``split`` defaults to :func:`spiral_split` of its q.
+    Raises SpiralError for a frame that is not a 1-atom
     spiral, or whose stored q is inconsistent with its cell."""
     if not frame.info.get("spiral", False) or len(frame) != 1:
         raise SpiralError(f"{frame.info.get('config_id', '?')}: not a 1-atom spiral frame")
@@ -175,8 +198,40 @@ def spiral_training_atoms(frame: Atoms, split: str | None = None) -> Atoms:
     out.info.update({
         "REF_energy": e_atom * n,
         "config_id": f"{cid}-sc{n}", "config_type": str(frame.info.get("config_type", "spiral")),
-        "split": str(split if split is not None else frame.info.get("split", "test")),
+        "split": str(split if split is not None else spiral_split(q)),
         "spiral_source_id": cid, "spiral_path": spiral_path_of(q),
         "qspiral_cart_2pi_over_a": q, "magforces_source": "spiral_symmetry_and_scf",
     })
     return out
+
+
+def spirals_file_of(data_file) -> Path:
+    """data/<material>.extxyz.gz -> data/<material>_spirals.extxyz.gz (may not exist)."""
+    p = Path(data_file)
+    stem = p.name.split(".")[0]
+    return p.with_name(f"{stem}_spirals.extxyz.gz")
+
+
+def spiral_training_frames(spirals_file) -> list:
+    """Every q != 0 spiral of a spirals file as its real-space supercell (Atoms with REF_
+    labels and the split of :func:`spiral_split`); [] when the file does not exist. The q = 0
+    spiral is the ferromagnet of the 1-atom cell, already a frame of the main file."""
+    import ase.io  # noqa: PLC0415
+
+    path = Path(spirals_file)
+    if not path.exists():
+        return []
+    frames = ase.io.read(str(path), index=":", format="extxyz")
+    return [spiral_training_atoms(fr) for fr in frames
+            if spiral_path_of(fr.info["qspiral_cart_2pi_over_a"]) != "G"]
+
+
+def read_with_spirals(data_file) -> list:
+    """Configurations of a material's data file followed by those of its spiral supercells
+    (``spirals_file_of``), i.e. every frame a model of that material is trained or tested on;
+    the baselines and the head-to-head read the data through this, as the mMACE training does."""
+    from mmace_fast.data.readers import atoms_to_configuration, read_extxyz  # noqa: PLC0415
+
+    sp = spirals_file_of(data_file)
+    return read_extxyz(data_file) + [atoms_to_configuration(a, f"{sp}:spiral:{k}")
+                                     for k, a in enumerate(spiral_training_frames(sp))]
