@@ -101,8 +101,9 @@ TRAIN_OVERRIDES = {"feal": dict(moment_stability_profile="landau",
                                 moment_stability_range=[0.05, 2.5])}
 
 
-def train_settings(material: str, quick: bool) -> dict:
-    return dict(QUICK_TRAIN if quick else TRAIN, **TRAIN_OVERRIDES.get(material, {}))
+def train_settings(material: str, quick: bool, **changes) -> dict:
+    """TRAIN (or QUICK_TRAIN) with the material's overrides, then ``changes`` (command line)."""
+    return dict(QUICK_TRAIN if quick else TRAIN, **TRAIN_OVERRIDES.get(material, {}), **changes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def species_of(frames) -> list[int]:
     return sorted({int(z) for conf, _ in frames for z in conf.numbers})
 
 
-def train_material(material: str, snap: dict, run_dir: Path, quick: bool) -> tuple:
+def train_material(material: str, snap: dict, run_dir: Path, quick: bool, **changes) -> tuple:
     """Fresh training run in run_dir/model; returns (best model, its config, seconds)."""
     species = species_of(snap["frames"])
     model_cfg = dict(QUICK_MODEL if quick else MODEL, species=species,
@@ -180,12 +181,18 @@ def train_material(material: str, snap: dict, run_dir: Path, quick: bool) -> tup
         shutil.rmtree(out)         # re-runnable: always a fresh, seeded run
     files = [str(snap["path"])] + ([str(snap["spiral_path"])] if snap["spiral_path"] else [])
     cfg = TrainConfig(train_file=files, model=model_cfg, out_dir=str(out),
-                      resume=False, **train_settings(material, quick))
+                      resume=False, **train_settings(material, quick, **changes))
     t0 = time.perf_counter()
     Trainer(cfg).setup().fit()
     seconds = time.perf_counter() - t0
     model, mcfg, _ = load_model(out)
     return model, mcfg, seconds
+
+
+def train_changes(args) -> dict:
+    """Command-line overrides of the training settings (recorded in the model's metadata)."""
+    return {k: v for k, v in (("max_epochs", args.max_epochs), ("patience", args.patience))
+            if v is not None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,6 +380,8 @@ def main(argv=None):
     p.add_argument("--out", default=str(ROOT / "runs" / "dft_models"), help="run directory")
     p.add_argument("--tie-mev", type=float, default=1.0,
                    help="DFT energy differences below this (meV/atom) are not ordered")
+    p.add_argument("--max-epochs", type=int, default=None, help="override TRAIN's max_epochs")
+    p.add_argument("--patience", type=int, default=None, help="override TRAIN's patience")
     p.add_argument("--ship", action="store_true",
                    help="copy the trained models to mmace_fast/models/ (not with --quick)")
     args = p.parse_args(argv)
@@ -391,7 +400,8 @@ def main(argv=None):
     for material in args.materials:
         run_dir = Path(args.out) / ("quick" if args.quick else "full") / material
         snap = snapshot(material, run_dir)
-        model, mcfg, seconds = train_material(material, snap, run_dir, args.quick)
+        model, mcfg, seconds = train_material(material, snap, run_dir, args.quick,
+                                              **train_changes(args))
         res = evaluate_material(material, model, mcfg, snap, 1e-3 * args.tie_mev)
         res.update(data_sha256=snap["sha256"], frames=sum(snap["counts"].values()),
                    split_counts=snap["counts"], train_s=round(seconds, 1))

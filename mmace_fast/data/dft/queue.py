@@ -17,6 +17,7 @@ for it; finished ids are skipped. Every calculation runs in its own subprocess w
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import logging
 import os
@@ -456,7 +457,9 @@ def collect(material: str, workdir: str | Path, out_path: str | Path,
         if fr:                                  # no empty files: the loader needs frames
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp")
-            with gzip.open(tmp, "wt") as fh:
+            # mtime=0: the same frames give the same bytes (and sha256) on every collect
+            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+                    io.TextIOWrapper(gz, encoding="utf-8") as fh:
                 write(fh, fr, format="extxyz")
             os.replace(tmp, path)
         elif path.exists():                     # frames withdrawn (e.g. superseded settings)
