@@ -35,7 +35,9 @@ def _result():
             "spirals": {"rows": [{"path": "Gamma-H", "x": 0.0, "dft": None,
                                   "mmace_fixed": {"e": -8.0, "m": 2.2, "de_mev": 0.0}},
                                  {"path": "Gamma-H", "x": 1.0, "dft": None,
-                                  "mmace_fixed": {"e": -7.6, "m": 2.2, "de_mev": 400.0}}]},
+                                  "mmace_fixed": {"e": -7.6, "m": 2.2, "de_mev": 400.0}},
+                                 {"path": "Gamma-N", "x": 0.4, "dft_split": "test",
+                                  "dft": {"e": -7.9, "m": 2.1, "de_mev": 100.0}}]},
             "thermo": {"fe": thermo_fe}}
 
 
@@ -65,7 +67,8 @@ def test_markdown_tables():
     assert "| fe | spin_lattice | 3.00 (3.50) | 40.00 (50.00) |" in md
     assert "| fe | ideal2_AFM | valid | 400.0 | 390.0 |" in md
     assert "1600 +- 20" in md and "+53 %" in md
-    assert "| Gamma-H | 1.00 | - | - | 400 (2.20) |" in md
+    assert "| Gamma-H | 1.00 | - | - | - | 400 (2.20) |" in md
+    assert "| Gamma-N | 0.40 | test | 100 (2.10) | - |" in md
 
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="no matplotlib")

@@ -245,6 +245,7 @@ def disorder_energy(fits: dict, moment: float, L: int = 3, n_samples: int = 12,
 def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
     """Fe E(q) - E(0) (meV/atom) and moment lengths along Gamma-H and Gamma-N."""
     from mmace_fast.baseline import fit_material, spiral_energies
+    from mmace_fast.data.spirals import spiral_split
     from mmace_fast.models import load_default
 
     t0 = time.perf_counter()
@@ -272,6 +273,8 @@ def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
         row["pajda"] = {"e": pajda_spiral_energy(q, a), "m": None}
         d = _match_dft(dft, q)
         row["dft"] = None if d is None else {"e": d["energy"], "m": d["moment"]}
+        # was this DFT point a training frame of the models (read_with_spirals)?
+        row["dft_split"] = None if d is None or not any(q) else spiral_split(q)
         rows.append(row)
     # energies relative to q = 0 of each source
     keys = [k for k in rows[0] if isinstance(rows[0][k], dict)]

@@ -124,15 +124,19 @@ def spiral_table(result: dict) -> list[str]:
     sp = result.get("spirals")
     if not sp:
         return []
+    # "DFT point": train = a training frame of every model (data.spirals.read_with_spirals),
+    # test = held out (spiral_split), - = no DFT point or q = 0
     srcs = ["dft", "pajda", "mmace_fixed", "mmace_relaxed", "fixed_lattice_fixed",
             "fixed_lattice_relaxed", "spin_lattice_fixed", "spin_lattice_relaxed"]
-    lines = ["| path | x | " + " | ".join(srcs) + " |", "|---|---|" + "---|" * len(srcs)]
+    lines = ["| path | x | DFT point | " + " | ".join(srcs) + " |",
+             "|---|---|---|" + "---|" * len(srcs)]
     for r in sp["rows"]:
         cells = []
         for s in srcs:
             v = r.get(s)
             cells.append("-" if not v else f"{_fmt(v.get('de_mev'), 0)} ({_fmt(v.get('m'))})")
-        lines.append(f"| {r['path']} | {r['x']:.2f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['path']} | {r['x']:.2f} | {r.get('dft_split') or '-'} | "
+                     + " | ".join(cells) + " |")
     dis = sp.get("disorder_energy_mev") or {}
     if dis and "error" not in dis:
         lines += ["", "Disorder energy <E(random directions)> - E(FM), meV/Fe atom at the DFT "
