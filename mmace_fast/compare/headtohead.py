@@ -538,9 +538,15 @@ def thermo_plans(quick: bool) -> dict:
 
 
 #: mMACE sizes per material (CrN's AFM2 / AFM3 patterns need even L; L = 4 is 256 Cr + 256 N,
-#: ~8x the cost of L = 2 per sweep, hence fewer sweeps and temperatures)
-MMACE_SIZES = {"crn": (2, 4)}
+#: ~8x the cost of L = 2 per sweep, hence fewer sweeps and temperatures). Fe: even sizes, as in
+#: the main job: an odd L cannot host the period-2 (H-, P-point) fluctuations an
+#: antiferromagnetic J2 favours and orders far above the even sizes (a 3/4 crossing compares
+#: incompatible curves); L = 4 (11.5 A) is the smallest cell longer than the 2-layer receptive
+#: field (10 A)
+MMACE_SIZES = {"crn": (2, 4), "fe": (4, 6)}
 MMACE_CRN = dict(n_fine=6, n_equil=60, n_prod=200)
+#: Fe at L = 4 / 6 (128 / 432 atoms): the sweeps of the free-length scans for both mMACE kinds
+MMACE_FE = dict(n_fine=5, n_equil=60, n_prod=200)
 #: free-length mMACE on Fe: fewer temperatures and sweeps (budget of the full run)
 MMACE_FREE = dict(n_fine=5, n_equil=60, n_prod=200)
 
@@ -627,8 +633,7 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
         plan = dict(plans["mmace" if fam == "mmace" else kind])
         if fam == "mmace" and not quick and material in MMACE_SIZES:
             plan["sizes"] = MMACE_SIZES[material]
-            if material == "crn":
-                plan.update(MMACE_CRN)
+            plan.update({"crn": MMACE_CRN, "fe": MMACE_FE}[material])
         if kind == "mmace_free" and not quick:
             plan.update(MMACE_FREE)
         log.info("%s %s: order %s, pre-scan %.0f-%.0f K", material, kind, order, *rng)
