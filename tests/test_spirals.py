@@ -148,3 +148,19 @@ def test_spiral_split_holds_out_the_middle_of_both_paths_and_q0_is_no_frame():
     for sc, fr in zip(frames, nonzero):
         assert sc.info["split"] == spiral_split(fr.info["qspiral_cart_2pi_over_a"])
     assert spiral_training_frames(SPIRALS.with_name("none_spirals.extxyz.gz")) == []
+
+
+def test_read_with_spirals_appends_the_supercells_to_the_material_file(tmp_path):
+    from mmace_fast.data.readers import read_extxyz
+    from mmace_fast.data.spirals import read_with_spirals
+
+    main = SPIRALS.with_name("fe.extxyz.gz")
+    both = read_with_spirals(main)
+    n_main = len(read_extxyz(main))
+    spirals = spiral_training_frames(SPIRALS)
+    assert len(both) == n_main + len(spirals)
+    assert [c.info["split"] for c in both[n_main:]] == [a.info["split"] for a in spirals]
+    assert all(c.stress is None and c.energy is not None for c in both[n_main:])
+    lone = tmp_path / "fe.extxyz.gz"          # no fe_spirals file beside it: the file alone
+    lone.write_bytes(main.read_bytes())
+    assert len(read_with_spirals(lone)) == n_main
