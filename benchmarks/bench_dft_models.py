@@ -112,7 +112,7 @@ def train_settings(material: str, quick: bool, **changes) -> dict:
 def snapshot(material: str, run_dir: Path) -> dict:
     """Copy data/<material>.extxyz.gz (read once) into ``run_dir``; parse the copy. Spiral
     frames (data/<material>_spirals.extxyz.gz), where they exist, are written next to it as
-    their real-space supercells, split by ``SPIRAL_TRAIN_PATHS``.
+    their real-space supercells, split by ``spiral_split``.
 
     Returns {"path", "sha256", "frames" [(Configuration, initial moments [n, 3] muB)],
     "counts" {split: n}, "spiral_path" (None without spirals), "spirals" [(Configuration,
