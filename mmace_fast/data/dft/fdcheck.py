@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .queue import WorkDir, run_one
+from .queue import WorkDir, _read_jsonl, run_one
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,7 @@ def fd_table(data_dir: str | Path = "data", materials=("fe", "feal", "crn")) -> 
     lines = ["| material | frame | component | h (A) | F analytic (eV/A) | F finite diff. (eV/A) "
              "| abs. diff. (meV/A) | rel. diff. |", "|---|---|---|---|---|---|---|---|"]
     for m in materials:
-        path = Path(data_dir) / f"{m}.fd.jsonl"
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            r = json.loads(line)
+        for r in _read_jsonl(Path(data_dir) / f"{m}.fd.jsonl"):
             lines.append(f"| {m} | {r['id']} | atom {r['atom']} {r['axis']} | {r['h_A']} | "
                          f"{r['F_analytic']:.5f} | {r['F_fd']:.5f} | "
                          f"{1000 * r['abs_diff']:.2f} | {100 * r['rel_diff']:.2f} % |")
