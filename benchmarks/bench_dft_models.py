@@ -12,7 +12,8 @@ For each material (bcc Fe, B2 FeAl, rocksalt CrN; data/<material>.extxyz.gz, see
    their real-space commensurate supercells (mmace_fast.data.spirals.spiral_training_frames:
    E = n E_1, F = 0, -dE/dm = 0), split by mmace_fast.data.spirals.spiral_split (q = 0.4 H
    and 0.4 N held out, every other q a training frame) and reported as spiral errors;
-2. training: a small non-SOC mMACE (``MODEL`` below, per-material moment scales) with the
+2. training: a small mMACE (``MODEL`` below: non-SOC, except the SOC variant for FePt, see
+   ``MODEL_OVERRIDES``; per-material moment scales) with the
    project's trainer on the file's fixed ``train`` split, ``valid`` split for the plateau
    scheduler / early stopping / best model (EMA weights), seed 0, one thread;
 3. held-out errors of the best model on the ``test`` split (also on train / valid): MAE of
@@ -40,7 +41,11 @@ The last stdout line is one JSON object: per material <m>_e_mae_mev_atom, <m>_f_
 states), <m>_ordering_ok, <m>_ordering_relaxed_ok, <m>_states (per state: DFT and model
 energies, meV/atom relative to the lowest, and moments), <m>_data_sha256, <m>_frames,
 <m>_train_s, <m>_spiral_e_mae_{train,test}_mev_atom and <m>_spirals (per spiral: path, q,
-split, DFT and model E(q) - E(0) in meV/atom at the DFT moment), plus the settings.
+split, DFT and model E(q) - E(0) in meV/atom at the DFT moment), for the spin-orbit material
+(L1_0 FePt, SOC model) <m>_anisotropy (per direction of the ideal cell: polar angle, DFT and
+model E - E([001]) in meV per formula unit) and <m>_anisotropy_{k1,k2}_{dft,model}_mev_fu
+(E = K1 sin^2 + K2 sin^4), plus the settings. Materials without a data file are skipped
+(logged) unless named with --materials, which then fails.
 """
 from __future__ import annotations
 
@@ -72,18 +77,24 @@ from mmace_fast.training.trainer import Trainer, evaluate_configs, predict  # no
 
 log = logging.getLogger("bench_dft_models")
 ROOT = Path(__file__).resolve().parent.parent
-MATERIALS = ("fe", "feal", "crn")
-MAGNETIC = {"fe": 26, "feal": 26, "crn": 24}               # species carrying the moment
-REFERENCE_STATE = {"fe": "ideal1_FM", "feal": "ideal2_FM", "crn": "ideal4_AFM1"}
+MATERIALS = ("fe", "feal", "crn", "fept")
+MAGNETIC = {"fe": 26, "feal": 26, "crn": 24, "fept": 26}   # species carrying the moment
+REFERENCE_STATE = {"fe": "ideal1_FM", "feal": "ideal2_FM", "crn": "ideal4_AFM1",
+                   "fept": "ideal2_aniso_FM001"}
 #: per-species moment scales (muB): the typical moment sits at ~0.8 of the scale, so the
-#: magnitude features resolve it (FeAl's Fe moment is ~0.8 muB, Fe's ~2.2, Cr's ~2.4)
-MOMENT_SCALE = {"fe": {26: 2.8}, "feal": {26: 1.0, 13: 0.5}, "crn": {24: 3.0, 7: 0.5}}
+#: magnitude features resolve it (FeAl's Fe moment is ~0.8 muB, Fe's ~2.2, Cr's ~2.4; in
+#: L1_0 FePt Fe ~2.9 and the induced Pt moment ~0.35)
+MOMENT_SCALE = {"fe": {26: 2.8}, "feal": {26: 1.0, 13: 0.5}, "crn": {24: 3.0, 7: 0.5},
+                "fept": {26: 3.5, 78: 0.5}}
 
 MODEL = dict(r_cut=5.0, n_bessel=8, cutoff_p=6, radial_mlp=[32, 32], n_channels=16,
              l_max_sh=2, l_max_message=2, l_max_hidden=1, n_layers=2, correlation=3,
              readout_mlp=[16], soc=False, l_spin_max=2, n_mag_features=4, centre_spin=True,
              landau_order=2)
 QUICK_MODEL = dict(MODEL, radial_mlp=[16], n_channels=8, correlation=2)
+#: per-material changes to MODEL: FePt is the spin-orbit material (DATA.md "FePt"), its energy
+#: depends on the moment directions relative to the lattice, so its model is the SOC variant
+MODEL_OVERRIDES = {"fept": dict(soc=True)}
 TRAIN = dict(energy_weight=1000.0, forces_weight=10.0, stress_weight=1000.0,
              magforces_weight=10.0, batch_size=4, valid_batch_size=8, lr=0.01,
              scheduler="plateau", lr_factor=0.5, scheduler_patience=25, patience=80,
@@ -101,6 +112,11 @@ TRAIN_OVERRIDES = {"feal": dict(moment_stability_profile="landau",
                                 moment_stability_range=[0.05, 2.5])}
 
 
+def model_settings(material: str, quick: bool) -> dict:
+    """MODEL (or QUICK_MODEL) with the material's overrides."""
+    return dict(QUICK_MODEL if quick else MODEL, **MODEL_OVERRIDES.get(material, {}))
+
+
 def train_settings(material: str, quick: bool, **changes) -> dict:
     """TRAIN (or QUICK_TRAIN) with the material's overrides, then ``changes`` (command line)."""
     return dict(QUICK_TRAIN if quick else TRAIN, **TRAIN_OVERRIDES.get(material, {}), **changes)
@@ -109,6 +125,11 @@ def train_settings(material: str, quick: bool, **changes) -> dict:
 # --------------------------------------------------------------------------------------------
 # data snapshot
 # --------------------------------------------------------------------------------------------
+def data_file(material: str) -> Path:
+    """The shipped frames of ``material`` (written by ``python -m mmace_fast.data.dft collect``)."""
+    return ROOT / "data" / f"{material}.extxyz.gz"
+
+
 def snapshot(material: str, run_dir: Path) -> dict:
     """Copy data/<material>.extxyz.gz (read once) into ``run_dir``; parse the copy. Spiral
     frames (data/<material>_spirals.extxyz.gz), where they exist, are written next to it as
@@ -117,7 +138,7 @@ def snapshot(material: str, run_dir: Path) -> dict:
     Returns {"path", "sha256", "frames" [(Configuration, initial moments [n, 3] muB)],
     "counts" {split: n}, "spiral_path" (None without spirals), "spirals" [(Configuration,
     q [3] in 2 pi / a)]}."""
-    src = ROOT / "data" / f"{material}.extxyz.gz"
+    src = data_file(material)
     raw = src.read_bytes()
     sha = hashlib.sha256(raw).hexdigest()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +165,7 @@ def snapshot(material: str, run_dir: Path) -> dict:
 def spiral_snapshot(material: str, run_dir: Path) -> dict:
     """data/<material>_spirals.extxyz.gz (read once) -> run_dir/<material>_spirals_sc.extxyz:
     every q != 0 spiral as its commensurate supercell with the split of ``spiral_split``."""
-    src = spirals_file_of(ROOT / "data" / f"{material}.extxyz.gz")
+    src = spirals_file_of(data_file(material))
     if not src.exists():
         return {}
     import ase.io
@@ -174,7 +195,7 @@ def species_of(frames) -> list[int]:
 def train_material(material: str, snap: dict, run_dir: Path, quick: bool, **changes) -> tuple:
     """Fresh training run in run_dir/model; returns (best model, its config, seconds)."""
     species = species_of(snap["frames"])
-    model_cfg = dict(QUICK_MODEL if quick else MODEL, species=species,
+    model_cfg = dict(model_settings(material, quick), species=species,
                      moment_scale=[MOMENT_SCALE[material].get(z, 1.0) for z in species])
     out = run_dir / "model"
     if out.exists():
@@ -230,28 +251,105 @@ def starting_moments(atoms) -> np.ndarray:
     return out
 
 
+def relax_start(conf: Configuration, init: np.ndarray) -> np.ndarray:
+    """Starting moments [n, 3] muB of the moment relaxation: the DFT starting moments. In a
+    non-collinear frame an atom started at zero (FePt's induced Pt moment) gets 0.05 muB along
+    its converged DFT direction, so that the relaxation at fixed directions keeps the DFT
+    directions (a zero start would fall back to z)."""
+    start = np.array(init, dtype=float)
+    if conf.magmoms is None:
+        return start
+    m = np.asarray(conf.magmoms, dtype=float)
+    if not (np.any(np.abs(m[:, :2]) > 1e-9) or np.any(np.abs(start[:, :2]) > 1e-9)):
+        return start                                       # collinear along z: unchanged
+    zero = np.linalg.norm(start, axis=1) < 1e-9
+    norm = np.linalg.norm(m, axis=1)
+    seed = zero & (norm > 1e-9)
+    start[seed] = 0.05 * m[seed] / norm[seed, None]
+    return start
+
+
 def ideal_states(material: str, model, cutoff: float, frames) -> list[dict]:
-    """Per ideal cell: DFT and model energies per atom (eV), DFT and relaxed moments (muB)."""
+    """Per ideal cell: DFT and model energies per atom (eV), DFT and relaxed moments (muB,
+    lengths of the moment vectors averaged over the magnetic species)."""
     z_mag = MAGNETIC[material]
     states = []
     for conf, init in frames:
         if not conf.config_type.startswith("ideal"):
             continue
         mag = conf.numbers == z_mag
-        relaxed, e_relaxed = relax_moments(model, with_moments(conf, init), fix_directions=True,
-                                           max_steps=300, gtol=1e-7)
+        relaxed, e_relaxed = relax_moments(model, with_moments(conf, relax_start(conf, init)),
+                                           fix_directions=True, max_steps=300, gtol=1e-7)
+        length = np.linalg.norm(relaxed, axis=1)                           # [n] muB
         states.append({
             "state": conf.config_type, "split": conf.info.get("split", "train"),
             "n_atoms": conf.n_atoms,
             "e_dft": conf.energy / conf.n_atoms,
             "e_model": energy_per_atom(model, cutoff, conf),          # at the DFT moments
             "e_model_relaxed": e_relaxed / conf.n_atoms,
-            "m_dft": float(np.mean(np.abs(conf.magmoms[mag, 2]))),
+            "m_dft": float(np.mean(np.linalg.norm(conf.magmoms[mag], axis=1))),
             "m_start": float(np.mean(np.linalg.norm(init[mag], axis=1))),
-            "m_relaxed": float(np.mean(np.abs(relaxed[mag, 2]))),
-            "m_relaxed_other_max": float(np.max(np.abs(relaxed[~mag]), initial=0.0)),
+            "m_relaxed": float(np.mean(length[mag])),
+            "m_relaxed_other_max": float(np.max(length[~mag], initial=0.0)),
         })
     return states
+
+
+#: the anisotropy family of a spin-orbit material (DATA.md "FePt"): one ideal geometry, the
+#: ferromagnetic moments along several directions; energies relative to the first state
+ANISOTROPY = {"fept": ("ideal2_aniso", "ideal2_aniso_FM001", 2)}   # family, reference, atoms/f.u.
+
+
+def polar_angle_deg(conf: Configuration, z_mag: int) -> float:
+    """Angle (deg) between the summed moment of the magnetic species and the c axis (z)."""
+    m = np.asarray(conf.magmoms, dtype=float)[conf.numbers == z_mag].sum(axis=0)
+    return float(np.degrees(np.arccos(np.clip(m[2] / np.linalg.norm(m), -1.0, 1.0))))
+
+
+def fit_uniaxial(theta_deg, e_mev) -> dict:
+    """Least-squares E(theta) = E0 + K1 sin^2 + K2 sin^4 (meV per f.u.); K1 alone with fewer
+    than four angles. Returns {"k1_mev_fu", "k2_mev_fu" (None when not fitted)}."""
+    s2 = np.sin(np.radians(np.asarray(theta_deg, dtype=float))) ** 2
+    e = np.asarray(e_mev, dtype=float)
+    cols = [np.ones_like(s2), s2] + ([s2 ** 2] if len(np.unique(np.round(s2, 6))) >= 4 else [])
+    if len(np.unique(np.round(s2, 6))) < 2:
+        return {"k1_mev_fu": None, "k2_mev_fu": None}
+    coef = np.linalg.lstsq(np.stack(cols, axis=1), e, rcond=None)[0]
+    return {"k1_mev_fu": float(coef[1]), "k2_mev_fu": float(coef[2]) if len(coef) > 2 else None}
+
+
+def anisotropy_table(material: str, model, cutoff: float, frames) -> dict:
+    """Magnetocrystalline anisotropy of a spin-orbit material: per frame of its anisotropy
+    family, the polar angle of the Fe moment and DFT / model (at the DFT moments) energies
+    relative to the reference direction in meV per formula unit; the uniaxial constants of
+    both curves. Empty for materials without an anisotropy family or its reference frame."""
+    if material not in ANISOTROPY:
+        return {}
+    family, reference, per_fu = ANISOTROPY[material]
+    rows = []
+    for conf, _ in frames:
+        if not conf.config_type.startswith(family + "_"):
+            continue
+        n_fu = conf.n_atoms / per_fu
+        rows.append({"state": conf.config_type, "split": conf.info.get("split", "train"),
+                     "theta_deg": polar_angle_deg(conf, MAGNETIC[material]),
+                     "e_dft": conf.energy / n_fu,
+                     "e_model": energy_per_atom(model, cutoff, conf) * conf.n_atoms / n_fu})
+    ref = [r for r in rows if r["state"] == reference]
+    if not ref:
+        return {}
+    e_dft_ref, e_model_ref = ref[0]["e_dft"], ref[0]["e_model"]
+    for r in rows:                                         # eV per f.u. -> meV per f.u.
+        r["dft_mev_fu"] = 1e3 * (r.pop("e_dft") - e_dft_ref)
+        r["model_mev_fu"] = 1e3 * (r.pop("e_model") - e_model_ref)
+    theta = [r["theta_deg"] for r in rows]
+    out = {"anisotropy": [{k: (_r(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
+                          for r in sorted(rows, key=lambda r: r["theta_deg"])]}
+    for who in ("dft", "model"):
+        fit = fit_uniaxial(theta, [r[f"{who}_mev_fu"] for r in rows])
+        out.update({f"anisotropy_{k.replace('_mev_fu', '')}_{who}_mev_fu": _r(v)
+                    for k, v in fit.items()})
+    return out
 
 
 def ordering_ok(states: list[dict], key: str, tie_ev: float) -> bool | None:
@@ -335,6 +433,7 @@ def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> 
     if snap["spirals"] and fm:
         res.update(spiral_errors(model, cutoff, snap["spirals"], fm[0]["e_dft"],
                                  fm[0]["e_model"]))
+    res.update(anisotropy_table(material, model, cutoff, frames))
     return res
 
 
@@ -376,7 +475,8 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str) 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny model, few epochs (< 1 min)")
-    p.add_argument("--materials", nargs="+", default=list(MATERIALS), choices=MATERIALS)
+    p.add_argument("--materials", nargs="+", default=None, choices=MATERIALS,
+                   help="default: every material with a data file")
     p.add_argument("--out", default=str(ROOT / "runs" / "dft_models"), help="run directory")
     p.add_argument("--tie-mev", type=float, default=1.0,
                    help="DFT energy differences below this (meV/atom) are not ordered")
@@ -387,6 +487,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.ship and args.quick:
         p.error("--ship needs a full run (no --quick)")
+    missing = [m for m in (args.materials or []) if not data_file(m).exists()]
+    if missing:
+        p.error(f"no data file for {missing} ({[str(data_file(m)) for m in missing]}); "
+                "collect the DFT frames first (DATA.md)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("mmace_fast.training.trainer", "mmace_fast.training.data",
                   "mmace_fast.data.readers"):
@@ -395,9 +499,13 @@ def main(argv=None):
     torch.set_default_dtype(torch.float64)
     command = " ".join(["python benchmarks/bench_dft_models.py",
                         *(argv if argv is not None else sys.argv[1:])])   # as run: provenance
+    materials = args.materials or [m for m in MATERIALS if data_file(m).exists()]
+    skipped = [m for m in MATERIALS if m not in materials]
+    if skipped and args.materials is None:
+        log.info("no data file yet, skipped: %s", skipped)
     result = {}
     t_all = time.perf_counter()
-    for material in args.materials:
+    for material in materials:
         run_dir = Path(args.out) / ("quick" if args.quick else "full") / material
         snap = snapshot(material, run_dir)
         model, mcfg, seconds = train_material(material, snap, run_dir, args.quick,
@@ -416,8 +524,10 @@ def main(argv=None):
         result.update({f"{material}_{k}": v for k, v in res.items()})
     result.update(quick=args.quick, tie_mev=args.tie_mev, threads=1, dtype="float64",
                   model=QUICK_MODEL if args.quick else MODEL,
+                  model_overrides={m: MODEL_OVERRIDES[m] for m in materials
+                                   if m in MODEL_OVERRIDES},
                   train={k: v for k, v in (QUICK_TRAIN if args.quick else TRAIN).items()},
-                  train_overrides={m: TRAIN_OVERRIDES[m] for m in args.materials
+                  train_overrides={m: TRAIN_OVERRIDES[m] for m in materials
                                    if m in TRAIN_OVERRIDES},
                   spiral_test_x=list(SPIRAL_TEST_X),
                   wall_s=round(time.perf_counter() - t_all, 1),

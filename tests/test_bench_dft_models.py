@@ -1,0 +1,111 @@
+"""benchmarks/bench_dft_models.py: the pieces that are not timing (fits, moment starts, the
+spin-orbit material's anisotropy table) and a quick end-to-end run on a synthetic FePt file."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.io import write
+
+from mmace_fast.data.dft.settings import get_settings
+from mmace_fast.data.dft.structures import build_atoms, make_manifest
+from mmace_fast.data.records import Configuration
+
+_path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_dft_models.py"
+_spec = importlib.util.spec_from_file_location("bench_dft_models", _path)
+bench = importlib.util.module_from_spec(_spec)
+sys.modules["bench_dft_models"] = bench
+_spec.loader.exec_module(bench)
+
+K1, K2 = 1.7, -0.4                      # meV per formula unit, the synthetic anisotropy
+
+
+def test_fit_uniaxial_recovers_k1_and_k2():
+    theta = np.array([0, 15, 30, 45, 60, 75, 90, 90.0])
+    s2 = np.sin(np.radians(theta)) ** 2
+    fit = bench.fit_uniaxial(theta, 3.0 + K1 * s2 + K2 * s2 ** 2)
+    assert fit["k1_mev_fu"] == pytest.approx(K1, abs=1e-10)
+    assert fit["k2_mev_fu"] == pytest.approx(K2, abs=1e-10)
+    two = bench.fit_uniaxial([0.0, 90.0], [0.0, K1])                 # two angles: K1 only
+    assert two == {"k1_mev_fu": pytest.approx(K1), "k2_mev_fu": None}
+    assert bench.fit_uniaxial([0.0, 180.0], [0.0, 1.0])["k1_mev_fu"] is None   # same sin^2
+
+
+def _conf(magmoms):
+    return Configuration(positions=np.zeros((2, 3)), cell=np.eye(3) * 3, pbc=(True,) * 3,
+                         numbers=np.array([26, 78]), magmoms=np.asarray(magmoms, float))
+
+
+def test_relax_start_seeds_zero_moments_only_in_noncollinear_frames():
+    # collinear (along z): the DFT starting moments as they are, zeros kept
+    init = np.array([[0, 0, 2.8], [0, 0, 0.0]])
+    out = bench.relax_start(_conf([[0, 0, 2.2], [0, 0, -0.1]]), init)
+    assert np.array_equal(out, init)
+    # non-collinear: the unstarted Pt gets 0.05 muB along its converged DFT direction
+    u = np.array([np.sin(0.6), 0.0, np.cos(0.6)])
+    out = bench.relax_start(_conf([2.9 * u, 0.3 * u]), np.array([2.8 * u, [0, 0, 0]]))
+    assert np.allclose(out[0], 2.8 * u) and np.allclose(out[1], 0.05 * u)
+
+
+def _aniso_frame(spec: dict, e0: float, split: str):
+    """A frame of the FePt anisotropy family labelled with E = e0 + K1 sin^2 + K2 sin^4 (one
+    formula unit per 2-atom cell), zero forces, the exact transverse magnetic force on Fe."""
+    atoms = build_atoms(spec)
+    u = np.asarray(spec["directions"][0], dtype=float)           # Fe target (unit)
+    th = np.arccos(np.clip(u[2], -1, 1))
+    s2 = np.sin(th) ** 2
+    m = np.array([2.9 * u, 0.3 * u])                             # [2, 3] muB
+    e = e0 + 1e-3 * (K1 * s2 + K2 * s2 ** 2)                      # eV
+    de_dth = 1e-3 * (K1 + 2 * K2 * s2) * np.sin(2 * th)           # eV / rad
+    ph = np.arctan2(u[1], u[0])
+    e_th = np.array([np.cos(th) * np.cos(ph), np.cos(th) * np.sin(ph), -np.sin(th)])
+    magf = np.zeros((2, 3))
+    magf[0] = -de_dth / 2.9 * e_th                               # -dE/dm on Fe, transverse
+    atoms.info.update(REF_energy=e, initial_magmoms=np.array([2.8 * u, [0, 0, 0]]).ravel(),
+                      converged_magmoms=m.ravel(), noncollinear=True, soc=True,
+                      config_id=spec["id"], config_type=spec["config_type"], split=split)
+    atoms.info.update(get_settings("fept").as_info())
+    atoms.arrays["REF_forces"] = np.zeros((2, 3))
+    atoms.arrays["REF_magmom"] = m
+    atoms.arrays["REF_magforces"] = magf
+    atoms.set_initial_magnetic_moments(None)
+    return atoms
+
+
+def test_quick_fept_run_trains_a_soc_model_and_reports_the_anisotropy(tmp_path, monkeypatch,
+                                                                       capsys):
+    specs = [s for s in make_manifest("fept") if s["family"] == "ideal2_aniso"]
+    assert [s["config_type"] for s in specs][:2] == ["ideal2_aniso_FM001", "ideal2_aniso_FM100"]
+    splits = ["train"] * (len(specs) - 2) + ["valid", "test"]
+    frames = [_aniso_frame(s, -19.5, sp) for s, sp in zip(specs, splits)]
+    data = tmp_path / "data" / "fept.extxyz.gz"
+    data.parent.mkdir()
+    write(str(data), frames, format="extxyz")
+    monkeypatch.setattr(bench, "data_file", lambda m: tmp_path / "data" / f"{m}.extxyz.gz")
+    bench.main(["--quick", "--materials", "fept", "--out", str(tmp_path / "runs"),
+                "--max-epochs", "5"])
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model_json = json.loads((tmp_path / "runs" / "quick" / "fept" / "model" / "model.json")
+                            .read_text())
+    assert model_json["model_config"]["soc"] is True                    # the spin-orbit model
+    assert res["model_overrides"] == {"fept": {"soc": True}}
+    rows = res["fept_anisotropy"]
+    assert len(rows) == len(specs)
+    for r in rows:                           # DFT column: the labels relative to [001]
+        s2 = np.sin(np.radians(r["theta_deg"])) ** 2
+        assert r["dft_mev_fu"] == pytest.approx(K1 * s2 + K2 * s2 ** 2, abs=2e-3)
+    assert res["fept_anisotropy_k1_dft_mev_fu"] == pytest.approx(K1, abs=1e-3)
+    assert res["fept_anisotropy_k2_dft_mev_fu"] == pytest.approx(K2, abs=1e-3)
+    assert np.isfinite(res["fept_anisotropy_k1_model_mev_fu"])
+    assert res["fept_moment_dft_mub"] == pytest.approx(2.9)
+    assert res["fept_n_test"] == 1
+
+
+def test_named_material_without_data_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "data_file", lambda m: tmp_path / f"{m}.extxyz.gz")
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", "--materials", "fept", "--out", str(tmp_path / "runs")])
