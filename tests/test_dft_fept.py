@@ -360,3 +360,27 @@ def test_gpaw_smoke_fept_soc_constrained(tmp_path):
     assert np.all(f[1] == 0.0)
     assert frame.info["angle_to_target_deg"][0] < 10.0
     assert "Pt=Pt.LDA" in frame.info["setups"] and frame.info["gpaw_version"] == "26.7.0"
+
+
+def test_torque_from_magnetic_forces_is_the_angular_derivative():
+    """kpt_convergence's torque: for E = K1 sin^2 + K2 sin^4 with exact transverse magnetic
+    forces -dE/dM on Fe (none on Pt), dE/dtheta per formula unit is recovered; at 45 deg it is
+    K1 + K2 = E([100]) - E([001])."""
+    from mmace_fast.data.dft.kpt_convergence import torque_per_fu
+    from mmace_fast.data.dft.structures import polar_direction
+    k1, k2 = 2.1e-3, -0.3e-3                                      # eV per formula unit
+    for theta in (20.0, 45.0, 70.0):
+        th = np.radians(theta)
+        u = np.asarray(polar_direction(theta))
+        e_th = np.array([np.cos(th), 0.0, -np.sin(th)])
+        de = (k1 + 2 * k2 * np.sin(th) ** 2) * np.sin(2 * th)      # eV / rad, one f.u.
+        m = np.array([2.9 * u, 0.35 * u])
+        f = np.array([-de / 2.9 * e_th, np.zeros(3)])
+        got = torque_per_fu(m, f, [26, 78], theta)
+        assert got == pytest.approx(1e3 * de, rel=1e-12)
+        # a 4-atom cell (two formula units) with the same forces on each Fe: same per f.u.
+        got4 = torque_per_fu(np.vstack([m, m]), np.vstack([f, f]), [26, 78, 26, 78], theta)
+        assert got4 == pytest.approx(1e3 * de, rel=1e-12)
+    assert torque_per_fu(m, f, [26, 78], 45.0) > 0
+    th = np.radians(45.0)
+    assert (k1 + 2 * k2 * np.sin(th) ** 2) * np.sin(2 * th) == pytest.approx(k1 + k2)

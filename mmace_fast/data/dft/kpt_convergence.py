@@ -10,6 +10,12 @@ GPAW's default symmetry) and writes E(state) - E(FM) per atom and the moments pe
 ``soc`` (spin-orbit materials): the ideal primitive cell, ferromagnetic along each of ``--axes``
 (non-collinear, SOC, Fe directions constrained, symmetry off: exactly the data's settings), and
 the magnetocrystalline anisotropy E(axis) - E([001]) per formula unit and per atom.
+``torque`` (spin-orbit materials, half the cost of ``soc``): ONE constrained run per density
+with the Fe moment at polar angle ``--theta`` (default 45 deg) from c in the xz plane; the
+labelled magnetic force gives the anisotropy torque dE/dtheta = -|M_Fe| magF_Fe . e_theta
+(rotation at fixed length; Pt is unconstrained, its magnetic force is zero), which for
+E = K1 sin^2 + K2 sin^4 is (K1 + 2 K2 sin^2) sin 2theta, i.e. K1 + K2 (the [100] - [001]
+energy) at 45 deg.
 Results go to ``<outdir>/result.json`` (rewritten after every calculation, so a partial run
 keeps what it has). The protocol asks for differences within 1 meV/atom of a denser mesh.
 """
@@ -127,14 +133,70 @@ def run_anisotropy(material: str, densities: list[float], outdir: Path,
     return res
 
 
+def torque_per_fu(magmom, magforces, numbers, theta_deg: float, per_fu: int = 2) -> float:
+    """dE/dtheta (meV per formula unit per radian) of a ferromagnetic cell whose moments are
+    rotated together about y at fixed lengths, from the labelled magnetic forces:
+    dE/dtheta = -sum_a magF_a . dM_a/dtheta with dM_a/dtheta = y x M_a (the moments move
+    with the rotation; unconstrained atoms carry zero magnetic force)."""
+    m = np.asarray(magmom, dtype=float)                                  # [n, 3] muB
+    f = np.asarray(magforces, dtype=float)                               # [n, 3] eV/muB
+    dm = np.cross(np.array([0.0, 1.0, 0.0]), m)                          # [n, 3] muB / rad
+    n_fu = len(np.asarray(numbers)) / per_fu
+    return float(-1e3 * np.sum(f * dm) / n_fu)
+
+
+def run_torque(material: str, densities: list[float], outdir: Path, theta_deg: float = 45.0,
+               ecut: float | None = None, penalty_ev: float = 0.8) -> dict:
+    """Self-consistent SOC, FM at polar angle ``theta_deg`` in the xz plane, per k density:
+    the anisotropy torque dE/dtheta (meV per formula unit) from the labelled magnetic force."""
+    from .noncollinear import run_noncollinear  # noqa: PLC0415
+    from .structures import polar_direction  # noqa: PLC0415
+
+    cell, proto = SOC_CELLS[material]
+    outdir.mkdir(parents=True, exist_ok=True)
+    path = outdir / "result.json"
+    target_ecut = ecut if ecut is not None else get_settings(material).ecut_ev
+    res: dict = {"material": material, "mode": "torque", "soc": True, "theta_deg": theta_deg,
+                 "densities": densities, "penalty_ev": penalty_ev, "ecut_ev": target_ecut,
+                 "states": {}}
+    if path.exists():                          # resume: keep finished densities
+        old = json.loads(path.read_text())
+        if (old.get("mode") == "torque" and old.get("ecut_ev") == target_ecut
+                and old.get("theta_deg") == theta_deg):
+            res["states"] = old.get("states", {})
+    u = np.asarray(polar_direction(theta_deg), dtype=float)
+    for d in densities:
+        if str(d) in res["states"]:
+            continue
+        st = dataclasses.replace(get_settings(material), kpts_density=d, ecut_ev=target_ecut)
+        atoms = build_atoms({"id": f"k{d}-th{theta_deg:g}", "family": "kconv",
+                             "material": material, "prototype": proto, "cell": cell,
+                             "order": "NC", "directions": [u.tolist()] * 2})
+        fr, _ = run_noncollinear(atoms, st, [u] * len(atoms), penalty_ev, st.start_moment,
+                                 txt=str(outdir / f"D{d}_th{theta_deg:g}.txt"))
+        m, f = fr.arrays["REF_magmom"], fr.arrays["REF_magforces"]
+        res["states"][str(d)] = {
+            "torque_mev_fu": torque_per_fu(m, f, fr.numbers, theta_deg),
+            "E_per_atom": fr.info["REF_energy"] / len(fr), "mesh": kpoint_mesh(atoms, st),
+            "magmom": m.tolist(), "magforces": f.tolist(),
+            "orbital_magmom": fr.arrays["orbital_magmom"].tolist(),
+            "angle_to_target_deg": np.atleast_1d(fr.info["angle_to_target_deg"]).tolist(),
+            "scf_iterations": fr.info["scf_iterations"], "wall_s": fr.info["wall_time_s"]}
+        log.info("D=%s theta=%g torque %.4f meV/f.u.", d, theta_deg,
+                 res["states"][str(d)]["torque_mev_fu"])
+        path.write_text(json.dumps(res, indent=1))
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--material", default="crn")
     p.add_argument("--densities", type=float, nargs="+", default=[3.5, 5.0])
-    p.add_argument("--mode", choices=("auto", "collinear", "soc"), default="auto",
+    p.add_argument("--mode", choices=("auto", "collinear", "soc", "torque"), default="auto",
                    help="auto: soc for spin-orbit materials, else collinear")
     p.add_argument("--axes", nargs="+", default=["001", "100"], choices=sorted(FEPT_AXES))
     p.add_argument("--ecut", type=float, default=None, help="override the cutoff (eV)")
+    p.add_argument("--theta", type=float, default=45.0, help="polar angle (deg) of --mode torque")
     p.add_argument("--outdir", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -142,7 +204,9 @@ def main(argv=None) -> int:
     if mode == "auto":
         mode = "soc" if get_settings(args.material).soc else "collinear"
     out = Path(args.outdir or f"dft_runs/kconv_{args.material}")
-    if mode == "soc":
+    if mode == "torque":
+        res = run_torque(args.material, args.densities, out, args.theta, args.ecut)
+    elif mode == "soc":
         res = run_anisotropy(args.material, args.densities, out, tuple(args.axes), args.ecut)
     else:
         res = run(args.material, args.densities, out, args.ecut)
