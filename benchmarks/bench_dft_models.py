@@ -50,6 +50,7 @@ model E - E([001]) in meV per formula unit) and <m>_anisotropy_{k1,k2}_{dft,mode
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -211,9 +212,22 @@ def train_material(material: str, snap: dict, run_dir: Path, quick: bool, **chan
 
 
 def train_changes(args) -> dict:
-    """Command-line overrides of the training settings (recorded in the model's metadata)."""
-    return {k: v for k, v in (("max_epochs", args.max_epochs), ("patience", args.patience))
-            if v is not None}
+    """Command-line overrides of the training settings (recorded in the model's metadata):
+    --max-epochs, --patience and every ``--train-set KEY=VALUE`` (VALUE parsed as JSON, e.g.
+    forces_weight=50 or moment_stability_range=[0.3,2.5]); unknown keys are refused."""
+    out = {k: v for k, v in (("max_epochs", args.max_epochs), ("patience", args.patience))
+           if v is not None}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    for item in args.train_set or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known or key in ("train_file", "model", "out_dir"):
+            raise SystemExit(f"--train-set {item!r}: expected KEY=VALUE with KEY a TrainConfig "
+                             f"field other than train_file/model/out_dir")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value                          # a bare string, e.g. scheduler=plateau
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -482,6 +496,8 @@ def main(argv=None):
                    help="DFT energy differences below this (meV/atom) are not ordered")
     p.add_argument("--max-epochs", type=int, default=None, help="override TRAIN's max_epochs")
     p.add_argument("--patience", type=int, default=None, help="override TRAIN's patience")
+    p.add_argument("--train-set", action="append", metavar="KEY=VALUE",
+                   help="override any training setting (JSON value), repeatable")
     p.add_argument("--ship", action="store_true",
                    help="copy the trained models to mmace_fast/models/ (not with --quick)")
     args = p.parse_args(argv)

@@ -109,3 +109,16 @@ def test_named_material_without_data_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "data_file", lambda m: tmp_path / f"{m}.extxyz.gz")
     with pytest.raises(SystemExit):
         bench.main(["--quick", "--materials", "fept", "--out", str(tmp_path / "runs")])
+
+
+def test_train_set_overrides_parse_json_and_refuse_unknown_keys():
+    p = bench.argparse.Namespace(max_epochs=7, patience=None,
+                                 train_set=["forces_weight=50", "moment_stability_range=[0.1,2]",
+                                            "scheduler=plateau"])
+    assert bench.train_changes(p) == {"max_epochs": 7, "forces_weight": 50,
+                                      "moment_stability_range": [0.1, 2],
+                                      "scheduler": "plateau"}
+    for bad in (["no_such_setting=1"], ["forces_weight"], ["out_dir=/tmp/x"]):
+        with pytest.raises(SystemExit, match="KEY=VALUE"):
+            bench.train_changes(bench.argparse.Namespace(max_epochs=None, patience=None,
+                                                         train_set=bad))
