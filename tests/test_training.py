@@ -173,15 +173,16 @@ def _kill_after(epoch):
     return cb
 
 
-@pytest.mark.parametrize("scheduler,stability", [("cosine", 0.0), ("plateau", 0.0),
-                                                   ("cosine", 1.0)])
-def test_resume_after_kill_gives_identical_weights(tmp_path, scheduler, stability):
+@pytest.mark.parametrize("scheduler,stability,induced", [
+    ("cosine", 0.0, []), ("plateau", 0.0, []), ("cosine", 1.0, []), ("cosine", 1.0, [13])])
+def test_resume_after_kill_gives_identical_weights(tmp_path, scheduler, stability, induced):
     # the lr changes every epoch (cosine; plateau with patience 0 when the loss stalls) and
     # batch 2 of 4 frames makes the shuffle order matter; with the moment-stability prior the
-    # sequence of moment scales must resume where it stopped
+    # sequence of moment scales (and of the induced-moment radii and directions) must resume
+    # where it stopped
     over = dict(max_epochs=3, scheduler=scheduler, scheduler_patience=0, lr_factor=0.5,
                 moment_stability_weight=stability, moment_stability_range=[0.8, 1.6],
-                moment_stability_curvature=10.0)
+                moment_stability_curvature=10.0, moment_stability_induced_species=induced)
     straight = Trainer(tiny_cfg(tmp_path / "a", **over)).setup()
     straight.fit()
     cfg_b = tiny_cfg(tmp_path / "b", **over)
@@ -435,6 +436,66 @@ def test_landau_profile_accepts_a_landau_well_the_constant_one_rejects():
                                               "landau").detach()) == 0.0
     assert float(moment_stability_penalty(model, batch, 0.3, 0.5, 0.99 * c_well,
                                           "constant").detach()) > 0.0
+
+
+def test_induced_moment_penalty_hand_value():
+    """Landau-only model, E = sum_i a1 x_i + a2 x_i^2 with x = |m|^2 / ms^2: the induced sites
+    (Al) move to m0 + r u, dE/dr_i = (a1 + 2 a2 x_i) 2 (m_i . u_i) / ms^2, c_g = sum_i dE/dr_i
+    / (r n_g); penalty = mean over frames with Al of relu(c_min - c_g)^2. Fe sites keep their
+    moments and do not enter."""
+    from mmace_fast.data.graph import collate
+    from mmace_fast.training.loss import induced_directions, induced_moment_penalty
+    ms = 0.5
+    model, _ = build_model(dict(TINY_MODEL, species=[13, 26], moment_scale=[ms, 2.0]))
+    with torch.no_grad():
+        model.scale.zero_()
+    (b1, b2) = (-0.3, 0.05)                                     # Al: a well away from m = 0
+    model.set_landau_coefficients([[b1, b2], [0.4, 0.1]])
+
+    def mk(m, numbers):
+        return Configuration(positions=[[0, 0, 0], [1.4, 1.4, 1.4]], cell=2.8 * np.eye(3),
+                             pbc=[True] * 3, numbers=numbers, magmoms=m)
+
+    frames = [mk([[0.3, 0.4, 2.0], [0.0, 0.01, -0.02]], [26, 13]),    # one Al
+              mk([[0.0, 0.0, 2.2], [2.2, 0.0, 0.0]], [26, 26]),      # no Al: does not enter
+              mk([[0.02, 0.0, 0.0], [0.0, 0.0, 0.01]], [13, 13])]    # two Al
+    batch = collate(frames, 4.0)
+    induced = batch.numbers == 13
+    u = induced_directions(len(batch.numbers), call=5, seed=1)
+    assert torch.allclose(u.norm(dim=1), torch.ones(len(u), dtype=u.dtype))
+    assert torch.equal(u, induced_directions(len(batch.numbers), call=5, seed=1))
+    assert not torch.equal(u, induced_directions(len(batch.numbers), call=6, seed=1))
+    for r, cmin in ((0.2, 0.0), (0.2, 3.0), (1.5, 3.0), (1.5, 40.0)):
+        got = float(induced_moment_penalty(model, batch, induced, r, u, cmin).detach())
+        terms, k = [], 0
+        for c in frames:
+            sel = np.flatnonzero(c.numbers == 13)
+            if len(sel) == 0:
+                k += c.n_atoms
+                continue
+            de = 0.0
+            for i in sel:
+                ui = u[k + i].numpy()
+                m = c.magmoms[i] + r * ui
+                x = m @ m / ms ** 2
+                de += (b1 + 2 * b2 * x) * 2 * (m @ ui) / ms ** 2
+            terms.append(max(cmin - de / (r * len(sel)), 0.0) ** 2)
+            k += c.n_atoms
+        assert got == pytest.approx(np.mean(terms), rel=1e-10, abs=1e-14)
+        if cmin == 40.0:
+            assert got > 0.0
+    # no induced site in the batch: zero, with a graph-free tensor
+    none = torch.zeros_like(induced)
+    assert float(induced_moment_penalty(model, batch, none, 1.0, u, 3.0)) == 0.0
+
+
+def test_induced_moment_prior_config_is_validated(tmp_path):
+    from mmace_fast.training.config import ConfigError
+    for bad in (dict(moment_stability_induced_range=[0.0, 1.0]),
+                dict(moment_stability_induced_range=[2.0, 1.0]),
+                dict(moment_stability_induced_species=["Al"])):
+        with pytest.raises(ConfigError, match="induced"):
+            tiny_cfg(tmp_path, moment_stability_weight=1.0, **bad).validate()
 
 
 def test_stability_scales_fill_the_range():

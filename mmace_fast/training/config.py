@@ -47,6 +47,11 @@ class TrainConfig:
     moment_stability_curvature: float = 0.02     #: eV/muB^2, minimum ray curvature
     #: "constant" (threshold c_min at every s) or "landau" (c_min s (s + 1) / 2: a quartic well)
     moment_stability_profile: str = "constant"
+    #: induced-moment prior (same weight and curvature): atomic numbers of the species that
+    #: carry no moment of their own (e.g. [13] for Al in FeAl); their moments are moved by r
+    #: along random directions, r drawn from ``moment_stability_induced_range`` (muB)
+    moment_stability_induced_species: list = field(default_factory=list)
+    moment_stability_induced_range: list = field(default_factory=lambda: [0.3, 2.0])
     # --- optimisation ------------------------------------------------------------------------
     seed: int = 0
     batch_size: int = 4
@@ -129,6 +134,15 @@ class TrainConfig:
             if self.moment_stability_profile not in STABILITY_PROFILES:
                 raise ConfigError(f"moment_stability_profile must be one of "
                                   f"{STABILITY_PROFILES}, got {self.moment_stability_profile!r}")
+            rng = self.moment_stability_induced_range
+            if (not isinstance(rng, (list, tuple)) or len(rng) != 2
+                    or not 0 < float(rng[0]) <= float(rng[1])):
+                raise ConfigError("moment_stability_induced_range must be [lo, hi] muB with "
+                                  f"0 < lo <= hi, got {rng!r}")
+            if not all(isinstance(z, int) and 0 < z < 119
+                       for z in self.moment_stability_induced_species):
+                raise ConfigError("moment_stability_induced_species must be atomic numbers, "
+                                  f"got {self.moment_stability_induced_species!r}")
         for name in ("energy_weight", "forces_weight", "stress_weight", "magforces_weight",
                      "moment_stability_weight", "moment_stability_min_moment",
                      "weight_decay", "lr_min"):

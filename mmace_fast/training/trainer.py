@@ -23,7 +23,8 @@ from mmace_fast.training import data as tdata
 from mmace_fast.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mmace_fast.training.config import ConfigError, TrainConfig
 from mmace_fast.training.ema import EMA
-from mmace_fast.training.loss import WeightedLoss, moment_stability_penalty, stability_scale
+from mmace_fast.training.loss import (WeightedLoss, induced_directions, induced_moment_penalty,
+                                      moment_stability_penalty, stability_scale)
 from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
 from mmace_fast.training.modelio import (atomic_write_text, backend, build_model, cutoff_of,
                                          fill_model_config, load_model, load_state,
@@ -308,17 +309,29 @@ class Trainer:
         return acc.result()
 
     def _stability_term(self, chunk) -> torch.Tensor:
-        """Moment-stability prior on this batch at the next scale of the sequence."""
+        """Moment-stability prior on this batch at the next scale of the sequence, plus the
+        induced-moment prior when species are listed for it (same call count: resumable)."""
         cfg = self.cfg
         lo, hi = (float(x) for x in cfg.moment_stability_range)
-        scale = stability_scale(self.state.stability_calls, lo, hi)
+        call = self.state.stability_calls
+        scale = stability_scale(call, lo, hi)
         self.state.stability_calls += 1
         batch = backend().collate(list(chunk), self.cutoff)
         with torch.enable_grad():
-            return moment_stability_penalty(self.model, batch, scale,
+            term = moment_stability_penalty(self.model, batch, scale,
                                             cfg.moment_stability_min_moment,
                                             cfg.moment_stability_curvature,
                                             cfg.moment_stability_profile)
+            if cfg.moment_stability_induced_species:
+                ilo, ihi = (float(x) for x in cfg.moment_stability_induced_range)
+                radius = ilo + (ihi - ilo) * stability_scale(call, 0.0, 1.0, gap=0.0)
+                induced = torch.isin(batch.numbers, torch.as_tensor(
+                    cfg.moment_stability_induced_species, dtype=batch.numbers.dtype))
+                term = term + induced_moment_penalty(
+                    self.model, batch, induced, radius,
+                    induced_directions(len(batch.numbers), call, cfg.seed),
+                    cfg.moment_stability_curvature)
+        return term
 
     def evaluate(self, configs: Sequence[Configuration]) -> dict:
         """Metrics of the (EMA) model on ``configs``."""
