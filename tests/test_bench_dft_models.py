@@ -85,9 +85,10 @@ def test_quick_fept_run_trains_a_soc_model_and_reports_the_anisotropy(tmp_path, 
     data = tmp_path / "data" / "fept.extxyz.gz"
     data.parent.mkdir()
     write(str(data), frames, format="extxyz")
-    monkeypatch.setattr(bench, "data_file", lambda m: tmp_path / "data" / f"{m}.extxyz.gz")
+    monkeypatch.setattr(bench, "DATA_DIR", bench.DATA_DIR)      # main() sets it: restore after
     bench.main(["--quick", "--materials", "fept", "--out", str(tmp_path / "runs"),
-                "--max-epochs", "5"])
+                "--max-epochs", "5", "--data-dir", str(data.parent)])
+    assert bench.DATA_DIR == data.parent.resolve()
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     model_json = json.loads((tmp_path / "runs" / "quick" / "fept" / "model" / "model.json")
                             .read_text())
