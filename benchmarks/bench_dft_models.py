@@ -38,7 +38,9 @@ embedded defaults loaded by ``mmace_fast.models.load_default``.
 The last stdout line is one JSON object: per material <m>_e_mae_mev_atom, <m>_f_mae_mev_a,
 <m>_s_mae_mev_a3, <m>_magf_mae_mev_mub (test split), <m>_n_test, <m>_moment_dft_mub,
 <m>_moment_relaxed_mub (reference state), <m>_moment_max_err_mub (over all magnetic ideal
-states), <m>_ordering_ok, <m>_ordering_relaxed_ok, <m>_states (per state: DFT and model
+states), <m>_relax_gain_max_mev_atom (largest energy the moment relaxation gains over an ideal
+state: a few meV/atom is a fit error, tens a hole in the moment landscape),
+<m>_moment_other_max_mub (largest relaxed moment on a non-magnetic species), <m>_ordering_ok, <m>_ordering_relaxed_ok, <m>_states (per state: DFT and model
 energies, meV/atom relative to the lowest, and moments), <m>_data_sha256, <m>_frames,
 <m>_train_s, <m>_spiral_e_mae_{train,test}_mev_atom and <m>_spirals (per spiral: path, q,
 split, DFT and model E(q) - E(0) in meV/atom at the DFT moment), for the spin-orbit material
@@ -449,6 +451,14 @@ def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> 
                                        default=None))
     res["moment_max_err_magnetic_mub"] = _r(max((abs(s["m_relaxed"] - s["m_dft"])
                                                  for s in magnetic), default=None))
+    # pathologies of the moment landscape that the label errors do not show (seen in session
+    # 10: an FeAl model put -2.9 muB on Al, a CrN model +-0.26 muB on N, each far below the
+    # DFT energy): the largest energy gained by the moment relaxation and the largest moment
+    # the relaxation leaves on a non-magnetic species
+    res["relax_gain_max_mev_atom"] = _r(max((1e3 * (s["e_model"] - s["e_model_relaxed"])
+                                             for s in states), default=None))
+    res["moment_other_max_mub"] = _r(max((s["m_relaxed_other_max"] for s in states),
+                                         default=None))
     res["ordering_ok"] = ordering_ok(states, "e_model", tie_ev)
     res["ordering_relaxed_ok"] = ordering_ok(states, "e_model_relaxed", tie_ev)
     res["ideal_in_train"] = sum(s["split"] == "train" for s in states)

@@ -103,6 +103,8 @@ def test_quick_fept_run_trains_a_soc_model_and_reports_the_anisotropy(tmp_path, 
     assert res["fept_anisotropy_k2_dft_mev_fu"] == pytest.approx(K2, abs=1e-3)
     assert np.isfinite(res["fept_anisotropy_k1_model_mev_fu"])
     assert res["fept_moment_dft_mub"] == pytest.approx(2.9)
+    assert res["fept_relax_gain_max_mev_atom"] >= -1e-6     # relaxation never raises E
+    assert res["fept_moment_other_max_mub"] >= 0.0
     assert res["fept_n_test"] == 1
 
 
