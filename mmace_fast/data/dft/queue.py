@@ -244,19 +244,21 @@ DEFAULT_WALL_S = {"NC": 3600.0, "SPIRAL": 3600.0}
 DEFAULT_WALL_OTHER_S = 900.0
 
 
-#: spin-orbit runs (non-collinear spinors + SOC, symmetry off): seconds per k-point per SCF
-#: iteration of the 2-atom L1_0 FePt cell at 400 eV, measured in session 10 (soc_validate:
-#: 18-23 s per iteration on 48 k-points with one other GPAW job on the box, DATA.md "FePt"),
-#: and the SCF iterations those runs took (16; a margin for strained / rattled cells)
-SOC_S_PER_KPOINT_ITERATION = 0.45
+#: spin-orbit runs (non-collinear spinors + SOC, symmetry off): cost of one SCF iteration of
+#: the 2-atom L1_0 FePt cell at 400 eV = fixed part + per k-point part, fitted to the two runs
+#: of session 10 with one other GPAW job on the box (DATA.md "FePt": soc_validate, 48 k-points,
+#: ~20 s per iteration; kpt_convergence --mode torque D = 3.5, 486 k-points, 89 s), and the SCF
+#: iterations those runs took (15-16; 20 allows for strained / rattled cells)
+SOC_S_PER_ITERATION_FIXED = 12.0
+SOC_S_PER_KPOINT_ITERATION = 0.16
 SOC_REFERENCE = {"n_atoms": 2, "ecut_ev": 400.0}
 SOC_SCF_ITERATIONS = 20
 
 
 def guess_wall_s(spec: dict) -> float:
     """Wall-time guess (s) of a spec whose family has no finished frame yet. Spin-orbit specs
-    use the measured cost per k-point and iteration (full mesh: no symmetry), scaled with the
-    plane waves (ecut^1.5 x volume) and the bands (n_atoms): work ~ n^2 ecut^1.5 per k-point."""
+    use the measured cost of an iteration (fixed + per k-point of the full mesh: no symmetry),
+    scaled with the plane waves (ecut^1.5 x volume) and the bands (n_atoms): ~ n^2 ecut^1.5."""
     st = get_settings(spec["material"]) if "material" in spec else None
     if st is not None and st.soc:
         from .runner import kpoint_mesh  # noqa: PLC0415
@@ -264,7 +266,8 @@ def guess_wall_s(spec: dict) -> float:
         n_k = int(np.prod(kpoint_mesh(atoms, st)))
         scale = ((len(atoms) / SOC_REFERENCE["n_atoms"]) ** 2
                  * (st.ecut_ev / SOC_REFERENCE["ecut_ev"]) ** 1.5)
-        return SOC_S_PER_KPOINT_ITERATION * scale * n_k * SOC_SCF_ITERATIONS
+        per_iteration = SOC_S_PER_ITERATION_FIXED + SOC_S_PER_KPOINT_ITERATION * n_k
+        return per_iteration * scale * SOC_SCF_ITERATIONS
     base = DEFAULT_WALL_S.get(spec.get("order"), DEFAULT_WALL_OTHER_S)
     return base * max(1.0, len(build_atoms(spec)) / 2.0)
 
