@@ -410,3 +410,32 @@ def test_soc_wall_time_guess_scales_with_kpoints_atoms_and_cutoff():
     fe = next(s for s in make_manifest("fe") if s["order"] == "NC")
     assert queue.guess_wall_s(fe) == queue.DEFAULT_WALL_S["NC"] * max(
         1.0, len(build_atoms(fe)) / 2.0)
+
+
+def test_shipped_fept_settings_tests_support_the_data_card():
+    """data/fept.tests.json (the session-10 FePt settings tests) holds what DATA.md states:
+    the spin-orbit labels pass the finite-difference checks, every collinear k density from
+    3.5 up is within the protocol's 1 meV/atom of D = 8, 600 eV is cutoff-converged, and the
+    anisotropy torque has the easy axis along c at the magnitude of the literature (~3)."""
+    from mmace_fast.data.dft.kpt_convergence import torque_per_fu
+    doc = json.loads((ROOT / "data" / "fept.tests.json").read_text())["tests"]
+    fd = doc["soc_fd_check"]["result"]
+    pos, rot = fd["position"], fd["rotation"]
+    assert abs(pos["F_fd_penalised"] / pos["F_analytic"] - 1) < 1e-3
+    assert abs(pos["dE_predicted"] / pos["dE_label"] - 1) < 1e-3
+    assert abs(rot["dE_predicted_simpson"] / rot["dE_label"] - 1) < 1e-2
+    assert rot["dE_label"] > 0                     # rotating away from c costs energy
+    rows = dict(doc["kpoints_collinear"]["result"]["states"])
+    rows.update(doc["kpoints_collinear_d8"]["result"]["states"])
+    diff = {float(d): r["AFM001"]["E_minus_FM_meV"] for d, r in rows.items()}
+    assert sorted(diff) == [3.5, 4.5, 6.0, 8.0]
+    assert all(abs(v - diff[8.0]) < 1.0 for v in diff.values())
+    e500 = doc["ecut500_collinear"]["result"]["states"]["4.5"]["AFM001"]["E_minus_FM_meV"]
+    e800 = doc["ecut800_collinear"]["result"]["states"]["4.5"]["AFM001"]["E_minus_FM_meV"]
+    assert abs(e500 - diff[4.5]) < 0.1 and abs(e800 - diff[4.5]) < 0.1
+    torque = doc["anisotropy_torque_400ev"]["result"]
+    assert torque["theta_deg"] == 45.0
+    for d, r in torque["states"].items():
+        assert 1.5 < r["torque_mev_fu"] < 5.0, d
+        assert r["torque_mev_fu"] == pytest.approx(
+            torque_per_fu(r["magmom"], r["magforces"], [26, 78], 45.0), rel=1e-12)
