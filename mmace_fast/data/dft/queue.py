@@ -248,8 +248,9 @@ DEFAULT_WALL_OTHER_S = 900.0
 #: the 2-atom L1_0 FePt cell at 400 eV = fixed part + per k-point part, fitted to the run
 #: averages of session 10 (DATA.md "FePt": soc_validate, 48 k-points, ~20 s per iteration;
 #: kpt_convergence --mode torque D = 3.5, 486 k-points, 89 s), both beside another GPAW job
-#: and a training run: an upper bound (a deadline then defers rather than kills); and the SCF
-#: iterations those runs took (15-16; 20 allows for strained / rattled cells)
+#: and a training run: a rough average (early iterations at 968 k-points took 0.35-0.4 s per
+#: k-point, late ones far less); and the SCF iterations those runs took (15-16; 20 allows for
+#: strained / rattled cells)
 SOC_S_PER_ITERATION_FIXED = 12.0
 SOC_S_PER_KPOINT_ITERATION = 0.16
 SOC_REFERENCE = {"n_atoms": 2, "ecut_ev": 400.0}
