@@ -40,7 +40,8 @@ The last stdout line is one JSON object: per material <m>_e_mae_mev_atom, <m>_f_
 <m>_moment_relaxed_mub (reference state), <m>_moment_max_err_mub (over all magnetic ideal
 states), <m>_relax_gain_max_mev_atom (largest energy the moment relaxation gains over an ideal
 state: a few meV/atom is a fit error, tens a hole in the moment landscape),
-<m>_moment_other_max_mub (largest relaxed moment on a non-magnetic species), <m>_ordering_ok, <m>_ordering_relaxed_ok, <m>_states (per state: DFT and model
+<m>_moment_other_max_mub (largest relaxed moment on a non-magnetic species), <m>_ordering_ok,
+<m>_ordering_relaxed_ok, <m>_states (per state: DFT and model
 energies, meV/atom relative to the lowest, and moments), <m>_data_sha256, <m>_frames,
 <m>_train_s, <m>_spiral_e_mae_{train,test}_mev_atom and <m>_spirals (per spiral: path, q,
 split, DFT and model E(q) - E(0) in meV/atom at the DFT moment), for the spin-orbit material
@@ -338,9 +339,10 @@ def fit_uniaxial(theta_deg, e_mev) -> dict:
     than four angles. Returns {"k1_mev_fu", "k2_mev_fu" (None when not fitted)}."""
     s2 = np.sin(np.radians(np.asarray(theta_deg, dtype=float))) ** 2
     e = np.asarray(e_mev, dtype=float)
-    cols = [np.ones_like(s2), s2] + ([s2 ** 2] if len(np.unique(np.round(s2, 6))) >= 4 else [])
-    if len(np.unique(np.round(s2, 6))) < 2:
+    n_angles = len(np.unique(np.round(s2, 6)))               # distinct sin^2 values
+    if n_angles < 2:
         return {"k1_mev_fu": None, "k2_mev_fu": None}
+    cols = [np.ones_like(s2), s2] + ([s2 ** 2] if n_angles >= 4 else [])
     coef = np.linalg.lstsq(np.stack(cols, axis=1), e, rcond=None)[0]
     return {"k1_mev_fu": float(coef[1]), "k2_mev_fu": float(coef[2]) if len(coef) > 2 else None}
 
