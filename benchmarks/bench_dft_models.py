@@ -70,6 +70,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from mmace_fast.data import readers  # noqa: E402
 from mmace_fast.data.readers import atoms_to_configuration  # noqa: E402
 from mmace_fast.data.records import Configuration  # noqa: E402
 from mmace_fast.data.spirals import (SPIRAL_TEST_X, spiral_training_frames,  # noqa: E402
@@ -265,18 +266,11 @@ def energy_per_atom(model, cutoff: float, conf: Configuration) -> float:
 
 
 def starting_moments(atoms) -> np.ndarray:
-    """The DFT starting moments of a frame as vectors [n, 3] muB: collinear frames store n
-    signed lengths along z, non-collinear ones n x 3 components (flattened)."""
+    """The DFT starting moments of a frame as vectors [n, 3] muB (readers.starting_moments:
+    collinear frames store n signed lengths along z, non-collinear ones n x 3 components)."""
     n = len(atoms)
-    init = np.asarray(atoms.info.get("initial_magmoms", np.zeros(n)), dtype=float).ravel()
-    if init.size == 3 * n and atoms.info.get("noncollinear", False):
-        return init.reshape(n, 3)
-    if init.size != n:
-        raise ValueError(f"{atoms.info.get('config_id')}: initial_magmoms has {init.size} "
-                         f"values for {n} atoms")
-    out = np.zeros((n, 3))
-    out[:, 2] = init
-    return out
+    return readers.starting_moments(atoms.info.get("initial_magmoms", np.zeros(n)), n,
+                                    str(atoms.info.get("config_id", "")))
 
 
 def relax_start(conf: Configuration, init: np.ndarray) -> np.ndarray:

@@ -507,3 +507,145 @@ def test_stability_scales_fill_the_range():
     assert stability_scale(7, 0.5, 2.5) == s[7]   # a pure function of the call count
     with pytest.raises(ConfigError):
         TrainConfig(moment_stability_weight=1.0, moment_stability_range=[1.2, 2.0])
+
+
+# --------------------------------------------------------------------------------------------
+# collapse prior
+# --------------------------------------------------------------------------------------------
+def _landau_only_model(ms, coeffs):
+    model, _ = build_model(dict(TINY_MODEL, species=[13, 26], moment_scale=[ms, ms]))
+    with torch.no_grad():
+        model.scale.zero_()
+    model.set_landau_coefficients(coeffs)
+    return model
+
+
+def _pair(m, numbers=(26, 13), start=None):
+    return Configuration(positions=[[0, 0, 0], [1.4, 1.4, 1.4]], cell=2.8 * np.eye(3),
+                         pbc=[True] * 3, numbers=list(numbers), magmoms=m, start_magmoms=start)
+
+
+def test_collapse_penalty_hand_value():
+    """Landau-only model, E = sum_i a1 x_i + a2 x_i^2 with x = |m|^2 / ms^2 (per species): on
+    the path m(s) = m0 + s d (d = m_start - m0) dE/ds = sum_i (a1 + 2 a2 x_i) 2 (m_i(s) . d_i)
+    / ms^2 and c_g = dE/ds / (s sum |d|^2); penalty = mean over frames with d != 0 of
+    relu(c - c_g)^2."""
+    from mmace_fast.data.graph import collate
+    from mmace_fast.training.loss import collapse_penalty
+    ms = 0.8
+    coeffs = [[0.3, 0.02], [-0.2, 0.05]]              # Al: rising; Fe: a well at x = 2
+    model = _landau_only_model(ms, coeffs)
+    frames = [_pair([[0.01, 0.0, 0.02], [0.0, 0.0, -0.01]], start=[[0, 0, 1.5], [0, 0, 0]]),
+              _pair([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], numbers=(26, 26),
+                    start=[[0, 0, 1.5], [0, 0, -1.5]]),
+              _pair([[0.0, 0.0, 0.05], [0.0, 0.0, 0.0]], start=[[0, 0, 0.05], [0, 0, 0]])]
+    batch = collate(frames, 4.0)
+    start = torch.as_tensor(np.concatenate([c.start_magmoms for c in frames]))
+    for s, cmin in ((0.1, 0.0), (0.5, 0.01), (1.0, 0.01), (0.9, 2.0)):
+        got = float(collapse_penalty(model, batch, start, s, cmin).detach())
+        terms = []
+        for c in frames:
+            d = c.start_magmoms - c.magmoms
+            if not np.any(d):
+                continue                              # the third frame does not enter
+            de_ds = 0.0
+            for i, z in enumerate(c.numbers):
+                a1, a2 = coeffs[0] if z == 13 else coeffs[1]
+                m = c.magmoms[i] + s * d[i]
+                x = m @ m / ms ** 2
+                de_ds += (a1 + 2 * a2 * x) * 2 * (m @ d[i]) / ms ** 2
+            terms.append(max(cmin - de_ds / (s * np.sum(d * d)), 0.0) ** 2)
+        assert got == pytest.approx(np.mean(terms), rel=1e-10, abs=1e-14)
+        # Fe's well (E falls from m = 0 to x = 2, m = 1.13) is what the prior forbids: the
+        # slope is negative on the way down (s <= 0.5); at s = 1 (m = 1.5, past the minimum)
+        # it is positive and only a stiffer threshold is violated
+        assert (got > 0.0) == (s <= 0.5 or cmin == 2.0)
+    # a model whose energy rises from m = 0 on every site passes (zero penalty)
+    rising = _landau_only_model(ms, [[0.3, 0.02], [0.2, 0.05]])
+    for s in (0.05, 0.5, 1.0):
+        assert float(collapse_penalty(rising, batch, start, s, 0.01).detach()) == 0.0
+
+
+def test_collapsed_frames_selection():
+    frames = [_pair(np.zeros((2, 3)), start=[[0, 0, 1.5], [0, 0, 0]]),              # collapsed
+              _pair([[0, 0, 0.7], [0, 0, 0]], start=[[0, 0, 1.5], [0, 0, 0]]),     # magnetic
+              _pair(np.zeros((2, 3)), start=np.zeros((2, 3))),                      # NM start
+              _pair(np.zeros((2, 3))),                                              # unknown
+              _pair([[0, 0, 0.05], [0.02, 0, 0]], start=[[0, 0, 0], [0, 1.0, 0]])]  # collapsed
+    got = tdata.collapsed_frames(frames, max_moment=0.1, min_start=0.5)
+    assert [i for i, f in enumerate(frames) if any(f is c for c in got)] == [0, 4]
+
+
+def test_reader_keeps_the_starting_moments(tmp_path):
+    import ase
+    import ase.io
+    from mmace_fast.data.readers import starting_moments
+    from mmace_fast.data.records import DataError
+    frames = []
+    for n, init in ((2, np.array([1.5, -1.5])), (1, 2.0), (2, np.array([[0, 0, 1.0], [1, 0, 0]]))):
+        a = ase.Atoms("Fe" * n, positions=np.arange(3 * n).reshape(n, 3) * 1.2,
+                      cell=3 * np.eye(3), pbc=True)
+        a.arrays["REF_magmom"] = np.zeros((n, 3))
+        a.info.update(REF_energy=-1.0, initial_magmoms=np.ravel(init) if n > 1 else init)
+        frames.append(a)
+    path = tmp_path / "s.extxyz"
+    ase.io.write(str(path), frames, format="extxyz")
+    confs = read_extxyz(path)
+    np.testing.assert_array_equal(confs[0].start_magmoms, [[0, 0, 1.5], [0, 0, -1.5]])
+    np.testing.assert_array_equal(confs[1].start_magmoms, [[0, 0, 2.0]])
+    np.testing.assert_array_equal(confs[2].start_magmoms, [[0, 0, 1.0], [1, 0, 0]])
+    assert "initial_magmoms" not in confs[0].info
+    with pytest.raises(DataError, match="5 values for 2 atoms"):
+        starting_moments(np.ones(5), 2, "x")
+    with pytest.raises(DataError, match="non-finite"):
+        _pair(np.zeros((2, 3)), start=[[0, 0, np.nan], [0, 0, 0]])
+
+
+def test_collapse_prior_config_is_validated(tmp_path):
+    ok = dict(moment_stability_weight=1.0, moment_collapse_prior=True)
+    tiny_cfg(tmp_path, **ok).validate()
+    for bad, match in ((dict(moment_stability_weight=0.0), "moment_stability_weight"),
+                       (dict(moment_collapse_range=[0.0, 1.0]), "moment_collapse_range"),
+                       (dict(moment_collapse_range=[0.5, 1.2]), "moment_collapse_range"),
+                       (dict(moment_collapse_max_moment=0.6), "max_moment"),
+                       (dict(moment_collapse_curvature=-1.0), "moment_collapse_curvature")):
+        with pytest.raises(ConfigError, match=match):
+            tiny_cfg(tmp_path, **dict(ok, **bad)).validate()
+
+
+def _with_collapsed_frames(tmp_path) -> str:
+    """The shipped 4-atom samples plus two of them relabelled as collapsed: zero converged
+    moments, magnetic starting moments on Fe (labels reused: this tests the machinery)."""
+    import ase.io
+    frames = ase.io.read(XYZ, index=":")
+    for a in frames[:2]:
+        b = a.copy()
+        b.arrays["REF_magmom"] = np.zeros((len(b), 3))
+        b.info["initial_magmoms"] = np.where(b.numbers == 26, 1.5, 0.0)
+        frames.append(b)
+    path = tmp_path / "collapse.extxyz"
+    ase.io.write(str(path), frames, format="extxyz")
+    return str(path)
+
+
+def test_collapse_prior_trains_and_resumes_bit_identically(tmp_path):
+    data = _with_collapsed_frames(tmp_path)
+    over = dict(train_file=data, max_epochs=3, scheduler="cosine", valid_fraction=0.0,
+                moment_stability_weight=1.0, moment_stability_range=[0.8, 1.6],
+                moment_collapse_prior=True, moment_collapse_curvature=5.0)
+    straight = Trainer(tiny_cfg(tmp_path / "a", **over)).setup()
+    assert len(straight.collapse_set) == 2
+    straight.fit()
+    cfg_b = tiny_cfg(tmp_path / "b", **over)
+    with pytest.raises(_Killed):
+        Trainer(cfg_b).setup().fit(_kill_after(1))
+    resumed = Trainer(cfg_b).setup()
+    resumed.fit()
+    for k, v in straight.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    # the prior took part: the same run without it ends with other weights
+    off = Trainer(tiny_cfg(tmp_path / "c", **dict(over, moment_collapse_prior=False))).setup()
+    assert off.collapse_set == []
+    off.fit()
+    assert any(not torch.equal(v, off.model.state_dict()[k])
+               for k, v in straight.model.state_dict().items())

@@ -163,6 +163,21 @@ def _moments(raw, n: int, where: str) -> np.ndarray:
     return as_moment_vectors(m, n, where)
 
 
+def starting_moments(raw, n: int, where: str = "") -> np.ndarray:
+    """The generator's ``initial_magmoms`` -> [n, 3] muB: n signed lengths along z (collinear
+    frames; a 1-atom frame stores a bare number) or n x 3 components, flattened or not
+    (non-collinear frames). Any other size is a :class:`DataError`."""
+    try:
+        m = np.asarray(raw, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"starting moments are not numeric ({where}): {exc}") from None
+    if m.size == 3 * n:
+        m = m.reshape(n, 3)
+    elif m.size != n:
+        raise DataError(f"starting moments have {m.size} values for {n} atoms ({where})")
+    return as_moment_vectors(m, n, where)
+
+
 def _finish(kw: dict, n: int, non_magnetic: bool, where: str) -> Configuration:
     """Moments policy + construction with the frame named in any error."""
     if kw.get("magmoms") is None:
@@ -195,6 +210,8 @@ class ExtxyzKeys:
     stress_weight: str = "config_stress_weight"
     magforces_weight: str = "config_magforces_weight"
     split: str = "split"                           #: optional "train" / "valid" / "test"
+    #: the SCF's starting moments (the generator's info key; ASE's per-atom array name)
+    start_magmoms: str = "initial_magmoms"
 
 
 def _lookup(atoms, key: str, per_atom: bool):
@@ -242,6 +259,8 @@ def atoms_to_configuration(atoms, where: str = "", *, keys: ExtxyzKeys | None = 
     kw["stress"] = None if s is None else stress_to_matrix(s, where, "ase")
     m = _lookup(atoms, keys.magmom, per_atom=True)
     kw["magmoms"] = None if m is None else _moments(m, n, where)
+    start = _lookup(atoms, keys.start_magmoms, per_atom=True)
+    kw["start_magmoms"] = None if start is None else starting_moments(start, n, where)
     mask = _lookup(atoms, keys.magforces_mask, per_atom=True)
     if mask is not None:
         mask = np.asarray(mask)

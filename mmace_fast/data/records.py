@@ -31,6 +31,9 @@ class Configuration:
     magforces     [n, 3] eV/muB, -dE/dm, or None
     magforces_mask [n, 3] bool: which magforce components the reference defines (e.g. only the
                   transverse ones of a direction constraint); None means all where magforces is set
+    start_magmoms [n, 3] muB, the moments the reference SCF started from (DFT frames), or None;
+                  a frame whose magnetic start converged to zero moments tells the training
+                  that the energy has no minimum between the two (collapse prior, training/loss)
     """
 
     positions: np.ndarray
@@ -43,6 +46,7 @@ class Configuration:
     stress: Optional[np.ndarray] = None
     magforces: Optional[np.ndarray] = None
     magforces_mask: Optional[np.ndarray] = None
+    start_magmoms: Optional[np.ndarray] = None
     energy_weight: float = 1.0
     forces_weight: float = 1.0
     stress_weight: float = 1.0
@@ -58,6 +62,9 @@ class Configuration:
         self.numbers = np.ascontiguousarray(self.numbers, dtype=np.int64)
         if self.magmoms is not None:
             self.magmoms = as_moment_vectors(self.magmoms, len(self.numbers), self.source)
+        if self.start_magmoms is not None:
+            self.start_magmoms = as_moment_vectors(self.start_magmoms, len(self.numbers),
+                                                   self.source)
         self.validate()
 
     @property
@@ -72,8 +79,9 @@ class Configuration:
         _check(self.cell, (3, 3), "cell", where)
         if self.pbc.any() and abs(np.linalg.det(self.cell[self.pbc][:, self.pbc])) < 1e-12:
             raise DataError(f"singular cell along periodic directions{where}")
-        if self.magmoms is not None:
-            _check(self.magmoms, (n, 3), "magmoms", where)
+        for name in ("magmoms", "start_magmoms"):
+            if getattr(self, name) is not None:
+                _check(getattr(self, name), (n, 3), name, where)
         if self.energy is not None and not np.isfinite(self.energy):
             raise DataError(f"non-finite energy{where}")
         for name, shape in (("forces", (n, 3)), ("stress", (3, 3)), ("magforces", (n, 3))):

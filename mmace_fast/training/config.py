@@ -52,6 +52,15 @@ class TrainConfig:
     #: along random directions, r drawn from ``moment_stability_induced_range`` (muB)
     moment_stability_induced_species: list = field(default_factory=list)
     moment_stability_induced_range: list = field(default_factory=lambda: [0.3, 2.0])
+    #: collapse prior (same weight): frames whose SCF went from magnetic starting moments
+    #: (some |m_start| > moment_collapse_min_start) to zero moments (every |m| below
+    #: moment_collapse_max_moment) must have an energy rising along the path from the converged
+    #: to the starting moments; s (fraction of the path) from moment_collapse_range
+    moment_collapse_prior: bool = False
+    moment_collapse_range: list = field(default_factory=lambda: [0.05, 1.0])
+    moment_collapse_curvature: float = 0.01      #: eV/muB^2
+    moment_collapse_max_moment: float = 0.1      #: muB
+    moment_collapse_min_start: float = 0.5       #: muB
     # --- optimisation ------------------------------------------------------------------------
     seed: int = 0
     batch_size: int = 4
@@ -143,8 +152,21 @@ class TrainConfig:
                        for z in self.moment_stability_induced_species):
                 raise ConfigError("moment_stability_induced_species must be atomic numbers, "
                                   f"got {self.moment_stability_induced_species!r}")
+        if self.moment_collapse_prior:
+            if not self.moment_stability_weight > 0:
+                raise ConfigError("moment_collapse_prior is weighted by moment_stability_weight, "
+                                  "which is 0: set it > 0 or switch the prior off")
+            rng = self.moment_collapse_range
+            if (not isinstance(rng, (list, tuple)) or len(rng) != 2
+                    or not 0 < float(rng[0]) <= float(rng[1]) <= 1):
+                raise ConfigError("moment_collapse_range must be [lo, hi] with "
+                                  f"0 < lo <= hi <= 1 (fractions of the path), got {rng!r}")
+            if not 0 <= self.moment_collapse_max_moment < self.moment_collapse_min_start:
+                raise ConfigError("need 0 <= moment_collapse_max_moment < "
+                                  "moment_collapse_min_start")
         for name in ("energy_weight", "forces_weight", "stress_weight", "magforces_weight",
                      "moment_stability_weight", "moment_stability_min_moment",
+                     "moment_collapse_curvature",
                      "weight_decay", "lr_min"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")

@@ -77,6 +77,22 @@ def split_configurations(configs: list[Configuration], valid_fraction: float, se
     return train, valid
 
 
+def collapsed_frames(configs: Sequence[Configuration], max_moment: float, min_start: float
+                     ) -> list[Configuration]:
+    """The frames whose reference SCF started magnetic (some |start moment| > ``min_start``
+    muB) and converged to zero moments (every |m| < ``max_moment`` muB): the collapse prior's
+    frames (training/loss.py)."""
+    out = []
+    for c in configs:
+        if c.start_magmoms is None or c.magmoms is None:
+            continue
+        started = float(np.linalg.norm(c.start_magmoms, axis=1).max()) > min_start
+        collapsed = float(np.linalg.norm(c.magmoms, axis=1).max()) < max_moment
+        if started and collapsed:
+            out.append(c)
+    return out
+
+
 def species_of(configs: Sequence[Configuration]) -> list[int]:
     return sorted({int(z) for c in configs for z in c.numbers})
 

@@ -51,7 +51,22 @@ an energy that rises away from the DFT state:
 
 (n_g the number of such sites in frame g; c_g = the curvature for E = c/2 sum |m_i - m0_i|^2);
 penalty = mean_g relu(c_min - c_g)^2 over the frames that contain such sites.
+
+Collapse prior (:func:`collapse_penalty`, optional, same weight). A DFT frame whose SCF started
+from magnetic moments m_s and converged to zero moments m0 (FeAl's G-type AFM starts, antisite
+starts) says that the energy has no minimum on the way from m0 to m_s: the SCF would have
+stopped there. The labels at m0 (E, dE/dM = 0) cannot say so, and models trained on FeAl were
+seen to invent a G-type AFM minimum at ~0.5 muB that DFT does not have. On the straight path
+m(s) = m0 + s (m_s - m0), s from a range in (0, 1] by the golden-ratio sequence, the prior asks
+for an energy that rises from the converged state:
+
+    c_g(s) = (dE/ds) / (s sum_i |m_s,i - m0_i|^2) = -sum_i F_m,i(m(s)) . (m_s,i - m0_i)
+             / (s sum_i |m_s,i - m0_i|^2) >= c_collapse
+
+(c_g = the curvature for E = c/2 sum |m - m0|^2); penalty = mean_g relu(c_collapse - c_g)^2
+over the collapsed frames of the training set (all of them every step: they are few).
 """
+
 from __future__ import annotations
 
 import torch
@@ -177,3 +192,24 @@ def moment_stability_penalty(model, batch, scale: float, min_moment: float,
         return m0.new_zeros(())
     curvature = de_ds[has] / ((scale - 1.0) * weight[has])             # [G'] eV/muB^2
     return (torch.relu(threshold - curvature) ** 2).mean()
+
+
+def collapse_penalty(model, batch, start: torch.Tensor, scale: float,
+                     min_curvature: float) -> torch.Tensor:
+    """Mean over frames of relu(c_collapse - c_g(s))^2 (module docstring); graph kept.
+
+    start  [N, 3] muB, the SCF's starting moments m_s (batch.magmoms are the converged m0)
+    scale  s in (0, 1], the fraction of the way from m0 to m_s"""
+    m0 = batch.magmoms                                                  # [N, 3] muB
+    d = start.to(m0.dtype) - m0                                         # [N, 3] muB
+    out = model(batch.with_magmoms(m0 + scale * d), forces=False, magforces=True,
+                training=True)
+    de_ds_atom = -(out["magforces"] * d).sum(-1)                        # [N] eV
+    g = batch.n_graphs
+    de_ds = m0.new_zeros(g).index_add(0, batch.batch, de_ds_atom)      # [G] eV
+    weight = m0.new_zeros(g).index_add(0, batch.batch, (d * d).sum(-1))  # [G] muB^2
+    has = weight > 0
+    if not bool(has.any()):
+        return m0.new_zeros(())
+    curvature = de_ds[has] / (scale * weight[has])                     # [G'] eV/muB^2
+    return (torch.relu(min_curvature - curvature) ** 2).mean()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 
 from mmace_fast.data.records import Configuration
@@ -23,8 +24,9 @@ from mmace_fast.training import data as tdata
 from mmace_fast.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mmace_fast.training.config import ConfigError, TrainConfig
 from mmace_fast.training.ema import EMA
-from mmace_fast.training.loss import (WeightedLoss, induced_directions, induced_moment_penalty,
-                                      moment_stability_penalty, stability_scale)
+from mmace_fast.training.loss import (WeightedLoss, collapse_penalty, induced_directions,
+                                      induced_moment_penalty, moment_stability_penalty,
+                                      stability_scale)
 from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
 from mmace_fast.training.modelio import (atomic_write_text, backend, build_model, cutoff_of,
                                          fill_model_config, load_model, load_state,
@@ -144,6 +146,13 @@ class Trainer:
         self.test_set = tdata.load_files(cfg.test_files, **kw) if cfg.test_files else []
         if not self.train_set:
             raise ConfigError("the training set is empty")
+        self.collapse_set: list[Configuration] = []
+        self._collapse_batch = None
+        if cfg.moment_collapse_prior:
+            self.collapse_set = tdata.collapsed_frames(
+                self.train_set, cfg.moment_collapse_max_moment, cfg.moment_collapse_min_start)
+            log.info("collapse prior: %d training frames went from magnetic starting moments "
+                     "to zero moments", len(self.collapse_set))
         self.data_sha256 = tdata.files_sha256(cfg.train_files + cfg.valid_files)
         if resume is not None and resume.get("data_sha256") != self.data_sha256:
             raise ConfigError("training data changed since the checkpoint was written")
@@ -331,7 +340,22 @@ class Trainer:
                     self.model, batch, induced, radius,
                     induced_directions(len(batch.numbers), call, cfg.seed),
                     cfg.moment_stability_curvature)
+            if self.collapse_set:
+                term = term + self._collapse_term(call)
         return term
+
+    def _collapse_term(self, call: int) -> torch.Tensor:
+        """Collapse prior on every collapsed training frame, at the call's path fraction."""
+        cfg = self.cfg
+        if self._collapse_batch is None:
+            batch = backend().collate(self.collapse_set, self.cutoff)
+            start = torch.as_tensor(np.concatenate([c.start_magmoms for c in self.collapse_set]),
+                                    dtype=batch.magmoms.dtype)          # [N, 3] muB
+            self._collapse_batch = (batch, start)
+        batch, start = self._collapse_batch
+        lo, hi = (float(x) for x in cfg.moment_collapse_range)
+        scale = lo + (hi - lo) * stability_scale(call, 0.0, 1.0, gap=0.0)
+        return collapse_penalty(self.model, batch, start, scale, cfg.moment_collapse_curvature)
 
     def evaluate(self, configs: Sequence[Configuration]) -> dict:
         """Metrics of the (EMA) model on ``configs``."""
