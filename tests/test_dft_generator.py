@@ -621,6 +621,29 @@ def test_campaign_plan_counts_from_the_shipped_files(tmp_path):
     assert "| fe | 3 | 150 |" in campaign_table(tmp_path)
 
 
+def test_cost_of_a_new_family_comes_from_frames_of_its_cost_class():
+    """A family without finished frames is costed by the finished specs of the same cost class
+    (kind of run, atoms, symmetry kept or not), before any guess; the family's own frames win."""
+    from mmace_fast.data.dft.queue import cost_class, estimate_from, guess_wall_s
+
+    manifest = make_manifest("fe")
+    by_id = {s["id"]: s for s in manifest}
+    rattled = [s for s in manifest if s["family"] == "bcc2_rattle"]
+    costs = {s["id"]: [t] for s, t in zip(rattled[:3], (100.0, 300.0, 500.0))}
+    new = dict(rattled[5], family="bcc2_new", id="fe-bcc2_new-000")
+    assert cost_class(new) == ("collinear", 2, True)
+    assert estimate_from(costs, new, by_id) == 300.0
+    assert estimate_from(costs, new) == guess_wall_s(new)            # no manifest: the guess
+    symmetric = dict(new, rattle=0.0, strain_kind="tetragonal")
+    assert cost_class(symmetric) == ("collinear", 2, False)
+    assert estimate_from(costs, symmetric, by_id) == guess_wall_s(symmetric)
+    assert estimate_from(costs, rattled[7], by_id) == 300.0          # its family's median
+    nc = next(s for s in manifest if s["order"] == "NC")
+    assert cost_class(nc)[0] == "NC" and estimate_from(costs, nc, by_id) == guess_wall_s(nc)
+    fept = next(s for s in make_manifest("fept"))
+    assert cost_class(fept)[0] == "SOC"
+
+
 def test_data_card_blocks_are_rewritten_in_place(tmp_path):
     """`summary/plan --write` replace only their marked block; a card without it is an error."""
     from mmace_fast.data.dft.cli import replace_block

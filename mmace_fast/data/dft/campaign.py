@@ -5,8 +5,9 @@ directory), so any machine can plan the next background run.
     python -m mmace_fast.data.dft plan [--data-dir data]
 
 Cost estimates: the median CPU time (``cpu_time_s``, else ``wall_time_s``) of the shipped frames
-of the same family; families with none yet use the queue's guess by starting order and cell
-size (:func:`mmace_fast.data.dft.queue.guess_wall_s`). The targets are those of the data issue
+of the same family; families with none yet use the shipped frames of the same cost class (kind
+of run, atoms, symmetric or not: :func:`mmace_fast.data.dft.queue.cost_class`), else the
+queue's guess by starting order and cell size (:func:`mmace_fast.data.dft.queue.guess_wall_s`). The targets are those of the data issue
 (frames per material).
 """
 from __future__ import annotations
@@ -15,9 +16,8 @@ import gzip
 import json
 from pathlib import Path
 
-import numpy as np
 
-from .queue import guess_wall_s, shipped_paths
+from .queue import estimate_from, shipped_paths
 from .structures import make_manifest
 
 #: frames per material the data set aims for
@@ -55,9 +55,11 @@ def campaign_status(data_dir: str | Path = "data", seed: int = 20261124) -> list
         for a in frames:
             t = a.info.get("cpu_time_s", a.info.get("wall_time_s"))
             if t is not None:
-                cost.setdefault(str(a.info["config_id"]).rsplit("-", 1)[0], []).append(float(t))
+                cost.setdefault(str(a.info["config_id"]), []).append(float(t))
+        manifest = make_manifest(material, seed)
+        specs_by_id = {s["id"]: s for s in manifest}
         by_tier: dict[int, dict] = {}
-        for spec in make_manifest(material, seed):
+        for spec in manifest:
             r = by_tier.setdefault(spec["tier"], {"material": material, "tier": spec["tier"],
                                                   "families": set(), "specs": 0, "done": 0,
                                                   "failed": 0, "left": 0, "cpu_h_left": 0.0})
@@ -69,9 +71,7 @@ def campaign_status(data_dir: str | Path = "data", seed: int = 20261124) -> list
                 r["failed"] += 1
             else:
                 r["left"] += 1
-                fam = cost.get(f"{material}-{spec['family']}")
-                est = float(np.median(fam)) if fam else guess_wall_s(spec)
-                r["cpu_h_left"] += est / 3600.0
+                r["cpu_h_left"] += estimate_from(cost, spec, specs_by_id) / 3600.0
         for tier in sorted(by_tier):
             r = by_tier[tier]
             r["families"] = ", ".join(sorted(r["families"]))

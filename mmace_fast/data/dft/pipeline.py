@@ -75,8 +75,10 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
             ids = auto_pick(root / m, m, 1)
             if ids and deadline is not None:
                 wd = WorkDir(root / m, m)
-                spec = {s["id"]: s for s in wd.load_manifest(seed)}[ids[0]]
-                if time.time() + 2 * WALL_SAFETY * estimated_wall_s(wd, spec) > deadline:
+                manifest = wd.load_manifest(seed)
+                spec = {s["id"]: s for s in manifest}[ids[0]]
+                if (time.time() + 2 * WALL_SAFETY * estimated_wall_s(wd, spec, manifest)
+                        > deadline):
                     log.info("FD check of %s deferred (deadline)", ids[0])
                     continue
             if ids:

@@ -278,19 +278,51 @@ def guess_wall_s(spec: dict) -> float:
 WALL_SAFETY = 1.3
 
 
-def estimated_wall_s(wd: WorkDir, spec: dict) -> float:
-    """Expected wall time (s) of ``spec``: the median ``wall_time_s`` of the finished frames of
-    its family in this work directory, else :func:`guess_wall_s`."""
+def cost_class(spec: dict) -> tuple:
+    """What a calculation's cost mostly depends on, for specs of a family not run yet: the kind
+    of run (collinear, constrained non-collinear, spiral; spin-orbit materials are their own
+    kind), the number of atoms and whether the cell kept its symmetry (a rattled or generally
+    strained cell loses the point group: 4-5x the k-points of a collinear symmetric cell)."""
+    st = get_settings(spec["material"])
+    kind = "SOC" if st.soc else (spec["order"] if spec["order"] in ("NC", "SPIRAL")
+                                 else "collinear")
+    low_symmetry = (float(spec.get("rattle", 0.0) or 0.0) > 0.0
+                    or spec.get("strain_kind") == "general")
+    return kind, len(build_atoms(spec)), low_symmetry
+
+
+def estimate_from(costs: dict[str, list[float]], spec: dict,
+                  specs_by_id: dict[str, dict] | None = None) -> float:
+    """Cost (s) of ``spec`` from measured costs ``{config_id: [s]}`` (ids material-family-k):
+    the median of its family's, else (with ``specs_by_id``, the manifest) the median of the
+    finished specs of the same :func:`cost_class`, else :func:`guess_wall_s`."""
+    prefix = f"{spec['material']}-{spec['family']}-"
+    fam = [t for cid, ts in costs.items() if cid.startswith(prefix) for t in ts]
+    if fam:
+        return float(np.median(fam))
+    if specs_by_id:
+        cls = cost_class(spec)
+        same = [t for cid, ts in costs.items()
+                if cid in specs_by_id and cost_class(specs_by_id[cid]) == cls for t in ts]
+        if same:
+            return float(np.median(same))
+    return guess_wall_s(spec)
+
+
+def estimated_wall_s(wd: WorkDir, spec: dict, specs: list[dict] | None = None) -> float:
+    """Expected wall time (s) of ``spec``: :func:`estimate_from` the ``wall_time_s`` of the
+    finished frames in this work directory (``specs``, the manifest, enables the fallback to
+    frames of the same cost class)."""
     from ase.io import read  # noqa: PLC0415
 
-    walls = []
-    for p in (wd.root / "frames").glob(f"{wd.material}-{spec['family']}-*.extxyz"):
+    pattern = (f"{wd.material}-*.extxyz" if specs
+               else f"{wd.material}-{spec['family']}-*.extxyz")
+    walls: dict[str, list[float]] = {}
+    for p in (wd.root / "frames").glob(pattern):
         w = read(p, format="extxyz").info.get("wall_time_s")
         if w is not None:
-            walls.append(float(w))
-    if walls:
-        return float(np.median(walls))
-    return guess_wall_s(spec)
+            walls.setdefault(p.stem, []).append(float(w))
+    return estimate_from(walls, spec, {s["id"]: s for s in specs} if specs else None)
 
 
 def run_queue(material: str, workdir: str | Path, seed: int = 20261124,
@@ -336,7 +368,7 @@ def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, st
             log.info("stop file %s present: stopping", stop_file)
             break
         if deadline is not None:                # no job runs longer than its timeout
-            need = min(WALL_SAFETY * estimated_wall_s(wd, spec), timeout_s)
+            need = min(WALL_SAFETY * estimated_wall_s(wd, spec, specs), timeout_s)
             if time.time() + need > deadline:
                 log.info("%s deferred: needs ~%.0f s, %.0f s left before the deadline",
                          spec["id"], need, deadline - time.time())
