@@ -249,7 +249,8 @@ DEFAULT_WALL_OTHER_S = 900.0
 #: averages of session 10 (DATA.md "FePt": soc_validate, 48 k-points, ~20 s per iteration;
 #: kpt_convergence --mode torque D = 3.5, 486 k-points, 89 s), both beside another GPAW job
 #: and a training run: a rough average (early iterations at 968 k-points took 0.35-0.4 s per
-#: k-point, late ones far less); and the SCF iterations those runs took (15-16; 20 allows for
+#: k-point, late ones far less; the session-11 D = 4.5 torque, 968 k-points, averaged 207 s,
+#: 19 % above this model); and the SCF iterations those runs took (15-16; 20 allows for
 #: strained / rattled cells)
 SOC_S_PER_ITERATION_FIXED = 12.0
 SOC_S_PER_KPOINT_ITERATION = 0.16
