@@ -145,6 +145,17 @@ def train_settings(material: str, quick: bool, **changes) -> dict:
 DATA_DIR = ROOT / "data"
 
 
+#: a material whose data file holds fewer frames is not trained unless named (--materials)
+MIN_FRAMES = 10
+
+
+def n_frames(path: Path) -> int:
+    """Number of frames in an extxyz(.gz) file (counted from its comment lines' Lattice=)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        return sum(1 for line in fh if "Lattice=" in line)
+
+
 def data_file(material: str) -> Path:
     """The frames of ``material`` (written by ``python -m mmace_fast.data.dft collect``)."""
     return DATA_DIR / f"{material}.extxyz.gz"
@@ -541,10 +552,12 @@ def main(argv=None):
     torch.set_default_dtype(torch.float64)
     command = " ".join(["python benchmarks/bench_dft_models.py",
                         *(argv if argv is not None else sys.argv[1:])])   # as run: provenance
-    materials = args.materials or [m for m in MATERIALS if data_file(m).exists()]
+    materials = args.materials or [m for m in MATERIALS if data_file(m).exists()
+                                   and n_frames(data_file(m)) >= MIN_FRAMES]
     skipped = [m for m in MATERIALS if m not in materials]
     if skipped and args.materials is None:
-        log.info("no data file yet, skipped: %s", skipped)
+        log.info("no data file or fewer than %d frames yet (a campaign just started), "
+                 "skipped: %s", MIN_FRAMES, skipped)
     result = {}
     t_all = time.perf_counter()
     for material in materials:

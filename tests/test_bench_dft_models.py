@@ -125,3 +125,19 @@ def test_train_set_overrides_parse_json_and_refuse_unknown_keys():
         with pytest.raises(SystemExit, match="KEY=VALUE"):
             bench.train_changes(bench.argparse.Namespace(max_epochs=None, patience=None,
                                                          train_set=bad))
+
+
+def test_default_materials_skip_a_campaign_that_just_started(tmp_path, monkeypatch):
+    """Without --materials, a material whose data file holds fewer than MIN_FRAMES frames (the
+    first FePt frames of a campaign) is skipped, not trained on a split it cannot have."""
+    specs = [s for s in make_manifest("fept") if s["family"] == "ideal2_aniso"][:2]
+    data = tmp_path / "fept.extxyz.gz"
+    write(str(data), [_aniso_frame(s, -19.5, "train") for s in specs], format="extxyz")
+    assert bench.n_frames(data) == 2
+    monkeypatch.setattr(bench, "data_file", lambda m: data if m == "fept"
+                        else tmp_path / f"{m}.extxyz.gz")
+    monkeypatch.setattr(bench, "DATA_DIR", bench.DATA_DIR)
+    calls = []
+    monkeypatch.setattr(bench, "snapshot", lambda *a: calls.append(a))
+    bench.main(["--quick", "--out", str(tmp_path / "runs")])
+    assert calls == []                                   # nothing trained
