@@ -583,6 +583,12 @@ def test_deadline_defers_what_cannot_finish(tmp_path):
         frame.info["wall_time_s"] = wall
         write(wd.frame(s["id"]), frame, format="extxyz")
     assert estimated_wall_s(wd, specs[5]) == 700.0
+    # a family not run yet: the frames of its cost class, found through the manifest
+    from mmace_fast.data.dft.queue import guess_wall_s
+    manifest = wd.load_manifest(seed=20261124)
+    new = dict(specs[5], family="bcc2_new", id="fe-bcc2_new-000")
+    assert estimated_wall_s(wd, new, manifest) == 700.0
+    assert estimated_wall_s(wd, new) == guess_wall_s(new)
     todo = [s["id"] for s in specs[3:6]]
     counts = run_queue("fe", wd.root, ids=todo, deadline=time.time() + 600.0)
     assert counts == {"deferred": 3}
@@ -634,14 +640,20 @@ def test_cost_of_a_new_family_comes_from_frames_of_its_cost_class():
     assert cost_class(new) == ("collinear", 2, True)
     assert estimate_from(costs, new, by_id) == 300.0
     assert estimate_from(costs, new) == guess_wall_s(new)            # no manifest: the guess
-    symmetric = dict(new, rattle=0.0, strain_kind="tetragonal")
+    symmetric = dict(new, rattle=0.0, strain_kind="tet")
     assert cost_class(symmetric) == ("collinear", 2, False)
     assert estimate_from(costs, symmetric, by_id) == guess_wall_s(symmetric)
+    # a second family of the same class moves the class median, not the family's own
+    other = dict(rattled[8], family="bcc2_other", id="fe-bcc2_other-000")
+    costs[other["id"]] = [2000.0, 2000.0, 2000.0]
+    by_id[other["id"]] = other
     assert estimate_from(costs, rattled[7], by_id) == 300.0          # its family's median
+    assert estimate_from(costs, new, by_id) == 1250.0                # the class's median
     nc = next(s for s in manifest if s["order"] == "NC")
     assert cost_class(nc)[0] == "NC" and estimate_from(costs, nc, by_id) == guess_wall_s(nc)
+    assert cost_class(dict(nc, rattle=0.1))[2] is False    # no symmetry in non-collinear runs
     fept = next(s for s in make_manifest("fept"))
-    assert cost_class(fept)[0] == "SOC"
+    assert cost_class(fept) == ("SOC", 2, False)
 
 
 def test_data_card_blocks_are_rewritten_in_place(tmp_path):

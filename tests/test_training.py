@@ -572,6 +572,8 @@ def test_collapsed_frames_selection():
               _pair(np.zeros((2, 3)), start=np.zeros((2, 3))),                      # NM start
               _pair(np.zeros((2, 3))),                                              # unknown
               _pair([[0, 0, 0.05], [0.02, 0, 0]], start=[[0, 0, 0], [0, 1.0, 0]])]  # collapsed
+    frames[3].info["non_magnetic"] = True                  # read without moments: zeros
+    frames[3].start_magmoms = np.array([[0, 0, 2.2], [0, 0, 0]])
     got = tdata.collapsed_frames(frames, max_moment=0.1, min_start=0.5)
     assert [i for i, f in enumerate(frames) if any(f is c for c in got)] == [0, 4]
 
@@ -594,7 +596,7 @@ def test_reader_keeps_the_starting_moments(tmp_path):
     np.testing.assert_array_equal(confs[0].start_magmoms, [[0, 0, 1.5], [0, 0, -1.5]])
     np.testing.assert_array_equal(confs[1].start_magmoms, [[0, 0, 2.0]])
     np.testing.assert_array_equal(confs[2].start_magmoms, [[0, 0, 1.0], [1, 0, 0]])
-    assert "initial_magmoms" not in confs[0].info
+    assert "initial_magmoms" not in confs[1].info          # a bare number: consumed, not kept
     with pytest.raises(DataError, match="5 values for 2 atoms"):
         starting_moments(np.ones(5), 2, "x")
     with pytest.raises(DataError, match="non-finite"):
@@ -607,6 +609,7 @@ def test_collapse_prior_config_is_validated(tmp_path):
     for bad, match in ((dict(moment_stability_weight=0.0), "moment_stability_weight"),
                        (dict(moment_collapse_range=[0.0, 1.0]), "moment_collapse_range"),
                        (dict(moment_collapse_range=[0.5, 1.2]), "moment_collapse_range"),
+                       (dict(moment_collapse_range=["a", 1.0]), "moment_collapse_range"),
                        (dict(moment_collapse_max_moment=0.6), "max_moment"),
                        (dict(moment_collapse_curvature=-1.0), "moment_collapse_curvature")):
         with pytest.raises(ConfigError, match=match):

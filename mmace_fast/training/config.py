@@ -158,6 +158,7 @@ class TrainConfig:
                                   "which is 0: set it > 0 or switch the prior off")
             rng = self.moment_collapse_range
             if (not isinstance(rng, (list, tuple)) or len(rng) != 2
+                    or not all(isinstance(x, (int, float)) for x in rng)
                     or not 0 < float(rng[0]) <= float(rng[1]) <= 1):
                 raise ConfigError("moment_collapse_range must be [lo, hi] with "
                                   f"0 < lo <= hi <= 1 (fractions of the path), got {rng!r}")

@@ -84,8 +84,8 @@ def collapsed_frames(configs: Sequence[Configuration], max_moment: float, min_st
     frames (training/loss.py)."""
     out = []
     for c in configs:
-        if c.start_magmoms is None or c.magmoms is None:
-            continue
+        if c.start_magmoms is None or c.magmoms is None or c.info.get("non_magnetic"):
+            continue                  # read without moments: zeros that are not a DFT result
         started = float(np.linalg.norm(c.start_magmoms, axis=1).max()) > min_start
         collapsed = float(np.linalg.norm(c.magmoms, axis=1).max()) < max_moment
         if started and collapsed:

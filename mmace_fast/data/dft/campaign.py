@@ -7,15 +7,14 @@ directory), so any machine can plan the next background run.
 Cost estimates: the median CPU time (``cpu_time_s``, else ``wall_time_s``) of the shipped frames
 of the same family; families with none yet use the shipped frames of the same cost class (kind
 of run, atoms, symmetric or not: :func:`mmace_fast.data.dft.queue.cost_class`), else the
-queue's guess by starting order and cell size (:func:`mmace_fast.data.dft.queue.guess_wall_s`). The targets are those of the data issue
-(frames per material).
+queue's guess by starting order and cell size (:func:`mmace_fast.data.dft.queue.guess_wall_s`).
+The targets are those of the data issue (frames per material).
 """
 from __future__ import annotations
 
 import gzip
 import json
 from pathlib import Path
-
 
 from .queue import estimate_from, shipped_paths
 from .structures import make_manifest

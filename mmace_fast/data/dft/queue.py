@@ -284,12 +284,33 @@ def cost_class(spec: dict) -> tuple:
     of run (collinear, constrained non-collinear, spiral; spin-orbit materials are their own
     kind), the number of atoms and whether the cell kept its symmetry (a rattled or generally
     strained cell loses the point group: 4-5x the k-points of a collinear symmetric cell)."""
-    st = get_settings(spec["material"])
-    kind = "SOC" if st.soc else (spec["order"] if spec["order"] in ("NC", "SPIRAL")
-                                 else "collinear")
-    low_symmetry = (float(spec.get("rattle", 0.0) or 0.0) > 0.0
-                    or spec.get("strain_kind") == "general")
-    return kind, len(build_atoms(spec)), low_symmetry
+    key = spec_json(spec)
+    if key not in _CLASS_CACHE:
+        st = get_settings(spec["material"])
+        kind = "SOC" if st.soc else (spec["order"] if spec["order"] in ("NC", "SPIRAL")
+                                     else "collinear")
+        # non-collinear and spin-orbit runs use no symmetry at all (GPAW refuses it)
+        low_symmetry = kind == "collinear" and (float(spec.get("rattle", 0.0) or 0.0) > 0.0
+                                                or spec.get("strain_kind") == "general")
+        _CLASS_CACHE[key] = (kind, len(build_atoms(spec)), low_symmetry)
+    return _CLASS_CACHE[key]
+
+
+_CLASS_CACHE: dict[str, tuple] = {}
+#: wall_time_s of finished frames by path, with the file's mtime (frames are read once)
+_WALL_CACHE: dict[Path, tuple[float, float | None]] = {}
+
+
+def _frame_wall_s(path: Path) -> float | None:
+    from ase.io import read  # noqa: PLC0415
+
+    mtime = path.stat().st_mtime
+    hit = _WALL_CACHE.get(path)
+    if hit is None or hit[0] != mtime:
+        w = read(path, format="extxyz").info.get("wall_time_s")
+        hit = (mtime, None if w is None else float(w))
+        _WALL_CACHE[path] = hit
+    return hit[1]
 
 
 def estimate_from(costs: dict[str, list[float]], spec: dict,
@@ -297,8 +318,8 @@ def estimate_from(costs: dict[str, list[float]], spec: dict,
     """Cost (s) of ``spec`` from measured costs ``{config_id: [s]}`` (ids material-family-k):
     the median of its family's, else (with ``specs_by_id``, the manifest) the median of the
     finished specs of the same :func:`cost_class`, else :func:`guess_wall_s`."""
-    prefix = f"{spec['material']}-{spec['family']}-"
-    fam = [t for cid, ts in costs.items() if cid.startswith(prefix) for t in ts]
+    family = f"{spec['material']}-{spec['family']}"
+    fam = [t for cid, ts in costs.items() if cid.rsplit("-", 1)[0] == family for t in ts]
     if fam:
         return float(np.median(fam))
     if specs_by_id:
@@ -314,13 +335,11 @@ def estimated_wall_s(wd: WorkDir, spec: dict, specs: list[dict] | None = None) -
     """Expected wall time (s) of ``spec``: :func:`estimate_from` the ``wall_time_s`` of the
     finished frames in this work directory (``specs``, the manifest, enables the fallback to
     frames of the same cost class)."""
-    from ase.io import read  # noqa: PLC0415
-
     pattern = (f"{wd.material}-*.extxyz" if specs
                else f"{wd.material}-{spec['family']}-*.extxyz")
     walls: dict[str, list[float]] = {}
     for p in (wd.root / "frames").glob(pattern):
-        w = read(p, format="extxyz").info.get("wall_time_s")
+        w = _frame_wall_s(p)
         if w is not None:
             walls.setdefault(p.stem, []).append(float(w))
     return estimate_from(walls, spec, {s["id"]: s for s in specs} if specs else None)
