@@ -301,7 +301,7 @@ def test_central_difference_and_pick():
 # --- shipped data ------------------------------------------------------------------------------
 
 SHIPPED = sorted(p for p in (ROOT / "data").glob("*.extxyz.gz") if "_spirals" not in p.name)
-XC = {"fe": "LDA", "feal": "PBE", "crn": "PBE"}
+XC = {"fe": "LDA", "feal": "PBE", "crn": "PBE", "fept": "LDA"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
@@ -337,6 +337,11 @@ def test_shipped_frames_have_finite_declared_fields(path):
         assert a.info["dft_ecut_ev"] == st.ecut_ev and a.info["dft_kpts_density"] == st.kpts_density
         assert a.info["gpaw_version"] == "26.7.0" and a.info["gpaw_data_version"] == "1.2.1"
         assert a.info["outcome"] in ("ok", "nonmagnetic_physical")
+        if st.soc:         # spin-orbit frames: non-collinear, orbital moments, SOC energy
+            assert a.info["dft_soc"] is True and a.info["noncollinear"] is True, where
+            assert a.arrays["orbital_magmom"].shape == (n, 3), where
+            assert np.isfinite(a.arrays["orbital_magmom"]).all(), where
+            assert np.isfinite(a.info["energy_spinorbit"]), where
         ids.add(a.info["config_id"])
     assert len(ids) == len(frames)
 
