@@ -449,6 +449,12 @@ def _fe_families(seed: int) -> list[dict]:
         + f("bcc4_random", 2, 24, "bcc_Fe", "cubic_1x1x2", ["random", "FM"],
             rattle=(0.03, 0.08))
         + f("bcc1_general", 3, 12, "bcc_Fe", "prim_bcc", ["FM"], shear=0.03, vol=0.06)
+        # magneto-volume (session 12): wider volume range (+-8-10 %), where the FM moment spans
+        # ~2.0-2.4 muB and the AFM one ~0.8-1.8 muB: longitudinal moment changes with volume,
+        # cheap (1-2 atoms, ~3-4 CPU-min each) beside the hour-long non-collinear cells
+        + f("bcc1_magvol", 3, 12, "bcc_Fe", "prim_bcc", ["FM"], shear=0.02, vol=0.10)
+        + f("bcc2_magvol", 3, 24, "bcc_Fe", "cubic", ["FM", "AFM"], shear=0.02, vol=0.08,
+            rattle=(0.02, 0.06))
         # more collinear up/down patterns of the 4-atom cell (second-neighbour pairs antiparallel
         # or not; ~10 min each): added in session 4 to reach the 150-frame target
         + f("bcc4_random2", 2, 12, "bcc_Fe", "cubic_1x1x2", ["random", "random", "FM"],
