@@ -161,6 +161,28 @@ def test_fept_afm_patterns():
     assert fe[0, 2] == pytest.approx(fe[1, 2])                     # same Fe plane, checkerboard
 
 
+def test_same_cell_ordering_states_are_the_named_patterns():
+    """kpt_convergence --mode ordering: FM and each AFM in one cell; the collinear sign rules
+    give the layered state (antiparallel Fe a distance c apart, across Pt) in the doubled
+    primitive cell and the checkerboard (antiparallel nearest Fe at a/sqrt2) in the fct cell."""
+    from mmace_fast.data.dft.kpt_convergence import SAME_CELL_STATES
+    for cell, proto, orders in SAME_CELL_STATES["fept"]:
+        assert orders[0] == "FM"
+        for order in orders:
+            at = build_atoms({"id": "t", "family": "kconv", "material": "fept",
+                              "prototype": proto, "cell": cell, "order": order})
+            is_fe = np.array(at.get_chemical_symbols()) == "Fe"
+            m = at.get_initial_magnetic_moments()
+            assert np.all(m[~is_fe] == 0) and np.all(np.abs(m[is_fe]) > 0)
+            i, j = np.flatnonzero(is_fe)
+            if order == "FM":
+                assert m[i] == m[j]
+                continue
+            assert m[i] == -m[j]
+            d = at.get_distance(i, j, mic=True)
+            assert d == pytest.approx(C if order == "AFM001" else A / np.sqrt(2))
+
+
 # --- manifest ------------------------------------------------------------------------------------
 
 def test_fept_manifest_counts_tiers_and_ids():
@@ -444,6 +466,13 @@ def test_shipped_fept_settings_tests_support_the_data_card():
     k35, k45 = (torque["states"][d]["torque_mev_fu"] for d in ("3.5", "4.5"))
     assert abs(k35 / k45 - 1) < 0.05 and abs(k35 - k45) / 2 < 1.0
     assert get_settings("fept").kpts_density == 3.5
+    # same-cell ordering: the layered AFM is the two-cell value (no sampling artefact), the
+    # in-plane checkerboard is far above FM, and the layered state's Pt moments vanish
+    same = doc["ordering_same_cell"]["result"]["states"]["3.5"]
+    layered = same["l10_prim_1x1x2:AFM001"]
+    assert abs(layered["E_minus_FM_meV"] - diff[3.5]) < 0.1
+    assert max(abs(m) for m in layered["moments"][2:]) < 1e-3
+    assert same["l10_conv:AFM"]["E_minus_FM_meV"] > 50.0
 
 
 def test_shipped_fept_anisotropy_energy_matches_the_torque():

@@ -16,6 +16,9 @@ labelled magnetic force gives the anisotropy torque dE/dtheta = -|M_Fe| magF_Fe 
 (rotation at fixed length; Pt is unconstrained, its magnetic force is zero), which for
 E = K1 sin^2 + K2 sin^4 is (K1 + 2 K2 sin^2) sin 2theta, i.e. K1 + K2 (the [100] - [001]
 energy) at 45 deg.
+``ordering`` (collinear, SOC off): each AFM state against FM computed *in the same cell* with
+the same mesh (:data:`SAME_CELL_STATES`), so no k-sampling difference between a 2-atom and a
+4-atom cell enters the difference.
 Results go to ``<outdir>/result.json`` (rewritten after every calculation, so a partial run
 keeps what it has). The protocol asks for differences within 1 meV/atom of a denser mesh.
 """
@@ -43,6 +46,14 @@ STATES = {
     # L1_0 FePt, collinear without SOC: FM (2 atoms) and Fe layers alternating along c (4 atoms;
     # the AFM001 pattern puts Fe at z = 0 and z = c in opposite directions)
     "fept": [("FM", "l10_prim", "l10_FePt"), ("AFM001", "l10_prim_1x1x2", "l10_FePt")],
+}
+
+#: (cell, prototype, orders) computed in one cell each, FM first: FePt's layered AFM (Fe planes
+#: alternating along c, across the Pt plane) and in-plane checkerboard (antiparallel nearest
+#: Fe neighbours at a/sqrt2, the conventional fct cell; B2-type sign rule "AFM")
+SAME_CELL_STATES = {
+    "fept": [("l10_prim_1x1x2", "l10_FePt", ["FM", "AFM001"]),
+             ("l10_conv", "l10_FePt", ["FM", "AFM"])],
 }
 
 #: ideal primitive cell of each spin-orbit material for the anisotropy test
@@ -78,6 +89,40 @@ def run(material: str, densities: list[float], outdir: Path, ecut: float | None 
             row[k]["E_minus_FM_meV"] = 1000 * (row[k]["E_per_atom"] - e_fm)
         res["states"][str(d)] = row
         (outdir / "result.json").write_text(json.dumps(res, indent=1))
+    return res
+
+
+def run_ordering(material: str, densities: list[float], outdir: Path,
+                 ecut: float | None = None) -> dict:
+    """E(AFM) - E(FM) per atom with both states in the same cell and mesh (SOC off)."""
+    if material not in SAME_CELL_STATES:
+        raise SystemExit(f"no same-cell states for {material!r}; known: {sorted(SAME_CELL_STATES)}")
+    outdir.mkdir(parents=True, exist_ok=True)
+    res: dict = {"material": material, "mode": "ordering", "soc": False,
+                 "densities": densities, "states": {}}
+    for d in densities:
+        st = dataclasses.replace(get_settings(material), kpts_density=d, soc=False)
+        if ecut is not None:
+            st = dataclasses.replace(st, ecut_ev=ecut)
+        res["ecut_ev"] = st.ecut_ev
+        row: dict = {}
+        for cell, proto, orders in SAME_CELL_STATES[material]:
+            for order in orders:
+                atoms = build_atoms({"id": f"k{d}-{cell}-{order}", "family": "kconv",
+                                     "material": material, "prototype": proto, "cell": cell,
+                                     "order": order})
+                fr, _ = run_calculation(atoms, st, txt=str(outdir / f"D{d}_{cell}_{order}.txt"))
+                row[f"{cell}:{order}"] = {
+                    "E_per_atom": fr.info["REF_energy"] / len(fr),
+                    "mesh": kpoint_mesh(atoms, st), "moments": _moments(fr),
+                    "wall_s": fr.info["wall_time_s"]}
+                log.info("D=%s %s %s %s", d, cell, order, row[f"{cell}:{order}"])
+            e_fm = row[f"{cell}:FM"]["E_per_atom"]
+            for order in orders:
+                row[f"{cell}:{order}"]["E_minus_FM_meV"] = 1000 * (
+                    row[f"{cell}:{order}"]["E_per_atom"] - e_fm)
+            res["states"][str(d)] = row
+            (outdir / "result.json").write_text(json.dumps(res, indent=1))
     return res
 
 
@@ -192,7 +237,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--material", default="crn")
     p.add_argument("--densities", type=float, nargs="+", default=[3.5, 5.0])
-    p.add_argument("--mode", choices=("auto", "collinear", "soc", "torque"), default="auto",
+    p.add_argument("--mode", choices=("auto", "collinear", "soc", "torque", "ordering"), default="auto",
                    help="auto: soc for spin-orbit materials, else collinear")
     p.add_argument("--axes", nargs="+", default=["001", "100"], choices=sorted(FEPT_AXES))
     p.add_argument("--ecut", type=float, default=None, help="override the cutoff (eV)")
@@ -206,6 +251,8 @@ def main(argv=None) -> int:
     out = Path(args.outdir or f"dft_runs/kconv_{args.material}")
     if mode == "torque":
         res = run_torque(args.material, args.densities, out, args.theta, args.ecut)
+    elif mode == "ordering":
+        res = run_ordering(args.material, args.densities, out, args.ecut)
     elif mode == "soc":
         res = run_anisotropy(args.material, args.densities, out, tuple(args.axes), args.ecut)
     else:
