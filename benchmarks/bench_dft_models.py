@@ -34,6 +34,8 @@ training split, so the orderings test the fit, not a prediction.
 ``--ship`` copies the best model of every material into mmace_fast/models/<material>/
 (model.pt state_dict + model.json config, with the data provenance in its metadata), the
 embedded defaults loaded by ``mmace_fast.models.load_default``.
+``--compare-shipped`` evaluates the model shipped now on the same snapshot and split (keys
+``<m>_shipped_*``), so a retraining is judged against the model it would replace.
 ``--quick``: a tiny model and a few epochs (the pipeline end to end in well under a minute).
 The last stdout line is one JSON object: per material <m>_e_mae_mev_atom, <m>_f_mae_mev_a,
 <m>_s_mae_mev_a3, <m>_magf_mae_mev_mub (test split), <m>_n_test, <m>_moment_dft_mub,
@@ -483,6 +485,22 @@ def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> 
     return res
 
 
+def shipped_comparison(material: str, snap: dict, tie_ev: float) -> dict:
+    """The shipped model of ``material`` evaluated on this run's snapshot and split, under
+    ``shipped_<key>`` (its own data hash and frame count alongside); {} where none is shipped.
+    Must run before :func:`ship` overwrites it."""
+    from mmace_fast.models import UnknownModelError, load_default
+    try:
+        model, mcfg, meta = load_default(material)
+    except UnknownModelError:
+        return {}
+    res = evaluate_material(material, model, mcfg, snap, tie_ev)
+    out = {f"shipped_{k}": v for k, v in res.items() if k not in ("states", "spirals")}
+    out.update(shipped_data_sha256=meta.get("data_sha256"),
+               shipped_data_frames=meta.get("data_frames"))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # shipping
 # --------------------------------------------------------------------------------------------
@@ -534,6 +552,10 @@ def main(argv=None):
                    help="override any training setting (JSON value), repeatable")
     p.add_argument("--ship", action="store_true",
                    help="copy the trained models to mmace_fast/models/ (not with --quick)")
+    p.add_argument("--compare-shipped", action="store_true",
+                   help="also evaluate the currently shipped model of each material on the "
+                        "same snapshot and split (keys <m>_shipped_*): the old-vs-new "
+                        "comparison before --ship replaces it")
     args = p.parse_args(argv)
     global DATA_DIR
     if args.data_dir is not None:
@@ -574,6 +596,8 @@ def main(argv=None):
             log.info("  %-22s %s", name, row)
         for row in res.get("spirals", []):
             log.info("  spiral %s", row)
+        if args.compare_shipped:
+            res.update(shipped_comparison(material, snap, 1e-3 * args.tie_mev))
         if args.ship:
             ship(material, run_dir, snap, res, command)
         result.update({f"{material}_{k}": v for k, v in res.items()})

@@ -141,3 +141,33 @@ def test_default_materials_skip_a_campaign_that_just_started(tmp_path, monkeypat
     monkeypatch.setattr(bench, "snapshot", lambda *a: calls.append(a))
     bench.main(["--quick", "--out", str(tmp_path / "runs")])
     assert calls == []                                   # nothing trained
+
+
+def test_shipped_comparison_reproduces_the_shipped_figures(tmp_path):
+    """--compare-shipped: on the data a shipped model was trained on (same SHA-256), its
+    evaluation reproduces the held-out figures recorded in its metadata at ship time."""
+    import hashlib
+
+    import torch
+
+    from mmace_fast.models import available, load_default
+    torch.set_default_dtype(torch.float64)
+    same = [m for m in available() if bench.data_file(m).exists()
+            and load_default(m)[2].get("data_sha256")
+            == hashlib.sha256(bench.data_file(m).read_bytes()).hexdigest()]
+    if not same:
+        pytest.skip("every shipped model predates its material's current data file")
+    material = same[0]
+    snap = bench.snapshot(material, tmp_path / material)
+    out = bench.shipped_comparison(material, snap, 1e-3)
+    recorded = load_default(material)[2]["results"]
+    assert out["shipped_data_sha256"] == snap["sha256"]
+    for key in ("e_mae_mev_atom", "f_mae_mev_a", "s_mae_mev_a3", "magf_mae_mev_mub",
+                "moment_relaxed_mub", "n_test"):
+        assert out[f"shipped_{key}"] == pytest.approx(recorded[key], abs=1e-3), key
+
+
+def test_shipped_comparison_without_a_shipped_model_is_empty(monkeypatch, tmp_path):
+    from mmace_fast import models
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path)                 # nothing shipped
+    assert bench.shipped_comparison("fept", {"frames": []}, 1e-3) == {}
