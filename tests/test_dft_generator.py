@@ -630,6 +630,82 @@ def test_campaign_plan_counts_from_the_shipped_files(tmp_path):
         next(s for s in make_manifest("fe") if s["tier"] == 4))     # 4 atoms vs 2
     assert rows[("crn", 0)]["done"] == 0
     assert "| fe | 3 | 150 |" in campaign_table(tmp_path)
+    # specs of a pattern that only failed its SCF: neither failed nor left
+    flipped = _bcc4_by_signature()[((0, 8), (4, 4), (4, 4), (8, 0))]
+    with open(tmp_path / "fe.failures.jsonl", "a") as fh:
+        for s in flipped[:2]:
+            fh.write(json.dumps({"id": s["id"], "reason": "scf_not_converged",
+                                 "kept": False}) + "\n")
+    r2 = {(r["material"], r["tier"]): r for r in campaign_status(tmp_path)}[("fe", 2)]
+    assert r2["failed"] == 2 and r2["scf_risk"] == len(flipped) - 2
+    assert r2["left"] == r2["specs"] - len(flipped)
+
+
+def _bcc4_by_signature() -> dict:
+    from mmace_fast.data.dft.queue import neighbour_signature
+    out: dict = {}
+    for s in make_manifest("fe"):
+        if s["family"] in ("bcc4_random", "bcc4_random2"):
+            out.setdefault(neighbour_signature(s)[1], []).append(s)
+    return out
+
+
+def test_neighbour_signature_of_collinear_starts():
+    """Per magnetic site, parallel / antiparallel nearest neighbours of the ideal cell (bcc:
+    8), with the cell; nothing for non-magnetic, non-collinear and spiral specs."""
+    from mmace_fast.data.dft.queue import neighbour_signature
+
+    groups = _bcc4_by_signature()
+    assert ((8, 0),) * 4 in groups                                   # FM
+    assert ((4, 4),) * 4 in groups                                   # (001) double layers
+    assert ((0, 8), (4, 4), (4, 4), (8, 0)) in groups                # one moment flipped
+    assert ((0, 8),) * 4 in groups                                   # checkerboard
+    afm2 = next(s for s in make_manifest("fe") if s["family"] == "bcc2_rattle"
+                and s["order"] == "AFM")
+    assert neighbour_signature(afm2) == ("cubic", ((0, 8), (0, 8)))  # not the 4-atom class
+    feal_nm = next(s for s in make_manifest("feal") if s["order"] == "NM")
+    assert neighbour_signature(feal_nm) is None
+    for order in ("NC", "SPIRAL"):
+        assert neighbour_signature(next(s for s in make_manifest("fe")
+                                        if s["order"] == order)) is None
+    assert neighbour_signature(make_manifest("fept")[0]) is None
+
+
+def test_patterns_that_only_failed_their_scf_are_skipped(tmp_path):
+    """Two SCF failures of a starting pattern, and no converged frame of it, skip the other
+    specs of that pattern (same cell); a converged one, other failure kinds or kept records do
+    not; named ids and include_scf_risk still run them."""
+    from mmace_fast.data.dft.queue import run_queue, scf_risk_ids
+
+    flipped = _bcc4_by_signature()[((0, 8), (4, 4), (4, 4), (8, 0))]
+    assert len(flipped) >= 4
+    manifest = make_manifest("fe")
+    scf = [{"id": s["id"], "reason": "scf_not_converged", "kept": False} for s in flipped[:2]]
+    risky = scf_risk_ids(manifest, scf, set())
+    assert set(risky) == {s["id"] for s in flipped[2:]}
+    assert "2 SCF failures" in risky[flipped[2]["id"]]
+    assert scf_risk_ids(manifest, scf[:1], set()) == {}                    # one is not enough
+    assert scf_risk_ids(manifest, scf, {flipped[2]["id"]}) == {}           # one converged
+    other = [dict(r, reason="timeout") for r in scf]
+    assert scf_risk_ids(manifest, other, set()) == {}
+    wandered = [{"id": flipped[0]["id"], "reason": "error", "kept": False,
+                 "message": "stopped by hand: SCF wandered between magnetic states"}, scf[1]]
+    assert set(scf_risk_ids(manifest, wandered, set())) == set(risky)
+    assert scf_risk_ids(manifest, [dict(r, kept=True) for r in scf], set()) == {}
+    # the queue: skipped and counted, before anything starts
+    wd = WorkDir(tmp_path / "fe", "fe")
+    wd.load_manifest(seed=20261124)
+    for r in scf:
+        wd.record_failure(r)
+    tier = flipped[0]["tier"]
+    n_tier_risky = sum(s["tier"] == tier for s in flipped[2:])
+    counts = run_queue("fe", wd.root, tiers=[tier], max_jobs=0)
+    assert counts == {"scf_risk": n_tier_risky}
+    past = 0.0                                               # every spec deferred: none starts
+    named = run_queue("fe", wd.root, ids=[flipped[2]["id"]], deadline=past)
+    assert named == {"deferred": 1}
+    assert run_queue("fe", wd.root, tiers=[tier], max_jobs=0, include_scf_risk=True) == {}
+    assert not any((wd.root / "specs").iterdir())
 
 
 def test_cost_of_a_new_family_comes_from_frames_of_its_cost_class():

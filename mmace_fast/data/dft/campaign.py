@@ -8,7 +8,9 @@ Cost estimates: the median CPU time (``cpu_time_s``, else ``wall_time_s``) of th
 of the same family; families with none yet use the shipped frames of the same cost class (kind
 of run, atoms, symmetric or not: :func:`mmace_fast.data.dft.queue.cost_class`), else the
 queue's guess by starting order and cell size (:func:`mmace_fast.data.dft.queue.guess_wall_s`).
-The targets are those of the data issue (frames per material).
+The targets are those of the data issue (frames per material). "SCF risk": unfinished specs whose
+starting pattern has only failed its SCF so far (:func:`mmace_fast.data.dft.queue.scf_risk_ids`),
+skipped by the queue and not counted in "left" or the CPU hours.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import gzip
 import json
 from pathlib import Path
 
-from .queue import estimate_from, shipped_paths
+from .queue import estimate_from, scf_risk_ids, shipped_paths
 from .structures import make_manifest
 
 #: frames per material the data set aims for
@@ -34,12 +36,11 @@ def _shipped_frames(data_dir: Path, material: str) -> list:
     return frames
 
 
-def _failed_ids(data_dir: Path, material: str) -> set[str]:
+def _failure_records(data_dir: Path, material: str) -> list[dict]:
     path = shipped_paths(data_dir / f"{material}.extxyz.gz", material)[2]
     if not path.exists():
-        return set()
-    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {r["id"] for r in recs if not r.get("kept", False)}
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def campaign_status(data_dir: str | Path = "data", seed: int = 20261124) -> list[dict]:
@@ -49,7 +50,8 @@ def campaign_status(data_dir: str | Path = "data", seed: int = 20261124) -> list
     for material in TARGETS:
         frames = _shipped_frames(data_dir, material)
         done = {str(a.info["config_id"]) for a in frames}
-        failed = _failed_ids(data_dir, material) - done
+        records = _failure_records(data_dir, material)
+        failed = {r["id"] for r in records if not r.get("kept", False)} - done
         cost: dict[str, list] = {}
         for a in frames:
             t = a.info.get("cpu_time_s", a.info.get("wall_time_s"))
@@ -57,17 +59,21 @@ def campaign_status(data_dir: str | Path = "data", seed: int = 20261124) -> list
                 cost.setdefault(str(a.info["config_id"]), []).append(float(t))
         manifest = make_manifest(material, seed)
         specs_by_id = {s["id"]: s for s in manifest}
+        risky = scf_risk_ids(manifest, records, done)
         by_tier: dict[int, dict] = {}
         for spec in manifest:
             r = by_tier.setdefault(spec["tier"], {"material": material, "tier": spec["tier"],
                                                   "families": set(), "specs": 0, "done": 0,
-                                                  "failed": 0, "left": 0, "cpu_h_left": 0.0})
+                                                  "failed": 0, "scf_risk": 0, "left": 0,
+                                                  "cpu_h_left": 0.0})
             r["families"].add(spec["family"])
             r["specs"] += 1
             if spec["id"] in done:
                 r["done"] += 1
             elif spec["id"] in failed:
                 r["failed"] += 1
+            elif spec["id"] in risky:
+                r["scf_risk"] += 1
             else:
                 r["left"] += 1
                 r["cpu_h_left"] += estimate_from(cost, spec, specs_by_id) / 3600.0
@@ -81,11 +87,13 @@ def campaign_status(data_dir: str | Path = "data", seed: int = 20261124) -> list
 def campaign_table(data_dir: str | Path = "data", seed: int = 20261124) -> str:
     """Markdown table of :func:`campaign_status` with per-material totals against the targets."""
     rows = campaign_status(data_dir, seed)
-    lines = ["| material | tier | families | specs | done | failed | left | CPU h left (est.) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| material | tier | families | specs | done | failed | SCF risk | left | "
+             "CPU h left (est.) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['material']} | {r['tier']} | {r['families']} | {r['specs']} | "
-                     f"{r['done']} | {r['failed']} | {r['left']} | {r['cpu_h_left']:.1f} |")
+                     f"{r['done']} | {r['failed']} | {r['scf_risk']} | {r['left']} | "
+                     f"{r['cpu_h_left']:.1f} |")
     lines += ["", "| material | frames shipped | target | specs left | CPU h left (est.) |",
               "|---|---|---|---|---|"]
     for m, target in TARGETS.items():

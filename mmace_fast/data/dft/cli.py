@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=float, default=3600.0, help="per calculation, s")
     r.add_argument("--nice", type=int, default=0, help="niceness of each child process")
     r.add_argument("--retry-failed", action="store_true")
+    r.add_argument("--include-scf-risk", action="store_true",
+                   help="also run specs whose starting pattern has only failed its SCF so far "
+                        "(skipped by default, see queue.scf_risk_ids)")
     r.add_argument("--stop-file", default=None, help="stop before the next job if it exists")
     r.add_argument("--deadline", type=_deadline, default=None, metavar="TIME",
                    help="start no calculation that would not finish by TIME (see pipeline)")
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = run_queue(args.material, args.workdir, seed=args.seed, tiers=args.tiers,
                            ids=args.ids, max_jobs=args.max_jobs, timeout_s=args.timeout,
                            nice=args.nice, retry_failed=args.retry_failed,
+                           include_scf_risk=args.include_scf_risk,
                            stop_file=args.stop_file, deadline=args.deadline)
         print(json.dumps({"material": args.material, "outcomes": counts}))
     elif args.command == "collect":

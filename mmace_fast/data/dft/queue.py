@@ -297,6 +297,85 @@ def cost_class(spec: dict) -> tuple:
 
 
 _CLASS_CACHE: dict[str, tuple] = {}
+
+
+# --- starting patterns whose SCF does not converge ---------------------------------------------
+#
+# Fe's random up/down 4-atom cells (sessions 3-10): every start in which some Fe has all eight
+# nearest neighbours antiparallel (the checkerboard, or one moment flipped in a ferromagnetic
+# cell) ran into the SCF cap after ~25 CPU-min (5 of 5), every other start converged (10 of
+# 10). The queue defers a spec whose neighbour pattern has failed like that at least
+# SCF_RISK_MIN_FAILURES times in the same cell and never converged; it stays in the manifest and
+# runs with ``include_scf_risk`` (e.g. after a change of mixer).
+
+#: failures of a pattern class, with no success, before its other specs are deferred
+SCF_RISK_MIN_FAILURES = 2
+_SIGNATURE_CACHE: dict[str, tuple | None] = {}
+
+
+def neighbour_signature(spec: dict) -> tuple | None:
+    """(cell, sorted per-site (n parallel, n antiparallel) nearest magnetic neighbours) of a
+    collinear magnetic start, from the unstrained, unrattled cell; None for non-magnetic,
+    non-collinear and spiral specs (nothing to compare)."""
+    key = spec_json(spec)
+    if key not in _SIGNATURE_CACHE:
+        _SIGNATURE_CACHE[key] = _signature(spec)
+    return _SIGNATURE_CACHE[key]
+
+
+def _signature(spec: dict) -> tuple | None:
+    from ase.neighborlist import neighbor_list  # noqa: PLC0415
+
+    if spec.get("order") in (None, "NM", "NC", "SPIRAL") or get_settings(spec["material"]).soc:
+        return None
+    ideal = dict(spec, rattle=0.0, strain=np.zeros((3, 3)).tolist())
+    atoms = build_atoms(ideal)
+    m = np.asarray(atoms.get_initial_magnetic_moments(), dtype=float)    # [n] muB, collinear
+    mag = np.flatnonzero(np.abs(m) > 1e-8)
+    if len(mag) == 0:
+        return None
+    i, j, d = neighbor_list("ijd", atoms, 2.0 * float(atoms.cell.lengths().max()))
+    pair = np.isin(i, mag) & np.isin(j, mag)                        # magnetic-magnetic pairs
+    i, j, d = i[pair], j[pair], d[pair]
+    shell = d < 1.05 * d.min()                                       # nearest shell only
+    counts = []
+    for site in mag:
+        nb = j[shell & (i == site)]
+        par = int(np.sum(np.sign(m[nb]) == np.sign(m[site])))
+        counts.append((par, len(nb) - par))
+    return (spec["cell"], tuple(sorted(counts)))
+
+
+def _is_scf_failure(record: dict) -> bool:
+    return (record.get("reason") == "scf_not_converged"
+            or "SCF" in str(record.get("message", "")))
+
+
+def scf_risk_ids(specs: list[dict], failures: list[dict], done: set[str]) -> dict[str, str]:
+    """{id: reason} of the unfinished ``specs`` whose :func:`neighbour_signature` class has at
+    least SCF_RISK_MIN_FAILURES SCF failures (records of ``failures``) and no finished frame
+    (``done`` ids) among the specs of that class."""
+    by_id = {s["id"]: s for s in specs}
+    failed = {r["id"] for r in failures if _is_scf_failure(r) and not r.get("kept", False)}
+    n_fail: dict[tuple, int] = {}
+    n_done: dict[tuple, int] = {}
+    for cid in failed | done:
+        spec = by_id.get(cid)
+        sig = neighbour_signature(spec) if spec is not None else None
+        if sig is None:
+            continue
+        tally = n_fail if cid in failed else n_done
+        tally[sig] = tally.get(sig, 0) + 1
+    out = {}
+    for s in specs:
+        if s["id"] in failed or s["id"] in done:
+            continue
+        sig = neighbour_signature(s)
+        if sig is not None and n_fail.get(sig, 0) >= SCF_RISK_MIN_FAILURES \
+                and n_done.get(sig, 0) == 0:
+            out[s["id"]] = (f"pattern {sig[1]} in cell {sig[0]}: {n_fail[sig]} SCF failures, "
+                            "no converged frame")
+    return out
 #: wall_time_s of finished frames by path, with the file's mtime (frames are read once)
 _WALL_CACHE: dict[Path, tuple[float, float | None]] = {}
 
@@ -349,8 +428,11 @@ def run_queue(material: str, workdir: str | Path, seed: int = 20261124,
               tiers: list[int] | None = None, ids: list[str] | None = None,
               max_jobs: int | None = None, timeout_s: float = 3600.0, nice: int = 0,
               retry_failed: bool = False, stop_file: str | Path | None = None,
-              deadline: float | None = None) -> dict:
+              deadline: float | None = None, include_scf_risk: bool = False) -> dict:
     """Run unfinished specs of ``material`` one at a time; returns counts of outcomes.
+
+    Specs of a starting pattern that has only failed its SCF (:func:`scf_risk_ids`) are skipped
+    (counted as 'scf_risk') unless ``include_scf_risk``, ``retry_failed`` or named in ``ids``.
 
     ``deadline`` (epoch seconds, e.g. the end of a session whose processes are then killed):
     a spec whose estimated wall time (:func:`estimated_wall_s` x ``WALL_SAFETY``) would end
@@ -362,14 +444,14 @@ def run_queue(material: str, workdir: str | Path, seed: int = 20261124,
     logging.getLogger("mmace_fast").addHandler(handler)
     try:
         return _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed,
-                          stop_file, deadline)
+                          stop_file, deadline, include_scf_risk)
     finally:
         logging.getLogger("mmace_fast").removeHandler(handler)
         handler.close()
 
 
 def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, stop_file,
-               deadline=None):
+               deadline=None, include_scf_risk=False):
     material = wd.material
     specs = wd.load_manifest(seed)
     for p in (wd.root / "pending").glob("*.extxyz"):      # finished before an interruption
@@ -378,8 +460,18 @@ def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, st
     done = wd.finished_ids(retry_failed)
     todo = [s for s in specs if s["id"] not in done
             and (tiers is None or s["tier"] in tiers) and (ids is None or s["id"] in ids)]
-    log.info("%s: %d specs, %d finished, %d to run", material, len(specs), len(done), len(todo))
     counts: dict[str, int] = {}
+    if not include_scf_risk and not retry_failed and ids is None:     # named ids always run
+        risky = scf_risk_ids(specs, wd.failures(),
+                             {p.stem for p in (wd.root / "frames").glob("*.extxyz")})
+        for s in todo:
+            if s["id"] in risky:
+                log.info("%s skipped: %s (run with include_scf_risk)", s["id"], risky[s["id"]])
+        counts["scf_risk"] = sum(s["id"] in risky for s in todo)
+        todo = [s for s in todo if s["id"] not in risky]
+        if not counts["scf_risk"]:
+            del counts["scf_risk"]
+    log.info("%s: %d specs, %d finished, %d to run", material, len(specs), len(done), len(todo))
     n_run = 0
     for spec in todo:
         if max_jobs is not None and n_run >= max_jobs:
