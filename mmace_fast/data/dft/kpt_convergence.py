@@ -65,24 +65,34 @@ def _moments(fr) -> list:
     return m.tolist() if hasattr(m, "tolist") else [m]
 
 
+def _collinear_settings(material: str, density: float, ecut: float | None):
+    """The material's settings at k density ``density`` with SOC off (and ``ecut`` eV)."""
+    st = dataclasses.replace(get_settings(material), kpts_density=density, soc=False)
+    return st if ecut is None else dataclasses.replace(st, ecut_ev=ecut)
+
+
+def _ideal_state(material: str, st, cell: str, proto: str, order: str, txt: Path) -> dict:
+    """One collinear ideal-cell calculation: energy per atom (eV), mesh, moments, wall time."""
+    atoms = build_atoms({"id": f"k{st.kpts_density}-{cell}-{order}", "family": "kconv",
+                         "material": material, "prototype": proto, "cell": cell,
+                         "order": order})
+    fr, _ = run_calculation(atoms, st, txt=str(txt))
+    return {"E_per_atom": fr.info["REF_energy"] / len(fr), "mesh": kpoint_mesh(atoms, st),
+            "moments": _moments(fr), "wall_s": fr.info["wall_time_s"]}
+
+
 def run(material: str, densities: list[float], outdir: Path, ecut: float | None = None) -> dict:
     """Collinear magnetic energy differences (SOC off) per k density."""
     outdir.mkdir(parents=True, exist_ok=True)
     res: dict = {"material": material, "mode": "collinear", "soc": False,
                  "densities": densities, "states": {}}
     for d in densities:
-        st = dataclasses.replace(get_settings(material), kpts_density=d, soc=False)
-        if ecut is not None:
-            st = dataclasses.replace(st, ecut_ev=ecut)
+        st = _collinear_settings(material, d, ecut)
         res["ecut_ev"] = st.ecut_ev
         row = {}
         for order, cell, proto in STATES[material]:
-            atoms = build_atoms({"id": f"k{d}-{order}", "family": "kconv", "material": material,
-                                 "prototype": proto, "cell": cell, "order": order})
-            fr, _ = run_calculation(atoms, st, txt=str(outdir / f"D{d}_{order}.txt"))
-            row[order] = {"E_per_atom": fr.info["REF_energy"] / len(fr),
-                          "mesh": kpoint_mesh(atoms, st), "moments": _moments(fr),
-                          "wall_s": fr.info["wall_time_s"]}
+            row[order] = _ideal_state(material, st, cell, proto, order,
+                                      outdir / f"D{d}_{order}.txt")
             log.info("D=%s %s %s", d, order, row[order])
         e_fm = row["FM"]["E_per_atom"]
         for k in row:
@@ -101,22 +111,15 @@ def run_ordering(material: str, densities: list[float], outdir: Path,
     res: dict = {"material": material, "mode": "ordering", "soc": False,
                  "densities": densities, "states": {}}
     for d in densities:
-        st = dataclasses.replace(get_settings(material), kpts_density=d, soc=False)
-        if ecut is not None:
-            st = dataclasses.replace(st, ecut_ev=ecut)
+        st = _collinear_settings(material, d, ecut)
         res["ecut_ev"] = st.ecut_ev
         row: dict = {}
         for cell, proto, orders in SAME_CELL_STATES[material]:
             for order in orders:
-                atoms = build_atoms({"id": f"k{d}-{cell}-{order}", "family": "kconv",
-                                     "material": material, "prototype": proto, "cell": cell,
-                                     "order": order})
-                fr, _ = run_calculation(atoms, st, txt=str(outdir / f"D{d}_{cell}_{order}.txt"))
-                row[f"{cell}:{order}"] = {
-                    "E_per_atom": fr.info["REF_energy"] / len(fr),
-                    "mesh": kpoint_mesh(atoms, st), "moments": _moments(fr),
-                    "wall_s": fr.info["wall_time_s"]}
-                log.info("D=%s %s %s %s", d, cell, order, row[f"{cell}:{order}"])
+                key = f"{cell}:{order}"
+                row[key] = _ideal_state(material, st, cell, proto, order,
+                                        outdir / f"D{d}_{cell}_{order}.txt")
+                log.info("D=%s %s %s", d, key, row[key])
             e_fm = row[f"{cell}:FM"]["E_per_atom"]
             for order in orders:
                 row[f"{cell}:{order}"]["E_minus_FM_meV"] = 1000 * (
