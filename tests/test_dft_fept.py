@@ -493,3 +493,29 @@ def test_shipped_fept_anisotropy_energy_matches_the_torque():
     k_torque = doc["anisotropy_torque_400ev"]["result"]["states"]["3.5"]["torque_mev_fu"]
     assert k_energy > 0                                 # easy axis c
     assert k_energy == pytest.approx(k_torque, rel=0.05)
+
+
+def test_shipped_fept_anisotropy_is_smooth_uniaxial():
+    """The ideal-cell FM frames at different Fe directions (same cell, same k-points) follow
+    E = E0 + K1 sin^2(theta) + K2 sin^4(theta) to 0.1 meV per formula unit (theta from the
+    converged Fe moment): a badly converged or mislabelled frame would stand out. Easy axis c."""
+    path = ROOT / "data" / "fept.extxyz.gz"
+    if not path.exists():
+        pytest.skip("no FePt frames shipped yet")
+    from ase.io import read
+    frames = [a for a in read(str(path), index=":")
+              if a.info["config_type"].startswith("ideal2_aniso_")]
+    theta, energy = [], []
+    for a in frames:
+        m = np.asarray(a.arrays["REF_magmom"])[a.numbers == 26].sum(axis=0)     # [3] muB
+        theta.append(np.arccos(np.clip(m[2] / np.linalg.norm(m), -1.0, 1.0)))
+        energy.append(1e3 * a.info["REF_energy"])                   # meV per cell (= f.u.)
+    s2 = np.sin(np.asarray(theta)) ** 2
+    if len(np.unique(np.round(s2, 4))) < 4:
+        pytest.skip("fewer than four distinct polar angles shipped yet")
+    design = np.stack([np.ones_like(s2), s2, s2 ** 2], axis=1)
+    coef, *_ = np.linalg.lstsq(design, np.asarray(energy), rcond=None)
+    residual = np.asarray(energy) - design @ coef
+    assert np.max(np.abs(residual)) < 0.1
+    k1, k2 = coef[1], coef[2]
+    assert k1 > 0 and 2.0 < k1 + k2 < 5.0                # easy axis c, ~3 meV/f.u. (DFT)
