@@ -173,16 +173,19 @@ def _kill_after(epoch):
     return cb
 
 
-@pytest.mark.parametrize("scheduler,stability,induced", [
-    ("cosine", 0.0, []), ("plateau", 0.0, []), ("cosine", 1.0, []), ("cosine", 1.0, [13])])
-def test_resume_after_kill_gives_identical_weights(tmp_path, scheduler, stability, induced):
+@pytest.mark.parametrize("scheduler,stability,induced,directions", [
+    ("cosine", 0.0, [], "random"), ("plateau", 0.0, [], "random"), ("cosine", 1.0, [], "random"),
+    ("cosine", 1.0, [13], "random"), ("cosine", 1.0, [13], "mixed")])
+def test_resume_after_kill_gives_identical_weights(tmp_path, scheduler, stability, induced,
+                                                    directions):
     # the lr changes every epoch (cosine; plateau with patience 0 when the loss stalls) and
     # batch 2 of 4 frames makes the shuffle order matter; with the moment-stability prior the
     # sequence of moment scales (and of the induced-moment radii and directions) must resume
     # where it stopped
     over = dict(max_epochs=3, scheduler=scheduler, scheduler_patience=0, lr_factor=0.5,
                 moment_stability_weight=stability, moment_stability_range=[0.8, 1.6],
-                moment_stability_curvature=10.0, moment_stability_induced_species=induced)
+                moment_stability_curvature=10.0, moment_stability_induced_species=induced,
+                moment_stability_induced_directions=directions)
     straight = Trainer(tiny_cfg(tmp_path / "a", **over)).setup()
     straight.fit()
     cfg_b = tiny_cfg(tmp_path / "b", **over)
@@ -489,9 +492,49 @@ def test_induced_moment_penalty_hand_value():
     assert float(induced_moment_penalty(model, batch, none, 1.0, u, 3.0)) == 0.0
 
 
+def test_collinear_induced_directions_follow_each_frames_axis():
+    """Mixed mode: odd calls give +-a_g per site, a_g the direction of the frame's largest
+    moment (z for a frame without moments), both signs occurring, deterministic in (call,
+    seed); even calls are the random unit vectors of induced_directions."""
+    from mmace_fast.data.graph import collate
+    from mmace_fast.training.loss import (collinear_induced_directions, induced_directions,
+                                          induced_directions_for, moment_axes)
+
+    def mk(m):
+        return Configuration(positions=[[0, 0, 0], [1.4, 1.4, 1.4], [0, 1.4, 1.4],
+                                        [1.4, 0, 0]], cell=2.8 * np.eye(3), pbc=[True] * 3,
+                             numbers=[24, 24, 7, 7], magmoms=m)
+
+    tilt = np.array([0.6, 0.0, 0.8])
+    frames = [mk([[0, 0, 2.4], [0, 0, -2.4], [0, 0, 0.01], [0, 0, -0.01]]),   # axis z
+              mk([2.0 * tilt, -2.1 * tilt, [0.1, 0.2, 0.0], [0, 0, 0]]),      # axis -tilt
+              mk(np.zeros((4, 3)))]                                           # no moment: z
+    batch = collate(frames, 4.0)
+    axes = moment_axes(batch.magmoms, batch.batch, batch.n_graphs).numpy()
+    # up to sign (a tie between +-2.4 muB may pick either)
+    assert np.allclose(np.abs(np.sum(axes * [[0, 0, 1], tilt, [0, 0, 1]], axis=1)), 1.0,
+                       atol=1e-12)
+    assert np.allclose(axes[1], -tilt, atol=1e-12)              # the larger, -2.1 tilt
+    u = collinear_induced_directions(batch.magmoms, batch.batch, batch.n_graphs, 3, seed=2)
+    assert torch.equal(u, collinear_induced_directions(batch.magmoms, batch.batch,
+                                                       batch.n_graphs, 3, seed=2))
+    u = u.numpy()
+    for i, g in enumerate(batch.batch.tolist()):
+        assert abs(abs(u[i] @ axes[g]) - 1.0) < 1e-12          # +-axis, unit length
+    assert {round(float(u[i] @ axes[g])) for i, g in enumerate(batch.batch.tolist())} == {-1, 1}
+    assert torch.equal(induced_directions_for("random", batch, 3, 2),
+                       induced_directions(len(batch.numbers), 3, 2))
+    assert torch.equal(induced_directions_for("mixed", batch, 4, 2),
+                       induced_directions(len(batch.numbers), 4, 2))
+    assert np.array_equal(induced_directions_for("mixed", batch, 3, 2).numpy(), u)
+    with pytest.raises(ValueError, match="direction mode"):
+        induced_directions_for("axial", batch, 3, 2)
+
+
 def test_induced_moment_prior_config_is_validated(tmp_path):
     from mmace_fast.training.config import ConfigError
     for bad in (dict(moment_stability_induced_range=[0.0, 1.0]),
+                dict(moment_stability_induced_directions="axial"),
                 dict(moment_stability_induced_range=[2.0, 1.0]),
                 dict(moment_stability_induced_species=["Al"])):
         with pytest.raises(ConfigError, match="induced"):

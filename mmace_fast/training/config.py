@@ -13,6 +13,7 @@ from typing import Optional, Union
 LOSS_KINDS = ("mse", "huber")
 SCHEDULERS = ("plateau", "cosine", "none")
 STABILITY_PROFILES = ("constant", "landau")   #: moment-stability threshold t(s), see loss.py
+INDUCED_DIRECTION_MODES = ("random", "mixed")  #: induced-moment prior directions, see loss.py
 
 
 class ConfigError(ValueError):
@@ -52,6 +53,8 @@ class TrainConfig:
     #: along random directions, r drawn from ``moment_stability_induced_range`` (muB)
     moment_stability_induced_species: list = field(default_factory=list)
     moment_stability_induced_range: list = field(default_factory=lambda: [0.3, 2.0])
+    #: "random" (random unit vectors) or "mixed" (alternating with +-axis sign patterns)
+    moment_stability_induced_directions: str = "random"
     #: collapse prior (same weight): frames whose SCF went from magnetic starting moments
     #: (some |m_start| > moment_collapse_min_start) to zero moments (every |m| below
     #: moment_collapse_max_moment) must have an energy rising along the path from the converged
@@ -148,6 +151,10 @@ class TrainConfig:
                     or not 0 < float(rng[0]) <= float(rng[1])):
                 raise ConfigError("moment_stability_induced_range must be [lo, hi] muB with "
                                   f"0 < lo <= hi, got {rng!r}")
+            if self.moment_stability_induced_directions not in INDUCED_DIRECTION_MODES:
+                raise ConfigError("moment_stability_induced_directions must be one of "
+                                  f"{INDUCED_DIRECTION_MODES}, "
+                                  f"got {self.moment_stability_induced_directions!r}")
             if not all(isinstance(z, int) and 0 < z < 119
                        for z in self.moment_stability_induced_species):
                 raise ConfigError("moment_stability_induced_species must be atomic numbers, "

@@ -24,7 +24,7 @@ from mmace_fast.training import data as tdata
 from mmace_fast.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mmace_fast.training.config import ConfigError, TrainConfig
 from mmace_fast.training.ema import EMA
-from mmace_fast.training.loss import (WeightedLoss, collapse_penalty, induced_directions,
+from mmace_fast.training.loss import (WeightedLoss, collapse_penalty, induced_directions_for,
                                       induced_moment_penalty, moment_stability_penalty,
                                       stability_scale)
 from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
@@ -338,7 +338,8 @@ class Trainer:
                     cfg.moment_stability_induced_species, dtype=batch.numbers.dtype))
                 term = term + induced_moment_penalty(
                     self.model, batch, induced, radius,
-                    induced_directions(len(batch.numbers), call, cfg.seed),
+                    induced_directions_for(cfg.moment_stability_induced_directions, batch,
+                                           call, cfg.seed),
                     cfg.moment_stability_curvature)
             if self.collapse_set:
                 term = term + self._collapse_term(call)

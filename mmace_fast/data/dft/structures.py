@@ -491,6 +491,11 @@ def _feal_families(seed: int) -> list[dict]:
         + f("b2x2_antisite", 3, 12, "b2_FeAl", "cubic_1x1x2", ["FM", "NM"],
             rattle=(0.0, 0.05),
             substitutions=[[(2, "Fe")], [(0, "Al")], [(0, "Al"), (2, "Fe")]])
+        # magneto-volume (session 13): the B2 Fe moment (0.7-0.8 muB in GGA) is small and
+        # volume-sensitive; +-10 % volume with FM and NM starts records where it grows,
+        # shrinks or collapses (longitudinal moments), at ~2-4 CPU-min per 2-atom cell
+        + f("b2_magvol", 3, 12, "b2_FeAl", "cubic", ["FM", "FM", "NM"], shear=0.02, vol=0.10,
+            rattle=(0.0, 0.04))
         # 8-atom 2x2x1 cells (atoms 0-3 Fe, 4-7 Al): Fe-rich, Al-rich, antisite pairs
         + f("b2x8_offstoich", 4, 9, "b2_FeAl", "cubic_2x2x1", ["FM", "NM", "random"],
             rattle=(0.0, 0.05),
