@@ -42,7 +42,11 @@ The last stdout line is one JSON object: per material <m>_e_mae_mev_atom, <m>_f_
 <m>_moment_relaxed_mub (reference state), <m>_moment_max_err_mub (over all magnetic ideal
 states), <m>_relax_gain_max_mev_atom (largest energy the moment relaxation gains over an ideal
 state: a few meV/atom is a fit error, tens a hole in the moment landscape),
-<m>_moment_other_max_mub (largest relaxed moment on a non-magnetic species), <m>_ordering_ok,
+<m>_moment_other_max_mub (largest relaxed moment on a non-magnetic species),
+<m>_induced_relax_max_mub and <m>_induced_relax_max_mev_atom (the ideal cells relaxed from
+their DFT moments with +-0.1 / +-0.3 muB on the non-magnetic sites in three sign patterns: the
+largest |m_relaxed - m_DFT| left there and the largest energy above the DFT-moment state),
+<m>_ordering_ok,
 <m>_ordering_relaxed_ok, <m>_states (per state: DFT and model
 energies, meV/atom relative to the lowest, and moments), <m>_data_sha256, <m>_frames,
 <m>_train_s, <m>_spiral_e_mae_{train,test}_mev_atom and <m>_spirals (per spiral: path, q,
@@ -334,6 +338,68 @@ def ideal_states(material: str, model, cutoff: float, frames) -> list[dict]:
     return states
 
 
+#: induced-moment robustness (:func:`induced_relaxations`): starting radii (muB) and sign
+#: patterns put on the non-magnetic species before a moment relaxation
+INDUCED_RADII = (0.1, 0.3)
+INDUCED_PATTERNS = ("parallel", "alternating", "random")
+
+
+def induced_start(conf: Configuration, other: np.ndarray, radius: float, pattern: str
+                  ) -> np.ndarray:
+    """[n, 3] muB: the DFT moments with every site of ``other`` (bool [n]) moved to +-radius
+    along the frame's moment axis (its largest DFT moment's direction), the signs by
+    ``pattern``: all +, alternating in site order, or random (seeded by the frame)."""
+    m = np.asarray(conf.magmoms, dtype=float).copy()
+    norm = np.linalg.norm(m, axis=1)
+    axis = m[int(np.argmax(norm))] / norm.max() if norm.max() > 0 else np.array([0, 0, 1.0])
+    idx = np.flatnonzero(other)
+    if pattern == "parallel":
+        signs = np.ones(len(idx))
+    elif pattern == "alternating":
+        signs = (-1.0) ** np.arange(len(idx))
+    elif pattern == "random":
+        seed = int(hashlib.sha256(conf.config_type.encode()).hexdigest()[:8], 16)
+        signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=len(idx))
+    else:
+        raise ValueError(f"unknown pattern {pattern!r}; known: {INDUCED_PATTERNS}")
+    m[idx] = radius * signs[:, None] * axis
+    return m
+
+
+def induced_relaxations(material: str, model, cutoff: float, frames) -> dict:
+    """Robustness of the non-magnetic species' zero moments: every ideal cell is relaxed in
+    its moments (fixed directions) from its DFT moments with the non-magnetic sites moved to
+    +-r (r in INDUCED_RADII, sign patterns INDUCED_PATTERNS). A model whose induced-moment
+    landscape has a spurious minimum (session 12: +-0.26 muB on N in CrN) stays there.
+
+    Returns induced_relax_max_mub (largest distance |m_relaxed - m_DFT| left on a
+    non-magnetic site: the moment left there where DFT has ~0, as on Al and N) and
+    induced_relax_max_mev_atom (largest energy of a relaxed state above the model energy at
+    the DFT moments; 0 when every start returns), {} when no ideal cell has such sites."""
+    z_mag = MAGNETIC[material]
+    worst_m, worst_e = None, None
+    for conf, _ in frames:
+        if not conf.config_type.startswith("ideal"):
+            continue
+        other = conf.numbers != z_mag
+        if not other.any():
+            continue
+        e_dft_moments = energy_per_atom(model, cutoff, conf)
+        for radius in INDUCED_RADII:
+            for pattern in INDUCED_PATTERNS:
+                start = induced_start(conf, other, radius, pattern)
+                relaxed, e = relax_moments(model, with_moments(conf, start),
+                                           fix_directions=True, max_steps=300, gtol=1e-7)
+                m_left = float(np.linalg.norm(relaxed[other] - conf.magmoms[other],
+                                              axis=1).max())
+                de = 1e3 * (e / conf.n_atoms - e_dft_moments)
+                worst_m = m_left if worst_m is None else max(worst_m, m_left)
+                worst_e = de if worst_e is None else max(worst_e, de)
+    if worst_m is None:
+        return {}
+    return {"induced_relax_max_mub": _r(worst_m), "induced_relax_max_mev_atom": _r(worst_e)}
+
+
 #: the anisotropy family of a spin-orbit material (DATA.md "FePt"): one ideal geometry, the
 #: ferromagnetic moments along several directions; energies relative to the first state
 ANISOTROPY = {"fept": ("ideal2_aniso", "ideal2_aniso_FM001", 2)}   # family, reference, atoms/f.u.
@@ -472,6 +538,7 @@ def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> 
                                              for s in states), default=None))
     res["moment_other_max_mub"] = _r(max((s["m_relaxed_other_max"] for s in states),
                                          default=None))
+    res.update(induced_relaxations(material, model, cutoff, frames))
     res["ordering_ok"] = ordering_ok(states, "e_model", tie_ev)
     res["ordering_relaxed_ok"] = ordering_ok(states, "e_model_relaxed", tie_ev)
     res["ideal_in_train"] = sum(s["split"] == "train" for s in states)

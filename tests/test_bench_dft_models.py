@@ -171,3 +171,43 @@ def test_shipped_comparison_without_a_shipped_model_is_empty(monkeypatch, tmp_pa
     from mmace_fast import models
     monkeypatch.setattr(models, "MODELS_DIR", tmp_path)                 # nothing shipped
     assert bench.shipped_comparison("fept", {"frames": []}, 1e-3) == {}
+
+
+def test_induced_relaxations_find_a_spurious_induced_moment_minimum():
+    """Landau-only model (E = sum_i a1 x_i + a2 x_i^2, x = |m_i|^2 / ms^2): with Al's well at
+    m = 0 (a1 > 0) every start at +-0.1 / +-0.3 muB on Al relaxes back to 0 at the DFT-moment
+    energy; with a1 < 0, Al has a spurious minimum at |m| = ms sqrt(-a1 / (2 a2)), which the
+    check reports (moment left there, energy change -a1^2 / (4 a2) per Al site)."""
+    import torch
+
+    from mmace_fast.training.modelio import build_model
+    torch.set_default_dtype(torch.float64)
+    tiny = dict(r_cut=4.0, n_bessel=4, radial_mlp=[8], n_channels=4, l_max_sh=1,
+                l_max_message=1, l_max_hidden=0, n_layers=1, correlation=2, readout_mlp=[4],
+                l_spin_max=1, spin_pair_l_max=1, n_mag_features=2)
+    ms = 0.5
+    m_fe = 2.0 * np.sqrt(2.0)             # the minimum of Fe's well below (x = 2, ms = 2)
+    model, mcfg = build_model(dict(tiny, species=[13, 26], moment_scale=[ms, 2.0]))
+    with torch.no_grad():
+        model.scale.zero_()
+    conf = Configuration(positions=[[0, 0, 0], [1.45, 1.45, 1.45]], cell=2.9 * np.eye(3),
+                         pbc=[True] * 3, numbers=np.array([26, 13]),
+                         magmoms=np.array([[0, 0, m_fe], [0, 0, 0.0]]), config_type="ideal2_FM")
+    rattled = Configuration(positions=[[0, 0, 0], [1.45, 1.45, 1.45]], cell=2.9 * np.eye(3),
+                            pbc=[True] * 3, numbers=np.array([26, 13]),
+                            magmoms=np.array([[0, 0, 0.7], [0, 0, 0.0]]),
+                            config_type="b2_rattle_FM")            # not an ideal cell: ignored
+    frames = [(conf, conf.magmoms), (rattled, rattled.magmoms)]
+    start = bench.induced_start(conf, conf.numbers == 13, 0.3, "alternating")
+    assert np.allclose(start, [[0, 0, m_fe], [0, 0, 0.3]])
+    model.set_landau_coefficients([[0.4, 0.1], [-0.2, 0.05]])          # Al well at 0
+    good = bench.induced_relaxations("feal", model, mcfg.r_cut, frames)
+    assert good["induced_relax_max_mub"] < 1e-3
+    assert abs(good["induced_relax_max_mev_atom"]) < 1e-3
+    a1, a2 = -0.3, 0.05
+    model.set_landau_coefficients([[a1, a2], [-0.2, 0.05]])            # Al well at 0.866
+    bad = bench.induced_relaxations("feal", model, mcfg.r_cut, frames)
+    assert bad["induced_relax_max_mub"] == pytest.approx(ms * np.sqrt(-a1 / (2 * a2)), abs=2e-3)
+    assert bad["induced_relax_max_mev_atom"] == pytest.approx(1e3 * -a1 ** 2 / (4 * a2) / 2,
+                                                              abs=1e-2)
+    assert bench.induced_relaxations("fe", model, mcfg.r_cut, []) == {}
