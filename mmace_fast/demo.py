@@ -56,8 +56,11 @@ PLANS = {
                       sweeps_coarse=(60, 120), sweeps=(80, 200)),
     },
     "quick": {
-        "heisenberg": dict(coarse_L=3, coarse=(0.45, 1.25, 5), sizes=(3, 4), n_fine=4,
-                           width=0.2, sweeps_coarse=(30, 60), sweeps=(30, 100)),
+        # the coarse chi peak of L = 3 with only tens of sweeps is noise-dominated (session 13:
+        # a J1-only fit peaked at 1.36 Tc and the fine window missed Tc): a few hundred sweeps
+        # (milliseconds here) and a +-30 % window
+        "heisenberg": dict(coarse_L=3, coarse=(0.45, 1.25, 7), sizes=(3, 4), n_fine=5,
+                           width=0.3, sweeps_coarse=(200, 500), sweeps=(100, 300)),
         "pajda": dict(sizes=(3, 4), temps=(800.0, 1000.0, 4), sweeps=(30, 100)),
         "mmace": dict(coarse_L=2, coarse=(0.3, 1.8, 4), sizes=(2, 3), n_fine=4, width=0.3,
                       sweeps_coarse=(5, 10), sweeps=(5, 15)),
