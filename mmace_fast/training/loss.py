@@ -159,15 +159,17 @@ def induced_directions(n: int, call: int, seed: int = 0) -> torch.Tensor:
 def moment_axes(magmoms: torch.Tensor, graph: torch.Tensor, n_graphs: int) -> torch.Tensor:
     """[G, 3] unit vectors: the direction of each graph's largest moment (z where a graph has
     no moment). For a collinear frame this is its moment axis (up to sign)."""
-    norm = magmoms.detach().norm(dim=1)                                 # [N] muB
-    axes = magmoms.new_zeros(n_graphs, 3)
+    m = magmoms.detach()                                                # [N, 3] muB
+    norm = m.norm(dim=1)                                                # [N] muB
+    largest = norm.new_zeros(n_graphs).scatter_reduce(0, graph, norm, "amax")   # [G]
+    is_largest = (norm == largest[graph]) & (norm > 1e-9)               # [N]
+    site = torch.full((n_graphs,), -1, dtype=torch.long, device=m.device)
+    site.scatter_reduce_(0, graph[is_largest],
+                         torch.arange(len(norm), device=m.device)[is_largest], "amax")
+    axes = m.new_zeros(n_graphs, 3)
     axes[:, 2] = 1.0
-    best = magmoms.new_zeros(n_graphs)
-    for i in torch.argsort(norm).tolist():                # ascending: the largest wins last
-        g = int(graph[i])
-        if float(norm[i]) > 1e-9 and float(norm[i]) >= float(best[g]):
-            best[g] = norm[i]
-            axes[g] = magmoms[i].detach() / norm[i]
+    has = site >= 0
+    axes[has] = m[site[has]] / norm[site[has], None]
     return axes
 
 
