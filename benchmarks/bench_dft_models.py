@@ -34,6 +34,10 @@ training split, so the orderings test the fit, not a prediction.
 ``--ship`` copies the best model of every material into mmace_fast/models/<material>/
 (model.pt state_dict + model.json config, with the data provenance in its metadata), the
 embedded defaults loaded by ``mmace_fast.models.load_default``.
+Every full or quick run writes ``<out>/<full|quick>/<material>/results.json`` (the command and
+the evaluation). ``--ship-run`` ships the model of such an earlier full run without training
+again (training is deterministic, so it is the model ``--ship`` would have made); it refuses a
+run whose data snapshot no longer has the SHA-256 its results were computed on.
 ``--compare-shipped`` evaluates the model shipped now on the same snapshot and split (keys
 ``<m>_shipped_*``), so a retraining is judged against the model it would replace.
 ``--quick``: a tiny model and a few epochs (the pipeline end to end in well under a minute).
@@ -607,6 +611,45 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str) 
     return dest
 
 
+RESULTS_NAME = "results.json"
+
+
+def write_run_results(run_dir: Path, material: str, command: str, res: dict) -> Path:
+    """``run_dir/results.json``: what :func:`ship_run` needs to ship this run later."""
+    path = run_dir / RESULTS_NAME
+    path.write_text(json.dumps({"material": material, "command": command, "results": res},
+                               indent=1))
+    return path
+
+
+class ShipRunError(RuntimeError):
+    """An earlier run cannot be shipped (missing files, or its snapshot changed)."""
+
+
+def ship_run(material: str, run_dir: Path) -> Path:
+    """Ship the model of the finished run in ``run_dir`` (model/, its data snapshot and
+    results.json) as :func:`ship` would have at the end of that run."""
+    global DATA_DIR
+    path = run_dir / RESULTS_NAME
+    if not path.exists() or not (run_dir / "model" / "model.json").exists():
+        raise ShipRunError(f"{run_dir} holds no finished run ({RESULTS_NAME} and model/ are "
+                           "written at the end of a run)")
+    doc = json.loads(path.read_text())
+    if doc.get("material") != material:
+        raise ShipRunError(f"{path} is a run of {doc.get('material')!r}, not {material!r}")
+    saved, DATA_DIR = DATA_DIR, run_dir.resolve()      # re-read the run's own snapshot copy
+    try:
+        snap = snapshot(material, run_dir)
+    finally:
+        DATA_DIR = saved
+    recorded = doc["results"].get("data_sha256")
+    if snap["sha256"] != recorded:
+        raise ShipRunError(f"{run_dir}: snapshot sha256 {snap['sha256'][:12]} is not the "
+                           f"{str(recorded)[:12]} its results were computed on")
+    return ship(material, run_dir, snap, doc["results"],
+                f"{doc['command']} (shipped afterwards with --ship-run)")
+
+
 # --------------------------------------------------------------------------------------------
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -624,6 +667,8 @@ def main(argv=None):
                    help="override any training setting (JSON value), repeatable")
     p.add_argument("--ship", action="store_true",
                    help="copy the trained models to mmace_fast/models/ (not with --quick)")
+    p.add_argument("--ship-run", action="store_true",
+                   help="ship the models of an earlier full run in --out (no training)")
     p.add_argument("--compare-shipped", action="store_true",
                    help="also evaluate the currently shipped model of each material on the "
                         "same snapshot and split (keys <m>_shipped_*): the old-vs-new "
@@ -632,8 +677,21 @@ def main(argv=None):
     global DATA_DIR
     if args.data_dir is not None:
         DATA_DIR = Path(args.data_dir).resolve()
-    if args.ship and args.quick:
-        p.error("--ship needs a full run (no --quick)")
+    if (args.ship or args.ship_run) and args.quick:
+        p.error("--ship and --ship-run need a full run (no --quick)")
+    if args.ship_run:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        torch.set_default_dtype(torch.float64)
+        runs = [(m, Path(args.out) / "full" / m) for m in args.materials or MATERIALS]
+        runs = [(m, d) for m, d in runs if args.materials or (d / RESULTS_NAME).exists()]
+        if not runs:
+            p.error(f"no finished full run under {Path(args.out) / 'full'}")
+        for material, run_dir in runs:
+            try:
+                ship_run(material, run_dir)
+            except ShipRunError as exc:
+                p.error(str(exc))
+        return
     missing = [m for m in (args.materials or []) if not data_file(m).exists()]
     if missing:
         p.error(f"no data file for {missing} ({[str(data_file(m)) for m in missing]}); "
@@ -670,6 +728,7 @@ def main(argv=None):
             log.info("  spiral %s", row)
         if args.compare_shipped:
             res.update(shipped_comparison(material, snap, 1e-3 * args.tie_mev))
+        write_run_results(run_dir, material, command, res)
         if args.ship:
             ship(material, run_dir, snap, res, command)
         result.update({f"{material}_{k}": v for k, v in res.items()})

@@ -211,3 +211,42 @@ def test_induced_relaxations_find_a_spurious_induced_moment_minimum():
     assert bad["induced_relax_max_mev_atom"] == pytest.approx(1e3 * -a1 ** 2 / (4 * a2) / 2,
                                                               abs=1e-2)
     assert bench.induced_relaxations("fe", model, mcfg.r_cut, []) == {}
+
+
+def test_ship_run_ships_an_earlier_run_and_refuses_a_changed_snapshot(tmp_path, monkeypatch,
+                                                                      capsys):
+    """--ship-run: the model, snapshot and results.json of a finished run go to the models
+    folder as --ship would have sent them; a run whose snapshot changed is refused."""
+    import torch
+    from mmace_fast import models
+    specs = [s for s in make_manifest("fept") if s["family"] == "ideal2_aniso"]
+    splits = ["train"] * (len(specs) - 2) + ["valid", "test"]
+    data = tmp_path / "data" / "fept.extxyz.gz"
+    data.parent.mkdir()
+    write(str(data), [_aniso_frame(s, -19.5, sp) for s, sp in zip(specs, splits)],
+          format="extxyz")
+    monkeypatch.setattr(bench, "DATA_DIR", bench.DATA_DIR)
+    out = tmp_path / "runs"
+    bench.main(["--quick", "--materials", "fept", "--out", str(out), "--max-epochs", "2",
+                "--data-dir", str(data.parent)])
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (out / "quick").rename(out / "full")              # a quick run stands in for a full one
+    run_dir = out / "full" / "fept"
+    doc = json.loads((run_dir / bench.RESULTS_NAME).read_text())
+    assert doc["results"]["e_mae_mev_atom"] == res["fept_e_mae_mev_atom"]
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "models")
+    with pytest.raises(SystemExit):                   # nothing to ship for a named material
+        bench.main(["--ship-run", "--materials", "feal", "--out", str(out)])
+    bench.main(["--ship-run", "--out", str(out)])     # finds the fept run
+    shipped = tmp_path / "models" / "fept"
+    meta = json.loads((shipped / "model.json").read_text())["metadata"]
+    assert meta["data_sha256"] == res["fept_data_sha256"]
+    assert meta["results"]["anisotropy_k1_dft_mev_fu"] == res["fept_anisotropy_k1_dft_mev_fu"]
+    assert "--ship-run" in meta["made_by"] and "--quick" in meta["made_by"]
+    a = torch.load(shipped / "model.pt", weights_only=True)
+    b = torch.load(run_dir / "model" / "model.pt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    frames = [_aniso_frame(s, -19.5, sp) for s, sp in zip(specs, splits)]
+    write(str(run_dir / "fept.extxyz.gz"), frames[1:], format="extxyz")   # changed since
+    with pytest.raises(bench.ShipRunError, match="sha256"):
+        bench.ship_run("fept", run_dir)
