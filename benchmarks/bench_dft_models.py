@@ -56,8 +56,11 @@ energies, meV/atom relative to the lowest, and moments), <m>_data_sha256, <m>_fr
 <m>_train_s, <m>_spiral_e_mae_{train,test}_mev_atom and <m>_spirals (per spiral: path, q,
 split, DFT and model E(q) - E(0) in meV/atom at the DFT moment), for the spin-orbit material
 (L1_0 FePt, SOC model) <m>_anisotropy (per direction of the ideal cell: polar angle, DFT and
-model E - E([001]) in meV per formula unit) and <m>_anisotropy_{k1,k2}_{dft,model}_mev_fu
-(E = K1 sin^2 + K2 sin^4), plus the settings. Materials without a data file are skipped
+model E - E([001]) in meV per formula unit, and the torques dE/dtheta on the Fe moments, DFT
+and model, and on the other moments, model), <m>_anisotropy_{k1,k2}_{dft,model}_mev_fu
+(E = K1 sin^2 + K2 sin^4) and <m>_anisotropy_torque_other_max_mev_rad (the largest model torque
+on the Pt moments, whose DFT torque is 0: the model must tell a tilt of Fe from a tilt of Pt),
+plus the settings. Materials without a data file are skipped
 (logged) unless named with --materials, which then fails.
 """
 from __future__ import annotations
@@ -433,23 +436,49 @@ def fit_uniaxial(theta_deg, e_mev) -> dict:
     return {"k1_mev_fu": float(coef[1]), "k2_mev_fu": float(coef[2]) if len(coef) > 2 else None}
 
 
+def rotation_torques(conf: Configuration, magforces: np.ndarray, z_mag: int) -> tuple:
+    """dE/dtheta (meV/rad) of the moments of the magnetic species and of the others when
+    each alone is tilted away from the c axis (rotation axis z x m of the magnetic moment):
+    tau = -sum_i F_m,i . (n x m_i) over each group. 0, 0 for moments along c."""
+    m = np.asarray(conf.magmoms, dtype=float)                         # [n, 3] muB
+    total = m[conf.numbers == z_mag].sum(axis=0)
+    axis = np.cross([0.0, 0.0, 1.0], total)
+    if np.linalg.norm(axis) < 1e-8 * np.linalg.norm(total):
+        return 0.0, 0.0
+    axis /= np.linalg.norm(axis)
+    tau = -1e3 * np.einsum("ij,ij->i", np.asarray(magforces, dtype=float),
+                           np.cross(axis, m))                         # [n] meV/rad
+    mag = conf.numbers == z_mag
+    return float(tau[mag].sum()), float(tau[~mag].sum())
+
+
 def anisotropy_table(material: str, model, cutoff: float, frames) -> dict:
     """Magnetocrystalline anisotropy of a spin-orbit material: per frame of its anisotropy
-    family, the polar angle of the Fe moment and DFT / model (at the DFT moments) energies
-    relative to the reference direction in meV per formula unit; the uniaxial constants of
-    both curves. Empty for materials without an anisotropy family or its reference frame."""
+    family, the polar angle of the Fe moment, DFT / model (at the DFT moments) energies
+    relative to the reference direction in meV per formula unit, and the tilting torques
+    dE/dtheta (meV/rad per cell) on the Fe moments (DFT label and model) and on the other
+    moments (model; DFT: 0, those moments are free); the uniaxial constants of both curves and
+    the largest model torque on the other moments. Empty for materials without an anisotropy
+    family or its reference frame."""
     if material not in ANISOTROPY:
         return {}
     family, reference, per_fu = ANISOTROPY[material]
+    z_mag = MAGNETIC[material]
     rows = []
     for conf, _ in frames:
         if not conf.config_type.startswith(family + "_"):
             continue
         n_fu = conf.n_atoms / per_fu
+        out = predict(model, [conf], cutoff, stress=False, magforces=True, forces=False)
+        tau_dft = rotation_torques(conf, conf.magforces, z_mag)[0] \
+            if conf.magforces is not None else None
+        tau_mag, tau_other = rotation_torques(conf, out["magforces"].numpy(), z_mag)
         rows.append({"state": conf.config_type, "split": conf.info.get("split", "train"),
-                     "theta_deg": polar_angle_deg(conf, MAGNETIC[material]),
+                     "theta_deg": polar_angle_deg(conf, z_mag),
                      "e_dft": conf.energy / n_fu,
-                     "e_model": energy_per_atom(model, cutoff, conf) * conf.n_atoms / n_fu})
+                     "e_model": float(out["energy"][0]) / n_fu,
+                     "torque_dft_mev_rad": tau_dft, "torque_model_mev_rad": tau_mag,
+                     "torque_model_other_mev_rad": tau_other})
     ref = [r for r in rows if r["state"] == reference]
     if not ref:
         return {}
@@ -459,7 +488,9 @@ def anisotropy_table(material: str, model, cutoff: float, frames) -> dict:
         r["model_mev_fu"] = 1e3 * (r.pop("e_model") - e_model_ref)
     theta = [r["theta_deg"] for r in rows]
     out = {"anisotropy": [{k: (_r(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
-                          for r in sorted(rows, key=lambda r: r["theta_deg"])]}
+                          for r in sorted(rows, key=lambda r: r["theta_deg"])],
+           "anisotropy_torque_other_max_mev_rad":
+               _r(max(abs(r["torque_model_other_mev_rad"]) for r in rows), 3)}
     for who in ("dft", "model"):
         fit = fit_uniaxial(theta, [r[f"{who}_mev_fu"] for r in rows])
         out.update({f"anisotropy_{k.replace('_mev_fu', '')}_{who}_mev_fu": _r(v)

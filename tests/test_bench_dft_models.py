@@ -99,6 +99,12 @@ def test_quick_fept_run_trains_a_soc_model_and_reports_the_anisotropy(tmp_path, 
     for r in rows:                           # DFT column: the labels relative to [001]
         s2 = np.sin(np.radians(r["theta_deg"])) ** 2
         assert r["dft_mev_fu"] == pytest.approx(K1 * s2 + K2 * s2 ** 2, abs=2e-3)
+        # torque of the labels: dE/dtheta of the uniaxial form (Fe tilted alone)
+        th = np.radians(r["theta_deg"])
+        assert r["torque_dft_mev_rad"] == pytest.approx((K1 + 2 * K2 * s2) * np.sin(2 * th),
+                                                        abs=2e-3)
+        assert np.isfinite(r["torque_model_mev_rad"])
+    assert res["fept_anisotropy_torque_other_max_mev_rad"] >= 0.0
     assert res["fept_anisotropy_k1_dft_mev_fu"] == pytest.approx(K1, abs=1e-3)
     assert res["fept_anisotropy_k2_dft_mev_fu"] == pytest.approx(K2, abs=1e-3)
     assert np.isfinite(res["fept_anisotropy_k1_model_mev_fu"])
@@ -250,3 +256,31 @@ def test_ship_run_ships_an_earlier_run_and_refuses_a_changed_snapshot(tmp_path, 
     write(str(run_dir / "fept.extxyz.gz"), frames[1:], format="extxyz")   # changed since
     with pytest.raises(bench.ShipRunError, match="sha256"):
         bench.ship_run("fept", run_dir)
+
+
+def test_rotation_torques_are_the_tilt_derivatives_of_a_model_energy():
+    """rotation_torques against finite differences of E = -h . m_Fe - g m_Pt,z for a tilt of
+    each moment alone about z x m (the torque of each group is dE/dtheta of its own tilt)."""
+    h, g = np.array([0.3, -0.2, 0.5]), 0.7                     # eV/muB
+    u = np.array([np.sin(0.7) * np.cos(0.4), np.sin(0.7) * np.sin(0.4), np.cos(0.7)])
+    conf = _conf([2.9 * u, 0.3 * u])
+    magf = np.array([h, [0.0, 0.0, g]])                         # -dE/dm
+    tau_fe, tau_pt = bench.rotation_torques(conf, magf, 26)
+    axis = np.cross([0, 0, 1.0], u)
+    axis /= np.linalg.norm(axis)
+
+    def energy(m):
+        return -h @ m[0] - g * m[1, 2]
+
+    def rotated(i, d):                                           # Rodrigues, site i only
+        m = np.array(conf.magmoms, dtype=float)
+        v = m[i]
+        m[i] = (v * np.cos(d) + np.cross(axis, v) * np.sin(d)
+                + axis * (axis @ v) * (1 - np.cos(d)))
+        return m
+
+    d = 1e-6
+    for i, tau in ((0, tau_fe), (1, tau_pt)):
+        fd = 1e3 * (energy(rotated(i, d)) - energy(rotated(i, -d))) / (2 * d)
+        assert tau == pytest.approx(fd, rel=1e-6, abs=1e-9)
+    assert bench.rotation_torques(_conf([[0, 0, 2.9], [0, 0, 0.3]]), magf, 26) == (0.0, 0.0)
