@@ -188,7 +188,7 @@ def data_file(material: str) -> Path:
     return DATA_DIR / f"{material}.extxyz.gz"
 
 
-def snapshot(material: str, run_dir: Path) -> dict:
+def snapshot(material: str, run_dir: Path, src: Path | None = None) -> dict:
     """Copy data/<material>.extxyz.gz (read once) into ``run_dir``; parse the copy. Spiral
     frames (data/<material>_spirals.extxyz.gz), where they exist, are written next to it as
     their real-space supercells, split by ``spiral_split``.
@@ -196,7 +196,7 @@ def snapshot(material: str, run_dir: Path) -> dict:
     Returns {"path", "sha256", "frames" [(Configuration, initial moments [n, 3] muB)],
     "counts" {split: n}, "spiral_path" (None without spirals), "spirals" [(Configuration,
     q [3] in 2 pi / a)]}."""
-    src = data_file(material)
+    src = data_file(material) if src is None else Path(src)       # --ship-run: the run's copy
     raw = src.read_bytes()
     sha = hashlib.sha256(raw).hexdigest()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -216,14 +216,14 @@ def snapshot(material: str, run_dir: Path) -> dict:
     log.info("%s: %d frames %s, sha256 %s", material, len(frames), counts, sha[:12])
     snap = {"path": dst, "sha256": sha, "frames": frames, "counts": counts,
             "spiral_path": None, "spirals": [], "spirals_sha256": None}
-    snap.update(spiral_snapshot(material, run_dir))
+    snap.update(spiral_snapshot(material, run_dir, src))
     return snap
 
 
-def spiral_snapshot(material: str, run_dir: Path) -> dict:
+def spiral_snapshot(material: str, run_dir: Path, data: Path | None = None) -> dict:
     """data/<material>_spirals.extxyz.gz (read once) -> run_dir/<material>_spirals_sc.extxyz:
     every q != 0 spiral as its commensurate supercell with the split of ``spiral_split``."""
-    src = spirals_file_of(data_file(material))
+    src = spirals_file_of(data_file(material) if data is None else data)
     if not src.exists():
         return {}
     import ase.io
@@ -669,7 +669,6 @@ class ShipRunError(RuntimeError):
 def ship_run(material: str, run_dir: Path) -> Path:
     """Ship the model of the finished run in ``run_dir`` (model/, its data snapshot and
     results.json) as :func:`ship` would have at the end of that run."""
-    global DATA_DIR
     path = run_dir / RESULTS_NAME
     if not path.exists() or not (run_dir / "model" / "model.json").exists():
         raise ShipRunError(f"{run_dir} holds no finished run ({RESULTS_NAME} and model/ are "
@@ -677,11 +676,7 @@ def ship_run(material: str, run_dir: Path) -> Path:
     doc = json.loads(path.read_text())
     if doc.get("material") != material:
         raise ShipRunError(f"{path} is a run of {doc.get('material')!r}, not {material!r}")
-    saved, DATA_DIR = DATA_DIR, run_dir.resolve()      # re-read the run's own snapshot copy
-    try:
-        snap = snapshot(material, run_dir)
-    finally:
-        DATA_DIR = saved
+    snap = snapshot(material, run_dir, run_dir / f"{material}.extxyz.gz")   # the run's copy
     recorded = doc["results"].get("data_sha256")
     if snap["sha256"] != recorded:
         raise ShipRunError(f"{run_dir}: snapshot sha256 {snap['sha256'][:12]} is not the "
