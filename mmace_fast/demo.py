@@ -7,8 +7,10 @@ Every model runs through the same Monte Carlo engine on the same bcc lattices:
 
 1. the classical Heisenberg model fitted (mmace_fast.baseline, fixed lattice, ridge + CV) to
    the shipped GPAW data (data/fe.extxyz.gz), unit spins of the fitted moment length;
-2. the shipped mMACE trained on the same data (mmace_fast/models/fe), frozen into the C++
-   incremental evaluator (no torch), moment lengths free: samples exp(-E/kT) d^3m;
+2. the shipped mMACE trained on that data (mmace_fast/models/fe), frozen into the C++
+   incremental evaluator (no torch), moment lengths free: samples exp(-E/kT) d^3m; when the
+   data file has grown since the model was trained (its SHA-256 differs from the one in the
+   model's metadata), the demo says so and reports both frame counts;
 3. Pajda et al.'s 8-shell LSDA constants (the literature reference).
 
 Each model: a coarse scan at the smallest size brackets the transition, then two sizes scan a
@@ -37,7 +39,8 @@ from mmace_fast.mc.scan import critical_temperature
 log = logging.getLogger("mmace_fast.demo")
 #: centre of the mMACE pre-scan (K): independent of the fitted model, which need not order
 MMACE_GUESS_K = 1000.0
-#: the shipped GPAW data of bcc Fe (what the shipped mMACE was trained on)
+#: the shipped GPAW data of bcc Fe (what the shipped mMACE was trained on, or a superset:
+#: see :func:`training_data_check`)
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "fe.extxyz.gz"
 COUNTS_BCC = np.array([8, 6, 12, 24, 8, 6, 24, 24])   # bcc shell multiplicities (Pajda)
 
@@ -179,6 +182,30 @@ def _data_key(path) -> str:
     return hashlib.sha256(raw).hexdigest()[:12]
 
 
+def training_data_check(data_path, metadata: dict) -> dict:
+    """Whether ``data_path`` is the file the shipped model was trained on.
+
+    Compares the SHA-256 of the file's bytes with ``metadata["data_sha256"]`` (the bench hashes
+    the gzip file it snapshots). Returns {"same": bool | None (None: the model records no
+    hash), "data_frames": frames in ``data_path``, "model_frames": metadata["data_frames"]}
+    and logs a warning when they differ: the Heisenberg fit then sees frames mMACE never saw."""
+    import hashlib  # noqa: PLC0415
+
+    import ase.io  # noqa: PLC0415
+
+    raw = Path(data_path).read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    recorded = metadata.get("data_sha256")
+    n_data = len(ase.io.read(str(data_path), index=":"))
+    out = {"same": None if recorded is None else sha == recorded, "data_frames": n_data,
+           "model_frames": metadata.get("data_frames")}
+    if out["same"] is False:
+        log.warning("%s (%d frames, sha256 %s) is not the shipped mMACE's training data (%s "
+                    "frames, sha256 %s): the fitted Heisenberg model sees frames mMACE did not",
+                    data_path, n_data, sha[:12], out["model_frames"], recorded[:12])
+    return out
+
+
 def _exchange_comparison(fit, moment: float, quick: bool) -> dict:
     """J per shell (meV, unit spins, pair once) of the fitted baseline, of the shipped frozen
     mMACE (extracted from its energies at |m| = ``moment`` on random directions in a 30-degree
@@ -244,6 +271,8 @@ def main(argv=None) -> int:
 
     data = args.data or str(DEFAULT_DATA)
     log.info("1/4 fitting the Heisenberg baseline to %s", data)
+    from mmace_fast.models import metadata  # noqa: PLC0415
+    data_check = training_data_check(data, metadata("fe"))
     fit = fit_material("fe", data_path=data)
     moment = float(fit.moments[26])
     for row in fit.exchange:
@@ -297,7 +326,10 @@ def main(argv=None) -> int:
                       "fe_tc_mmace_K": val(mm, "tc_binder"),
                       "fe_tc_mmace_err_K": val(mm, "tc_binder_err"),
                       "fe_tc_pajda_K": val(pajda, "tc_binder"), "fe_tc_exp_K": T_EXP["fe"],
-                      "fe_tc_mfa_fit_K": mfa_fit, "wall_s": wall, "quick": args.quick}))
+                      "fe_tc_mfa_fit_K": mfa_fit,
+                      "fe_data_is_model_training_data": data_check["same"],
+                      "fe_data_frames": data_check["data_frames"],
+                      "fe_model_training_frames": data_check["model_frames"], "wall_s": wall, "quick": args.quick}))
     return 0
 
 

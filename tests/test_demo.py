@@ -30,7 +30,8 @@ def _run(args, capsys):
     assert "Curie temperature of bcc Fe" in out
     fig = json.loads(out.strip().splitlines()[-1])
     for key in ("fe_tc_heis_K", "fe_tc_mmace_K", "fe_tc_pajda_K", "fe_tc_exp_K",
-                "fe_heis_ferromagnetic", "fe_heis_mean_field"):
+                "fe_heis_ferromagnetic", "fe_heis_mean_field", "fe_data_is_model_training_data",
+                "fe_data_frames", "fe_model_training_frames"):
         assert key in fig
     assert fig["fe_tc_exp_K"] == 1043.0
     assert fig["fe_tc_pajda_K"] is not None and np.isfinite(fig["fe_tc_pajda_K"])
@@ -61,3 +62,23 @@ def test_demo_reports_a_fitted_model_that_is_not_a_ferromagnet(tmp_path, capsys,
     out, fig = _run(["--out", str(tmp_path), "--data", _small_cells(tmp_path)], capsys)
     assert fig["fe_heis_ferromagnetic"] is False and fig["fe_tc_heis_K"] is None
     assert "not a ferromagnet: mean-field ordering at q = (0.5, 0.5, 0.5)" in out
+
+
+def test_training_data_check_compares_the_models_recorded_hash(tmp_path, caplog):
+    """The demo says when data/fe.extxyz.gz is not the file the shipped mMACE was trained on."""
+    import hashlib
+    import logging
+
+    from mmace_fast.models import metadata
+    small = _small_cells(tmp_path)
+    sha = hashlib.sha256(open(small, "rb").read()).hexdigest()
+    meta = {"data_sha256": sha, "data_frames": 3}
+    same = demo.training_data_check(small, meta)
+    assert same["same"] is True and same["model_frames"] == 3 and same["data_frames"] > 0
+    with caplog.at_level(logging.WARNING, logger="mmace_fast.demo"):
+        other = demo.training_data_check(small, dict(meta, data_sha256="0" * 64))
+    assert other["same"] is False and "not the shipped mMACE's training data" in caplog.text
+    assert demo.training_data_check(small, {})["same"] is None
+    # the shipped Fe model records what it was trained on
+    shipped = metadata("fe")
+    assert len(shipped["data_sha256"]) == 64 and shipped["data_frames"] > 0

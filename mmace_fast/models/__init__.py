@@ -42,6 +42,13 @@ def load_default(material: str):
     return load_model(model_dir(material))
 
 
+def metadata(material: str) -> dict:
+    """The ``metadata`` block of the shipped model's model.json (data SHA-256, frame counts,
+    command, errors), read without importing torch."""
+    import json  # noqa: PLC0415
+    return json.loads((model_dir(material) / "model.json").read_text()).get("metadata", {})
+
+
 def default_calculator(material: str):
     """:class:`mmace_fast.calculator.MMACECalculator` on the shipped model."""
     from mmace_fast.calculator import MMACECalculator
