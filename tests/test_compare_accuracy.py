@@ -109,8 +109,9 @@ def test_choose_window_brackets_peak():
 
 def test_spiral_path_endpoints():
     p = spiral_path(2)
-    assert [x for _, x, _ in p] == [0.0, 0.5, 1.0, 0.0, 0.5, 1.0]
+    assert [x for _, x, _ in p] == [0.0, 0.5, 1.0] * 3
     assert p[2][2] == [1.0, 0.0, 0.0] and p[5][2] == [0.5, 0.5, 0.0]
+    assert p[8][2] == [0.5, 0.5, 0.5] and p[8][0] == "Gamma-P"
 
 
 def test_write_nonmagnetic_file(tmp_path):

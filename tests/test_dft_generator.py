@@ -435,9 +435,14 @@ def test_settle_rejects_a_constraint_that_did_not_hold(tmp_path):
 def test_spiral_specs_and_q_conversion():
     from mmace_fast.data.dft.spirals import BCC_POINTS, q_scaled, spiral_path
     path = spiral_path(5)
-    assert len(path) == 11 and path[0][1] == [0.0, 0.0, 0.0]
-    assert path[5][1] == [1.0, 0.0, 0.0] and path[-1][1] == [0.5, 0.5, 0.0]
     a = 2.866
+    assert len(path) == 16 and path[0][1] == [0.0, 0.0, 0.0]
+    assert path[5][1] == [1.0, 0.0, 0.0] and path[10][1] == [0.5, 0.5, 0.0]
+    assert path[-1] == ("GP_1.00", [0.5, 0.5, 0.5])
+    # the P point: nearest neighbours perpendicular (q.R = +-pi/2, 3 pi/2), second antiparallel
+    qp = np.asarray(BCC_POINTS["P"]) * 2 * np.pi / a
+    assert np.cos(np.dot(qp, a * np.array([0.5, 0.5, -0.5]))) == pytest.approx(0.0, abs=1e-12)
+    assert np.cos(np.dot(qp, a * np.array([1.0, 0.0, 0.0]))) == pytest.approx(-1.0)
     atoms = build_atoms({"id": "x", "family": "t", "material": "fe", "prototype": "bcc_Fe",
                          "cell": "prim_bcc", "order": "SPIRAL", "q_cart_2pi_a": [1, 0, 0]})
     assert atoms.get_initial_magnetic_moments().tolist() == [[2.5, 0.0, 0.0]]
@@ -448,7 +453,10 @@ def test_spiral_specs_and_q_conversion():
     assert np.allclose(qh, atoms.cell.array @ q / (2 * np.pi))
     assert np.allclose(np.abs(qh), 0.5)
     specs = [s for s in make_manifest("fe") if s["order"] == "SPIRAL"]
-    assert len(specs) == 11 and all(s["tier"] == 6 for s in specs)
+    assert len(specs) == 16 and all(s["tier"] == 6 for s in specs)
+    # appending Gamma-P kept the ids of the computed Gamma-H / Gamma-N spirals
+    by_id = {s["id"]: s["q_label"] for s in specs}
+    assert by_id["fe-spiral-010"] == "GN_1.00" and by_id["fe-spiral-011"] == "GP_0.20"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])

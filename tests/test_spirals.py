@@ -133,11 +133,13 @@ def test_spiral_frames_with_bad_q_or_cells_are_refused():
         spiral_training_atoms(cubic)
     assert spiral_path_of([0.4, 0, 0]) == "GH" and spiral_path_of([0.1, 0.1, 0]) == "GN"
     assert spiral_path_of([0, 0, 0]) == "G" and spiral_path_of([0.1, 0.2, 0]) == "other"
+    assert spiral_path_of([0.2, 0.2, 0.2]) == "GP" and spiral_path_of([0.2, -0.2, 0.2]) == "GP"
 
 
 def test_spiral_split_holds_out_the_middle_of_both_paths_and_q0_is_no_frame():
     assert spiral_split([0.4, 0, 0]) == "test" and spiral_split([0.2, 0.2, 0]) == "test"
     assert spiral_split([0.2, 0, 0]) == "train" and spiral_split([0.1, 0.1, 0]) == "train"
+    assert spiral_split([0.2, 0.2, 0.2]) == "test" and spiral_split([0.5, 0.5, 0.5]) == "train"
     assert spiral_split([0.6, 0, 0]) == "train" and spiral_split([0.5, 0.5, 0]) == "train"
     assert spirals_file_of("data/fe.extxyz.gz") == SPIRALS.parent.relative_to(
         SPIRALS.parent.parent) / "fe_spirals.extxyz.gz"

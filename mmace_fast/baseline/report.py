@@ -70,14 +70,15 @@ def pajda_sentence(fe_fit) -> str:
 
 
 def fe_spiral_table(fe_fits, n: int = 6) -> list[str]:
-    """E(q) - E(0) (meV/atom) of Fe flat spirals along Gamma-H and Gamma-N with the moment
+    """E(q) - E(0) (meV/atom) of Fe flat spirals along Gamma-H, Gamma-N and Gamma-P with the moment
     length relaxed at every q (Landau terms), for each fitted model."""
     from mmace_fast.baseline.spiral import spiral_energies
     if not fe_fits:
         return []
     a = float(fe_fits[0].reference.cell[0, 0])
     t = np.linspace(0.0, 1.0, n)
-    paths = {"Gamma-H": np.outer(t, [1.0, 0, 0]), "Gamma-N": np.outer(t, [0.5, 0.5, 0])}
+    paths = {"Gamma-H": np.outer(t, [1.0, 0, 0]), "Gamma-N": np.outer(t, [0.5, 0.5, 0]),
+             "Gamma-P": np.outer(t, [0.5, 0.5, 0.5])}
     out = ["| model | path | " + " | ".join(f"{x:.1f}" for x in t) + " |",
            "|---|---|" + "---|" * n]
     for f in fe_fits:

@@ -6,7 +6,7 @@ Each stage returns a JSON-able dict (arrays as lists) so the benchmark can cache
   shipped mMACE, the spin-lattice baseline (fitted on train + valid), the fixed-lattice
   baseline and a non-magnetic MMACE (zero moments); baseline / mMACE error ratios; the ordering
   of the ideal-cell magnetic states; parity data.
-- :func:`spiral_stage`     bcc Fe flat spirals E(q) along Gamma-H and Gamma-N: mMACE on
+- :func:`spiral_stage`     bcc Fe flat spirals E(q) along Gamma-H, -N and -P: mMACE on
   commensurate supercells (moments at the DFT FM length, and relaxed in length), both
   baselines (fixed and relaxed lengths), DFT where ``data/fe_spirals.extxyz.gz`` exists.
 - :func:`thermo_stage`     ordering temperatures through :mod:`mmace_fast.compare.thermo`:
@@ -138,9 +138,11 @@ def accuracy_stage(material: str, workdir, quick: bool = False, nm_budget_s: flo
 
 # =========================================================================== spirals
 def spiral_path(n_per_segment: int = 5) -> list[tuple[str, float, list]]:
-    """(path, x, q in 2 pi / a) along Gamma-H (q = x (1,0,0)) and Gamma-N (q = x (1/2,1/2,0))."""
+    """(path, x, q in 2 pi / a) along Gamma-H (q = x (1,0,0)), Gamma-N (q = x (1/2,1/2,0)) and
+    Gamma-P (q = x (1/2,1/2,1/2))."""
     out = []
-    for path, end in (("Gamma-H", (1.0, 0.0, 0.0)), ("Gamma-N", (0.5, 0.5, 0.0))):
+    for path, end in (("Gamma-H", (1.0, 0.0, 0.0)), ("Gamma-N", (0.5, 0.5, 0.0)),
+                      ("Gamma-P", (0.5, 0.5, 0.5))):
         for k in range(n_per_segment + 1):
             x = k / n_per_segment
             out.append((path, x, [x * e for e in end]))
@@ -243,7 +245,7 @@ def disorder_energy(fits: dict, moment: float, L: int = 3, n_samples: int = 12,
 
 
 def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
-    """Fe E(q) - E(0) (meV/atom) and moment lengths along Gamma-H and Gamma-N."""
+    """Fe E(q) - E(0) (meV/atom) and moment lengths along Gamma-H, Gamma-N and Gamma-P."""
     from mmace_fast.baseline import fit_material, spiral_energies
     from mmace_fast.data.spirals import spiral_split
     from mmace_fast.models import load_default

@@ -250,11 +250,12 @@ def _spiral_plot(plt, result, out_dir) -> list[str]:
     sp = result.get("spirals")
     if not sp:
         return []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    paths = ("Gamma-H", "Gamma-N", "Gamma-P")
+    fig, axes = plt.subplots(1, len(paths), figsize=(15, 4), sharey=True)
     styles = {"dft": "k*-", "pajda": "k:", "mmace_fixed": "o-", "mmace_relaxed": "o--",
               "fixed_lattice_fixed": "s-", "fixed_lattice_relaxed": "s--",
               "spin_lattice_fixed": "^-", "spin_lattice_relaxed": "^--"}
-    for ax, path in zip(axes, ("Gamma-H", "Gamma-N")):
+    for ax, path in zip(axes, paths):
         rows = [r for r in sp["rows"] if r["path"] == path]
         for s, st in styles.items():
             pts = [(r["x"], r[s]["de_mev"]) for r in rows if r.get(s) and
@@ -265,8 +266,8 @@ def _spiral_plot(plt, result, out_dir) -> list[str]:
         ax.set_title(f"bcc Fe flat spirals, {path}")
         ax.set_xlabel(f"q / q_{path[-1]}")
     axes[0].set_ylabel("E(q) - E(0) (meV/atom)")
-    if axes[1].get_legend_handles_labels()[0]:
-        axes[1].legend(fontsize=7)
+    if axes[-1].get_legend_handles_labels()[0]:
+        axes[-1].legend(fontsize=7)
     fig.tight_layout()
     p = out_dir / "head_to_head_spirals.png"
     fig.savefig(p, dpi=110)

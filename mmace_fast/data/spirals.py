@@ -132,15 +132,19 @@ def heisenberg_spiral_energy(prim_cell, q_cart_2pi_a, a: float, moment: float,
 #: the middle of both paths, an interpolation test of the magnon dispersion; every other
 #: q != 0 spiral is a training frame. Along Gamma-H the spiral energy measures
 #: 8 J1 (1 - cos pi x) + 2 J2 (1 - cos 2 pi x) + ..., along Gamma-N 4 (J1 + J2)(1 - cos pi x)
-#: + ...: only both paths together separate J1 from J2 (which sets the disorder energy).
+#: + ...: only both paths together separate J1 from J2 (which sets the disorder energy);
+#: along Gamma-P, 8 J1 (1 - cos^3(pi x / 2)) + 6 J2 (1 - cos pi x) + ... reaches the
+#: non-collinear P state (nearest neighbours perpendicular, second neighbours antiparallel).
 SPIRAL_TEST_X = (0.4,)
 
 #: end points of the paths, q in 2 pi / a
-_PATH_ENDS = {"GH": np.array([1.0, 0.0, 0.0]), "GN": np.array([0.5, 0.5, 0.0])}
+_PATH_ENDS = {"GH": np.array([1.0, 0.0, 0.0]), "GN": np.array([0.5, 0.5, 0.0]),
+              "GP": np.array([0.5, 0.5, 0.5])}
 
 
 def spiral_path_of(q_cart_2pi_a, tol: float = 1e-9) -> str:
-    """"GH" for q along (1, 0, 0), "GN" along (1, 1, 0) (2 pi / a), "G" for q = 0, else "other"."""
+    """"GH" for q along (1, 0, 0), "GN" along (1, 1, 0), "GP" along (1, 1, 1) (2 pi / a; the
+    path up to its cubic equivalents), "G" for q = 0, else "other"."""
     q = np.asarray(q_cart_2pi_a, dtype=float).reshape(3)
     if np.linalg.norm(q) < tol:
         return "G"

@@ -5,7 +5,10 @@ A spiral with wave vector q has m(R) = |m| (cos(q.R), sin(q.R), 0) on the lattic
 ``mode={'name': 'pw', 'ecut': ..., 'qspiral': q_c}``, initial moments along x, symmetry off.
 Only energies and moments are defined (forces and stress crash in this mode). q = 0 is the
 ferromagnet, q = H = (2 pi / a)(1, 0, 0) the B2-type antiferromagnet of the 2-atom cubic cell;
-E(q) along Gamma-H and Gamma-N is the classic source of exchange constants.
+E(q) along Gamma-H and Gamma-N is the classic source of exchange constants. Gamma-P (added in
+session 15) reaches P = (2 pi / a)(1/2, 1/2, 1/2), where nearest neighbours are perpendicular
+and second neighbours antiparallel: a non-collinear state no collinear cell can represent, and
+the direction in which a model with an antiferromagnetic J2 goes soft.
 """
 from __future__ import annotations
 
@@ -26,12 +29,19 @@ def q_scaled(atoms: Atoms, q_cart_2pi_a, a: float) -> np.ndarray:
     return atoms.cell.array @ q / (2 * np.pi)
 
 
-def spiral_path(n_per_segment: int = 5) -> list[tuple[str, list[float]]]:
-    """(label, q in 2 pi / a) along Gamma-H and Gamma-N, end points included once."""
+#: path end points of the DFT spirals, in the order their specs are numbered (appending a path
+#: keeps the ids of the earlier ones): Gamma-H, Gamma-N (session 6), Gamma-P (session 15)
+SPIRAL_ENDS = ("H", "N", "P")
+
+
+def spiral_path(n_per_segment: int = 5,
+                ends: tuple[str, ...] = SPIRAL_ENDS) -> list[tuple[str, list[float]]]:
+    """(label, q in 2 pi / a) along Gamma-``end`` for each of ``ends``, Gamma included once
+    (as the first point of the first path)."""
     out = []
-    for end in ("H", "N"):
+    for j, end in enumerate(ends):
         qe = np.array(BCC_POINTS[end])
-        for k in range(0 if end == "H" else 1, n_per_segment + 1):
+        for k in range(0 if j == 0 else 1, n_per_segment + 1):
             x = k / n_per_segment
             out.append((f"G{end}_{x:.2f}", np.round(x * qe, 8).tolist()))
     return out

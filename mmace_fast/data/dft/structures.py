@@ -408,7 +408,7 @@ def _nc_spiral_family(material: str, family: str, tier: int, rng: np.random.Gene
 
 
 def _spiral_family(material: str, family: str, tier: int, n_per_segment: int) -> list[dict]:
-    """Flat spin spirals of the ideal 1-atom bcc cell along Gamma-H and Gamma-N."""
+    """Flat spin spirals of the ideal 1-atom bcc cell along Gamma-H, Gamma-N and Gamma-P."""
     from .spirals import spiral_path  # noqa: PLC0415
 
     return [{"id": f"{material}-{family}-{k:03d}", "material": material, "family": family,
@@ -467,7 +467,10 @@ def _fe_families(seed: int) -> list[dict]:
         # commensurate [001] spirals in 3-6-atom cells, constrained (session 5): the real-space
         # spirals of the issue's non-collinear set, training frames for the transverse stiffness
         + _nc_spiral_family("fe", "nc_spiral001", 5, _family_rng(seed, "nc_spiral001"))
-        # energy-only spin spirals E(q), a test set; collected into data/fe_spirals.extxyz.gz
+        # spin spirals E(q) (energy only; held-out x = 0.4 of each path is a test set, the rest
+        # train as supercells); collected into data/fe_spirals.extxyz.gz. Gamma-P (ids 011-015)
+        # added in session 15: the shipped mMACE put E(P) at 56 meV/atom (Pajda's constants:
+        # 216), a soft non-collinear mode that no frame constrained
         + _spiral_family("fe", "spiral", 6, 5)
         # larger cells: hours each at D = 4.5, use sparingly
         + f("bcc8_random", 7, 8, "bcc_Fe", "cubic_2x2x1", ["random", "FM"], rattle=(0.03, 0.08))
