@@ -54,7 +54,9 @@ largest |m_relaxed - m_DFT| left there and the largest energy above the DFT-mome
 <m>_ordering_relaxed_ok, <m>_states (per state: DFT and model
 energies, meV/atom relative to the lowest, and moments), <m>_data_sha256, <m>_frames,
 <m>_train_s, <m>_spiral_e_mae_{train,test}_mev_atom and <m>_spirals (per spiral: path, q,
-split, DFT and model E(q) - E(0) in meV/atom at the DFT moment), for the spin-orbit material
+split, DFT and model E(q) - E(0) in meV/atom at the DFT moment), for Fe fe_dispersion (the
+model's E(q) - E(0) along Gamma-P and at H, N, P beside Pajda's constants, meV/atom) and
+fe_e_p_mev (the model at P), for the spin-orbit material
 (L1_0 FePt, SOC model) <m>_anisotropy (per direction of the ideal cell: polar angle, DFT and
 model E - E([001]) in meV per formula unit, and the torques dE/dtheta on the Fe moments, DFT
 and model, and on the other moments, model), <m>_anisotropy_{k1,k2}_{dft,model}_mev_fu
@@ -557,6 +559,31 @@ def spiral_errors(model, cutoff: float, spirals: list, e_fm_dft: float, e_fm: fl
     return out
 
 
+#: bcc Fe spirals on which the model's dispersion is compared with Pajda's constants (label,
+#: q in 2 pi / a): Gamma-P and the zone-boundary points H, N, P
+DISPERSION_Q = (("GP_0.20", (0.1, 0.1, 0.1)), ("GP_0.40", (0.2, 0.2, 0.2)),
+                ("GP_0.60", (0.3, 0.3, 0.3)), ("GP_0.80", (0.4, 0.4, 0.4)),
+                ("P", (0.5, 0.5, 0.5)), ("H", (1.0, 0.0, 0.0)), ("N", (0.5, 0.5, 0.0)))
+
+
+def dispersion_check(model, mcfg, moment: float, a: float = 2.866) -> dict:
+    """The model's flat-spiral E(q) - E(0) (meV/atom, moments fixed at ``moment`` muB on the
+    commensurate supercells) at ``DISPERSION_Q``, beside Pajda et al.'s 8-shell constants (unit
+    spins): {"dispersion": [{"q_label", "q", "model_mev", "pajda_mev"}], "e_p_mev": the model at
+    P}. A model soft at P (nearest neighbours perpendicular, second neighbours antiparallel)
+    has an antiferromagnetic J2 and a low Curie temperature, whatever its frame errors."""
+    from mmace_fast.compare.headtohead import mmace_spiral_energy, pajda_spiral_energy
+    e0 = mmace_spiral_energy(model, mcfg, [0.0, 0.0, 0.0], a, moment, False)[0]
+    p0 = pajda_spiral_energy([0.0, 0.0, 0.0], a)
+    rows = [{"q_label": lab, "q": list(q),
+             "model_mev": _r(1e3 * (mmace_spiral_energy(model, mcfg, list(q), a, moment,
+                                                        False)[0] - e0), 2),
+             "pajda_mev": _r(1e3 * (pajda_spiral_energy(list(q), a) - p0), 2)}
+            for lab, q in DISPERSION_Q]
+    return {"dispersion": rows, "e_p_mev": next(r["model_mev"] for r in rows
+                                                if r["q_label"] == "P")}
+
+
 def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> dict:
     cutoff = float(mcfg.r_cut)
     frames = snap["frames"]
@@ -597,6 +624,8 @@ def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> 
     if snap["spirals"] and fm:
         res.update(spiral_errors(model, cutoff, snap["spirals"], fm[0]["e_dft"],
                                  fm[0]["e_model"]))
+    if material == "fe" and fm:
+        res.update(dispersion_check(model, mcfg, fm[0]["m_dft"]))
     res.update(anisotropy_table(material, model, cutoff, frames))
     return res
 

@@ -284,3 +284,30 @@ def test_rotation_torques_are_the_tilt_derivatives_of_a_model_energy():
         fd = 1e3 * (energy(rotated(i, d)) - energy(rotated(i, -d))) / (2 * d)
         assert tau == pytest.approx(fd, rel=1e-6, abs=1e-9)
     assert bench.rotation_torques(_conf([[0, 0, 2.9], [0, 0, 0.3]]), magf, 26) == (0.0, 0.0)
+
+
+def test_dispersion_check_matches_pajdas_lattice_sum_and_the_supercell_energies():
+    """Pajda's column is the closed-form bcc lattice sum; the model's column is the shipped Fe
+    model's energy on each commensurate supercell; P is where nearest neighbours are
+    perpendicular and second neighbours antiparallel."""
+    from mmace_fast.compare.headtohead import mmace_spiral_energy
+    from mmace_fast.mc.presets import PAJDA_SHELLS, pajda_fe_exchange_ev
+    from mmace_fast.models import load_default
+    model, cfg, _ = load_default("fe")
+    out = bench.dispersion_check(model, cfg, 2.193)
+    rows = {r["q_label"]: r for r in out["dispersion"]}
+    assert set(rows) == {lab for lab, _ in bench.DISPERSION_Q}
+    # Pajda at P: E(P) - E(0) = sum_n J_n z_n (1 - <cos q.R>_n) / 2 per atom (pair once): the
+    # 8 first neighbours have cos = 0, the 6 second -1, the 12 third (110) +1, ...
+    J = pajda_fe_exchange_ev()                                             # [8] eV
+    from itertools import permutations, product
+    qp = np.pi * np.ones(3)                                                 # 2 pi / a (1/2,1/2,1/2) * a
+    e_p = 0.0
+    for jn, sh in zip(J, PAJDA_SHELLS):
+        vecs = {tuple(s * np.array(p)) for p in set(permutations(sh.tolist()))
+                for s in product((1, -1), repeat=3)}
+        e_p += 0.5 * jn * sum(1 - np.cos(qp @ np.array(v)) for v in vecs)
+    assert rows["P"]["pajda_mev"] == pytest.approx(1e3 * e_p, abs=0.02)
+    e0 = mmace_spiral_energy(model, cfg, [0, 0, 0], 2.866, 2.193, False)[0]
+    ep = mmace_spiral_energy(model, cfg, [0.5, 0.5, 0.5], 2.866, 2.193, False)[0]
+    assert out["e_p_mev"] == rows["P"]["model_mev"] == pytest.approx(1e3 * (ep - e0), abs=0.01)
