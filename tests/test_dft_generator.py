@@ -262,6 +262,12 @@ def test_settle_records_failures_and_collect_assigns_splits(tmp_path):
     assert (wd.root / "rejected" / "fe-a-001.extxyz").exists()
     fails = wd.failures()
     assert len(fails) == 1 and fails[0]["id"] == "fe-a-001" and fails[0]["kept"] is False
+    # a second process sharing the work directory that settles the same frame gets the
+    # first one's outcome and records nothing twice
+    assert settle_pending(wd, "fe-a-000") == "ok"
+    assert settle_pending(wd, "fe-a-001") == "collapse" and len(wd.failures()) == 1
+    with pytest.raises(FileNotFoundError, match="no pending, settled or rejected"):
+        settle_pending(wd, "fe-a-404")
     assert wd.finished_ids() == {"fe-a-000", "fe-a-001"}
     assert wd.finished_ids(retry_failed=True) == {"fe-a-000"}
     out = tmp_path / "data" / "fe.extxyz.gz"
@@ -430,6 +436,20 @@ def test_settle_rejects_a_constraint_that_did_not_hold(tmp_path):
     assert settle_pending(wd, "fe-nc-000") == "ok"
     assert settle_pending(wd, "fe-nc-001") == "collapse"
     assert "constraint not held" in wd.failures()[0]["note"]
+
+
+def test_a_claim_left_by_a_dead_settler_is_recovered(tmp_path):
+    from mmace_fast.data.dft.queue import claim_pending, recover_stale_claims
+    wd = WorkDir(tmp_path / "fe", "fe")
+    write(wd.root / "pending" / "fe-a-002.extxyz", _fake_frame("fe-a-002", [2.5, 2.5], [2.2, 2.2]))
+    claim = claim_pending(wd, "fe-a-002")
+    assert claim.exists() and claim_pending(wd, "fe-a-002") is None
+    assert recover_stale_claims(wd) == []                       # this process is alive
+    dead = claim.with_name("fe-a-002.extxyz.claimed-999999999")  # no such pid
+    claim.rename(dead)
+    assert recover_stale_claims(wd) == ["fe-a-002"]
+    assert settle_pending(wd, "fe-a-002") == "ok" and wd.frame("fe-a-002").exists()
+    assert not list((wd.root / "pending").iterdir())
 
 
 def test_spiral_specs_and_q_conversion():

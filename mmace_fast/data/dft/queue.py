@@ -163,12 +163,61 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 # --- running -----------------------------------------------------------------------------------
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:                       # exists, owned by someone else
+        return True
+    return True
+
+
+def claim_pending(wd: WorkDir, cid: str) -> Path | None:
+    """Take pending/<cid>.extxyz for settling by renaming it (atomic) to
+    ``<cid>.extxyz.claimed-<pid>``; None when it is gone (another process sharing the work
+    directory, e.g. a ``run --ids`` beside a pipeline, settled it first)."""
+    src = wd.root / "pending" / f"{cid}.extxyz"
+    claim = src.with_name(f"{src.name}.claimed-{os.getpid()}")
+    try:
+        os.rename(src, claim)
+    except FileNotFoundError:
+        return None
+    return claim
+
+
+def recover_stale_claims(wd: WorkDir) -> list[str]:
+    """Put back the claimed pending frames of processes that died while settling them (ids)."""
+    out = []
+    for p in (wd.root / "pending").glob("*.extxyz.claimed-*"):
+        pid = int(p.name.rsplit("-", 1)[1])
+        if not _pid_alive(pid):
+            os.replace(p, p.with_name(p.name.split(".claimed-")[0]))
+            out.append(p.name.split(".extxyz")[0])
+    return out
+
+
+def _settled_status(wd: WorkDir, cid: str) -> str:
+    """Outcome of a frame another process has settled (frames/ or rejected/)."""
+    from ase.io import read  # noqa: PLC0415
+    for sub in ("frames", "rejected"):
+        p = wd.root / sub / f"{cid}.extxyz"
+        if p.exists():
+            return str(read(p, format="extxyz").info.get("outcome", "ok"))
+    raise FileNotFoundError(f"{cid}: no pending, settled or rejected frame in {wd.root}")
+
+
 def settle_pending(wd: WorkDir, cid: str) -> str:
-    """Classify a finished child frame in pending/ and move it to frames/ or rejected/."""
+    """Classify a finished child frame in pending/ and move it to frames/ or rejected/.
+    Safe when two processes share the work directory: the frame is claimed by an atomic rename
+    first, and the loser returns the winner's outcome."""
     from ase.io import read, write  # noqa: PLC0415
 
+    claim = claim_pending(wd, cid)
+    if claim is None:
+        return _settled_status(wd, cid)
     src = wd.root / "pending" / f"{cid}.extxyz"
-    atoms = read(src, format="extxyz")
+    atoms = read(claim, format="extxyz")
     st = get_settings(wd.material)
     m0 = np.atleast_1d(np.asarray(atoms.info["initial_magmoms"], dtype=float))
     m = np.atleast_1d(np.asarray(atoms.info["converged_magmoms"], dtype=float))
@@ -196,7 +245,7 @@ def settle_pending(wd: WorkDir, cid: str) -> str:
     tmp = dest.with_name(dest.name + ".tmp")
     write(tmp, atoms, format="extxyz")
     os.replace(tmp, dest)
-    src.unlink()
+    claim.unlink()
     if status != "ok" or note:
         wd.record_failure({"id": cid, "reason": status, "note": note,
                            "kept": status != "collapse",
@@ -454,6 +503,8 @@ def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, st
                deadline=None, include_scf_risk=False):
     material = wd.material
     specs = wd.load_manifest(seed)
+    for cid in recover_stale_claims(wd):
+        log.info("%s: a settling process died; its frame is pending again", cid)
     for p in (wd.root / "pending").glob("*.extxyz"):      # finished before an interruption
         log.info("settling %s left in pending/", p.stem)
         settle_pending(wd, p.stem)
