@@ -140,6 +140,12 @@ QUICK_TRAIN = dict(TRAIN, max_epochs=30, patience=None)
 TRAIN_OVERRIDES = {"feal": dict(moment_stability_profile="landau",
                                 moment_stability_range=[0.05, 2.5],
                                 moment_stability_induced_species=[13],
+                                # session 15: with random Al probes from 0.3 muB the 84-frame
+                                # model kept 0.22 muB on Al in the AFM001 cell (a spurious
+                                # minimum 62 meV/atom up); +-axis probes from 0.05 muB (as for
+                                # N in CrN) remove it
+                                moment_stability_induced_directions="mixed",
+                                moment_stability_induced_range=[0.05, 1.5],
                                 moment_collapse_prior=True, forces_weight=50.0),
                    "crn": dict(moment_stability_induced_species=[7],
                                moment_stability_induced_range=[0.05, 1.5],
