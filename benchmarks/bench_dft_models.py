@@ -10,8 +10,8 @@ For each material (bcc Fe, B2 FeAl, rocksalt CrN; data/<material>.extxyz.gz, see
    training reads only that snapshot, so a run is reproducible from (snapshot, seed);
    For Fe the DFT spin spirals (data/fe_spirals.extxyz.gz, 1-atom Bloch calculations) enter as
    their real-space commensurate supercells (mmace_fast.data.spirals.spiral_training_frames:
-   E = n E_1, F = 0, -dE/dm = 0), split by mmace_fast.data.spirals.spiral_split (q = 0.4 H
-   and 0.4 N held out, every other q a training frame) and reported as spiral errors;
+   E = n E_1, F = 0, -dE/dm = 0), split by mmace_fast.data.spirals.spiral_split (q = 0.4 H,
+   0.4 N and 0.4 P held out, every other q a training frame) and reported as spiral errors;
 2. training: a small mMACE (``MODEL`` below: non-SOC, except the SOC variant for FePt, see
    ``MODEL_OVERRIDES``; per-material moment scales) with the
    project's trainer on the file's fixed ``train`` split, ``valid`` split for the plateau
@@ -674,7 +674,7 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str) 
         "data_frames": sum(snap["counts"].values()),
         "data_split_counts": snap["counts"],
         "spirals_file": (f"data/{material}_spirals.extxyz.gz (supercells; held out: "
-                         f"x = {list(SPIRAL_TEST_X)} of Gamma-H and Gamma-N)"
+                         f"x = {list(SPIRAL_TEST_X)} of each path, Gamma-H, -N and -P)"
                          if snap["spiral_path"] else None),
         "spirals_sha256": snap["spirals_sha256"],
         "made_by": command,
