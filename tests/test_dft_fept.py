@@ -97,12 +97,19 @@ PINNED = {
 }
 
 
+#: specs appended later to a pinned family (new ids after the existing ones; session 15: the
+#: Gamma-P spin spirals)
+APPENDED = {f"fe-spiral-{k:03d}" for k in range(11, 16)}
+
+
 @pytest.mark.parametrize("material", sorted(PINNED))
 def test_existing_manifests_are_unchanged(material):
     """Specs, geometry and starting moments of the Fe, FeAl and CrN families that existed
-    before FePt are bit-for-bit what they were (new families may be appended)."""
+    before FePt are bit-for-bit what they were (new families, and new specs appended to a
+    family under new ids, may be added)."""
     n, families, digest = PINNED[material]
-    specs = [s for s in make_manifest(material) if s["family"] in families]
+    specs = [s for s in make_manifest(material) if s["family"] in families
+             and s["id"] not in APPENDED]
     assert len(specs) == n
     h = hashlib.sha256()
     for s in sorted(specs, key=lambda s: s["id"]):
