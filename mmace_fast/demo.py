@@ -183,26 +183,37 @@ def _data_key(path) -> str:
 
 
 def training_data_check(data_path, metadata: dict) -> dict:
-    """Whether ``data_path`` is the file the shipped model was trained on.
+    """Whether ``data_path`` and its spirals file (``data.spirals.spirals_file_of``) are the
+    files the shipped model was trained on.
 
-    Compares the SHA-256 of the file's bytes with ``metadata["data_sha256"]`` (the bench hashes
-    the gzip file it snapshots). Returns {"same": bool | None (None: the model records no
-    hash), "data_frames": frames in ``data_path``, "model_frames": metadata["data_frames"]}
-    and logs a warning when they differ: the Heisenberg fit then sees frames mMACE never saw."""
+    Compares the SHA-256 of each file's bytes with ``metadata["data_sha256"]`` and
+    ``metadata["spirals_sha256"]`` (the bench hashes the gzip files it snapshots; a hash the
+    model does not record is not compared). Returns {"same": bool | None (None: the model
+    records no hash), "data_frames": frames in ``data_path``, "model_frames":
+    metadata["data_frames"]} and logs a warning when they differ: the Heisenberg fit then sees
+    frames mMACE never saw."""
     import hashlib  # noqa: PLC0415
 
     import ase.io  # noqa: PLC0415
 
-    raw = Path(data_path).read_bytes()
-    sha = hashlib.sha256(raw).hexdigest()
-    recorded = metadata.get("data_sha256")
+    from mmace_fast.data.spirals import spirals_file_of  # noqa: PLC0415
+
+    files = {"data_sha256": Path(data_path), "spirals_sha256": spirals_file_of(data_path)}
+    differ = []
+    for key, path in files.items():
+        recorded = metadata.get(key)
+        if recorded is None:
+            continue
+        sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+        if sha != recorded:
+            differ.append(f"{path.name} (sha256 {str(sha)[:12]}, model {recorded[:12]})")
     n_data = len(ase.io.read(str(data_path), index=":"))
-    out = {"same": None if recorded is None else sha == recorded, "data_frames": n_data,
-           "model_frames": metadata.get("data_frames")}
-    if out["same"] is False:
-        log.warning("%s (%d frames, sha256 %s) is not the shipped mMACE's training data (%s "
-                    "frames, sha256 %s): the fitted Heisenberg model sees frames mMACE did not",
-                    data_path, n_data, sha[:12], out["model_frames"], recorded[:12])
+    same = None if metadata.get("data_sha256") is None else not differ
+    out = {"same": same, "data_frames": n_data, "model_frames": metadata.get("data_frames")}
+    if differ:
+        log.warning("not the shipped mMACE's training data: %s; %d frames here, %s in training: "
+                    "the fitted Heisenberg model sees frames mMACE did not",
+                    ", ".join(differ), n_data, out["model_frames"])
     return out
 
 

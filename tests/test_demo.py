@@ -79,6 +79,8 @@ def test_training_data_check_compares_the_models_recorded_hash(tmp_path, caplog)
         other = demo.training_data_check(small, dict(meta, data_sha256="0" * 64))
     assert other["same"] is False and "not the shipped mMACE's training data" in caplog.text
     assert demo.training_data_check(small, {})["same"] is None
+    # the spirals file beside the data counts too (absent here: recorded but missing differs)
+    assert demo.training_data_check(small, dict(meta, spirals_sha256="1" * 64))["same"] is False
     # the shipped Fe model records what it was trained on
     shipped = metadata("fe")
     assert len(shipped["data_sha256"]) == 64 and shipped["data_frames"] > 0
