@@ -140,9 +140,9 @@ def accuracy_stage(material: str, workdir, quick: bool = False, nm_budget_s: flo
 def spiral_path(n_per_segment: int = 5) -> list[tuple[str, float, list]]:
     """(path, x, q in 2 pi / a) along Gamma-H (q = x (1,0,0)), Gamma-N (q = x (1/2,1/2,0)) and
     Gamma-P (q = x (1/2,1/2,1/2))."""
+    from mmace_fast.data.dft.spirals import BCC_POINTS, SPIRAL_ENDS
     out = []
-    for path, end in (("Gamma-H", (1.0, 0.0, 0.0)), ("Gamma-N", (0.5, 0.5, 0.0)),
-                      ("Gamma-P", (0.5, 0.5, 0.5))):
+    for path, end in ((f"Gamma-{e}", BCC_POINTS[e]) for e in SPIRAL_ENDS):
         for k in range(n_per_segment + 1):
             x = k / n_per_segment
             out.append((path, x, [x * e for e in end]))

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from mmace_fast.data.dft.spirals import BCC_POINTS, SPIRAL_ENDS
+
 __all__ = ["SpiralError", "commensurate_supercell", "spiral_moments", "spiral_structure",
            "heisenberg_spiral_energy", "spiral_path_of", "spiral_split", "spiral_training_atoms",
            "spiral_training_frames", "spirals_file_of", "read_with_spirals", "SPIRAL_TEST_X"]
@@ -137,9 +139,8 @@ def heisenberg_spiral_energy(prim_cell, q_cart_2pi_a, a: float, moment: float,
 #: non-collinear P state (nearest neighbours perpendicular, second neighbours antiparallel).
 SPIRAL_TEST_X = (0.4,)
 
-#: end points of the paths, q in 2 pi / a
-_PATH_ENDS = {"GH": np.array([1.0, 0.0, 0.0]), "GN": np.array([0.5, 0.5, 0.0]),
-              "GP": np.array([0.5, 0.5, 0.5])}
+#: end points of the paths, q in 2 pi / a (the generator's table of bcc points)
+_PATH_ENDS = {f"G{end}": np.array(BCC_POINTS[end]) for end in SPIRAL_ENDS}
 
 
 def spiral_path_of(q_cart_2pi_a, tol: float = 1e-9) -> str:
