@@ -248,15 +248,19 @@ def _table(rows, mfa_fit, mfa_pajda, notes=None):
     exp = T_EXP["fe"]
     notes = notes or {}
     print("\nCurie temperature of bcc Fe: same Monte Carlo engine, same lattices")
-    print(f"{'model':34s} {'Tc Binder (K)':>14s} {'err':>6s} {'Tc chi (K)':>11s} {'/exp':>6s}")
+    print(f"{'model':34s} {'Tc Binder (K)':>14s} {'err':>6s} {'crossings (K)':>14s} "
+          f"{'Tc chi (K)':>11s} {'/exp':>6s}")
     for name, tc in rows:
         if tc is None:
             print(f"{name:34s} {'n/a':>14s}  {notes.get(name, '')}")
             continue
         ratio = tc.tc_binder / exp
-        print(f"{name:34s} {tc.tc_binder:14.0f} {tc.tc_binder_err:6.0f} {tc.tc_chi:11.0f} "
-              f"{ratio:6.3f}")
+        lo, hi = tc.tc_binder_range
+        print(f"{name:34s} {tc.tc_binder:14.0f} {tc.tc_binder_err:6.0f} {f'{lo:.0f}-{hi:.0f}':>14s} "
+              f"{tc.tc_chi:11.0f} {ratio:6.3f}")
     print(f"{'experiment':34s} {exp:14.0f}")
+    print("(crossings: lowest and highest U4 crossing of the linear interpolants over all pairs "
+          "of sizes; a range wider than the error bar means noisy curves that cross repeatedly)")
     print(f"(mean field: fitted Heisenberg {mfa_fit:.0f} K, Pajda 8 shells {mfa_pajda:.0f} K)")
 
 
@@ -329,6 +333,11 @@ def main(argv=None) -> int:
         v = getattr(res.tc, key)
         return float(v) if np.isfinite(v) else None
 
+    def span(res):
+        if res is None or res.tc is None or not np.all(np.isfinite(res.tc.tc_binder_range)):
+            return None
+        return [float(t) for t in res.tc.tc_binder_range]
+
     print(json.dumps({"fe_tc_heis_K": val(heis, "tc_binder"),
                       "fe_tc_heis_err_K": val(heis, "tc_binder_err"),
                       "fe_heis_ferromagnetic": ferromagnetic_fit(fit),
@@ -336,6 +345,8 @@ def main(argv=None) -> int:
                       "fe_exchange_unit_once_meV": exchange,
                       "fe_tc_mmace_K": val(mm, "tc_binder"),
                       "fe_tc_mmace_err_K": val(mm, "tc_binder_err"),
+                      "fe_tc_mmace_range_K": span(mm), "fe_tc_heis_range_K": span(heis),
+                      "fe_tc_mmace_chi_peak_K": val(mm, "tc_chi"),
                       "fe_tc_pajda_K": val(pajda, "tc_binder"), "fe_tc_exp_K": T_EXP["fe"],
                       "fe_tc_mfa_fit_K": mfa_fit,
                       "fe_data_is_model_training_data": data_check["same"],

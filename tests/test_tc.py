@@ -54,6 +54,33 @@ def test_binder_crossing_pair_and_unsorted_input():
     assert res.n_boot_failed < 20
 
 
+def test_single_crossing_has_narrow_range():
+    res = TC.binder_tc(synthetic_scans(7), seed=7)
+    lo, hi = res.crossing_range
+    assert lo <= hi
+    assert all(len(p.coarse_roots) >= 1 for p in res.pairs)
+    assert hi - lo < 0.02 and lo - 0.01 < res.tc < hi + 0.01
+
+
+def test_repeated_crossings_widen_the_range():
+    # two sizes whose difference changes sign three times on the grid: at 1.0125, 1.0375 and
+    # 1.0625 (linear interpolation between the points), e.g. noisy curves near a flat crossing
+    t = np.arange(1.0, 1.08, 0.005)
+    d = np.zeros(t.size)
+    d[t < 1.0124] = 0.01
+    d[(t > 1.0126) & (t < 1.0374)] = -0.01
+    d[(t > 1.0376) & (t < 1.0624)] = 0.01
+    d[t > 1.0626] = -0.01
+    u_big = 0.6 - 2.0 * (t - 1.0)                              # decreasing through the range
+    scans = {4: (t, u_big + d, np.full(t.size, 0.002)), 6: (t, u_big, np.full(t.size, 0.002))}
+    res = TC.binder_tc(scans, seed=0)
+    roots = res.pairs[0].coarse_roots
+    assert len(roots) == 3
+    np.testing.assert_allclose(roots, [1.0125, 1.0375, 1.0625], atol=1e-9)
+    assert res.crossing_range == (roots[0], roots[-1])
+    assert roots[0] - 0.01 <= res.tc <= roots[-1] + 0.01
+
+
 def test_no_crossing_raises_with_direction():
     t = np.arange(1.50, 1.60, 0.005)                            # all above Tc
     with pytest.raises(TC.NoCrossingError, match="extend the scan below"):

@@ -155,6 +155,9 @@ def thermo_table(result: dict) -> list[str]:
             texp = T_EXP.get(m)
             tcs = f"{tc:.0f} +- {err:.0f}" if tc is not None and err is not None else (
                 r.get("reason", "-"))
+            span = r.get("tc_binder_range_K")
+            if tc is not None and span and span[1] - span[0] > (err or 0.0):
+                tcs += f" (crosses {span[0]:.0f}-{span[1]:.0f})"
             best, berr = r.get("tc_K"), r.get("tc_err_K")
             if best is None and tc is None and r.get("tc_chi_peak_K") is not None:
                 best, berr = r["tc_chi_peak_K"], r.get("tc_chi_peak_err_K")

@@ -106,9 +106,13 @@ class TcEstimate:
     u4_cross: float
     sizes: tuple
     binder: object = None
+    #: (lowest, highest) U4 crossing of the linear interpolants over all pairs of sizes (K); wider
+    #: than the error bar when noisy curves cross more than once (BinderTcResult.crossing_range)
+    tc_binder_range: tuple = (float("nan"), float("nan"))
 
     def as_dict(self) -> dict:
         return {"tc_binder_K": self.tc_binder, "tc_binder_err_K": self.tc_binder_err,
+                "tc_binder_range_K": list(self.tc_binder_range),
                 "tc_chi_peak_K": self.tc_chi, "tc_chi_peak_err_K": self.tc_chi_err,
                 "u4_cross": self.u4_cross, "sizes": list(self.sizes)}
 
@@ -129,4 +133,5 @@ def critical_temperature(tables: dict, order: str = "m", n_boot: int = 400,
     except ValueError as exc:
         log.warning("no susceptibility peak: %s", exc)
         tc_chi, tc_chi_err = float("nan"), float("nan")
-    return TcEstimate(b.tc, b.tc_err_scaled, tc_chi, tc_chi_err, b.u4, tuple(sorted(tables)), b)
+    return TcEstimate(b.tc, b.tc_err_scaled, tc_chi, tc_chi_err, b.u4, tuple(sorted(tables)), b,
+                      b.crossing_range)

@@ -90,6 +90,10 @@ class CrossingResult:
     u4_err: float
     n_boot_failed: int      #: bootstrap replicates without a crossing in the fit range
     boot: np.ndarray = field(repr=False, default=None)  #: [n_boot] replicate crossings (NaN = failed)
+    #: every sign change of U4(L1) - U4(L2) between the linear interpolants, increasing; more than
+    #: one means the curves cross repeatedly within their noise and ``tc`` is one of several
+    #: candidates (the spread is the honest uncertainty of a coarse scan)
+    coarse_roots: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,14 @@ class BinderTcResult:
     u4: float                    #: weighted mean U4 at the crossings
     pairs: list                  #: list[CrossingResult]
     largest_pair: CrossingResult  #: crossing of the two largest sizes
+
+    @property
+    def crossing_range(self) -> tuple[float, float]:
+        """(lowest, highest) crossing of the linear interpolants over all pairs. Narrow when
+        every pair crosses once near ``tc``; a wide range flags curves that cross repeatedly
+        within their noise, and is then a fairer uncertainty than ``tc_err``."""
+        roots = [t for r in self.pairs for t in (r.coarse_roots or (r.tc,))]
+        return float(min(roots)), float(max(roots))
 
     @property
     def tc_err_scaled(self) -> float:
@@ -207,8 +219,11 @@ def _root_near(coef_diff: np.ndarray, lo: float, hi: float, near: float) -> floa
     return float(r[np.argmin(np.abs(r - near))])
 
 
-def _coarse_crossing(s1: SizeScan, s2: SizeScan) -> float:
-    """Crossing of the linear interpolants on the common range; raises NoCrossingError."""
+def _coarse_roots(s1: SizeScan, s2: SizeScan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sign changes of the linear interpolants' difference on the common range.
+
+    Returns (roots [k] increasing, grid [n], d [n] = U4(small) - U4(large) on the grid); raises
+    NoCrossingError when there is none."""
     lo, hi = max(s1.T[0], s2.T[0]), min(s1.T[-1], s2.T[-1])
     if hi <= lo:
         raise NoCrossingError(f"L={s1.L} ({s1.T[0]:g}..{s1.T[-1]:g}) and L={s2.L} "
@@ -229,17 +244,23 @@ def _coarse_crossing(s1: SizeScan, s2: SizeScan) -> float:
             roots.append(grid[i])
         else:
             roots.append(grid[i] + (grid[i + 1] - grid[i]) * d[i] / (d[i] - d[i + 1]))
-    roots = np.unique(roots)
+    return np.unique(roots), grid, d
+
+
+def _coarse_crossing(s1: SizeScan, s2: SizeScan) -> tuple[float, np.ndarray]:
+    """Crossing of the linear interpolants on the common range, and all their crossings;
+    raises NoCrossingError."""
+    roots, grid, d = _coarse_roots(s1, s2)
     if roots.size == 1:
-        return float(roots[0])
+        return float(roots[0]), roots
     # several sign changes (noise near the crossing): take the one nearest the zero of a
     # straight line fitted to the difference over the whole common range
     slope, icpt = np.polyfit(grid, d, 1)
-    t_line = -icpt / slope if slope != 0 else 0.5 * (lo + hi)
+    t_line = -icpt / slope if slope != 0 else 0.5 * (grid[0] + grid[-1])
     t0 = float(roots[np.argmin(np.abs(roots - t_line))])
     logger.warning("L=%g/L=%g: U4 curves cross %d times in [%g, %g]; using %g (noise?)",
-                   s1.L, s2.L, roots.size, lo, hi, t0)
-    return t0
+                   s1.L, s2.L, roots.size, grid[0], grid[-1], t0)
+    return t0, roots
 
 
 def _draws(scans: Sequence[SizeScan], n_boot: int, seed) -> dict:
@@ -251,7 +272,7 @@ def _draws(scans: Sequence[SizeScan], n_boot: int, seed) -> dict:
 
 def _crossing(s1: SizeScan, s2: SizeScan, degree: int, n_fit: int,
               draws1: np.ndarray, draws2: np.ndarray) -> CrossingResult:
-    t0 = _coarse_crossing(s1, s2)
+    t0, coarse = _coarse_crossing(s1, s2)
     i1, i2 = _nearest_points(s1.T, t0, n_fit), _nearest_points(s2.T, t0, n_fit)
     if i1.size < degree + 1 or i2.size < degree + 1:
         raise TcError(f"need at least degree+1 = {degree + 1} points near the crossing per size")
@@ -285,7 +306,8 @@ def _crossing(s1: SizeScan, s2: SizeScan, degree: int, n_fit: int,
     u_boot = np.array([np.polyval(a, r) for a, r in zip(b1[ok], boot[ok])])
     tc_err = float(np.std(boot[ok], ddof=1)) if ok.sum() > 1 else float("nan")
     u_err = float(np.std(u_boot, ddof=1)) if ok.sum() > 1 else float("nan")
-    return CrossingResult(s1.L, s2.L, float(r0 + t0), tc_err, u0, u_err, n_failed, boot + t0)
+    return CrossingResult(s1.L, s2.L, float(r0 + t0), tc_err, u0, u_err, n_failed, boot + t0,
+                          tuple(float(t) for t in coarse))
 
 
 def _check_fit_args(degree: int, n_fit: int | None, n_boot: int) -> int:
