@@ -339,6 +339,24 @@ def test_early_stopping_after_patience_epochs(tmp_path):
     assert saved["state"]["bad_epochs"] == 2 and saved["epoch"] == 3
 
 
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_model_best_or_last(tmp_path, keep):
+    over = dict(keep_model=keep, scheduler="none", patience=None)
+    tr = Trainer(tiny_cfg(tmp_path, **over)).setup()
+    for v in (1.0, 0.5, 0.9, 0.8):                                  # best valid at epoch 2
+        tr._end_of_epoch({"loss": 1.0}, {"loss": v})
+    meta = json.loads((tmp_path / "model.json").read_text())["metadata"]
+    assert meta["saved_at"]["epoch"] == (2 if keep == "best" else 4)
+    assert tr.state.best_epoch == 2
+
+
+def test_keep_model_last_refuses_early_stopping(tmp_path):
+    with pytest.raises(ConfigError, match="patience"):
+        tiny_cfg(tmp_path, keep_model="last", patience=5).validate()
+    with pytest.raises(ConfigError, match="keep_model"):
+        tiny_cfg(tmp_path, keep_model="newest", patience=None).validate()
+
+
 def test_legacy_format_landau_converted_on_load(tmp_path):
     """Format /1 files stored the top Landau coefficient a_K itself; loading converts it to the
     raw softplus parameter so the energy is unchanged; a_K <= 0 is refused."""

@@ -80,6 +80,12 @@ class TrainConfig:
     scheduler_patience: int = 50                 #: plateau: epochs without improvement
     lr_min: float = 0.0                          #: cosine: final lr
     patience: Optional[int] = 100                #: early stopping (epochs); None = off
+    #: which model model.pt holds: "best" = lowest validation loss (early-stopping selection),
+    #: "last" = the final epoch's (EMA) weights. With a handful of validation frames the best-
+    #: valid pick can land on an undertrained high-lr epoch whose loss is lower by noise (Fe,
+    #: session 16: epoch 71 of 400 by 0.1 %, worse on every valid MAE than the converged
+    #: model); "last" with a decaying schedule keeps the converged model, valid is then a report
+    keep_model: str = "best"
     # --- fine-tuning -------------------------------------------------------------------------
     init_from: Optional[str] = None              #: model dir (model.pt + model.json) or ckpt
     init_strict: bool = True                     #: all parameter names must match
@@ -193,6 +199,11 @@ class TrainConfig:
             raise ConfigError("freeze must be a list of parameter-name patterns")
         if self.patience is not None and self.patience < 1:
             raise ConfigError("patience must be >= 1 or null")
+        if self.keep_model not in ("best", "last"):
+            raise ConfigError(f"keep_model must be 'best' or 'last', got {self.keep_model!r}")
+        if self.keep_model == "last" and self.patience is not None:
+            raise ConfigError("keep_model 'last' keeps the final epoch: early stopping "
+                              "(patience) would end on a stale model; set patience: null")
 
     @property
     def train_files(self) -> list:

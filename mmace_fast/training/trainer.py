@@ -385,9 +385,13 @@ class Trainer:
             self.scheduler.step()
         if monitor < st.best_valid:
             st.best_valid, st.best_epoch, st.bad_epochs = float(monitor), st.epoch, 0
-            self.save_final_model(self.out_dir, tag={"epoch": st.epoch, "monitor": monitor})
+            if self.cfg.keep_model == "best":
+                self.save_final_model(self.out_dir, tag={"epoch": st.epoch, "monitor": monitor})
         else:
             st.bad_epochs += 1
+        if self.cfg.keep_model == "last":       # every epoch, so a killed run keeps its latest
+            self.save_final_model(self.out_dir, tag={"epoch": st.epoch, "monitor": monitor,
+                                                     "keep_model": "last"})
         stop = self.cfg.patience is not None and st.bad_epochs >= self.cfg.patience
         self.save_checkpoint()
         atomic_write_text(self.out_dir / "metrics.json", json.dumps(st.history, indent=1))
@@ -416,7 +420,8 @@ class Trainer:
         return self.finish()
 
     def finish(self) -> dict:
-        """Evaluate the saved best model on valid/test sets; returns {set: metrics}."""
+        """Evaluate the saved model (best or last, ``keep_model``) on valid/test sets;
+        returns {set: metrics}."""
         results = {}
         if (self.out_dir / "model.pt").exists():
             best, _, _ = load_model(self.out_dir)
