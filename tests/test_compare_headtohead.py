@@ -17,8 +17,9 @@ def test_thermo_model_window_stored_and_reused(tmp_path):
     assert r["window"]["temperatures"] == win["temperatures"]
     assert len(win["temperatures"]) == 3 and win["method"] == "order_parameter_drop"
     assert set(r["tables"]) == {"2", "3"}                   # JSON-able: string keys
-    for t in r["tables"].values():            # window (+ any extension below it), sorted
-        assert len(t["temperature_K"]) == 3 + len(r["extended_below"])
+    for t in r["tables"].values():            # window (+ any extension), sorted
+        assert len(t["temperature_K"]) == 3 + len(r["extended_below"]) + len(r["extended_above"])
+        assert t["temperature_K"] == sorted(t["temperature_K"])
     assert r["tc_binder_K"] is not None or "reason" in r
     # a rerun with a different range reuses the stored window (resumable scans)
     r2 = hh.thermo_model(pajda_model(), "fe", PLAN, tmp_path, t_range=(10.0, 20.0))
@@ -35,6 +36,39 @@ def test_thermo_model_extends_below_a_low_edge_peak(tmp_path):
     r = hh.thermo_model(pajda_model(), "fe", PLAN, tmp_path, t_range=(300.0, 2400.0))
     assert r["extended_below"] == [2000.0, 2500.0]
     assert r["tables"]["3"]["temperature_K"][:2] == [2000.0, 2500.0]
+
+
+def test_thermo_model_extends_above_a_high_edge_peak(tmp_path):
+    # a window far below Tc (Pajda: ~900 K at these sizes): chi grows towards its top -> above
+    (tmp_path / "pajda").mkdir()
+    (tmp_path / "pajda" / "window.json").write_text(json.dumps(
+        {"t_peak": 300.0, "edge": None, "method": "chi_peak",
+         "temperatures": [200.0, 300.0, 400.0]}))
+    r = hh.thermo_model(pajda_model(), "fe", PLAN, tmp_path, t_range=(300.0, 2400.0))
+    assert r["extended_above"] == [500.0, 600.0] and r["extended_below"] == []
+    assert r["tables"]["3"]["temperature_K"] == [200.0, 300.0, 400.0, 500.0, 600.0]
+
+
+def test_extension_rules():
+    t = [100.0, 110.0, 120.0]
+    assert hh._extension(t, [1.0, 2.0, 3.0], 2) == ([], [130.0, 140.0])
+    assert hh._extension(t, [3.0, 2.0, 1.0], 3) == ([70.0, 80.0, 90.0], [])
+    assert hh._extension(t, [1.0, 3.0, 1.0], 3) == ([], [])
+    assert hh._extension(t, [3.0, 2.0, 1.0], 0) == ([], [])
+    assert hh._extension([5.0, 10.0], [2.0, 1.0], 3) == ([], [])    # never at or below 0 K
+
+
+def test_chi_max_on_the_scan_edge_is_a_bound(tmp_path):
+    tab = {"temperature_K": [44.0, 80.0, 115.0], "m_abs": [0.7, 0.5, 0.3],
+           "chi_m": [5.0, 20.0, 29.0], "u4_m": [0.66, 0.62, 0.55], "u4_m_err": [0.0, 0.01, 0.01]}
+    r = {"material": "feal", "models": {"mmace_fixed": {
+        "tc_binder_K": None, "order_key": "m", "tables": {"3": tab, "4": tab}}}}
+    hh.fill_fallbacks(r, tmp_path)
+    m = r["models"]["mmace_fixed"]
+    assert m["tc_method"] == "chi_max_grid" and m["tc_K"] == 115.0 and m["tc_bound"] == "lower"
+    from mmace_fast.compare.report import thermo_table
+    line = [ln for ln in thermo_table({"thermo": {"feal": r}}) if "feal" in ln][0]
+    assert "> 115" in line and "bound" in line
 
 
 def test_fill_fallbacks_rejects_spurious_crossing_and_flags_first_order(tmp_path):

@@ -389,6 +389,24 @@ def _prescan(model, L, temps, n_equil, n_prod, seed, workdir, order_key, n_fine)
     return win
 
 
+def _extension(temps, chi, n_extend: int) -> tuple[list, list]:
+    """Temperatures to add when chi [n] of the largest size peaks at an edge of the window
+    temps [n] (K, increasing): ``n_extend`` more at the same spacing below the lowest (never
+    below 0 K) or above the highest. Returns (below, above); both empty for an interior peak."""
+    temps = np.asarray(temps, float)
+    if n_extend <= 0 or temps.size < 2:
+        return [], []
+    k = int(np.argmax(np.asarray(chi, float)))
+    step = float(temps[1] - temps[0])
+    if k == 0:
+        return [float(temps[0] - j * step) for j in range(n_extend, 0, -1)
+                if temps[0] - j * step > 0], []
+    if k == temps.size - 1:
+        step = float(temps[-1] - temps[-2])
+        return [], [float(temps[-1] + j * step) for j in range(1, n_extend + 1)]
+    return [], []
+
+
 def thermo_model(model, material: str, plan: dict, workdir, seed: int = 0,
                  t_range=None, order_key: str = "m") -> dict:
     """Pre-scan + window + multi-size scan of one ModelSystem; JSON-able result.
@@ -396,7 +414,8 @@ def thermo_model(model, material: str, plan: dict, workdir, seed: int = 0,
     The window is stored in <workdir>/<kind>/window.json and reused by a rerun (so a resumed run
     continues the same scans). If the susceptibility of the largest size peaks at the lowest
     window temperature, ``plan["extend"]`` further temperatures below it (same spacing) are
-    scanned for every size and merged into the tables before the Binder / chi analysis."""
+    scanned for every size and merged into the tables before the Binder / chi analysis; likewise
+    above the highest window temperature when it peaks there."""
     import json as _json
 
     from mmace_fast.mc.scan import critical_temperature
@@ -417,16 +436,17 @@ def thermo_model(model, material: str, plan: dict, workdir, seed: int = 0,
     tables = dict(res.tables)
     big = tables[max(tables)]
     temps = big.column("temperature_K")
-    extended = []
-    if plan.get("extend", 0) > 0 and int(np.argmax(big.column(f"chi_{order_key}"))) == 0:
-        step = float(temps[1] - temps[0])
-        extended = [float(temps[0] - k * step) for k in range(int(plan["extend"]), 0, -1)
-                    if temps[0] - k * step > 0]
-        log.info("%s: chi peaks at the window's lower edge; extending down to %.0f K",
-                 model.name, extended[0])
-        ext = _scan(model, plan["sizes"], extended, plan["n_equil"], plan["n_prod"], seed,
-                    str(Path(workdir) / "ext"))
-        tables = {L: ScanTable(list(ext.tables[L]) + list(tab), tab.metadata)
+    extended, extended_above = _extension(temps, big.column(f"chi_{order_key}"),
+                                          int(plan.get("extend", 0)))
+    for side, more, sub in (("lower", extended, "ext"), ("upper", extended_above, "ext_up")):
+        if not more:
+            continue
+        log.info("%s: chi peaks at the window's %s edge; extending to %.0f K",
+                 model.name, side, more[0] if side == "lower" else more[-1])
+        ext = _scan(model, plan["sizes"], more, plan["n_equil"], plan["n_prod"], seed,
+                    str(Path(workdir) / sub))
+        tables = {L: ScanTable(sorted(list(ext.tables[L]) + list(tab),
+                                      key=lambda row: row["temperature_K"]), tab.metadata)
                   for L, tab in tables.items()}
         res.tables = tables
     tc = None
@@ -435,7 +455,7 @@ def thermo_model(model, material: str, plan: dict, workdir, seed: int = 0,
     except ValueError as exc:
         log.warning("%s: no Tc estimate (%s)", model.name, exc)
     out = {"name": model.name, "kind": model.kind, "material": material, "window": win,
-           "extended_below": extended,
+           "extended_below": extended, "extended_above": extended_above,
            "sizes": list(plan["sizes"]), "n_equil": plan["n_equil"], "n_prod": plan["n_prod"],
            "tables": _tables_json(res, order_key), "order_key": order_key,
            "tc_binder_K": None, "wall_s": time.perf_counter() - t0}
@@ -509,6 +529,10 @@ def fill_fallbacks(thermo_result: dict, workdir) -> dict:
             step = float(np.min(np.diff(np.sort(t)))) if t.size > 1 else float("nan")
             r.update(tc_K=float(t[k]), tc_err_K=0.5 * step, tc_method="chi_max_grid",
                      chi_note=str(exc))
+            srt = np.sort(t)
+            if t[k] in (srt[0], srt[-1]):
+                # a maximum on the scan's last point is no peak: the transition lies beyond
+                r["tc_bound"] = "lower" if t[k] == srt[-1] else "upper"
     return thermo_result
 
 

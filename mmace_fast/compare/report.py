@@ -166,6 +166,9 @@ def thermo_table(result: dict) -> list[str]:
             method = r.get("tc_method", "binder_crossing" if tc is not None else "chi peak")
             est = "-" if best is None else (f"{best:.0f} +- {berr:.0f} ({method})"
                                             if berr is not None else f"{best:.0f} ({method})")
+            if best is not None and r.get("tc_bound"):
+                est = (f"{'>' if r['tc_bound'] == 'lower' else '<'} {best:.0f} ({method} at the "
+                       "scan's edge: a bound, not a peak)")
             if fo:
                 est += f"; first-order U4 dip {fo['u4_min']:.2f} at {fo['T_K']:.0f} K"
             dev = f"{100 * (best - texp) / texp:+.0f} %" if best is not None and texp else "-"
