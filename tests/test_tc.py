@@ -81,6 +81,25 @@ def test_repeated_crossings_widen_the_range():
     assert roots[0] - 0.01 <= res.tc <= roots[-1] + 0.01
 
 
+def test_fitted_crossing_stays_between_the_data_crossings():
+    # FeAl mMACE, head-to-head session 16 (L = 3 / 4, U4 and errors): the curves cross several
+    # times between 80 and 139 K; the cubic fits' difference also vanished at 57 K, on the
+    # ordered plateau where both sit near 2/3 -- an artefact that was reported as Tc
+    t = np.array([43.9, 55.8, 67.6, 79.5, 91.3, 103.2, 115.0, 126.9, 138.7, 150.6])
+    u3 = [0.6631, 0.6602, 0.6590, 0.6387, 0.6245, 0.6250, 0.5764, 0.5581, 0.5321, 0.5271]
+    e3 = [0.0011, 0.0021, 0.0012, 0.0104, 0.0101, 0.0170, 0.0194, 0.0229, 0.0331, 0.0222]
+    u4 = [0.6654, 0.6638, 0.6631, 0.6536, 0.6185, 0.6405, 0.5528, 0.5649, 0.4933, 0.4809]
+    e4 = [0.0002, 0.0006, 0.0006, 0.0018, 0.0103, 0.0073, 0.0288, 0.0180, 0.0413, 0.0339]
+    scans = {3: (t, u3, e3), 4: (t, u4, e4)}
+    with pytest.raises(TC.NoCrossingError, match="the data cross at 87.91, .*128.7"):
+        TC.binder_tc(scans, seed=0)
+    # the same curves with the noise taken out of the middle cross once, and there
+    u4[5], u4[7] = 0.6150, 0.5400
+    res = TC.binder_tc(scans, seed=0)
+    assert res.pairs[0].coarse_roots[0] == pytest.approx(87.9, abs=0.1)
+    assert 79.5 <= res.tc <= 103.2
+
+
 def test_no_crossing_raises_with_direction():
     t = np.arange(1.50, 1.60, 0.005)                            # all above Tc
     with pytest.raises(TC.NoCrossingError, match="extend the scan below"):

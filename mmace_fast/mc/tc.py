@@ -247,12 +247,17 @@ def _coarse_roots(s1: SizeScan, s2: SizeScan) -> tuple[np.ndarray, np.ndarray, n
     return np.unique(roots), grid, d
 
 
-def _coarse_crossing(s1: SizeScan, s2: SizeScan) -> tuple[float, np.ndarray]:
-    """Crossing of the linear interpolants on the common range, and all their crossings;
-    raises NoCrossingError."""
+def _coarse_crossing(s1: SizeScan, s2: SizeScan) -> tuple[float, np.ndarray, tuple]:
+    """Crossing of the linear interpolants on the common range, all their crossings, and the
+    bracket in which a fitted crossing is accepted (from one grid point below the interval of
+    the lowest crossing to one above that of the highest); raises NoCrossingError."""
     roots, grid, d = _coarse_roots(s1, s2)
+    i_lo = int(np.nonzero(grid <= roots[0])[0][-1])
+    i_hi = int(np.nonzero(grid >= roots[-1])[0][0])
+    # one more grid interval on each side: a fitted root may move a little past the data's
+    bracket = (float(grid[max(i_lo - 1, 0)]), float(grid[min(i_hi + 1, grid.size - 1)]))
     if roots.size == 1:
-        return float(roots[0]), roots
+        return float(roots[0]), roots, bracket
     # several sign changes (noise near the crossing): take the one nearest the zero of a
     # straight line fitted to the difference over the whole common range
     slope, icpt = np.polyfit(grid, d, 1)
@@ -260,7 +265,7 @@ def _coarse_crossing(s1: SizeScan, s2: SizeScan) -> tuple[float, np.ndarray]:
     t0 = float(roots[np.argmin(np.abs(roots - t_line))])
     logger.warning("L=%g/L=%g: U4 curves cross %d times in [%g, %g]; using %g (noise?)",
                    s1.L, s2.L, roots.size, grid[0], grid[-1], t0)
-    return t0, roots
+    return t0, roots, bracket
 
 
 def _draws(scans: Sequence[SizeScan], n_boot: int, seed) -> dict:
@@ -272,13 +277,15 @@ def _draws(scans: Sequence[SizeScan], n_boot: int, seed) -> dict:
 
 def _crossing(s1: SizeScan, s2: SizeScan, degree: int, n_fit: int,
               draws1: np.ndarray, draws2: np.ndarray) -> CrossingResult:
-    t0, coarse = _coarse_crossing(s1, s2)
+    t0, coarse, bracket = _coarse_crossing(s1, s2)
     i1, i2 = _nearest_points(s1.T, t0, n_fit), _nearest_points(s2.T, t0, n_fit)
     if i1.size < degree + 1 or i2.size < degree + 1:
         raise TcError(f"need at least degree+1 = {degree + 1} points near the crossing per size")
-    # roots are accepted within the hull of the two fit windows (small extrapolation allowed)
-    lo = min(s1.T[i1[0]], s2.T[i2[0]]) - t0
-    hi = max(s1.T[i1[-1]], s2.T[i2[-1]]) - t0
+    # roots are accepted within the hull of the two fit windows and within the grid interval
+    # that brackets the crossings of the data themselves: far from them (e.g. on the ordered
+    # plateau, where both curves sit at 2/3) a root of the fitted difference is an artefact
+    lo = max(min(s1.T[i1[0]], s2.T[i2[0]]), bracket[0]) - t0
+    hi = min(max(s1.T[i1[-1]], s2.T[i2[-1]]), bracket[1]) - t0
     for deg in range(degree, 0, -1):         # noisy, nearly parallel curves: lower the degree
         p1 = _weighted_design(s1.T[i1], s1.u4_err[i1], t0, deg)
         p2 = _weighted_design(s2.T[i2], s2.u4_err[i2], t0, deg)
@@ -288,7 +295,8 @@ def _crossing(s1: SizeScan, s2: SizeScan, degree: int, n_fit: int,
             break
     if not np.isfinite(r0):
         raise NoCrossingError(f"L={s1.L:g}/L={s2.L:g}: local fits of degree {degree}..1 do not "
-                              f"cross within [{lo + t0:g}, {hi + t0:g}] (coarse crossing {t0:g}); "
+                              f"cross within [{lo + t0:g}, {hi + t0:g}] (the data cross at "
+                              f"{', '.join(f'{t:.4g}' for t in coarse)}); "
                               "the curves are too close for their errors: use larger sizes or "
                               "longer runs")
     if deg < degree:
