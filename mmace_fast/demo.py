@@ -256,7 +256,8 @@ def _table(rows, mfa_fit, mfa_pajda, notes=None):
             continue
         ratio = tc.tc_binder / exp
         lo, hi = tc.tc_binder_range
-        print(f"{name:34s} {tc.tc_binder:14.0f} {tc.tc_binder_err:6.0f} {f'{lo:.0f}-{hi:.0f}':>14s} "
+        cross = f"{lo:.0f}" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f}"
+        print(f"{name:34s} {tc.tc_binder:14.0f} {tc.tc_binder_err:6.0f} {cross:>14s} "
               f"{tc.tc_chi:11.0f} {ratio:6.3f}")
     print(f"{'experiment':34s} {exp:14.0f}")
     print("(crossings: lowest and highest U4 crossing of the linear interpolants over all pairs "
