@@ -122,7 +122,9 @@ TRAIN = dict(energy_weight=1000.0, forces_weight=10.0, stress_weight=1000.0,
              moment_stability_weight=10.0, moment_stability_min_moment=0.5,
              moment_stability_curvature=0.1,
              moment_stability_range=[0.3, 2.5])
-QUICK_TRAIN = dict(TRAIN, max_epochs=30, patience=None)
+#: what --quick changes, applied after a material's overrides (which may set max_epochs)
+QUICK_CHANGES = dict(max_epochs=30, patience=None)
+QUICK_TRAIN = dict(TRAIN, **QUICK_CHANGES)
 #: per-material changes to TRAIN. FeAl's Fe moment (0.78 muB) is small and its Landau well
 #: shallow (NM 15.7 meV/atom above FM): a constant curvature threshold from s = 0.3 contradicts
 #: a Landau well below its inflection (s < 0.58) and left an unconstrained spurious barrier
@@ -159,11 +161,14 @@ TRAIN_OVERRIDES = {"feal": dict(moment_stability_profile="landau",
                    # random directions from 0.3 muB left a 160-280 meV/atom hole in E(m_Pt).
                    # With weight 100, +-axis Pt probes from 0.05 muB and a full-batch cosine
                    # schedule (10 frames): hole 0.3 meV/atom, K1 2.7 of DFT's 3.5 meV/f.u.
+                   # The cosine schedule runs 250 epochs to lr 0 and its last epoch is kept:
+                   # FePt's valid split is one frame, too few to pick an epoch by
                    "fept": dict(moment_stability_induced_species=[78],
                                 moment_stability_induced_directions="mixed",
                                 moment_stability_induced_range=[0.05, 1.5],
-                                magforces_weight=100.0, batch_size=10, scheduler="cosine",
-                                lr=0.005, ema=False, patience=None)}
+                                magforces_weight=100.0, batch_size=16, scheduler="cosine",
+                                lr=0.005, ema=False, patience=None, max_epochs=250,
+                                keep_model="last")}
 
 
 def model_settings(material: str, quick: bool) -> dict:
@@ -172,8 +177,10 @@ def model_settings(material: str, quick: bool) -> dict:
 
 
 def train_settings(material: str, quick: bool, **changes) -> dict:
-    """TRAIN (or QUICK_TRAIN) with the material's overrides, then ``changes`` (command line)."""
-    return dict(QUICK_TRAIN if quick else TRAIN, **TRAIN_OVERRIDES.get(material, {}), **changes)
+    """TRAIN with the material's overrides, then QUICK_CHANGES (--quick), then ``changes``
+    (command line)."""
+    return {**TRAIN, **TRAIN_OVERRIDES.get(material, {}), **(QUICK_CHANGES if quick else {}),
+            **changes}
 
 
 # --------------------------------------------------------------------------------------------

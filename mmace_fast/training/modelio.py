@@ -63,13 +63,36 @@ def config_field_names(config_cls) -> set:
     return {f.name for f in dataclasses.fields(config_cls)}
 
 
+#: eV/A: an RMS force below this is SCF noise on forces that vanish by symmetry (every 2-atom
+#: L1_0 FePt or B2 cell), not a force scale
+MIN_FORCE_SCALE = 1e-3
+
+
+def site_energy_scale(stats: dict) -> float | None:
+    """Scale (eV) of the site energies: the RMS force (eV/A per component, the MACE choice);
+    where the forces carry no scale (below MIN_FORCE_SCALE: every frame symmetric) the RMS of
+    the E0-subtracted energy per atom; None (the model's default) when neither is known.
+
+    Session 17: the FePt frames (all forces zero by symmetry, RMS 1.1e-9 eV/A from SCF noise)
+    got scale 1.1e-9, which froze the learned energies at the E0s."""
+    rms_f = stats.get("rms_forces") or 0.0
+    if rms_f >= MIN_FORCE_SCALE:
+        return float(rms_f)
+    rms_e = stats.get("rms_energy_per_atom") or 0.0
+    if rms_e > 0.0:
+        log.warning("RMS force %.3g eV/A carries no scale (forces zero by symmetry): site "
+                    "energies scaled by the RMS energy per atom, %.4g eV", rms_f, rms_e)
+        return float(rms_e)
+    return None
+
+
 def fill_model_config(model_dict: dict, species, e0s: dict, stats: dict, config_cls) -> dict:
     """Complete the user's ModelConfig kwargs with what the data determines.
 
     Fills, only where ModelConfig has the field and the user left it unset: ``species`` (from the
     data), ``e0`` (list aligned with ``species``, eV), ``avg_num_neighbors``, and the
     scale/shift of the site energies (``shift`` = mean E0-subtracted energy per atom, ``scale``
-    = RMS force, the MACE choice).
+    = :func:`site_energy_scale`).
     """
     names = config_field_names(config_cls)
     d = dict(model_dict)
@@ -81,7 +104,7 @@ def fill_model_config(model_dict: dict, species, e0s: dict, stats: dict, config_
         "e0": [float(e0s.get(int(z), 0.0)) for z in d["species"]],
         "avg_num_neighbors": stats.get("avg_num_neighbors"),
         "shift": stats.get("mean_energy_per_atom"),
-        "scale": stats.get("rms_forces") or None,
+        "scale": site_energy_scale(stats),
     }
     for key, val in fills.items():
         if key in names and d.get(key) is None and val is not None:
