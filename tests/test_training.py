@@ -325,12 +325,11 @@ def test_build_model_from_filled_config():
     user = fill_model_config(dict(TINY_MODEL, scale=2.0), [13, 26], {}, {"rms_forces": 0.3},
                              ModelConfig)
     assert user["scale"] == 2.0                          # the user's value wins
-    # forces that vanish by symmetry (SCF noise only) carry no scale: the energy spread does
-    sym = fill_model_config(dict(TINY_MODEL), [26, 78], {}, {"rms_forces": 1.1e-9,
-                            "rms_energy_per_atom": 0.015}, ModelConfig)
-    assert sym["scale"] == 0.015
-    assert "scale" not in fill_model_config(dict(TINY_MODEL), [26], {}, {"rms_forces": 0.0},
-                                            ModelConfig)       # the model's default (1.0)
+    # forces that vanish by symmetry (SCF noise only) carry no scale: the model's default
+    for rms in (1.1e-9, 0.0):
+        sym = fill_model_config(dict(TINY_MODEL), [26, 78], {}, {"rms_forces": rms,
+                                "rms_energy_per_atom": 0.015}, ModelConfig)
+        assert "scale" not in sym and ModelConfig(**sym).scale == 1.0
     model, cfg = build_model(d)
     assert next(model.parameters()).dtype == torch.float64 and cfg.species == [13, 26]
 

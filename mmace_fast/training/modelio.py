@@ -69,20 +69,18 @@ MIN_FORCE_SCALE = 1e-3
 
 
 def site_energy_scale(stats: dict) -> float | None:
-    """Scale (eV) of the site energies: the RMS force (eV/A per component, the MACE choice);
-    where the forces carry no scale (below MIN_FORCE_SCALE: every frame symmetric) the RMS of
-    the E0-subtracted energy per atom; None (the model's default) when neither is known.
+    """Scale (eV) of the site energies: the RMS force (eV/A per component, the MACE choice), or
+    None (the model's default, 1 eV: no scaling, MACE's fallback) where the forces carry no
+    scale (RMS below MIN_FORCE_SCALE: every frame symmetric, or no forces).
 
-    Session 17: the FePt frames (all forces zero by symmetry, RMS 1.1e-9 eV/A from SCF noise)
-    got scale 1.1e-9, which froze the learned energies at the E0s."""
+    Session 17: with the strained FePt cells (forces zero by symmetry up to 1e-9 eV/A of SCF
+    noise) the RMS force became 1.1e-9 and so did the scale, which froze the network energies;
+    the session-14 FePt models (exactly zero forces) had the default scale 1."""
     rms_f = stats.get("rms_forces") or 0.0
     if rms_f >= MIN_FORCE_SCALE:
         return float(rms_f)
-    rms_e = stats.get("rms_energy_per_atom") or 0.0
-    if rms_e > 0.0:
-        log.warning("RMS force %.3g eV/A carries no scale (forces zero by symmetry): site "
-                    "energies scaled by the RMS energy per atom, %.4g eV", rms_f, rms_e)
-        return float(rms_e)
+    log.warning("RMS force %.3g eV/A carries no scale (forces zero by symmetry or absent): "
+                "site energies unscaled (the model's default scale)", rms_f)
     return None
 
 
