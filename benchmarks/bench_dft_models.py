@@ -529,6 +529,48 @@ def anisotropy_table(material: str, model, cutoff: float, frames) -> dict:
     return out
 
 
+#: families of strained cells whose geometry enters only through their energies (FePt's
+#: non-collinear SOC frames: no stress in GPAW's non-collinear mode, forces zero by symmetry).
+#: RESULTS.md, session 18: a model fitted to energies alone can track E(V) through the Fe
+#: moment (which grows with the volume) instead of the geometry; these keys show it
+VOLUME_FAMILIES = {"fept": ("strain2",)}
+
+
+def longitudinal_magforces(conf: Configuration, magforces: np.ndarray) -> np.ndarray:
+    """-dE/d|m_i| (eV/muB) per atom: the magnetic force along each moment, 0 where m = 0."""
+    m = np.asarray(conf.magmoms, dtype=float)                         # [n, 3] muB
+    norm = np.linalg.norm(m, axis=1)                                  # [n] muB
+    along = np.einsum("ij,ij->i", np.asarray(magforces, dtype=float), m)
+    return np.where(norm > 1e-8, along / np.where(norm > 1e-8, norm, 1.0), 0.0)
+
+
+def volume_response(material: str, model, cutoff: float, frames) -> dict:
+    """Over the strained families of ``material`` (all splits): least-squares slopes
+    dE/dV of E/atom against V/atom (meV/A^3), DFT and model at the DFT moments, and the mean
+    |longitudinal magnetic force| of the model on the magnetic species there (meV/muB; DFT:
+    0 at its self-consistent moments). Empty without such a family or with fewer than two
+    distinct volumes."""
+    fams = VOLUME_FAMILIES.get(material, ())
+    rows = []
+    for conf, _ in frames:
+        if not any(conf.config_type.startswith(f + "_") for f in fams):
+            continue
+        out = predict(model, [conf], cutoff, stress=False, magforces=True, forces=False)
+        lon = longitudinal_magforces(conf, out["magforces"].numpy())
+        mag = conf.numbers == MAGNETIC[material]
+        rows.append((abs(np.linalg.det(conf.cell)) / conf.n_atoms, conf.energy / conf.n_atoms,
+                     float(out["energy"][0]) / conf.n_atoms, float(np.abs(lon[mag]).mean())))
+    if len({round(r[0], 6) for r in rows}) < 2:
+        return {}
+    v, e_dft, e_model, lon = (np.array(c) for c in zip(*rows))
+    slope = {who: float(np.polyfit(v, e, 1)[0]) * 1e3 for who, e in (("dft", e_dft),
+                                                                     ("model", e_model))}
+    return {"volume_n_frames": len(rows),
+            "volume_slope_dft_mev_a3": _r(slope["dft"]),
+            "volume_slope_model_mev_a3": _r(slope["model"]),
+            "volume_long_magf_model_mev_mub": _r(1e3 * float(lon.mean()))}
+
+
 def ordering_ok(states: list[dict], key: str, tie_ev: float) -> bool | None:
     """Every pair further apart than tie_ev in DFT has the same energy order in the model."""
     pairs = 0
@@ -647,6 +689,7 @@ def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> 
     if material == "fe" and fm:
         res.update(dispersion_check(model, mcfg, fm[0]["m_dft"]))
     res.update(anisotropy_table(material, model, cutoff, frames))
+    res.update(volume_response(material, model, cutoff, frames))
     return res
 
 
