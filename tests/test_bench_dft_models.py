@@ -311,3 +311,54 @@ def test_dispersion_check_matches_pajdas_lattice_sum_and_the_supercell_energies(
     e0 = mmace_spiral_energy(model, cfg, [0, 0, 0], 2.866, 2.193, False)[0]
     ep = mmace_spiral_energy(model, cfg, [0.5, 0.5, 0.5], 2.866, 2.193, False)[0]
     assert out["e_p_mev"] == rows["P"]["model_mev"] == pytest.approx(1e3 * (ep - e0), abs=0.01)
+
+
+def test_volume_response_separates_the_moment_route_from_the_geometry():
+    """Landau-only model (no geometry dependence at all): over strained FePt cells whose Fe
+    moment grows with the volume, the model's dE/dV at the DFT moments is the Landau energy's
+    slope through the moment, its longitudinal magnetic force -dE/d|m| = -(2 a1 m / ms^2 +
+    4 a2 m^3 / ms^4) on Fe; the DFT slope is the one put into the labels. Frames of other
+    families and materials without strained families are ignored."""
+    import torch
+
+    from mmace_fast.training.modelio import build_model
+    torch.set_default_dtype(torch.float64)
+    tiny = dict(r_cut=4.0, n_bessel=4, radial_mlp=[8], n_channels=4, l_max_sh=1,
+                l_max_message=1, l_max_hidden=0, n_layers=1, correlation=2, readout_mlp=[4],
+                l_spin_max=1, spin_pair_l_max=1, n_mag_features=2)
+    ms = 2.0
+    model, mcfg = build_model(dict(tiny, species=[26, 78], moment_scale=[ms, 0.5]))
+    with torch.no_grad():
+        model.scale.zero_()
+    a1, a2 = -0.3, 0.05
+    model.set_landau_coefficients([[a1, a2], [0.4, 0.1]])
+
+    def cell_frame(a, m_fe, energy, config_type):
+        c = 1.35 * a
+        return Configuration(positions=[[0, 0, 0], [a / 2, a / 2, c / 2]],
+                             cell=np.diag([a, a, c]), pbc=[True] * 3, numbers=np.array([26, 78]),
+                             magmoms=np.array([[0, 0, m_fe], [0, 0, 0.3]]), energy=energy,
+                             config_type=config_type)
+
+    slope_dft = 0.05                                           # eV/A^3 per atom
+    frames, vols, moms = [], [], []
+    for a, m in ((2.70, 2.6), (2.74, 2.7), (2.78, 2.85)):
+        v = 1.35 * a ** 3 / 2                                  # A^3 per atom
+        frames.append(cell_frame(a, m, 2 * (-10.0 + slope_dft * v), "strain2_FM"))
+        vols.append(v)
+        moms.append(m)
+    frames.append(cell_frame(2.9, 1.0, -5.0, "ideal2_aniso_FM001"))          # ignored
+    pairs = [(f, f.magmoms) for f in frames]
+    res = bench.volume_response("fept", model, mcfg.r_cut, pairs)
+    x = (np.array(moms) / ms) ** 2
+    landau = (a1 * x + a2 * x ** 2) / 2                        # eV per atom (Fe only varies)
+    assert res["volume_n_frames"] == 3
+    assert res["volume_slope_dft_mev_a3"] == pytest.approx(1e3 * slope_dft, abs=1e-3)
+    assert res["volume_slope_model_mev_a3"] == pytest.approx(
+        1e3 * np.polyfit(vols, landau, 1)[0], abs=1e-3)   # rounded to 3 digits
+    m = np.array(moms)
+    long = -(2 * a1 * m / ms ** 2 + 4 * a2 * m ** 3 / ms ** 4)  # eV/muB
+    assert res["volume_long_magf_model_mev_mub"] == pytest.approx(1e3 * np.abs(long).mean(),
+                                                                  abs=1e-3)
+    assert bench.volume_response("fe", model, mcfg.r_cut, pairs) == {}
+    assert bench.volume_response("fept", model, mcfg.r_cut, pairs[-1:]) == {}
