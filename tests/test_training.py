@@ -718,3 +718,41 @@ def test_collapse_prior_trains_and_resumes_bit_identically(tmp_path):
     off.fit()
     assert any(not torch.equal(v, off.model.state_dict()[k])
                for k, v in straight.model.state_dict().items())
+
+
+# ---------------------------------------------------------------- config_type_weights
+def test_config_type_weights_multiply_matching_frames():
+    a = _conf([26, 13], energy=1.0, config_type="ideal_aniso_001", energy_weight=2.0,
+              magforces_weight=0.5)
+    b = _conf([26, 13], energy=1.0, config_type="strain_003")
+    out, counts = tdata.apply_config_type_weights(
+        [a, b], {"ideal_*": {"energy": 3.0, "magforces": 10.0}, "*aniso*": {"all": 2.0},
+                 "rattle*": {"forces": 5.0}})
+    assert counts == {"ideal_*": 1, "*aniso*": 1, "rattle*": 0}
+    # both patterns match a: products, on top of the file's own weights
+    assert (out[0].energy_weight, out[0].forces_weight, out[0].stress_weight,
+            out[0].magforces_weight) == (12.0, 2.0, 2.0, 10.0)
+    assert out[1] is b and a.energy_weight == 2.0          # unmatched kept, input untouched
+    t = tdata.make_targets(out)
+    assert t.energy_mask.tolist() == [12.0, 1.0]
+
+
+@pytest.mark.parametrize("bad", [{"x*": {"energie": 2.0}}, {"x*": {"energy": -1.0}},
+                                 {"x*": {"energy": float("nan")}}, {"x*": {}}, {"": {"all": 1}},
+                                 {"x*": 3.0}, ["x*"]])
+def test_config_type_weights_are_validated(tmp_path, bad):
+    with pytest.raises(ConfigError):
+        tiny_cfg(tmp_path, config_type_weights=bad)
+
+
+def test_config_type_weights_scale_the_training_loss(tmp_path):
+    plain = Trainer(tiny_cfg(tmp_path / "a")).setup()
+    doubled = Trainer(tiny_cfg(tmp_path / "b", config_type_weights={"toy_*": {"all": 2.0}})
+                      ).setup()
+    l1 = evaluate_configs(plain.model, plain.train_set, plain.cutoff, 8, plain.loss_fn)["loss"]
+    l2 = evaluate_configs(doubled.model, doubled.train_set, doubled.cutoff, 8,
+                          doubled.loss_fn)["loss"]
+    assert l1 > 0 and l2 == pytest.approx(2.0 * l1, rel=1e-12)
+    with pytest.raises(ConfigError, match="matches no train or valid frame"):
+        Trainer(tiny_cfg(tmp_path / "c", config_type_weights={"ideal*": {"energy": 2.0}})
+                ).setup()

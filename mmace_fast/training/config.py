@@ -6,6 +6,7 @@ JSON exactly and is stored verbatim in every checkpoint.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Union
@@ -14,6 +15,8 @@ LOSS_KINDS = ("mse", "huber")
 SCHEDULERS = ("plateau", "cosine", "none")
 STABILITY_PROFILES = ("constant", "landau")   #: moment-stability threshold t(s), see loss.py
 INDUCED_DIRECTION_MODES = ("random", "mixed")  #: induced-moment prior directions, see loss.py
+#: labels a config_type_weights entry may scale ("all": every one of them)
+CONFIG_WEIGHT_LABELS = ("energy", "forces", "stress", "magforces", "all")
 
 
 class ConfigError(ValueError):
@@ -40,6 +43,13 @@ class TrainConfig:
     forces_weight: float = 100.0                 #: mace default
     stress_weight: float = 1.0
     magforces_weight: float = 100.0              #: mace magnetic branch default
+    #: per-frame weight factors by config_type: {fnmatch pattern: {label: factor}} with label
+    #: one of CONFIG_WEIGHT_LABELS ("all" multiplies every label); a frame matched by several
+    #: patterns gets the product. Applied to the train and valid frames on top of the file's
+    #: config_*_weight keys (MACE's config_type_weights). E.g. {"ideal2_aniso_*": {"energy": 30}}
+    #: makes the direction dependence of one geometry (FePt's anisotropy, 1.8 meV/f.u.) count
+    #: against energy errors of a few meV/atom elsewhere
+    config_type_weights: dict = field(default_factory=dict)
     #: longitudinal moment-stability prior (0 = off; see mmace_fast.training.loss)
     moment_stability_weight: float = 0.0
     #: moment scale factors s are drawn from [lo, hi] by a golden-ratio sequence, one per batch
@@ -178,6 +188,7 @@ class TrainConfig:
             if not 0 <= self.moment_collapse_max_moment < self.moment_collapse_min_start:
                 raise ConfigError("need 0 <= moment_collapse_max_moment < "
                                   "moment_collapse_min_start")
+        self._validate_config_type_weights()
         for name in ("energy_weight", "forces_weight", "stress_weight", "magforces_weight",
                      "moment_stability_weight", "moment_stability_min_moment",
                      "moment_collapse_curvature",
@@ -204,6 +215,27 @@ class TrainConfig:
         if self.keep_model == "last" and self.patience is not None:
             raise ConfigError("keep_model 'last' keeps the final epoch: early stopping "
                               "(patience) would end on a stale model; set patience: null")
+
+    def _validate_config_type_weights(self) -> None:
+        ctw = self.config_type_weights
+        if not isinstance(ctw, dict):
+            raise ConfigError("config_type_weights must be a mapping {pattern: {label: factor}}, "
+                              f"got {type(ctw).__name__}")
+        for pattern, factors in ctw.items():
+            if not isinstance(pattern, str) or not pattern:
+                raise ConfigError(f"config_type_weights: pattern {pattern!r} must be a "
+                                  "non-empty string")
+            if not isinstance(factors, dict) or not factors:
+                raise ConfigError(f"config_type_weights[{pattern!r}] must be a non-empty "
+                                  f"mapping {{label: factor}}, got {factors!r}")
+            for label, f in factors.items():
+                if label not in CONFIG_WEIGHT_LABELS:
+                    raise ConfigError(f"config_type_weights[{pattern!r}]: unknown label "
+                                      f"{label!r} (one of {CONFIG_WEIGHT_LABELS})")
+                if (isinstance(f, bool) or not isinstance(f, (int, float))
+                        or not math.isfinite(f) or f < 0):
+                    raise ConfigError(f"config_type_weights[{pattern!r}][{label!r}] must be a "
+                                      f"finite number >= 0, got {f!r}")
 
     @property
     def train_files(self) -> list:

@@ -1,6 +1,8 @@
 """Training data: loading, train/valid split, E0 fit, reference targets, data statistics."""
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -91,6 +93,30 @@ def collapsed_frames(configs: Sequence[Configuration], max_moment: float, min_st
         if started and collapsed:
             out.append(c)
     return out
+
+
+def apply_config_type_weights(configs: Sequence[Configuration], weights: dict
+                              ) -> tuple[list[Configuration], dict[str, int]]:
+    """Copies of ``configs`` with their per-label weights multiplied by the factors of every
+    ``weights`` pattern (fnmatch on ``config_type``) that matches; returns (configs, number of
+    frames per pattern). See TrainConfig.config_type_weights."""
+    counts = {p: 0 for p in weights}
+    out = []
+    for c in configs:
+        scale = {"energy": 1.0, "forces": 1.0, "stress": 1.0, "magforces": 1.0}
+        for pattern, factors in weights.items():
+            if not fnmatch.fnmatchcase(c.config_type, pattern):
+                continue
+            counts[pattern] += 1
+            for label, f in factors.items():
+                for key in (scale if label == "all" else (label,)):
+                    scale[key] *= float(f)
+        if all(v == 1.0 for v in scale.values()):
+            out.append(c)
+            continue
+        out.append(dataclasses.replace(c, **{f"{k}_weight": getattr(c, f"{k}_weight") * v
+                                             for k, v in scale.items()}))
+    return out, counts
 
 
 def species_of(configs: Sequence[Configuration]) -> list[int]:

@@ -146,6 +146,8 @@ class Trainer:
         self.test_set = tdata.load_files(cfg.test_files, **kw) if cfg.test_files else []
         if not self.train_set:
             raise ConfigError("the training set is empty")
+        if cfg.config_type_weights:
+            self._apply_config_type_weights()
         self.collapse_set: list[Configuration] = []
         self._collapse_batch = None
         if cfg.moment_collapse_prior:
@@ -156,6 +158,22 @@ class Trainer:
         self.data_sha256 = tdata.files_sha256(cfg.train_files + cfg.valid_files)
         if resume is not None and resume.get("data_sha256") != self.data_sha256:
             raise ConfigError("training data changed since the checkpoint was written")
+
+    def _apply_config_type_weights(self) -> None:
+        """Scale the per-frame label weights of the train and valid frames by
+        ``config_type_weights``; a pattern that matches no frame is a typo, not a no-op."""
+        cfg = self.cfg
+        self.train_set, n_train = tdata.apply_config_type_weights(self.train_set,
+                                                                  cfg.config_type_weights)
+        self.valid_set, n_valid = tdata.apply_config_type_weights(self.valid_set,
+                                                                  cfg.config_type_weights)
+        for pattern in cfg.config_type_weights:
+            if n_train[pattern] + n_valid[pattern] == 0:
+                types = sorted({c.config_type for c in self.train_set + self.valid_set})
+                raise ConfigError(f"config_type_weights pattern {pattern!r} matches no train "
+                                  f"or valid frame (config types: {types})")
+            log.info("config_type_weights %r %s: %d train, %d valid frames", pattern,
+                     cfg.config_type_weights[pattern], n_train[pattern], n_valid[pattern])
 
     def _build(self, resume: Optional[dict]) -> None:
         cfg = self.cfg
