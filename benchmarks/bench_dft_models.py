@@ -738,7 +738,8 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str) 
         "results": {k: v for k, v in results.items() if k not in ("states", "spirals")},
     })
     dest = MODELS_DIR / material
-    save_model(dest, model, mcfg, meta)
+    # a spin-orbit model's derived coupling buffers make model.pt ~14 MB: shipped gzipped
+    save_model(dest, model, mcfg, meta, compress=bool(getattr(mcfg, "soc", False)))
     log.info("shipped %s -> %s", material, dest)
     return dest
 

@@ -756,3 +756,23 @@ def test_config_type_weights_scale_the_training_loss(tmp_path):
     with pytest.raises(ConfigError, match="matches no train or valid frame"):
         Trainer(tiny_cfg(tmp_path / "c", config_type_weights={"ideal*": {"energy": 2.0}})
                 ).setup()
+
+
+def test_compressed_weights_roundtrip_and_one_file_only(tmp_path):
+    from mmace_fast.training.modelio import (GZ_WEIGHTS_NAME, WEIGHTS_NAME, ModelFilesError,
+                                             save_model)
+    model, cfg = build_model(dict(TINY_MODEL, species=[13, 26]))
+    save_model(tmp_path / "a", model, cfg, compress=True)
+    save_model(tmp_path / "b", model, cfg, compress=True)
+    gz_a = (tmp_path / "a" / GZ_WEIGHTS_NAME).read_bytes()
+    assert gz_a == (tmp_path / "b" / GZ_WEIGHTS_NAME).read_bytes()        # deterministic
+    assert not (tmp_path / "a" / WEIGHTS_NAME).exists()
+    loaded, _, _ = load_model(tmp_path / "a")
+    ref = model.state_dict()
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, ref[k]), k
+    save_model(tmp_path / "a", model, cfg)                 # back to plain: the .gz goes
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["model.json", WEIGHTS_NAME]
+    (tmp_path / "a" / GZ_WEIGHTS_NAME).write_bytes(gz_a)   # two weights files: refused
+    with pytest.raises(ModelFilesError, match="both"):
+        load_model(tmp_path / "a")

@@ -6,7 +6,7 @@
     frozen = load_frozen("fe")                             # C++ evaluator, no torch
 
 Each model lives in ``mmace_fast/models/<material>/`` as ``model.pt`` (state_dict, tensors
-only) + ``model.json`` (ModelConfig and metadata: data SHA-256, frame counts, command, errors)
+only; ``model.pt.gz``, the same bytes gzipped, for a spin-orbit model) + ``model.json`` (ModelConfig and metadata: data SHA-256, frame counts, command, errors)
 + ``model.mmace`` (the same weights frozen for the C++ evaluator by
 :func:`mmace_fast.export.export_model`; ``python -m mmace_fast.models freeze`` rewrites them, and
 tests/test_model_shipped_frozen.py fails if a frozen file is stale).
@@ -23,15 +23,23 @@ class UnknownModelError(ValueError):
     """No shipped model for the requested material."""
 
 
+#: weights file names (model.pt, or model.pt.gz for a spin-orbit model; see
+#: mmace_fast.training.modelio), spelled here so that listing needs no torch import
+_WEIGHTS = ("model.pt", "model.pt.gz")
+
+
+def _complete(d: Path) -> bool:
+    return (d / "model.json").exists() and any((d / n).exists() for n in _WEIGHTS)
+
+
 def available() -> list[str]:
     """Materials with a shipped model."""
-    return sorted(p.name for p in MODELS_DIR.iterdir()
-                  if p.is_dir() and (p / "model.json").exists() and (p / "model.pt").exists())
+    return sorted(p.name for p in MODELS_DIR.iterdir() if p.is_dir() and _complete(p))
 
 
 def model_dir(material: str) -> Path:
     d = MODELS_DIR / str(material).lower()
-    if not ((d / "model.json").exists() and (d / "model.pt").exists()):
+    if not _complete(d):
         raise UnknownModelError(f"no shipped model for {material!r}; available: {available()}")
     return d
 

@@ -3,7 +3,8 @@
 A saved model directory holds
 
 - ``model.pt``   ``torch.save(model.state_dict())``: tensors only, loads with
-  ``torch.load(..., weights_only=True)``;
+  ``torch.load(..., weights_only=True)``; or instead ``model.pt.gz``, the same bytes gzipped
+  (:data:`GZ_WEIGHTS_NAME`, for spin-orbit models whose derived buffers are large);
 - ``model.json`` ``{"format": "mmace_fast.model/2", "model_config": ModelConfig.to_dict(),
   "metadata": {...}}`` with versions, species, E0s, data statistics and the training-data
   SHA-256.
@@ -19,6 +20,8 @@ state_dict loaded into it.
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import io
 import json
 import logging
 import os
@@ -35,6 +38,13 @@ MODEL_FORMAT = "mmace_fast.model/2"
 LEGACY_LANDAU_FORMATS = ("mmace_fast.model/1", "mmace_fast.checkpoint/1")
 LANDAU_NOTE = "landau[:, K-1] is raw: a_K = softplus(raw); a_k = landau[:, k-1] for k < K"
 WEIGHTS_NAME = "model.pt"
+#: the same torch.save bytes, gzip-compressed (mtime 0: the same state gives the same file).
+#: A spin-orbit model's state_dict is ~85 % derived coupling tensors (the U_k_nu bases of the
+#: symmetric contraction and the CG blocks, 8 % non-zero): 14 MB raw, 2.6 MB gzipped. They are
+#: stored, not re-derived on load, because the U bases come out of an SVD whose signs and
+#: rotations within degenerate subspaces may differ between LAPACK builds, and the trained
+#: weights W_k_nu are coefficients in that basis.
+GZ_WEIGHTS_NAME = "model.pt.gz"
 CONFIG_NAME = "model.json"
 
 _BACKEND_OVERRIDE = None
@@ -156,13 +166,48 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, lambda p: Path(p).write_text(text))
 
 
+def _write_gz_state(state: dict, path) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
+                                                filename="") as gz:
+        gz.write(buf.getvalue())
+
+
+class ModelFilesError(FileNotFoundError):
+    """A model directory without exactly one weights file."""
+
+
+def weights_path(model_dir) -> Path:
+    """``model.pt`` or ``model.pt.gz`` of a model directory (exactly one must exist)."""
+    d = Path(model_dir)
+    found = [d / n for n in (WEIGHTS_NAME, GZ_WEIGHTS_NAME) if (d / n).exists()]
+    if len(found) != 1:
+        what = "both" if found else "neither"
+        raise ModelFilesError(f"{d}: {what} of {WEIGHTS_NAME} and {GZ_WEIGHTS_NAME} present; a "
+                              "model directory holds exactly one weights file")
+    return found[0]
+
+
+def has_weights(model_dir) -> bool:
+    d = Path(model_dir)
+    return (d / WEIGHTS_NAME).exists() or (d / GZ_WEIGHTS_NAME).exists()
+
+
 def save_model(out_dir, model: torch.nn.Module, cfg, metadata: dict | None = None,
-               state_dict: dict | None = None) -> Path:
-    """Write ``model.pt`` + ``model.json`` into ``out_dir`` atomically; returns the dir."""
+               state_dict: dict | None = None, compress: bool = False) -> Path:
+    """Write ``model.pt`` (``model.pt.gz`` with ``compress``) + ``model.json`` into
+    ``out_dir`` atomically, removing the other weights file if present; returns the dir."""
     out_dir = Path(out_dir)
     state = state_dict if state_dict is not None else model.state_dict()
     state = {k: v.detach().cpu().clone() for k, v in state.items()}
-    atomic_write_bytes(out_dir / WEIGHTS_NAME, lambda p: torch.save(state, p))
+    name, other = (GZ_WEIGHTS_NAME, WEIGHTS_NAME) if compress else (WEIGHTS_NAME,
+                                                                     GZ_WEIGHTS_NAME)
+    if compress:
+        atomic_write_bytes(out_dir / name, lambda p: _write_gz_state(state, p))
+    else:
+        atomic_write_bytes(out_dir / name, lambda p: torch.save(state, p))
+    (out_dir / other).unlink(missing_ok=True)
     doc = {"format": MODEL_FORMAT, "model_config": model_config_dict(cfg),
            "metadata": {"versions": versions(), "landau_parametrisation": LANDAU_NOTE,
                         **(metadata or {})}}
@@ -198,7 +243,12 @@ def upgrade_state_dict(state: dict, fmt: str, source: str = "state_dict") -> dic
 def load_state(model_dir) -> dict:
     """The state_dict of a saved model directory, in the current parametrisation."""
     doc = read_model_json(model_dir)
-    state = torch.load(Path(model_dir) / WEIGHTS_NAME, map_location="cpu", weights_only=True)
+    path = weights_path(model_dir)
+    if path.name == GZ_WEIGHTS_NAME:
+        with gzip.open(path, "rb") as fh:
+            state = torch.load(io.BytesIO(fh.read()), map_location="cpu", weights_only=True)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
     return upgrade_state_dict(state, doc.get("format"), str(model_dir))
 
 

@@ -29,7 +29,8 @@ from mmace_fast.training.loss import (WeightedLoss, collapse_penalty, induced_di
                                       stability_scale)
 from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
 from mmace_fast.training.modelio import (atomic_write_text, backend, build_model, cutoff_of,
-                                         fill_model_config, load_model, load_state,
+                                         fill_model_config, has_weights, load_model,
+                                         load_state,
                                          model_config_dict, read_model_json, save_model)
 
 log = logging.getLogger(__name__)
@@ -441,7 +442,7 @@ class Trainer:
         """Evaluate the saved model (best or last, ``keep_model``) on valid/test sets;
         returns {set: metrics}."""
         results = {}
-        if (self.out_dir / "model.pt").exists():
+        if has_weights(self.out_dir):
             best, _, _ = load_model(self.out_dir)
             for name, configs in (("train", self.train_set), ("valid", self.valid_set),
                                   ("test", self.test_set)):
