@@ -108,6 +108,11 @@ def test_quick_fept_run_trains_a_soc_model_and_reports_the_anisotropy(tmp_path, 
     assert res["fept_anisotropy_k1_dft_mev_fu"] == pytest.approx(K1, abs=1e-3)
     assert res["fept_anisotropy_k2_dft_mev_fu"] == pytest.approx(K2, abs=1e-3)
     assert np.isfinite(res["fept_anisotropy_k1_model_mev_fu"])
+    assert res["fept_anisotropy_curve_mae_mev_fu"] == pytest.approx(
+        np.mean([abs(r["model_mev_fu"] - r["dft_mev_fu"]) for r in rows]), abs=2e-3)
+    hard = [r["dft_mev_fu"] for r in rows if abs(r["theta_deg"] - 90) < 1e-3]
+    assert hard                              # FM100 and FM110 of the manifest
+    assert res["fept_anisotropy_e_hard_dft_mev_fu"] == pytest.approx(K1 + K2, abs=2e-3)
     assert res["fept_moment_dft_mub"] == pytest.approx(2.9)
     assert res["fept_relax_gain_max_mev_atom"] >= -1e-6     # relaxation never raises E
     assert res["fept_moment_other_max_mub"] >= 0.0
@@ -249,7 +254,9 @@ def test_ship_run_ships_an_earlier_run_and_refuses_a_changed_snapshot(tmp_path, 
     assert meta["data_sha256"] == res["fept_data_sha256"]
     assert meta["results"]["anisotropy_k1_dft_mev_fu"] == res["fept_anisotropy_k1_dft_mev_fu"]
     assert "--ship-run" in meta["made_by"] and "--quick" in meta["made_by"]
-    a = torch.load(shipped / "model.pt", weights_only=True)
+    from mmace_fast.training.modelio import load_state
+    assert not (shipped / "model.pt").exists()        # a spin-orbit model ships gzipped
+    a = load_state(shipped)
     b = torch.load(run_dir / "model" / "model.pt", weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     frames = [_aniso_frame(s, -19.5, sp) for s, sp in zip(specs, splits)]
