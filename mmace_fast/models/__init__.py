@@ -1,15 +1,16 @@
 """Shipped default mMACE models, one per material, trained on the project's GPAW data.
 
     from mmace_fast.models import load_default, available
-    model, config, metadata = load_default("fe")          # "fe", "feal" or "crn"
+    model, config, metadata = load_default("fe")          # "fe", "feal", "crn" or "fept"
     calc = default_calculator("crn")                       # an ASE calculator
     frozen = load_frozen("fe")                             # C++ evaluator, no torch
 
 Each model lives in ``mmace_fast/models/<material>/`` as ``model.pt`` (state_dict, tensors
 only; ``model.pt.gz``, the same bytes gzipped, for a spin-orbit model) + ``model.json``
-(ModelConfig and metadata: data SHA-256, frame counts, command, errors) + ``model.mmace`` (the same weights frozen for the C++ evaluator by
-:func:`mmace_fast.export.export_model`; ``python -m mmace_fast.models freeze`` rewrites them, and
-tests/test_model_shipped_frozen.py fails if a frozen file is stale).
+(ModelConfig and metadata: data SHA-256, frame counts, command, errors) + ``model.mmace``
+(the same weights frozen for the C++ evaluator by :func:`mmace_fast.export.export_model`;
+``python -m mmace_fast.models freeze`` rewrites them, and tests/test_model_shipped_frozen.py
+fails if a frozen file is stale).
 How they were made: README.md in this folder and benchmarks/bench_dft_models.py.
 """
 from __future__ import annotations
