@@ -627,6 +627,14 @@ def test_deadline_defers_what_cannot_finish(tmp_path):
     assert counts == {"deferred": 3}
     assert not any((wd.root / "specs").iterdir())            # nothing was started
     assert abs(_deadline("+30") - time.time() - 1800.0) < 5.0
+    # a misspelt id is an error, not a silent "0 to run"; commas separate ids too
+    with pytest.raises(ValueError, match="not in the manifest: fe-bcc2_rattle-999"):
+        run_queue("fe", wd.root, ids=["fe-bcc2_rattle-999"], deadline=time.time() + 600.0)
+    from mmace_fast.data.dft.cli import _split_ids, main
+    assert _split_ids([",".join(todo[:2]), todo[2]]) == todo
+    with pytest.raises(SystemExit, match="ids not in the manifest"):
+        main(["run", "--material", "fe", "--workdir", str(wd.root), "--data-dir",
+              str(tmp_path / "none"), "--ids", f"{todo[0]},fe-nope-000"])
     with pytest.raises(SystemExit):
         _deadline("tomorrow")
 

@@ -140,17 +140,28 @@ def replace_block(path: str | Path, name: str, body: str) -> None:
     path.write_text(text[:i + len(begin)] + "\n" + body.strip("\n") + "\n" + text[j:])
 
 
+def _split_ids(ids: list[str] | None) -> list[str] | None:
+    """``--ids a b`` and ``--ids a,b`` name the same calculations."""
+    if ids is None:
+        return None
+    return [x for item in ids for x in item.split(",") if x]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.command == "run":
         restore_shipped(args.workdir, args.material,
                         Path(args.data_dir) / f"{args.material}.extxyz.gz", seed=args.seed)
-        counts = run_queue(args.material, args.workdir, seed=args.seed, tiers=args.tiers,
-                           ids=args.ids, max_jobs=args.max_jobs, timeout_s=args.timeout,
-                           nice=args.nice, retry_failed=args.retry_failed,
-                           include_scf_risk=args.include_scf_risk,
-                           stop_file=args.stop_file, deadline=args.deadline)
+        try:
+            counts = run_queue(args.material, args.workdir, seed=args.seed, tiers=args.tiers,
+                               ids=_split_ids(args.ids), max_jobs=args.max_jobs,
+                               timeout_s=args.timeout, nice=args.nice,
+                               retry_failed=args.retry_failed,
+                               include_scf_risk=args.include_scf_risk,
+                               stop_file=args.stop_file, deadline=args.deadline)
+        except ValueError as exc:
+            raise SystemExit(f"run: {exc}") from None
         print(json.dumps({"material": args.material, "outcomes": counts}))
     elif args.command == "collect":
         out = args.out or str(Path("data") / f"{args.material}.extxyz.gz")

@@ -508,6 +508,11 @@ def _run_queue(wd, seed, tiers, ids, max_jobs, timeout_s, nice, retry_failed, st
     for p in (wd.root / "pending").glob("*.extxyz"):      # finished before an interruption
         log.info("settling %s left in pending/", p.stem)
         settle_pending(wd, p.stem)
+    if ids is not None:
+        unknown = sorted(set(ids) - {s["id"] for s in specs})
+        if unknown:
+            raise ValueError(f"{material}: ids not in the manifest: {', '.join(unknown)} "
+                             f"(ids look like {specs[0]['id']!r})")
     done = wd.finished_ids(retry_failed)
     todo = [s for s in specs if s["id"] not in done
             and (tiers is None or s["tier"] in tiers) and (ids is None or s["id"] in ids)]
