@@ -40,6 +40,9 @@ again (training is deterministic, so it is the model ``--ship`` would have made)
 run whose data snapshot no longer has the SHA-256 its results were computed on.
 ``--compare-shipped`` evaluates the model shipped now on the same snapshot and split (keys
 ``<m>_shipped_*``), so a retraining is judged against the model it would replace.
+``--evaluate-shipped`` trains nothing: it evaluates the shipped models on the current data
+files (same keys; ``<m>_model_data_frames`` / ``<m>_model_data_current`` say what each model
+was trained on), the error table of the embedded defaults.
 ``--quick``: a tiny model and a few epochs (the pipeline end to end in well under a minute).
 The last stdout line is one JSON object: per material <m>_e_mae_mev_atom, <m>_f_mae_mev_a,
 <m>_s_mae_mev_a3, <m>_magf_mae_mev_mub (test split), <m>_n_test, <m>_moment_dft_mub,
@@ -726,6 +729,22 @@ def shipped_comparison(material: str, snap: dict, tie_ev: float) -> dict:
     return out
 
 
+def evaluate_shipped(material: str, run_dir: Path, tie_ev: float) -> dict:
+    """The shipped model of ``material`` on the current data file and its fixed split (no
+    training): the held-out error table of what users get. A frame's split is a hash of its id
+    (mmace_fast.data.dft.structures.split_of), so test frames added after the model was trained
+    are still frames it never saw. Raises UnknownModelError where none is shipped."""
+    from mmace_fast.models import load_default
+    model, mcfg, meta = load_default(material)
+    snap = snapshot(material, run_dir)
+    res = evaluate_material(material, model, mcfg, snap, tie_ev)
+    res.update(data_sha256=snap["sha256"], frames=sum(snap["counts"].values()),
+               split_counts=snap["counts"], model_data_sha256=meta.get("data_sha256"),
+               model_data_frames=meta.get("data_frames"),
+               model_data_current=meta.get("data_sha256") == snap["sha256"])
+    return res
+
+
 # --------------------------------------------------------------------------------------------
 # shipping
 # --------------------------------------------------------------------------------------------
@@ -795,6 +814,22 @@ def ship_run(material: str, run_dir: Path) -> Path:
                 f"{doc['command']} (shipped afterwards with --ship-run)")
 
 
+def evaluate_shipped_all(materials: list[str], out: Path, args) -> dict:
+    """``--evaluate-shipped``: one JSON object over ``materials`` (those without a shipped
+    model are listed under ``not_shipped``)."""
+    from mmace_fast.models import available
+    result, t_all, shipped = {}, time.perf_counter(), set(available())
+    for material in [m for m in materials if m in shipped]:
+        res = evaluate_shipped(material, out / "shipped" / material, 1e-3 * args.tie_mev)
+        log.info("%s (shipped): %s", material, json.dumps(
+            {k: v for k, v in res.items() if k not in ("states", "spirals")}))
+        result.update({f"{material}_{k}": v for k, v in res.items()})
+    result.update(evaluated="shipped models", tie_mev=args.tie_mev, dtype="float64",
+                  not_shipped=[m for m in materials if m not in shipped],
+                  wall_s=round(time.perf_counter() - t_all, 1))
+    return result
+
+
 # --------------------------------------------------------------------------------------------
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -818,7 +853,16 @@ def main(argv=None):
                    help="also evaluate the currently shipped model of each material on the "
                         "same snapshot and split (keys <m>_shipped_*): the old-vs-new "
                         "comparison before --ship replaces it")
+    p.add_argument("--evaluate-shipped", action="store_true",
+                   help="no training: evaluate the shipped model of each material on the "
+                        "current data and split (the error table of the embedded defaults; "
+                        "<m>_model_data_frames says what each was trained on)")
     args = p.parse_args(argv)
+    if args.evaluate_shipped and (args.quick or args.ship or args.ship_run
+                                  or args.compare_shipped or args.train_set
+                                  or args.max_epochs is not None or args.patience is not None):
+        p.error("--evaluate-shipped trains nothing: it takes only --materials, --out, "
+                "--data-dir and --tie-mev")
     global DATA_DIR
     if args.data_dir is not None:
         DATA_DIR = Path(args.data_dir).resolve()
@@ -855,6 +899,9 @@ def main(argv=None):
     if skipped and args.materials is None:
         log.info("no data file or fewer than %d frames yet (a campaign just started), "
                  "skipped: %s", MIN_FRAMES, skipped)
+    if args.evaluate_shipped:
+        print(json.dumps(evaluate_shipped_all(materials, Path(args.out), args)))
+        return
     result = {}
     t_all = time.perf_counter()
     for material in materials:

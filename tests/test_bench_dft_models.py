@@ -369,3 +369,27 @@ def test_volume_response_separates_the_moment_route_from_the_geometry():
                                                                   abs=1e-3)
     assert bench.volume_response("fe", model, mcfg.r_cut, pairs) == {}
     assert bench.volume_response("fept", model, mcfg.r_cut, pairs[-1:]) == {}
+
+
+def test_evaluate_shipped_prints_the_error_table_of_the_embedded_models(tmp_path, capsys):
+    """--evaluate-shipped trains nothing: on the data a shipped model was trained on, its
+    table reproduces the figures recorded at ship time, with the model's provenance; training
+    flags are refused."""
+    import json
+
+    from mmace_fast.models import available, load_default
+    if "feal" not in available() or not bench.data_file("feal").exists():
+        pytest.skip("no shipped FeAl model or data")
+    bench.main(["--evaluate-shipped", "--materials", "feal", "--out", str(tmp_path)])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    meta = load_default("feal")[2]
+    assert out["feal_model_data_frames"] == meta["data_frames"]
+    assert out["feal_model_data_current"] == (meta["data_sha256"] == out["feal_data_sha256"])
+    assert out["feal_frames"] == sum(out["feal_split_counts"].values())
+    if out["feal_model_data_current"]:
+        for key in ("e_mae_mev_atom", "f_mae_mev_a", "magf_mae_mev_mub", "n_test"):
+            assert out[f"feal_{key}"] == pytest.approx(meta["results"][key], abs=1e-3), key
+    assert not list(tmp_path.glob("**/model.json"))                  # nothing trained
+    with pytest.raises(SystemExit):
+        bench.main(["--evaluate-shipped", "--materials", "feal", "--max-epochs", "3",
+                    "--out", str(tmp_path)])
