@@ -45,7 +45,9 @@ files (same keys; ``<m>_model_data_frames`` / ``<m>_model_data_current`` say wha
 was trained on), the error table of the embedded defaults.
 ``--quick``: a tiny model and a few epochs (the pipeline end to end in well under a minute).
 The last stdout line is one JSON object: per material <m>_e_mae_mev_atom, <m>_f_mae_mev_a,
-<m>_s_mae_mev_a3, <m>_magf_mae_mev_mub (test split), <m>_n_test, <m>_moment_dft_mub,
+<m>_s_mae_mev_a3, <m>_magf_mae_mev_mub (test split), <m>_n_test,
+<m>_frame_e_err_mev_atom (every frame: split and model - DFT energy, meV/atom) and
+<m>_e_max_err_heldout_mev_atom (the largest |error| over valid and test), <m>_moment_dft_mub,
 <m>_moment_relaxed_mub (reference state), <m>_moment_max_err_mub (over all magnetic ideal
 states), <m>_relax_gain_max_mev_atom (largest energy the moment relaxation gains over an ideal
 state: a few meV/atom is a fit error, tens a hole in the moment landscape),
@@ -338,6 +340,22 @@ def with_moments(conf: Configuration, magmoms) -> Configuration:
 def energy_per_atom(model, cutoff: float, conf: Configuration) -> float:
     out = predict(model, [conf], cutoff, stress=False, magforces=False, forces=False)
     return float(out["energy"][0]) / conf.n_atoms
+
+
+#: per-row tables of a result: printed in the JSON line, not logged or stored in model.json
+BULKY = ("states", "spirals", "frame_e_err_mev_atom")
+
+
+def frame_energy_errors(model, cutoff: float, frames) -> dict:
+    """{config_id: [split, model - DFT energy per atom (meV/atom)]} over every frame: where the
+    split MAEs hide a bad frame (session 20: two unseen FePt cells 30 meV/atom off while the
+    test MAE was 0.2)."""
+    out = {}
+    for conf, _ in frames:
+        err = energy_per_atom(model, cutoff, conf) - float(conf.energy) / conf.n_atoms
+        out[str(conf.info.get("config_id", ""))] = [conf.info.get("split", "train"),
+                                                    _r(1e3 * err, 2)]
+    return out
 
 
 def starting_moments(atoms) -> np.ndarray:
@@ -673,6 +691,9 @@ def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> 
     errors = {s: split_errors(model, cutoff, frames, s) for s in ("train", "valid", "test")}
     test = errors["test"]
     res["n_test"] = test.get("n_configs", 0)
+    res["frame_e_err_mev_atom"] = frame_energy_errors(model, cutoff, frames)
+    held_out = [abs(e) for split, e in res["frame_e_err_mev_atom"].values() if split != "train"]
+    res["e_max_err_heldout_mev_atom"] = _r(max(held_out, default=None))
     for key, name in (("energy", "e_mae_mev_atom"), ("forces", "f_mae_mev_a"),
                       ("stress", "s_mae_mev_a3"), ("magforces", "magf_mae_mev_mub")):
         res[name] = _r(test.get(f"{key}_mae"))
@@ -723,7 +744,7 @@ def shipped_comparison(material: str, snap: dict, tie_ev: float) -> dict:
     except UnknownModelError:
         return {}
     res = evaluate_material(material, model, mcfg, snap, tie_ev)
-    out = {f"shipped_{k}": v for k, v in res.items() if k not in ("states", "spirals")}
+    out = {f"shipped_{k}": v for k, v in res.items() if k not in BULKY}
     out.update(shipped_data_sha256=meta.get("data_sha256"),
                shipped_data_frames=meta.get("data_frames"))
     return out
@@ -771,7 +792,7 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str) 
                          if snap["spiral_path"] else None),
         "spirals_sha256": snap["spirals_sha256"],
         "made_by": command,
-        "results": {k: v for k, v in results.items() if k not in ("states", "spirals")},
+        "results": {k: v for k, v in results.items() if k not in BULKY},
     })
     dest = MODELS_DIR / material
     # a spin-orbit model's derived coupling buffers make model.pt ~14 MB: shipped gzipped
@@ -822,7 +843,7 @@ def evaluate_shipped_all(materials: list[str], out: Path, args) -> dict:
     for material in [m for m in materials if m in shipped]:
         res = evaluate_shipped(material, out / "shipped" / material, 1e-3 * args.tie_mev)
         log.info("%s (shipped): %s", material, json.dumps(
-            {k: v for k, v in res.items() if k not in ("states", "spirals")}))
+            {k: v for k, v in res.items() if k not in BULKY}))
         result.update({f"{material}_{k}": v for k, v in res.items()})
     result.update(evaluated="shipped models", tie_mev=args.tie_mev, dtype="float64",
                   not_shipped=[m for m in materials if m not in shipped],
@@ -913,7 +934,7 @@ def main(argv=None):
         res.update(data_sha256=snap["sha256"], frames=sum(snap["counts"].values()),
                    split_counts=snap["counts"], train_s=round(seconds, 1))
         log.info("%s: %s", material, json.dumps({k: v for k, v in res.items()
-                                                  if k not in ("states", "spirals")}))
+                                                  if k not in BULKY}))
         for name, row in res["states"].items():
             log.info("  %-22s %s", name, row)
         for row in res.get("spirals", []):

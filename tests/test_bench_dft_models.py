@@ -386,6 +386,12 @@ def test_evaluate_shipped_prints_the_error_table_of_the_embedded_models(tmp_path
     assert out["feal_model_data_frames"] == meta["data_frames"]
     assert out["feal_model_data_current"] == (meta["data_sha256"] == out["feal_data_sha256"])
     assert out["feal_frames"] == sum(out["feal_split_counts"].values())
+    rows = out["feal_frame_e_err_mev_atom"]                     # one row per frame
+    assert len(rows) == out["feal_frames"]
+    assert sum(split == "test" for split, _ in rows.values()) == out["feal_n_test"]
+    test_mae = np.mean([abs(e) for split, e in rows.values() if split == "test"])
+    assert test_mae == pytest.approx(out["feal_e_mae_mev_atom"], abs=0.01)
+    assert out["feal_e_max_err_heldout_mev_atom"] >= test_mae
     if out["feal_model_data_current"]:
         for key in ("e_mae_mev_atom", "f_mae_mev_a", "magf_mae_mev_mub", "n_test"):
             assert out[f"feal_{key}"] == pytest.approx(meta["results"][key], abs=1e-3), key
