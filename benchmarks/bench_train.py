@@ -17,6 +17,7 @@ reports the best throughput of each over all rounds, and lists the per-round rat
 
 mace-torch pins e3nn 0.4.4, so it runs in its own venv (``.venv-mace`` at the repository root,
 git-ignored) in a subprocess (benchmarks/mace_worker.py); without that venv its figures are null.
+``--soc``: our spin-orbit model (FePt's angular sizes) alone, for its own timings.
 The last stdout line is one JSON object: train_configs_per_s, mace_train_configs_per_s,
 ratio (= mace / ours train throughput, i.e. our relative cost; goal <= 1.3),
 infer_us_per_atom, mace_infer_us_per_atom, infer_ratio, round_ratios, and the settings.
@@ -68,12 +69,16 @@ def structures(n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def our_model(channels: int) -> MMACE:
+def our_model(channels: int, soc: bool = False) -> MMACE:
+    """The benchmark model; ``soc``: the spin-orbit variant with the shipped FePt model's
+    angular sizes (l_max 2 for bond harmonics and messages, spin pairs to l = 2)."""
+    l_max = 2 if soc else 3
     cfg = ModelConfig(species=[13, 26], r_cut=R_CUT, n_bessel=8, cutoff_p=5,
-                      radial_mlp=[64, 64, 64], n_channels=channels, l_max_sh=3,
-                      l_max_message=3, l_max_hidden=1, n_layers=2, correlation=3,
-                      readout_mlp=[16], avg_num_neighbors=14.0, soc=False, l_spin_max=2,
-                      n_mag_features=4, moment_scale=[3.0, 3.0], landau_order=2)
+                      radial_mlp=[64, 64, 64], n_channels=channels, l_max_sh=l_max,
+                      l_max_message=l_max, l_max_hidden=1, n_layers=2, correlation=3,
+                      readout_mlp=[16], avg_num_neighbors=14.0, soc=soc, l_spin_max=2,
+                      spin_pair_l_max=2, n_mag_features=4, moment_scale=[3.0, 3.0],
+                      landau_order=2)
     torch.manual_seed(0)
     return MMACE(cfg)
 
@@ -87,8 +92,9 @@ def best_time(fn, repeats: int) -> float:
     return best
 
 
-def bench_ours(data: list[dict], channels: int, batch_size: int, repeats: int) -> dict:
-    model = our_model(channels)
+def bench_ours(data: list[dict], channels: int, batch_size: int, repeats: int,
+               soc: bool = False) -> dict:
+    model = our_model(channels, soc)
     confs = [Configuration(positions=np.array(d["positions"]), cell=np.array(d["cell"]),
                            pbc=np.array([True] * 3), numbers=np.array(d["numbers"]),
                            magmoms=np.array(d["magmoms"])) for d in data]
@@ -155,6 +161,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--rounds", type=int, default=None,
                    help="alternating (ours, mace) rounds; default 1 (--quick) or 2")
+    p.add_argument("--soc", action="store_true",
+                   help="our spin-orbit model alone (mace-torch has no counterpart: its "
+                        "figures are null)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)
@@ -166,10 +175,11 @@ def main(argv=None):
     data = structures(n_configs)
     ours_runs, mace_runs = [], []
     for r in range(rounds):
-        ours_runs.append(bench_ours(data, channels, batch_size, repeats))
+        ours_runs.append(bench_ours(data, channels, batch_size, repeats, args.soc))
         log.info("round %d mMACE: %.3f configs/s train, %.1f us/atom inference", r,
                  ours_runs[-1]["train_configs_per_s"], ours_runs[-1]["infer_us_per_atom"])
-        mace_runs.append(bench_mace(data, channels, batch_size, repeats))
+        mace_runs.append({"mace_train_configs_per_s": None, "mace_infer_us_per_atom": None}
+                         if args.soc else bench_mace(data, channels, batch_size, repeats))
         if mace_runs[-1]["mace_train_configs_per_s"] is not None:
             log.info("round %d mace-torch: %.3f configs/s train, %.1f us/atom inference", r,
                      mace_runs[-1]["mace_train_configs_per_s"],
@@ -192,6 +202,7 @@ def main(argv=None):
     result = dict(ours, **mace, ratio=ratio, infer_ratio=infer_ratio, round_ratios=round_ratios,
                   n_configs=n_configs, n_atoms_per_config=16, channels=channels,
                   batch_size=batch_size, repeats=repeats, rounds=rounds, quick=args.quick,
+                  soc=args.soc,
                   threads=1, dtype="float64")
     print(json.dumps(result))
 
