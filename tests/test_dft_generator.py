@@ -599,8 +599,8 @@ def test_pipeline_materials_are_validated():
 
 def test_deadline_defers_what_cannot_finish(tmp_path):
     """A session's processes are killed at its end: with a deadline, a calculation whose
-    expected wall time (median of its family's finished frames, else a guess by order) would
-    end after it is not started, and counted as deferred."""
+    expected wall time (median CPU time of its family's finished frames, else a guess by
+    order) would end after it is not started, and counted as deferred."""
     import time
 
     from mmace_fast.data.dft.cli import _deadline
@@ -622,6 +622,12 @@ def test_deadline_defers_what_cannot_finish(tmp_path):
     new = dict(specs[5], family="bcc2_new", id="fe-bcc2_new-000")
     assert estimated_wall_s(wd, new, manifest) == 700.0
     assert estimated_wall_s(wd, new) == guess_wall_s(new)
+    # the CPU time, when recorded, is the cost: a job slowed by a neighbour on the cores took
+    # twice its CPU time in wall time, and that wall time would defer jobs that fit
+    frame = _labelled(specs[1])
+    frame.info.update(wall_time_s=700.0, cpu_time_s=450.0)
+    write(wd.frame(specs[1]["id"]), frame, format="extxyz")
+    assert estimated_wall_s(wd, specs[5]) == 500.0           # median of 500, 450, 2000
     todo = [s["id"] for s in specs[3:6]]
     counts = run_queue("fe", wd.root, ids=todo, deadline=time.time() + 600.0)
     assert counts == {"deferred": 3}
