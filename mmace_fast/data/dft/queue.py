@@ -425,11 +425,13 @@ def scf_risk_ids(specs: list[dict], failures: list[dict], done: set[str]) -> dic
             out[s["id"]] = (f"pattern {sig[1]} in cell {sig[0]}: {n_fail[sig]} SCF failures, "
                             "no converged frame")
     return out
+
+
 #: cost of finished frames by path, with the file's mtime (frames are read once)
-_WALL_CACHE: dict[Path, tuple[float, float | None]] = {}
+_COST_CACHE: dict[Path, tuple[float, float | None]] = {}
 
 
-def _frame_wall_s(path: Path) -> float | None:
+def _frame_cost_s(path: Path) -> float | None:
     """Cost (s) of a finished frame: its calculation's CPU time (``cpu_time_s``), else its wall
     time. The runner is single-threaded, so CPU time is the wall time the job takes on an
     otherwise idle core; the wall time itself doubles when training shares the cores, and an
@@ -437,12 +439,12 @@ def _frame_wall_s(path: Path) -> float | None:
     from ase.io import read  # noqa: PLC0415
 
     mtime = path.stat().st_mtime
-    hit = _WALL_CACHE.get(path)
+    hit = _COST_CACHE.get(path)
     if hit is None or hit[0] != mtime:
         info = read(path, format="extxyz").info
         w = info.get("cpu_time_s", info.get("wall_time_s"))
         hit = (mtime, None if w is None else float(w))
-        _WALL_CACHE[path] = hit
+        _COST_CACHE[path] = hit
     return hit[1]
 
 
@@ -472,7 +474,7 @@ def estimated_wall_s(wd: WorkDir, spec: dict, specs: list[dict] | None = None) -
                else f"{wd.material}-{spec['family']}-*.extxyz")
     walls: dict[str, list[float]] = {}
     for p in (wd.root / "frames").glob(pattern):
-        w = _frame_wall_s(p)
+        w = _frame_cost_s(p)
         if w is not None:
             walls.setdefault(p.stem, []).append(float(w))
     return estimate_from(walls, spec, {s["id"]: s for s in specs} if specs else None)
