@@ -285,10 +285,12 @@ def species_of(frames) -> list[int]:
     return sorted({int(z) for conf, _ in frames for z in conf.numbers})
 
 
-def train_material(material: str, snap: dict, run_dir: Path, quick: bool, **changes) -> tuple:
-    """Fresh training run in run_dir/model; returns (best model, its config, seconds)."""
+def train_material(material: str, snap: dict, run_dir: Path, quick: bool,
+                   model_changes: dict | None = None, **changes) -> tuple:
+    """Fresh training run in run_dir/model; returns (best model, its config, seconds).
+    model_changes: architecture settings replacing MODEL's (``--model-set``)."""
     species = species_of(snap["frames"])
-    model_cfg = dict(model_settings(material, quick), species=species,
+    model_cfg = dict(model_settings(material, quick), **(model_changes or {}), species=species,
                      moment_scale=[MOMENT_SCALE[material].get(z, 1.0) for z in species])
     out = run_dir / "model"
     if out.exists():
@@ -319,6 +321,29 @@ def train_changes(args) -> dict:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value                          # a bare string, e.g. scheduler=plateau
+    return out
+
+
+#: architecture settings --model-set may not change: they come from the data or the material
+MODEL_SET_FIXED = ("species", "moment_scale", "e0", "avg_num_neighbors", "scale", "shift")
+
+
+def model_changes(args) -> dict:
+    """``--model-set KEY=VALUE`` overrides of the architecture (VALUE parsed as JSON, e.g.
+    n_layers=1 or radial_mlp=[32,32]); recorded in the model's metadata through the command.
+    Unknown keys and the data-derived ones (MODEL_SET_FIXED) are refused."""
+    from mmace_fast.model.config import ModelConfig
+    known = {f.name for f in dataclasses.fields(ModelConfig)} - set(MODEL_SET_FIXED)
+    out = {}
+    for item in args.model_set or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise SystemExit(f"--model-set {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{sorted(known)}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"--model-set {item!r}: VALUE is not JSON ({exc})") from exc
     return out
 
 
@@ -866,6 +891,9 @@ def main(argv=None):
     p.add_argument("--patience", type=int, default=None, help="override TRAIN's patience")
     p.add_argument("--train-set", action="append", metavar="KEY=VALUE",
                    help="override any training setting (JSON value), repeatable")
+    p.add_argument("--model-set", action="append", metavar="KEY=VALUE",
+                   help="override an architecture setting of MODEL (JSON value, e.g. "
+                        "n_layers=1), repeatable; not with --ship")
     p.add_argument("--ship", action="store_true",
                    help="copy the trained models to mmace_fast/models/ (not with --quick)")
     p.add_argument("--ship-run", action="store_true",
@@ -880,7 +908,7 @@ def main(argv=None):
                         "<m>_model_data_frames says what each was trained on)")
     args = p.parse_args(argv)
     if args.evaluate_shipped and (args.quick or args.ship or args.ship_run
-                                  or args.compare_shipped or args.train_set
+                                  or args.compare_shipped or args.train_set or args.model_set
                                   or args.max_epochs is not None or args.patience is not None):
         p.error("--evaluate-shipped trains nothing: it takes only --materials, --out, "
                 "--data-dir and --tie-mev")
@@ -889,6 +917,10 @@ def main(argv=None):
         DATA_DIR = Path(args.data_dir).resolve()
     if (args.ship or args.ship_run) and args.quick:
         p.error("--ship and --ship-run need a full run (no --quick)")
+    arch = model_changes(args)
+    if arch and (args.ship or args.ship_run):
+        p.error("--model-set trains a variant for comparison; --ship replaces the shipped model "
+                "with MODEL's architecture only")
     if args.ship_run:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
         torch.set_default_dtype(torch.float64)
@@ -929,7 +961,7 @@ def main(argv=None):
         run_dir = Path(args.out) / ("quick" if args.quick else "full") / material
         snap = snapshot(material, run_dir)
         model, mcfg, seconds = train_material(material, snap, run_dir, args.quick,
-                                              **train_changes(args))
+                                              model_changes=arch, **train_changes(args))
         res = evaluate_material(material, model, mcfg, snap, 1e-3 * args.tie_mev)
         res.update(data_sha256=snap["sha256"], frames=sum(snap["counts"].values()),
                    split_counts=snap["counts"], train_s=round(seconds, 1))
@@ -946,7 +978,7 @@ def main(argv=None):
             ship(material, run_dir, snap, res, command)
         result.update({f"{material}_{k}": v for k, v in res.items()})
     result.update(quick=args.quick, tie_mev=args.tie_mev, threads=1, dtype="float64",
-                  model=QUICK_MODEL if args.quick else MODEL,
+                  model=dict(QUICK_MODEL if args.quick else MODEL, **arch),
                   model_overrides={m: MODEL_OVERRIDES[m] for m in materials
                                    if m in MODEL_OVERRIDES},
                   train={k: v for k, v in (QUICK_TRAIN if args.quick else TRAIN).items()},
