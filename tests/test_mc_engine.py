@@ -46,7 +46,7 @@ def test_restart_is_bit_identical(tmp_path):
     ck = tmp_path / "run.npz"
     first = _mc()
     first.run(60, 40, sample_every=2, checkpoint=ck, checkpoint_every=20)   # "killed" at 40
-    resumed = _mc(seed=99)   # wrong seed on purpose: the checkpoint must restore the RNG
+    resumed = _mc()          # fresh RNG: the checkpoint must restore the chain's RNG state
     out = resumed.run(60, 120, sample_every=2, checkpoint=ck, checkpoint_every=20)
     for key in ("energy", "magnetisation", "staggered"):
         np.testing.assert_array_equal(getattr(out, key), getattr(ref_samples, key))
@@ -133,9 +133,11 @@ def test_active_sites_validation_and_checkpoint(tmp_path):
     assert np.any(mc.spins[mask] != m[mask])
     np.testing.assert_allclose(mc.samples.magnetisation[-1], mc.spins[mask].mean(axis=0),
                                atol=1e-12)
-    other = MonteCarlo(ham, m, 500.0, seed=2, move="uniform")
+    other = MonteCarlo(ham, m, 500.0, seed=2, move="uniform", active_sites=np.flatnonzero(mask))
     other.load_checkpoint(tmp_path / "c.npz")
-    np.testing.assert_array_equal(other.active, np.flatnonzero(mask))
+    np.testing.assert_array_equal(other.spins, mc.spins)
+    with pytest.raises(CheckpointError, match="active_sites"):     # all sites active here
+        MonteCarlo(ham, m, 500.0, seed=2, move="uniform").load_checkpoint(tmp_path / "c.npz")
     for bad in ([], [0, 0], [-1], [lat.n_sites], np.ones(3, bool), [[0, 1]], [0.5]):
         with pytest.raises(ValueError):
             MonteCarlo(ham, m, 500.0, active_sites=bad)
@@ -170,3 +172,54 @@ def test_checkpoint_rejects_a_chain_started_from_other_moments(tmp_path):
     b = MonteCarlo(ham, -m, 500.0, seed=2)          # same Hamiltonian, other start
     with pytest.raises(CheckpointError, match="started from other"):
         b.load_checkpoint(tmp_path / "c.npz")
+
+
+@pytest.mark.parametrize("change, field", [
+    (dict(temperature=1500.0), "temperature"), (dict(seed=3), "seed"), (dict(stream=1), "stream"),
+    (dict(move="uniform"), "settings.move"), (dict(overrelax_per_sweep=1),
+                                              "settings.overrelax_per_sweep"),
+    (dict(sigma=0.2), "settings.sigma"), (dict(signs=-1.0), "sublattice_signs")])
+def test_resume_refuses_a_changed_chain_and_names_the_field(tmp_path, change, field):
+    """A finished 500 K run's checkpoint is not the answer to another question (issue 35)."""
+    ham, lat, m = _model()
+    base = dict(temperature=500.0, seed=2, stream=0, move="gaussian", sigma=0.5)
+    ck = tmp_path / "c.npz"
+    MonteCarlo(ham, m, **{k: v for k, v in base.items()}).run(5, 10, checkpoint=ck,
+                                                              checkpoint_every=5)
+    kw = dict(base, **{k: v for k, v in change.items() if k != "signs"})
+    if "signs" in change:
+        kw["sublattice_signs"] = np.full(lat.n_sites, change["signs"])
+    t = kw.pop("temperature")
+    again = MonteCarlo(ham, m, t, **kw)
+    with pytest.raises(CheckpointError, match=field.replace(".", r"\.")) as err:
+        again.run(5, 10, checkpoint=ck, checkpoint_every=5)
+    assert "in the checkpoint" in str(err.value)
+    assert again.progress == {"equilibration": 0, "production": 0}
+    # the same request resumes (nothing left to do: the finished samples come back)
+    same = MonteCarlo(ham, m, **base).run(5, 10, checkpoint=ck, checkpoint_every=5)
+    assert len(same) == 10
+
+
+def test_warm_resume_starts_a_new_chain_from_the_checkpoint_moments(tmp_path):
+    ham, lat, m = _model()
+    ck = tmp_path / "c.npz"
+    first = MonteCarlo(ham, m, 500.0, seed=2, move="gaussian")
+    first.run(5, 10, checkpoint=ck, checkpoint_every=5)
+    warm = MonteCarlo(ham, m, 900.0, seed=7, move="gaussian")
+    warm.load_checkpoint(ck, resume="warm")
+    np.testing.assert_array_equal(warm.spins, first.spins)
+    assert warm.temperature == 900.0 and len(warm.samples) == 0
+    assert warm.progress == {"equilibration": 0, "production": 0}
+    with pytest.raises(ValueError, match="resume"):
+        warm.run(1, 1, checkpoint=ck, resume="continue-anyway")
+
+
+def test_stale_temporary_checkpoint_is_removed(tmp_path):
+    ham, lat, m = _model()
+    ck = tmp_path / "c.npz"
+    stale = tmp_path / ".c.npz.tmp-abc123.npz"
+    stale.write_bytes(b"half-written")
+    unrelated = tmp_path / ".d.npz.tmp-x.npz"          # another chain's writer: left alone
+    unrelated.write_bytes(b"x")
+    MonteCarlo(ham, m, 500.0, seed=2).run(0, 5, checkpoint=ck, checkpoint_every=5)
+    assert not stale.exists() and unrelated.exists() and ck.exists()

@@ -13,7 +13,12 @@ subset (e.g. Cr in CrN with mMACE, whose N moments then stay as given).
 Restart: :meth:`MonteCarlo.run` works in chunks of ``checkpoint_every`` steps and writes the full
 state (moments, RNG, adapted step widths, counters, samples so far) atomically after each chunk;
 a run restarted from the file continues bit-identically to an uninterrupted one, and a kill loses
-at most one chunk.
+at most one chunk. A checkpoint records every parameter that defines its chain
+(:meth:`MonteCarlo.chain_parameters`: temperature, seed and stream, the requested move settings,
+active sites, sublattice signs, the Hamiltonian, surrogate and starting-moment hashes, the
+checkpoint format); resuming with any of them different is a :class:`CheckpointError` naming
+the field and both values. ``resume="warm"`` instead starts a new chain with this object's
+parameters from the checkpoint's final moments (no samples carried over).
 """
 from __future__ import annotations
 
@@ -31,7 +36,10 @@ from mmace_fast import _core
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "mmace_fast.mc.checkpoint"
-CHECKPOINT_VERSION = 2          # 2: + active sites (1 is read as all active)
+CHECKPOINT_VERSION = 3          # 2: + active sites; 3: + chain parameters (1, 2 still read)
+RESUME_MODES = ("same", "warm")
+#: settings adapted during equilibration: part of the state, not of the chain's definition
+ADAPTED_SETTINGS = ("sigma", "sigma_long")
 MOVES = _core.MOVE_NAMES
 STAT_NAMES = _core.STAT_NAMES
 
@@ -104,6 +112,7 @@ class MonteCarlo:
             self.set_active_sites(active_sites)
         if settings:
             self.core.set_settings(**settings)
+        self.requested_settings = self.core.get_settings()   # before any adaptation
         self.surrogate = None
         if surrogate is not None:
             self.set_surrogate(surrogate)
@@ -193,12 +202,14 @@ class MonteCarlo:
         return Samples(e, m, ms)
 
     def run(self, n_equil, n_prod, sample_every=1, checkpoint=None, checkpoint_every=1000,
-            callback=None) -> Samples:
+            callback=None, resume="same") -> Samples:
         """Equilibrate then sample, in chunks of ``checkpoint_every`` steps.
 
         With ``checkpoint`` (a path) the state is written after every chunk, and if the file
-        already exists the run resumes from it (the caller builds the same Hamiltonian).
-        ``checkpoint_every`` must be a multiple of ``sample_every``. callback(self) after chunks.
+        already exists the run resumes from it: the same chain (``resume="same"``; a checkpoint
+        of another chain is a CheckpointError) or a warm start (``resume="warm"``), see
+        :meth:`load_checkpoint`. ``checkpoint_every`` must be a multiple of ``sample_every``.
+        callback(self) after chunks.
         """
         n_equil, n_prod, every = int(n_equil), int(n_prod), int(sample_every)
         chunk = int(checkpoint_every)
@@ -206,8 +217,12 @@ class MonteCarlo:
             raise ValueError("n_equil, n_prod >= 0; sample_every, checkpoint_every >= 1")
         if chunk % every:
             raise ValueError("checkpoint_every must be a multiple of sample_every")
+        if resume not in RESUME_MODES:
+            raise ValueError(f"resume must be one of {RESUME_MODES}, got {resume!r}")
+        if checkpoint is not None:
+            remove_stale_temporaries(checkpoint)
         if checkpoint is not None and os.path.exists(checkpoint):
-            self.load_checkpoint(checkpoint)
+            self.load_checkpoint(checkpoint, resume=resume)
             log.info("resumed from %s at %s", checkpoint, self.progress)
         while self.progress["equilibration"] < n_equil:
             self.equilibrate(min(chunk, n_equil - self.progress["equilibration"]))
@@ -224,9 +239,22 @@ class MonteCarlo:
             callback(self)
 
     # -- checkpoints --------------------------------------------------------------------------
+    def chain_parameters(self) -> dict:
+        """Everything that defines this chain (JSON-able): a checkpoint resumes only a chain
+        with all of them equal."""
+        return {
+            "temperature": self.temperature, "seed": self.seed, "stream": self.stream,
+            "settings": dict(self.requested_settings),
+            "active_sites": _digest(self.active), "sublattice_signs": _digest(self.signs),
+            "hamiltonian": self.hamiltonian.content_hash(),
+            "surrogate": None if self.surrogate is None else self.surrogate.content_hash(),
+            "start": self.start_hash, "format_version": CHECKPOINT_VERSION,
+        }
+
     def state_dict(self) -> dict:
         tried, acc = self.core.get_stats()
         meta = {
+            "chain": self.chain_parameters(),
             "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
             "hamiltonian_hash": self.hamiltonian.content_hash(), "n_sites": self.n_sites,
             "temperature": self.temperature, "seed": self.seed, "stream": self.stream,
@@ -249,7 +277,7 @@ class MonteCarlo:
         path = os.fspath(path)
         d = os.path.dirname(os.path.abspath(path))
         os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".npz", dir=d)
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".npz", dir=d)
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **self.state_dict())
@@ -261,26 +289,34 @@ class MonteCarlo:
                 os.unlink(tmp)
             raise
 
-    def load_checkpoint(self, path):
-        """Restore the state written by :meth:`save_checkpoint` (validated)."""
+    def load_checkpoint(self, path, resume="same"):
+        """Restore the state written by :meth:`save_checkpoint` (validated).
+
+        resume="same": the checkpoint must belong to this chain (every field of
+        :meth:`chain_parameters` equal, else CheckpointError naming the field and both values);
+        moments, RNG, adapted widths, counters, samples and progress are restored.
+        resume="warm": only the Hamiltonian and the number of sites must match; the chain
+        restarts from the checkpoint's final moments with this object's parameters (temperature,
+        seed, settings), no samples and no progress.
+        """
+        if resume not in RESUME_MODES:
+            raise ValueError(f"resume must be one of {RESUME_MODES}, got {resume!r}")
         st = _read_checkpoint(path)
         meta = st["meta"]
         if meta["hamiltonian_hash"] != self.hamiltonian.content_hash():
             raise CheckpointError(f"{path}: checkpoint belongs to a different Hamiltonian")
         if meta["n_sites"] != self.n_sites or st["spins"].shape != (self.n_sites, 3):
             raise CheckpointError(f"{path}: wrong number of sites")
-        if meta.get("start_hash", self.start_hash) != self.start_hash:
-            raise CheckpointError(f"{path}: checkpoint belongs to a chain started from other "
-                                  "moments (e.g. another moment length or order pattern)")
-        mine = None if self.surrogate is None else self.surrogate.content_hash()
-        if meta.get("surrogate_hash") != mine:
-            raise CheckpointError(f"{path}: checkpoint was written with a different delayed-"
-                                  "acceptance surrogate (or with/without one)")
+        if resume == "warm":
+            self.hamiltonian.core.set_spins(st["spins"])
+            self.start_hash = hashlib.sha256(
+                np.ascontiguousarray(st["spins"], dtype=np.float64).tobytes()).hexdigest()
+            self.samples = Samples()
+            self.progress = {"equilibration": 0, "production": 0}
+            self.core.resync()
+            return
+        self._check_same_chain(path, meta, st)
         self.hamiltonian.core.set_spins(st["spins"])
-        self.seed, self.stream = meta["seed"], meta["stream"]
-        self.temperature = meta["temperature"]
-        self.set_sublattice_signs(st["signs"])
-        self.set_active_sites(st.get("active", np.arange(self.n_sites)))
         self.core.set_settings(**meta["settings"])
         self.core.set_rng_state(st["rng"])
         self.core.set_stats(*(_pad_stats(st[k]) for k in ("tried", "accepted")))
@@ -288,6 +324,76 @@ class MonteCarlo:
         self.core.resync()
         self.samples = Samples(st["energy"], st["magnetisation"], st["staggered"])
         self.progress = dict(meta["progress"])
+
+    def _check_same_chain(self, path, meta, st):
+        """CheckpointError unless the checkpoint's chain parameters equal this object's."""
+        if meta.get("start_hash", self.start_hash) != self.start_hash:
+            raise CheckpointError(f"{path}: checkpoint belongs to a chain started from other "
+                                  "moments (e.g. another moment length or order pattern)")
+        mine = None if self.surrogate is None else self.surrogate.content_hash()
+        if meta.get("surrogate_hash") != mine:
+            raise CheckpointError(f"{path}: checkpoint was written with a different delayed-"
+                                  "acceptance surrogate (or with/without one)")
+        want = self.chain_parameters()
+        have = meta.get("chain")
+        if have is None:                  # format 1 / 2: the parameters it recorded
+            have = {"temperature": meta["temperature"], "seed": meta["seed"],
+                    "stream": meta["stream"],
+                    "active_sites": _digest(np.asarray(st.get("active", np.arange(self.n_sites)),
+                                                       dtype=np.int64)),
+                    "sublattice_signs": _digest(np.asarray(st["signs"], dtype=np.float64)),
+                    "settings": {k: v for k, v in meta["settings"].items()
+                                 if k not in ADAPTED_SETTINGS}}
+            want["settings"] = {k: v for k, v in want["settings"].items()
+                                if k not in ADAPTED_SETTINGS}
+            want = {k: want[k] for k in have}
+        diffs = _differences(have, want)
+        if diffs:
+            raise CheckpointError(
+                f"{path}: checkpoint belongs to another chain: " + "; ".join(
+                    f"{k} is {a!r} in the checkpoint, {b!r} here" for k, a, b in diffs)
+                + " (resume='warm' starts a new chain from its moments instead)")
+
+
+def _digest(a) -> str:
+    """sha256 of an array's bytes (dtype and shape included)."""
+    a = np.ascontiguousarray(a)
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _differences(have: dict, want: dict, prefix="") -> list:
+    """[(field, checkpoint value, requested value)] of two nested parameter dicts."""
+    out = []
+    for key in sorted(set(have) | set(want)):
+        a, b = have.get(key), want.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif isinstance(a, float) and isinstance(b, float) and a == b:
+            continue
+        elif a != b:
+            out.append((prefix + key, a, b))
+    return out
+
+
+def _tmp_prefix(path) -> str:
+    return f".{os.path.basename(os.fspath(path))}.tmp-"
+
+
+def remove_stale_temporaries(path) -> None:
+    """Delete temporary files a killed writer of ``path`` left behind (one writer per path)."""
+    d = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(d):
+        return
+    prefix = _tmp_prefix(path)
+    for name in os.listdir(d):
+        if name.startswith(prefix):
+            try:
+                os.unlink(os.path.join(d, name))
+                log.info("removed a stale temporary checkpoint %s", name)
+            except FileNotFoundError:
+                pass
 
 
 def _pad_stats(x) -> np.ndarray:
@@ -331,7 +437,7 @@ def _read_checkpoint(path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: foreign file (format {meta.get('format')!r})"
                               if isinstance(meta, dict) else f"{path}: foreign file")
-    if meta.get("version") not in (1, CHECKPOINT_VERSION):
+    if meta.get("version") not in (1, 2, CHECKPOINT_VERSION):
         raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} "
                               f"(this code reads {CHECKPOINT_VERSION})")
     needed = {"spins", "rng", "signs", "tried", "accepted", "energy", "magnetisation", "staggered"}
