@@ -66,7 +66,7 @@ class Samples:
 
 
 def _validate_spins(spins, n, variable_length):
-    m = np.asarray(spins, dtype=np.float64)
+    m = np.array(spins, dtype=np.float64)            # a copy: read-only input is fine
     if m.shape != (n, 3):
         raise ValueError(f"spins have shape {m.shape}, expected ({n}, 3)")
     if not np.all(np.isfinite(m)):
@@ -274,20 +274,7 @@ class MonteCarlo:
 
     def save_checkpoint(self, path):
         """Write the full state atomically (temporary file + rename)."""
-        path = os.fspath(path)
-        d = os.path.dirname(os.path.abspath(path))
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".npz", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **self.state_dict())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_npz_atomic(path, self.state_dict())
 
     def load_checkpoint(self, path, resume="same"):
         """Restore the state written by :meth:`save_checkpoint` (validated).
@@ -379,6 +366,25 @@ def _differences(have: dict, want: dict, prefix="") -> list:
 
 def _tmp_prefix(path) -> str:
     return f".{os.path.basename(os.fspath(path))}.tmp-"
+
+
+def write_npz_atomic(path, arrays: dict) -> None:
+    """np.savez of ``arrays`` to ``path`` through a temporary file, fsync and rename: a kill
+    leaves the old file or the new one, never half of one."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".npz", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def remove_stale_temporaries(path) -> None:
