@@ -134,7 +134,8 @@ def _newton(f, betas, log_n, counts, u, tol, max_iter):
         while True:                                                    # backtracking
             trial = f + t * step
             v, pt = objective(trial)
-            if v <= val + 1e-4 * t * np.dot(g, step[1:]) or t < 1e-10:
+            # Armijo, with slack for rounding of the objective near the minimum
+            if v <= val + 1e-4 * t * np.dot(g, step[1:]) + 1e-13 * abs(val) or t < 1e-10:
                 break
             t *= 0.5
         f, val, p = trial, v, pt

@@ -1,0 +1,400 @@
+"""The Tc protocol: one procedure for every model and every caller (demo, head-to-head, CLI).
+
+Given ``build(L) -> System`` (a fresh Hamiltonian and its starting moments for an L^3 lattice),
+the Monte Carlo settings and a :class:`TcProtocol`:
+
+1. **Bracket.** Parallel tempering (:mod:`mmace_fast.mc.tempering`) at the two smallest sizes
+   over ``bracket`` (geometric temperatures), short. The crossing of their reweighted Binder
+   cumulants (:mod:`mmace_fast.mc.reweight`) centres the window; without one, the reweighted
+   susceptibility peak of the larger; without that, the bracket's geometric middle.
+2. **Window, per size.** Parallel tempering over ``centre (1 -+ h_L)`` with ``n_replicas``
+   temperatures, ``h_L = min(window, kappa (n_replicas - 1) / (2 sqrt(N_L)))``: the spacing
+   shrinks as 1 / sqrt(N) so that neighbouring energy histograms keep overlapping (swap
+   acceptance roughly erfc(kappa sqrt(c) / 2) for a specific heat c per site in k_B).
+3. **Stopping rule, per size.** Production in chunks until every slot's series is at least
+   ``MIN_SAMPLES_PER_TAU`` tau_int long (tau of E and of |order parameter|) and the largest U4
+   error over the middle half of the slots is <= ``target_u4_err`` (``stop = "converged"``), or ``max_prod``
+   sweeps / ``max_wall_s`` seconds are spent (``stop = "budget"``).
+4. **Crossings.** Reweighted U4 curves of every size on one grid; the crossing of every pair of
+   sizes with its jackknife error. Tc is the crossing of the two largest sizes (the smallest
+   finite-size drift); with three or more sizes the crossings of consecutive pairs are also
+   extrapolated, T(L) = Tc + a L^-(1/nu + omega). Without a crossing of the largest pair,
+   the reweighted chi peak of the largest size is reported instead (``method = "chi_peak"``).
+
+The result states whether its error bar can be believed (``errors_reliable``: every size
+stopped by the rule, every jackknife block >= 10 tau_int); if not, ``tc_err`` is a lower bound
+and the result says so. Each stage checkpoints under ``workdir`` (a rerun resumes; a changed
+request is refused by the checkpoints).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from mmace_fast.mc.reweight import (ReweightedCurves, binder_crossing, reweighted_curves)
+from mmace_fast.mc.stats import MIN_SAMPLES_PER_TAU, StatsError, binder_cumulant
+from mmace_fast.mc.stats import integrated_autocorr_time
+from mmace_fast.mc.table import atomic_write_text
+from mmace_fast.mc.tc import NU_HEISENBERG_3D
+from mmace_fast.mc.tempering import ParallelTempering, geometric_temperatures
+
+log = logging.getLogger(__name__)
+
+#: leading correction-to-scaling exponent of the 3D Heisenberg class (Hasenbusch 2001) [verify]
+OMEGA_HEISENBERG_3D = 0.78
+
+
+class ProtocolError(ValueError):
+    """Inconsistent protocol settings."""
+
+
+@dataclass
+class TcProtocol:
+    """Settings of the Tc protocol (see the module docstring). Temperatures in K, sweeps in MC
+    steps (one Metropolis sweep over the active sites plus the model's extra moves)."""
+
+    sizes: Sequence[int]
+    bracket: tuple                      #: (T_low, T_high) K of the bracketing stage
+    n_bracket_replicas: int = 12
+    bracket_sweeps: tuple = (200, 400)  #: (equilibration, production) of the bracket stage
+    n_replicas: int = 8                 #: temperatures per size in the window
+    window: float = 0.08                #: largest relative half width of a window
+    kappa: float = 1.0                  #: spacing dT / T = kappa / sqrt(N) caps the window
+    n_equil: int = 500
+    min_prod: int = 1000
+    chunk: int = 1000                   #: production sweeps between stopping checks
+    max_prod: int = 20000               #: budget per size (production sweeps)
+    max_wall_s: Optional[float] = None  #: budget per size (seconds)
+    target_u4_err: float = 0.005
+    exchange_every: int = 1
+    threads: int = 1
+    grid_points: int = 201
+    n_blocks: int = 20
+
+    def __post_init__(self):
+        sizes = [int(L) for L in self.sizes]
+        if len(sizes) < 2 or len(set(sizes)) != len(sizes) or min(sizes) < 1:
+            raise ProtocolError(f"need at least two distinct positive sizes, got {self.sizes}")
+        self.sizes = tuple(sorted(sizes))
+        lo, hi = (float(x) for x in self.bracket)
+        if not (0 < lo < hi and np.isfinite(hi)):
+            raise ProtocolError(f"bracket must be 0 < T_low < T_high, got {self.bracket}")
+        self.bracket = (lo, hi)
+        for name in ("n_bracket_replicas", "n_replicas"):
+            if int(getattr(self, name)) < 2:
+                raise ProtocolError(f"{name} must be >= 2")
+        if not (0 < self.window < 1) or self.kappa <= 0 or self.target_u4_err <= 0:
+            raise ProtocolError("need 0 < window < 1, kappa > 0, target_u4_err > 0")
+        if min(self.min_prod, self.chunk, self.max_prod) < 1 or self.min_prod > self.max_prod:
+            raise ProtocolError("need 1 <= min_prod <= max_prod and chunk >= 1")
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["sizes"], d["bracket"] = list(self.sizes), list(self.bracket)
+        d["bracket_sweeps"] = list(self.bracket_sweeps)
+        return d
+
+
+@dataclass
+class SizeRun:
+    """What the window stage did at one size."""
+
+    L: int
+    n_sites: int
+    temperatures: list
+    sweeps: int
+    stop: str                      #: "converged" or "budget"
+    tau_max: float                 #: largest tau_int over slots (samples)
+    u4_err_max: float
+    exchange_acceptance: list
+    round_trips: list
+    wall_s: float
+    blocks_ok: bool = True
+
+
+@dataclass
+class TcProtocolResult:
+    """Tc (K) with its error and how it was obtained; per-size runs; every pair's crossing."""
+
+    tc: float
+    tc_err: float
+    method: str                    #: "binder_largest_pair", "chi_peak" or "none"
+    errors_reliable: bool
+    note: str
+    centre: float
+    pairs: list                    #: [{L1, L2, tc, tc_err, u4, roots}]
+    extrapolated: Optional[dict]
+    chi_peak: Optional[dict]       #: of the largest size: {t, t_err}
+    runs: list                     #: [SizeRun]
+    protocol: dict
+    wall_s: float
+    curves: dict = field(default_factory=dict, repr=False)   #: L -> ReweightedCurves
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "curves"}
+        d["runs"] = [asdict(r) for r in self.runs]
+        d["sizes"] = [r.L for r in self.runs]
+        d["largest_L"] = max(d["sizes"]) if d["sizes"] else None
+        d["curves"] = {str(L): {"T": c.grid[c.reliable].tolist(),
+                                **{k: c.values[k][c.reliable].tolist() for k in c.values},
+                                **{f"{k}_err": c.errors[k][c.reliable].tolist()
+                                   for k in c.errors}}
+                       for L, c in self.curves.items()}
+        return d
+
+
+@contextmanager
+def _quiet_stats():
+    """Intermediate stopping checks expect unconverged tau: keep their warnings out."""
+    lg = logging.getLogger("mmace_fast.mc.stats")
+    old = lg.level
+    lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        lg.setLevel(old)
+
+
+def _series(pt: ParallelTempering, staggered: bool) -> list:
+    return [pt.samples.series(k, staggered) for k in range(pt.n_replicas)]
+
+
+def _order_norm(s: dict, staggered: bool) -> np.ndarray:
+    return np.linalg.norm(s["staggered" if staggered else "magnetisation"], axis=1)
+
+
+def _slot_quality(pt: ParallelTempering, staggered: bool, n_blocks: int) -> tuple:
+    """(tau_max samples over all slots, all taus converged, largest U4 error over the middle
+    half of the slots, where the crossing is expected: U4 of the disordered edge is noisy and
+    irrelevant to it)."""
+    tau_max, conv, u4_err = 0.0, True, 0.0
+    k = pt.n_replicas
+    middle = range(k // 4, k - k // 4)
+    with _quiet_stats():
+        for slot, s in enumerate(_series(pt, staggered)):
+            n = len(s["energy"])
+            m = _order_norm(s, staggered)
+            for x in (s["energy"], m):
+                t = integrated_autocorr_time(x)
+                tau_max = max(tau_max, float(t.tau))
+                conv &= bool(t.converged) and n >= MIN_SAMPLES_PER_TAU * float(t.tau)
+            if slot in middle:
+                u4_err = max(u4_err, float(binder_cumulant(m, min(n_blocks, n // 4)).error))
+    return tau_max, conv, u4_err
+
+
+def _make_pt(build: Callable, L: int, temps, settings: dict, protocol: TcProtocol,
+             seed: int, order: Optional[str]) -> tuple:
+    systems = [build(int(L)) for _ in temps]
+    s0 = systems[0]
+    settings = {k: v for k, v in settings.items() if k != "surrogate"}
+    pt = ParallelTempering([s.hamiltonian for s in systems], s0.spins, temps, seed=seed,
+                           exchange_every=protocol.exchange_every, threads=protocol.threads,
+                           sublattice_signs=s0.signs, active_sites=s0.active, **settings)
+    if order is None:
+        order = "m" if s0.signs is None else "ms"
+    if order == "ms" and s0.signs is None:
+        raise ProtocolError("order 'ms' (staggered) needs sublattice signs in the System")
+    return pt, order == "ms"
+
+
+def _curves(pt: ParallelTempering, staggered: bool, grid, n_blocks: int
+            ) -> Optional[ReweightedCurves]:
+    try:
+        with _quiet_stats():
+            return reweighted_curves(_series(pt, staggered), pt.temperatures, pt.n_active, grid,
+                                     order="ms" if staggered else "m", n_blocks=n_blocks)
+    except StatsError as exc:
+        log.warning("reweighting failed (%s)", exc)
+        return None
+
+
+def _chi_peak(c: ReweightedCurves) -> Optional[dict]:
+    """Reweighted chi maximum over the reliable interior grid, jackknife error (None if on an
+    edge: a bound, not a peak)."""
+    ok = np.flatnonzero(c.reliable)
+    if len(ok) < 3:
+        return None
+    chi = c.values["chi_m"][ok]
+    k = int(np.argmax(chi))
+    if k in (0, len(ok) - 1):
+        return None
+    reps = [c.grid[ok][int(np.argmax(r[ok]))] for r in c.replicates["chi_m"]]
+    nb = len(reps)
+    err = float(np.sqrt((nb - 1) / nb * np.sum((np.asarray(reps) - np.mean(reps)) ** 2)))
+    return {"t": float(c.grid[ok][k]), "t_err": err}
+
+
+def _bracket_centre(build, settings, protocol, workdir, seed, order) -> tuple[float, dict]:
+    """Stage 1: the window centre (K) and what located it."""
+    lo, hi = protocol.bracket
+    temps = geometric_temperatures(lo, hi, protocol.n_bracket_replicas)
+    grid = np.linspace(lo, hi, protocol.grid_points)
+    curves = {}
+    for L in protocol.sizes[:2]:
+        pt, stag = _make_pt(build, L, temps, settings, protocol, seed + 1000 + L, order)
+        ck = None if workdir is None else os.path.join(workdir, f"bracket_L{L}.npz")
+        ne, npr = protocol.bracket_sweeps
+        x = protocol.exchange_every
+        pt.run(ne - ne % x, max(x, npr - npr % x), checkpoint=ck,
+               checkpoint_every=max(x, npr // 4))
+        curves[L] = _curves(pt, stag, grid, min(protocol.n_blocks, 10))
+    a, b = (curves[L] for L in protocol.sizes[:2])
+    if a is not None and b is not None:
+        cr = binder_crossing(a, b)
+        if cr is not None:
+            return cr.temperature, {"how": "bracket crossing", "t": cr.temperature}
+        peak = _chi_peak(b)
+        if peak is not None:
+            return peak["t"], {"how": "bracket chi peak", **peak}
+    centre = float(np.sqrt(lo * hi))
+    log.warning("bracket %.0f-%.0f K: no U4 crossing or chi peak; window centred at %.0f K",
+                lo, hi, centre)
+    return centre, {"how": "bracket middle", "t": centre}
+
+
+def _window_run(build, settings, protocol, L, centre, workdir, seed, order) -> tuple:
+    """Stage 2 + 3 at one size: PT in the window until the stopping rule or the budget."""
+    t0 = time.perf_counter()
+    probe = build(int(L))
+    n = int(probe.hamiltonian.n_sites if probe.active is None else len(np.atleast_1d(
+        np.flatnonzero(probe.active) if np.asarray(probe.active).dtype == bool
+        else probe.active)))
+    del probe
+    h = min(protocol.window, protocol.kappa * (protocol.n_replicas - 1) / (2 * np.sqrt(n)))
+    temps = geometric_temperatures(centre * (1 - h), centre * (1 + h), protocol.n_replicas)
+    pt, stag = _make_pt(build, L, temps, settings, protocol, seed + L, order)
+    ck = None if workdir is None else os.path.join(workdir, f"window_L{L}.npz")
+    x = protocol.exchange_every
+    target = protocol.min_prod - protocol.min_prod % x or x
+    stop = "budget"
+    while True:
+        pt.run(protocol.n_equil - protocol.n_equil % x, target, checkpoint=ck,
+               checkpoint_every=min(protocol.chunk, target))
+        tau, conv, u4_err = _slot_quality(pt, stag, protocol.n_blocks)
+        wall = time.perf_counter() - t0
+        log.info("L=%d: %d sweeps, tau_max %.1f, U4 error %.4f, swaps %s", L,
+                 pt.progress["production"], tau,
+                 u4_err, np.round(pt.exchange_acceptance(), 2).tolist())
+        if conv and u4_err <= protocol.target_u4_err:
+            stop = "converged"
+            break
+        if target >= protocol.max_prod or (protocol.max_wall_s is not None
+                                            and wall >= protocol.max_wall_s):
+            break
+        target = min(protocol.max_prod, target + max(x, protocol.chunk - protocol.chunk % x))
+    run = SizeRun(int(L), n, [float(t) for t in temps], int(pt.progress["production"]), stop,
+                  tau, u4_err,
+                  [float(a) for a in pt.exchange_acceptance()],
+                  [int(r) for r in pt.round_trips()], time.perf_counter() - t0)
+    return pt, stag, run
+
+
+def _extrapolate(pairs: list) -> Optional[dict]:
+    """Crossings of consecutive sizes T(L1) = Tc + a L1^-x, x = 1/nu + omega (weighted fit)."""
+    pts = [(p["L1"], p["tc"], p["tc_err"]) for p in pairs
+           if p.get("consecutive") and np.isfinite(p["tc"]) and p["tc_err"] > 0]
+    if len(pts) < 2:
+        return None
+    x = 1.0 / NU_HEISENBERG_3D + OMEGA_HEISENBERG_3D
+    L1, t, e = (np.array(v, dtype=float) for v in zip(*pts))
+    A = np.column_stack([np.ones_like(L1), L1 ** -x]) / e[:, None]
+    coef, *_ = np.linalg.lstsq(A, t / e, rcond=None)
+    cov = np.linalg.inv(A.T @ A)
+    return {"tc": float(coef[0]), "tc_err": float(np.sqrt(cov[0, 0])), "exponent": x,
+            "points": len(pts), "note": "correlated pairs share sizes; exponent fixed to the "
+                                        "3D Heisenberg class"}
+
+
+def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: TcProtocol,
+                    workdir: Optional[str] = None, seed: int = 0,
+                    centre: Optional[float] = None, order: Optional[str] = None
+                    ) -> TcProtocolResult:
+    """The whole protocol (module docstring) for one model. ``centre`` (K) skips the bracket
+    stage. order: 'm' (magnetisation) or 'ms' (staggered, with the System's signs); None: 'ms'
+    when the System has sublattice signs, else 'm'. Writes ``workdir/tc_protocol.json``."""
+    if order not in (None, "m", "ms"):
+        raise ProtocolError(f"order must be 'm', 'ms' or None, got {order!r}")
+    t0 = time.perf_counter()
+    if workdir is not None:
+        os.makedirs(workdir, exist_ok=True)
+    how = {"how": "given", "t": centre}
+    if centre is None:
+        centre, how = _bracket_centre(build, settings, protocol, workdir, seed, order)
+    runs, curves = [], {}
+    pts = {}
+    for L in protocol.sizes:
+        pt, stag, run = _window_run(build, settings, protocol, L, centre, workdir, seed, order)
+        runs.append(run)
+        pts[L] = (pt, stag)
+    lo = min(r.temperatures[0] for r in runs)
+    hi = max(r.temperatures[-1] for r in runs)
+    grid = np.linspace(lo, hi, protocol.grid_points)
+    for L, (pt, stag) in pts.items():
+        c = _curves(pt, stag, grid, protocol.n_blocks)
+        if c is not None:
+            curves[L] = c
+            next(r for r in runs if r.L == L).blocks_ok = c.blocks_ok
+    pairs = []
+    sizes = [L for L in protocol.sizes if L in curves]
+    for L1, L2 in itertools.combinations(sizes, 2):
+        cr = binder_crossing(curves[L1], curves[L2])
+        consecutive = sizes.index(L2) == sizes.index(L1) + 1
+        pairs.append({"L1": L1, "L2": L2, "consecutive": consecutive,
+                      "tc": cr.temperature if cr else float("nan"),
+                      "tc_err": cr.error if cr else float("nan"),
+                      "u4": cr.u4 if cr else float("nan"),
+                      "roots": cr.all_roots if cr else [],
+                      "replicates_with_crossing": cr.n_replicates_ok if cr else 0})
+    big = sizes[-2:] if len(sizes) >= 2 else []
+    top = next((p for p in pairs if [p["L1"], p["L2"]] == big), None)
+    peak = _chi_peak(curves[sizes[-1]]) if sizes else None
+    reliable = all(r.stop == "converged" and r.blocks_ok for r in runs)
+    if top is not None and np.isfinite(top["tc"]):
+        tc, err, method = top["tc"], top["tc_err"], "binder_largest_pair"
+        if len(top["roots"]) > 1:
+            reliable = False
+    elif peak is not None:
+        tc, err, method = peak["t"], peak["t_err"], "chi_peak"
+    else:
+        tc, err, method = float("nan"), float("nan"), "none"
+    notes = []
+    if not reliable:
+        notes.append("tc_err is a lower bound: " + "; ".join(
+            f"L={r.L} stopped on its budget (tau_max {r.tau_max:.1f}, U4 error "
+            f"{r.u4_err_max:.4f})" if r.stop != "converged" else
+            f"L={r.L} jackknife blocks < 10 tau_int" for r in runs
+            if r.stop != "converged" or not r.blocks_ok) +
+            ("; the U4 curves of the largest pair cross more than once"
+             if top is not None and len(top["roots"]) > 1 else ""))
+    if method == "chi_peak":
+        notes.append("no U4 crossing of the two largest sizes in the window: the reweighted "
+                     "chi peak of the largest size is reported")
+    res = TcProtocolResult(float(tc), float(err), method, reliable, "; ".join(notes),
+                           float(centre), pairs, _extrapolate(pairs), peak, runs,
+                           dict(protocol.as_dict(), centre_from=how),
+                           time.perf_counter() - t0, curves)
+    if workdir is not None:
+        atomic_write_text(os.path.join(workdir, "tc_protocol.json"),
+                          json.dumps(_jsonable(res.as_dict()), indent=1))
+    return res
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x

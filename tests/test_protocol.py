@@ -1,0 +1,83 @@
+"""The Tc protocol (bracket, parallel-tempering windows, stopping rule, reweighted crossings)
+against the simple cubic Heisenberg ferromagnet, kTc/J = 1.44293 (Chen, Ferrenberg, Landau
+1993), and its bookkeeping: resumption from its checkpoints, refusal of a changed request."""
+import json
+
+import numpy as np
+import pytest
+
+from mmace_fast.conventions import KB_EV_PER_K
+from mmace_fast.mc.cli import build_system
+from mmace_fast.mc.engine import CheckpointError
+from mmace_fast.mc.protocol import ProtocolError, TcProtocol, run_tc_protocol
+
+J = 1e-3                                  # eV, the CLI's nearest-neighbour models
+TC_SC = 1.44293                           # kTc / J
+KELVIN = J / KB_EV_PER_K                  # K per unit of kT/J
+SETTINGS = {"move": "gaussian", "overrelax_per_sweep": 1, "wolff_per_sweep": 2}
+
+
+def _protocol(sizes=(4, 6, 8), **kw):
+    base = dict(sizes=sizes, bracket=(1.2 * KELVIN, 1.7 * KELVIN), n_bracket_replicas=8,
+                bracket_sweeps=(200, 400), n_replicas=8, n_equil=300, min_prod=2000,
+                chunk=2000, max_prod=8000, target_u4_err=0.003)
+    base.update(kw)
+    return TcProtocol(**base)
+
+
+def _sc(L):
+    return build_system("sc-nn", L)
+
+
+def test_sc_heisenberg_tc_small_sizes(tmp_path):
+    res = run_tc_protocol(_sc, SETTINGS, _protocol(), workdir=str(tmp_path), seed=1, order="m")
+    tc = res.tc / KELVIN
+    assert res.method == "binder_largest_pair"
+    assert res.errors_reliable and res.note == ""
+    assert all(r.stop == "converged" for r in res.runs)
+    err = res.tc_err / KELVIN
+    assert 0 < err < 0.02
+    assert abs(tc - TC_SC) < max(3 * err, 0.01), (tc, err)
+    # the window was centred by the bracket's crossing, and swaps were accepted everywhere
+    assert res.protocol["centre_from"]["how"] == "bracket crossing"
+    for r in res.runs:
+        assert min(r.exchange_acceptance) > 0.2
+    on_disk = json.loads((tmp_path / "tc_protocol.json").read_text())
+    assert on_disk["tc"] == pytest.approx(res.tc) and on_disk["largest_L"] == 8
+    # a rerun resumes from the checkpoints: same answer, bit for bit
+    again = run_tc_protocol(_sc, SETTINGS, _protocol(), workdir=str(tmp_path), seed=1,
+                            order="m")
+    assert again.tc == res.tc and again.tc_err == res.tc_err
+    # a changed request does not silently reuse them
+    with pytest.raises(CheckpointError, match="seed"):
+        run_tc_protocol(_sc, SETTINGS, _protocol(), workdir=str(tmp_path), seed=2, order="m")
+
+
+def test_budget_stop_makes_the_error_a_stated_bound():
+    res = run_tc_protocol(_sc, SETTINGS, _protocol(sizes=(4, 6), min_prod=100, chunk=100,
+                                                   max_prod=100, target_u4_err=1e-4),
+                          seed=3, order="m", centre=TC_SC * KELVIN)
+    assert not res.errors_reliable
+    assert all(r.stop == "budget" for r in res.runs)
+    assert "lower bound" in res.note
+    assert res.protocol["centre_from"]["how"] == "given"
+
+
+@pytest.mark.parametrize("bad", [dict(sizes=(4,)), dict(sizes=(4, 4)), dict(bracket=(20, 10)),
+                                 dict(n_replicas=1), dict(window=1.5), dict(min_prod=10,
+                                                                            max_prod=5)])
+def test_bad_protocol_settings(bad):
+    with pytest.raises(ProtocolError):
+        _protocol(**bad)
+
+
+def test_staggered_order_needs_signs():
+    def ferro(L):
+        s = build_system("sc-nn", L)
+        s.signs = None
+        return s
+    with pytest.raises(ProtocolError, match="sublattice signs"):
+        run_tc_protocol(ferro, SETTINGS, _protocol(sizes=(3, 4)), order="ms",
+                        centre=TC_SC * KELVIN)
+    with pytest.raises(ProtocolError, match="order"):
+        run_tc_protocol(ferro, SETTINGS, _protocol(sizes=(3, 4)), order="x")
