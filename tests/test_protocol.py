@@ -81,3 +81,18 @@ def test_staggered_order_needs_signs():
                         centre=TC_SC * KELVIN)
     with pytest.raises(ProtocolError, match="order"):
         run_tc_protocol(ferro, SETTINGS, _protocol(sizes=(3, 4)), order="x")
+
+
+@pytest.mark.slow
+def test_sc_heisenberg_tc_to_three_per_mille_up_to_L24():
+    """The issue's literature check: kTc/J = 1.44293 within 0.3 % from the crossing of the two
+    largest sizes (L = 16, 24; 13 824 spins), a few minutes on 2 cores."""
+    proto = _protocol(sizes=(8, 16, 24), bracket=(1.2 * KELVIN, 1.7 * KELVIN),
+                      n_bracket_replicas=6, n_equil=500, min_prod=2000, chunk=2000,
+                      max_prod=6000, target_u4_err=0.002, threads=2)
+    res = run_tc_protocol(_sc, SETTINGS, proto, seed=2, order="m")
+    tc, err = res.tc / KELVIN, res.tc_err / KELVIN
+    assert res.method == "binder_largest_pair"
+    assert abs(tc - TC_SC) < 0.003 * TC_SC, (tc, err, res.pairs)
+    assert err < 0.003 * TC_SC
+    assert abs(tc - TC_SC) < 3 * err + 1e-4

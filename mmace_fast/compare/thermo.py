@@ -232,3 +232,16 @@ def fine_window(t_star: float, rel_width: float, n: int) -> np.ndarray:
     if not (t_star > 0 and 0 < rel_width < 1 and n >= 2):
         raise ThermoError("need t_star > 0, 0 < rel_width < 1, n >= 2")
     return np.linspace(t_star * (1 - rel_width), t_star * (1 + rel_width), n)
+
+
+def protocol_tc(model: ModelSystem, protocol, workdir: Optional[str] = None, seed: int = 0,
+                centre: Optional[float] = None):
+    """Tc of ``model`` by the one Tc protocol (:func:`mmace_fast.mc.protocol.run_tc_protocol`):
+    parallel tempering, reweighted Binder crossings, stopping rule. The order parameter is the
+    one the model's systems carry (staggered where they have sublattice signs). Checkpoints
+    live under ``workdir/<model kind>``."""
+    from mmace_fast.mc.protocol import run_tc_protocol  # noqa: PLC0415
+
+    wd = None if workdir is None else os.path.join(workdir, model.kind)
+    return run_tc_protocol(model.build, model.settings, protocol, workdir=wd, seed=seed,
+                           centre=centre)

@@ -10,7 +10,10 @@ the Monte Carlo settings and a :class:`TcProtocol`:
 2. **Window, per size.** Parallel tempering over ``centre (1 -+ h_L)`` with ``n_replicas``
    temperatures, ``h_L = min(window, kappa (n_replicas - 1) / (2 sqrt(N_L)))``: the spacing
    shrinks as 1 / sqrt(N) so that neighbouring energy histograms keep overlapping (swap
-   acceptance roughly erfc(kappa sqrt(c) / 2) for a specific heat c per site in k_B).
+   acceptance roughly erfc(kappa sqrt(c) / 2) for a specific heat c per site in k_B). Sizes
+   run in increasing order; each larger size centres on the U4 crossing of the previous pair,
+   and when its curve does not cross the next smaller one inside the window, the window moves
+   by its width towards the side where Tc must lie (at most ``MAX_RECENTRE`` times).
 3. **Stopping rule, per size.** Production in chunks until every slot's series is at least
    ``MIN_SAMPLES_PER_TAU`` tau_int long (tau of E and of |order parameter|) and the largest U4
    error over the middle half of the slots is <= ``target_u4_err`` (``stop = "converged"``), or ``max_prod``
@@ -261,8 +264,10 @@ def _bracket_centre(build, settings, protocol, workdir, seed, order) -> tuple[fl
     return centre, {"how": "bracket middle", "t": centre}
 
 
-def _window_run(build, settings, protocol, L, centre, workdir, seed, order) -> tuple:
-    """Stage 2 + 3 at one size: PT in the window until the stopping rule or the budget."""
+def _window_run(build, settings, protocol, L, centre, workdir, seed, order, attempt=0
+                ) -> tuple:
+    """Stage 2 + 3 at one size: PT in the window until the stopping rule or the budget
+    (checkpoint ``window_L<L>_<attempt>.npz``)."""
     t0 = time.perf_counter()
     probe = build(int(L))
     n = int(probe.hamiltonian.n_sites if probe.active is None else len(np.atleast_1d(
@@ -272,7 +277,7 @@ def _window_run(build, settings, protocol, L, centre, workdir, seed, order) -> t
     h = min(protocol.window, protocol.kappa * (protocol.n_replicas - 1) / (2 * np.sqrt(n)))
     temps = geometric_temperatures(centre * (1 - h), centre * (1 + h), protocol.n_replicas)
     pt, stag = _make_pt(build, L, temps, settings, protocol, seed + L, order)
-    ck = None if workdir is None else os.path.join(workdir, f"window_L{L}.npz")
+    ck = None if workdir is None else os.path.join(workdir, f"window_L{L}_{attempt}.npz")
     x = protocol.exchange_every
     target = protocol.min_prod - protocol.min_prod % x or x
     stop = "budget"
@@ -296,6 +301,50 @@ def _window_run(build, settings, protocol, L, centre, workdir, seed, order) -> t
                   [float(a) for a in pt.exchange_acceptance()],
                   [int(r) for r in pt.round_trips()], time.perf_counter() - t0)
     return pt, stag, run
+
+
+#: window moves per size when the U4 curves of a size and the next smaller do not cross in it
+MAX_RECENTRE = 2
+
+
+def _pair_grid(a: ParallelTempering, b: ParallelTempering, protocol: TcProtocol):
+    lo = max(a.temperatures[0], b.temperatures[0])
+    hi = min(a.temperatures[-1], b.temperatures[-1])
+    return np.linspace(lo, hi, protocol.grid_points) if hi > lo else None
+
+
+def _pair_crossing(small: ParallelTempering, big: ParallelTempering, stag: bool,
+                   protocol: TcProtocol):
+    grid = _pair_grid(small, big, protocol)
+    if grid is None:
+        return None
+    a = _curves(small, stag, grid, protocol.n_blocks)
+    b = _curves(big, stag, grid, protocol.n_blocks)
+    return None if a is None or b is None else binder_crossing(a, b)
+
+
+def _recentre(small: ParallelTempering, big: ParallelTempering, stag: bool,
+              protocol: TcProtocol) -> Optional[float]:
+    """None when the U4 curves of the two sizes cross inside their common window; else a new
+    centre (K) for the larger size, one window width beyond the side where Tc must lie: the
+    larger lattice more ordered (U4 higher) everywhere means Tc above the window."""
+    if _pair_crossing(small, big, stag, protocol) is not None:
+        return None
+    grid = _pair_grid(small, big, protocol)
+    t = big.temperatures
+    width = t[-1] - t[0]
+    if grid is None:
+        return float(0.5 * (small.temperatures[0] + small.temperatures[-1]))
+    a = _curves(small, stag, grid, protocol.n_blocks)
+    b = _curves(big, stag, grid, protocol.n_blocks)
+    if a is None or b is None:
+        return None
+    ok = a.reliable & b.reliable
+    if not ok.any():
+        return None
+    above = float(np.mean(b.values["u4_m"][ok] - a.values["u4_m"][ok])) > 0
+    centre = float(np.sqrt(t[0] * t[-1]))
+    return centre + width if above else max(centre - width, 0.5 * centre)
 
 
 def _extrapolate(pairs: list) -> Optional[dict]:
@@ -329,12 +378,31 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
     how = {"how": "given", "t": centre}
     if centre is None:
         centre, how = _bracket_centre(build, settings, protocol, workdir, seed, order)
-    runs, curves = [], {}
-    pts = {}
-    for L in protocol.sizes:
-        pt, stag, run = _window_run(build, settings, protocol, L, centre, workdir, seed, order)
+    runs, curves, pts = [], {}, {}
+    shifts = []
+    c_next = centre
+    for i, L in enumerate(protocol.sizes):
+        for attempt in range(MAX_RECENTRE + 1):
+            pt, stag, run = _window_run(build, settings, protocol, L, c_next, workdir, seed,
+                                        order, attempt)
+            if i == 0:
+                break
+            prev_pt, prev_stag = pts[protocol.sizes[i - 1]]
+            moved = _recentre(prev_pt, pt, stag, protocol)
+            if moved is None or attempt == MAX_RECENTRE:
+                break
+            shifts.append({"L": L, "from": c_next, "to": moved, "why": "no crossing with "
+                           f"L={protocol.sizes[i - 1]} in the window"})
+            log.info("L=%d: no U4 crossing with L=%d in %.1f-%.1f K: window moved to %.1f K",
+                     L, protocol.sizes[i - 1], run.temperatures[0], run.temperatures[-1],
+                     moved)
+            c_next = moved
         runs.append(run)
         pts[L] = (pt, stag)
+        if i > 0:                      # the next (larger) size centres on this pair's crossing
+            cr = _pair_crossing(pts[protocol.sizes[i - 1]][0], pt, stag, protocol)
+            if cr is not None:
+                c_next = cr.temperature
     lo = min(r.temperatures[0] for r in runs)
     hi = max(r.temperatures[-1] for r in runs)
     grid = np.linspace(lo, hi, protocol.grid_points)
@@ -380,7 +448,7 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
                      "chi peak of the largest size is reported")
     res = TcProtocolResult(float(tc), float(err), method, reliable, "; ".join(notes),
                            float(centre), pairs, _extrapolate(pairs), peak, runs,
-                           dict(protocol.as_dict(), centre_from=how),
+                           dict(protocol.as_dict(), centre_from=how, window_moves=shifts),
                            time.perf_counter() - t0, curves)
     if workdir is not None:
         atomic_write_text(os.path.join(workdir, "tc_protocol.json"),

@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from math import gcd
@@ -121,6 +122,7 @@ class ParallelTempering:
         self.seed = int(seed)
         self.exchange_every = int(exchange_every)
         self.threads = int(threads)
+        self._pool = None
         start = np.asarray(spins, dtype=np.float64)
         if start.ndim == 2:
             start = np.broadcast_to(start, (len(temps),) + start.shape)
@@ -188,8 +190,10 @@ class ParallelTempering:
         def one(mc):
             return mc.core.run(self.exchange_every, sample_every, adapt)
         if self.threads > 1:
-            with ThreadPoolExecutor(max_workers=self.threads) as pool:
-                return list(pool.map(one, self.replicas))
+            if self._pool is None:                 # one pool for the ensemble's lifetime
+                self._pool = ThreadPoolExecutor(max_workers=self.threads)
+                weakref.finalize(self, self._pool.shutdown, wait=False)
+            return list(self._pool.map(one, self.replicas))
         return [one(mc) for mc in self.replicas]
 
     def _exchange(self):

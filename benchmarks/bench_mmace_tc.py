@@ -1,0 +1,148 @@
+"""Tc of bcc Fe from mMACE (fixed and free moment length) beside the fitted Heisenberg model and
+Pajda et al.'s constants, all through the one Tc protocol (mmace_fast.mc.protocol).
+
+    python benchmarks/bench_mmace_tc.py [--quick] [--frozen PATH] [--models ...] [--threads 2]
+
+Each model: parallel tempering in windows around the transition at every size, a stopping
+rule on tau_int and the U4 error (or a budget, said in the result), Binder crossings of
+multiple-histogram-reweighted U4 curves; Tc is the crossing of the two largest sizes, every
+pair's crossing is listed (for Pajda the drift with size checks the protocol itself). mMACE
+models: the frozen file ``--frozen`` (default: the shipped Fe model) with moments of fixed
+length (the fitted DFT moment, direction moves) and free length (d^3m, 30 % longitudinal
+moves). Resumable (checkpoints under ``--out``). The last stdout line is one JSON object:
+fe_tc_<model>_k, fe_tc_<model>_err_k, fe_tc_<model>_reliable for model in heis, pajda,
+mmace_fixed, mmace_free; sizes; largest_L; model (which mMACE); wall_s. The full run writes
+benchmarks/results/bench_mmace_tc.json.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+log = logging.getLogger("bench_mmace_tc")
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ("heis", "pajda", "mmace_fixed", "mmace_free")
+
+#: protocol settings per model family (TcProtocol fields); brackets in K
+PLANS = {
+    "full": {
+        "classical": dict(sizes=(8, 12, 16), n_bracket_replicas=10, bracket_sweeps=(300, 600),
+                          n_replicas=8, n_equil=500, min_prod=2000, chunk=2000,
+                          max_prod=20000, target_u4_err=0.003),
+        "mmace": dict(sizes=(8, 10, 12), n_bracket_replicas=8, bracket_sweeps=(100, 200),
+                      n_replicas=6, n_equil=200, min_prod=600, chunk=400, max_prod=3000,
+                      target_u4_err=0.005),
+    },
+    "quick": {
+        "classical": dict(sizes=(3, 4), n_bracket_replicas=6, bracket_sweeps=(50, 100),
+                          n_replicas=4, n_equil=50, min_prod=200, chunk=200, max_prod=200,
+                          target_u4_err=0.01),
+        "mmace": dict(sizes=(2, 3), n_bracket_replicas=4, bracket_sweeps=(5, 10), n_replicas=3,
+                      n_equil=5, min_prod=10, chunk=10, max_prod=10, target_u4_err=0.05),
+    },
+}
+BRACKETS = {"pajda": (780.0, 1050.0), "mmace_fixed": (650.0, 1400.0),
+            "mmace_free": (650.0, 1400.0)}
+
+
+def _sha12(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def build_models(names, frozen_file: Path, data: Path, quick: bool):
+    """name -> (ModelSystem, bracket (K)); the fitted model's bracket from its mean field."""
+    from mmace_fast.baseline import fit_material
+    from mmace_fast.compare.thermo import (ferromagnetic_fit, heisenberg_model, mmace_model,
+                                           not_ferromagnetic_note, pajda_model)
+    from mmace_fast.export import FrozenModel
+    out, notes = {}, {}
+    fit = fit_material("fe", data_path=str(data))
+    moment = float(fit.moments[26])
+    if "heis" in names:
+        if ferromagnetic_fit(fit):
+            t_mf = float(fit.mean_field["T_K"])
+            out["heis"] = (heisenberg_model("fe", fit), (0.55 * t_mf, 1.0 * t_mf))
+        else:
+            notes["heis"] = not_ferromagnetic_note(fit)
+    if "pajda" in names:
+        out["pajda"] = (pajda_model(), BRACKETS["pajda"])
+    frozen = FrozenModel.load(frozen_file) if {"mmace_fixed", "mmace_free"} & set(names) else None
+    for name, free in (("mmace_fixed", False), ("mmace_free", True)):
+        if name in names:
+            out[name] = (mmace_model("fe", frozen, moment, free_length=free), BRACKETS[name])
+    return out, notes, fit, moment
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes and sweeps (< 1 min)")
+    p.add_argument("--frozen", type=Path,
+                   default=ROOT / "mmace_fast" / "models" / "fe" / "model.mmace")
+    p.add_argument("--data", type=Path, default=ROOT / "data" / "fe.extxyz.gz",
+                   help="data the Heisenberg baseline is fitted to")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--sizes", type=int, nargs="+", default=None, help="mMACE sizes")
+    p.add_argument("--max-prod", type=int, default=None, help="mMACE production budget")
+    p.add_argument("--threads", type=int, default=2, help="replicas run concurrently")
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_mmace_tc")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("mmace_fast.mc.hamiltonian").setLevel(logging.WARNING)
+    logging.getLogger("mmace_fast.mc.mmace_hamiltonian").setLevel(logging.WARNING)
+    from mmace_fast.compare.thermo import protocol_tc
+    from mmace_fast.mc.protocol import TcProtocol
+
+    mode = "quick" if args.quick else "full"
+    t0 = time.perf_counter()
+    models, notes, fit, moment = build_models(args.models, args.frozen, args.data, args.quick)
+    key = _sha12(args.frozen)
+    result = {"quick": args.quick, "model": str(args.frozen), "model_sha256": key,
+              "moment_muB": moment, "threads": args.threads, "notes": notes, "protocols": {}}
+    runs = {}
+    for name, (model, bracket) in models.items():
+        family = "mmace" if name.startswith("mmace") else "classical"
+        plan = dict(PLANS[mode][family], bracket=bracket, threads=args.threads)
+        if family == "mmace" and args.sizes:
+            plan["sizes"] = tuple(args.sizes)
+        if family == "mmace" and args.max_prod:
+            plan["max_prod"] = args.max_prod
+        protocol = TcProtocol(**plan)
+        wd = args.out / mode / (f"mmace_{key}" if family == "mmace" else "classical")
+        log.info("%s: protocol %s", model.name, protocol.as_dict())
+        res = protocol_tc(model, protocol, workdir=str(wd), seed=0)
+        runs[name] = res
+        result[f"fe_tc_{name}_k"] = res.tc
+        result[f"fe_tc_{name}_err_k"] = res.tc_err
+        result[f"fe_tc_{name}_reliable"] = res.errors_reliable
+        result[f"fe_tc_{name}_method"] = res.method
+        result[f"fe_tc_{name}_note"] = res.note
+        result[f"fe_tc_{name}_pairs"] = [{k: v for k, v in pr.items() if k != "roots"}
+                                          for pr in res.pairs]
+        result[f"fe_tc_{name}_wall_s"] = res.wall_s
+        result["protocols"][name] = res.protocol
+        result[f"fe_tc_{name}_runs"] = [dict(L=r.L, sweeps=r.sweeps, stop=r.stop,
+                                             tau_max=r.tau_max, u4_err_max=r.u4_err_max,
+                                             swap_min=min(r.exchange_acceptance),
+                                             wall_s=r.wall_s) for r in res.runs]
+        log.info("%s: Tc = %.1f +- %.1f K (%s, reliable %s) %s", model.name, res.tc, res.tc_err,
+                 res.method, res.errors_reliable, res.note)
+    mm = [r for n, r in runs.items() if n.startswith("mmace")]
+    result["sizes"] = list(mm[0].as_dict()["sizes"]) if mm else []
+    result["largest_L"] = max(result["sizes"]) if result["sizes"] else None
+    result["wall_s"] = time.perf_counter() - t0
+    if not args.quick:
+        path = ROOT / "benchmarks" / "results" / "bench_mmace_tc.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(json.dumps(result, default=float))
+
+
+if __name__ == "__main__":
+    main()
