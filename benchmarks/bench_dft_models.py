@@ -794,9 +794,12 @@ def evaluate_shipped(material: str, run_dir: Path, tie_ev: float) -> dict:
 # --------------------------------------------------------------------------------------------
 # shipping
 # --------------------------------------------------------------------------------------------
-def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str) -> Path:
-    """Copy the best model into mmace_fast/models/<material>/ with provenance metadata."""
-    from mmace_fast.models import MODELS_DIR
+def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str,
+         grade: str = "accurate") -> Path:
+    """Copy the best model into mmace_fast/models/<material><grade suffix>/ with provenance
+    metadata, and freeze it (model.mmace) for the C++ evaluator."""
+    from mmace_fast.export import export_model
+    from mmace_fast.models import FROZEN_NAME, GRADES, MODELS_DIR
     model, mcfg, meta = load_model(run_dir / "model")
     doc = read_model_json(run_dir / "model")
     meta = dict(doc.get("metadata", {}))
@@ -817,12 +820,14 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str) 
                          if snap["spiral_path"] else None),
         "spirals_sha256": snap["spirals_sha256"],
         "made_by": command,
+        "grade": grade,
         "results": {k: v for k, v in results.items() if k not in BULKY},
     })
-    dest = MODELS_DIR / material
+    dest = MODELS_DIR / (material + GRADES[grade])
     # a spin-orbit model's derived coupling buffers make model.pt ~14 MB: shipped gzipped
     save_model(dest, model, mcfg, meta, compress=bool(getattr(mcfg, "soc", False)))
-    log.info("shipped %s -> %s", material, dest)
+    export_model(model, dest / FROZEN_NAME)
+    log.info("shipped %s (%s grade) -> %s", material, grade, dest)
     return dest
 
 
@@ -841,7 +846,7 @@ class ShipRunError(RuntimeError):
     """An earlier run cannot be shipped (missing files, or its snapshot changed)."""
 
 
-def ship_run(material: str, run_dir: Path) -> Path:
+def ship_run(material: str, run_dir: Path, grade: str = "accurate") -> Path:
     """Ship the model of the finished run in ``run_dir`` (model/, its data snapshot and
     results.json) as :func:`ship` would have at the end of that run."""
     path = run_dir / RESULTS_NAME
@@ -857,7 +862,7 @@ def ship_run(material: str, run_dir: Path) -> Path:
         raise ShipRunError(f"{run_dir}: snapshot sha256 {snap['sha256'][:12]} is not the "
                            f"{str(recorded)[:12]} its results were computed on")
     return ship(material, run_dir, snap, doc["results"],
-                f"{doc['command']} (shipped afterwards with --ship-run)")
+                f"{doc['command']} (shipped afterwards with --ship-run)", grade)
 
 
 def evaluate_shipped_all(materials: list[str], out: Path, args) -> dict:
@@ -898,6 +903,9 @@ def main(argv=None):
                    help="copy the trained models to mmace_fast/models/ (not with --quick)")
     p.add_argument("--ship-run", action="store_true",
                    help="ship the models of an earlier full run in --out (no training)")
+    p.add_argument("--grade", default="accurate", choices=("accurate", "mc"),
+                   help="--ship / --ship-run into models/<material> (accurate) or "
+                        "models/<material>_mc (the Monte Carlo grade model)")
     p.add_argument("--compare-shipped", action="store_true",
                    help="also evaluate the currently shipped model of each material on the "
                         "same snapshot and split (keys <m>_shipped_*): the old-vs-new "
@@ -930,7 +938,7 @@ def main(argv=None):
             p.error(f"no finished full run under {Path(args.out) / 'full'}")
         for material, run_dir in runs:
             try:
-                ship_run(material, run_dir)
+                ship_run(material, run_dir, args.grade)
             except ShipRunError as exc:
                 p.error(str(exc))
         return
@@ -975,7 +983,7 @@ def main(argv=None):
             res.update(shipped_comparison(material, snap, 1e-3 * args.tie_mev))
         write_run_results(run_dir, material, command, res)
         if args.ship:
-            ship(material, run_dir, snap, res, command)
+            ship(material, run_dir, snap, res, command, args.grade)
         result.update({f"{material}_{k}": v for k, v in res.items()})
     result.update(quick=args.quick, tie_mev=args.tie_mev, threads=1, dtype="float64",
                   model=dict(QUICK_MODEL if args.quick else MODEL, **arch),

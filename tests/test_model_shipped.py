@@ -155,3 +155,28 @@ def test_default_calculator_on_atoms():
     assert np.isfinite(atoms.get_potential_energy())
     assert np.abs(atoms.get_forces()).max() < 1e-8              # symmetric cell
     assert atoms.calc.get_property("magforces", atoms).shape == (2, 3)
+
+
+def test_monte_carlo_grade_fe_model():
+    """models/fe_mc: one message-passing layer (a trial changes its one-hop neighbourhood
+    only), trained on the same data and split as the accurate model; FM below AFM with the DFT
+    moment, and its recorded held-out errors within the accurate model's range."""
+    assert available("mc") == ["fe"]
+    model, cfg, meta = load_default("fe", grade="mc")
+    assert cfg.n_layers == 1 and meta["grade"] == "mc" and meta["material"] == "fe"
+    acc = load_default("fe")[2]
+    assert meta["results"]["e_mae_mev_atom"] < 1.5 * acc["results"]["e_mae_mev_atom"]
+    assert meta["results"]["magf_mae_mev_mub"] < 1.5 * acc["results"]["magf_mae_mev_mub"]
+    a = 2.866
+    from mmace_fast.training.trainer import predict
+    e = []
+    for signs in ([1, 1], [1, -1]):
+        conf = _conf(a * np.eye(3), [[0, 0, 0], [0.5, 0.5, 0.5]], [26, 26],
+                     2.2 * np.asarray(signs, float))
+        e.append(float(predict(model, [conf], cfg.r_cut, stress=False, forces=False,
+                               magforces=False)["energy"][0]))
+    assert e[0] < e[1]
+    with pytest.raises(UnknownModelError, match="grade"):
+        load_default("fe", grade="fast")
+    with pytest.raises(UnknownModelError, match="mc model"):
+        load_default("crn", grade="mc")

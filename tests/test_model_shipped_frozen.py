@@ -13,23 +13,26 @@ from ase.io import read  # noqa: E402
 
 from mmace_fast.export import format as fmt  # noqa: E402
 from mmace_fast.export.freeze import freeze  # noqa: E402
-from mmace_fast.models import (available, default_calculator, frozen_path,  # noqa: E402
-                               load_default, load_frozen)
+from mmace_fast.models import (GRADES, available, default_calculator,  # noqa: E402
+                               frozen_path, load_default, load_frozen)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+#: every shipped model: (material, grade)
+SHIPPED = [(m, g) for g in GRADES for m in available(g)]
 
 
-@pytest.mark.parametrize("material", available())
-def test_frozen_file_is_current(material):
+@pytest.mark.parametrize("material, grade", SHIPPED)
+def test_frozen_file_is_current(material, grade):
     """Re-freezing model.pt gives the shipped file: same header and integer tables, float
     arrays equal to 1e-14 relative (a softplus or a sum may round differently on another
     machine by an ulp, which changes the sha256 but not the model; a retrained model differs
     at the 1e-3 level)."""
-    model, _, _ = load_default(material)
+    model, _, _ = load_default(material, grade)
     header, arrays = freeze(model)
     fresh = fmt.decode(fmt.encode(header, arrays))
-    shipped = fmt.read(frozen_path(material))
-    stale = f"{frozen_path(material)} is stale: run `python -m mmace_fast.models freeze`"
+    shipped = fmt.read(frozen_path(material, grade))
+    stale = (f"{frozen_path(material, grade)} is stale: run `python -m mmace_fast.models "
+             f"freeze --grade {grade}`")
     assert fresh.header == shipped.header, stale
     assert set(fresh.arrays) == set(shipped.arrays), stale
     for name, a in fresh.arrays.items():
@@ -42,10 +45,10 @@ def test_frozen_file_is_current(material):
             assert np.array_equal(a, b), (name, stale)
 
 
-@pytest.mark.parametrize("material", available())
-def test_frozen_energy_equals_torch_on_shipped_frames(material):
-    calc = default_calculator(material)
-    frozen = load_frozen(material)
+@pytest.mark.parametrize("material, grade", SHIPPED)
+def test_frozen_energy_equals_torch_on_shipped_frames(material, grade):
+    calc = default_calculator(material, grade)
+    frozen = load_frozen(material, grade)
     with gzip.open(DATA / f"{material}.extxyz.gz", "rt") as fh:
         frames = read(fh, index=":3", format="extxyz")
     for atoms in frames:

@@ -3,7 +3,7 @@ import argparse
 import json
 import logging
 
-from mmace_fast.models import available, freeze_defaults
+from mmace_fast.models import GRADES, available, freeze_defaults
 
 
 def main(argv=None) -> int:
@@ -11,9 +11,10 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("freeze", help="export model.pt -> model.mmace for the C++ evaluator")
     f.add_argument("materials", nargs="*", help=f"default: all of {available()}")
+    f.add_argument("--grade", default="accurate", choices=sorted(GRADES))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(json.dumps(freeze_defaults(args.materials or None)))
+    print(json.dumps(freeze_defaults(args.materials or None, args.grade)))
     return 0
 
 
