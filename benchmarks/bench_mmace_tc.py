@@ -7,12 +7,13 @@ Each model: parallel tempering in windows around the transition at every size, a
 rule on tau_int and the U4 error (or a budget, said in the result), Binder crossings of
 multiple-histogram-reweighted U4 curves; Tc is the crossing of the two largest sizes, every
 pair's crossing is listed (for Pajda the drift with size checks the protocol itself). mMACE
-models: the frozen file ``--frozen`` (default: the shipped Fe model) with moments of fixed
+models: the shipped Fe model of ``--grade`` (or the frozen file ``--frozen``) with moments of fixed
 length (the fitted DFT moment, direction moves) and free length (d^3m, 30 % longitudinal
 moves). Resumable (checkpoints under ``--out``). The last stdout line is one JSON object:
 fe_tc_<model>_k, fe_tc_<model>_err_k, fe_tc_<model>_reliable for model in heis, pajda,
 mmace_fixed, mmace_free; sizes; largest_L; model (which mMACE); wall_s. The full run writes
-benchmarks/results/bench_mmace_tc.json.
+benchmarks/results/bench_mmace_tc.json (``--grade mc``, the default: the Monte Carlo grade
+model) or bench_mmace_tc_accurate.json (``--grade accurate``).
 """
 from __future__ import annotations
 
@@ -83,8 +84,11 @@ def build_models(names, frozen_file: Path, data: Path, quick: bool):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes and sweeps (< 1 min)")
-    p.add_argument("--frozen", type=Path,
-                   default=ROOT / "mmace_fast" / "models" / "fe" / "model.mmace")
+    p.add_argument("--grade", default="mc", choices=("mc", "accurate"),
+                   help="which shipped Fe mMACE: the Monte Carlo grade (default) or the "
+                        "accurate one")
+    p.add_argument("--frozen", type=Path, default=None,
+                   help="any frozen Fe model instead of a shipped one")
     p.add_argument("--data", type=Path, default=ROOT / "data" / "fe.extxyz.gz",
                    help="data the Heisenberg baseline is fitted to")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
@@ -99,11 +103,17 @@ def main(argv=None):
     from mmace_fast.compare.thermo import protocol_tc
     from mmace_fast.mc.protocol import TcProtocol
 
+    from mmace_fast.models import frozen_path
     mode = "quick" if args.quick else "full"
+    label = "custom" if args.frozen is not None else args.grade
+    if args.frozen is None:
+        args.frozen = frozen_path("fe", args.grade)
     t0 = time.perf_counter()
     models, notes, fit, moment = build_models(args.models, args.frozen, args.data, args.quick)
     key = _sha12(args.frozen)
-    result = {"quick": args.quick, "model": str(args.frozen), "model_sha256": key,
+    result = {"quick": args.quick, "model": str(Path(args.frozen).resolve().relative_to(ROOT))
+              if Path(args.frozen).resolve().is_relative_to(ROOT) else str(args.frozen),
+              "grade": label, "model_sha256": key,
               "moment_muB": moment, "threads": args.threads, "notes": notes, "protocols": {}}
     runs = {}
     for name, (model, bracket) in models.items():
@@ -138,7 +148,8 @@ def main(argv=None):
     result["largest_L"] = max(result["sizes"]) if result["sizes"] else None
     result["wall_s"] = time.perf_counter() - t0
     if not args.quick:
-        path = ROOT / "benchmarks" / "results" / "bench_mmace_tc.json"
+        name = "bench_mmace_tc.json" if label == "mc" else f"bench_mmace_tc_{label}.json"
+        path = ROOT / "benchmarks" / "results" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1, default=float) + "\n")
     print(json.dumps(result, default=float))

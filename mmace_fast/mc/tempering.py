@@ -123,6 +123,7 @@ class ParallelTempering:
         self.exchange_every = int(exchange_every)
         self.threads = int(threads)
         self._pool = None
+        self._synced = None          # checkpoint path this object last wrote or read
         start = np.asarray(spins, dtype=np.float64)
         if start.ndim == 2:
             start = np.broadcast_to(start, (len(temps),) + start.shape)
@@ -277,7 +278,7 @@ class ParallelTempering:
                              "sample_every)")
         if checkpoint is not None:
             remove_stale_temporaries(checkpoint)
-            if os.path.exists(checkpoint):
+            if os.path.exists(checkpoint) and self._synced != os.path.abspath(checkpoint):
                 self.load_checkpoint(checkpoint)
                 log.info("parallel tempering resumed from %s at %s", checkpoint, self.progress)
         while self.progress["equilibration"] < n_equil:
@@ -326,6 +327,7 @@ class ParallelTempering:
     def save_checkpoint(self, path):
         """Write the whole ensemble atomically."""
         write_npz_atomic(path, self.state_dict())
+        self._synced = os.path.abspath(path)
 
     def load_checkpoint(self, path):
         """Restore the ensemble written by :meth:`save_checkpoint`; CheckpointError when it
@@ -359,6 +361,7 @@ class ParallelTempering:
         self.samples = SlotSamples(st["energy"], st["magnetisation"], st["staggered"],
                                    np.asarray(st["replica"], dtype=np.int64))
         self.progress = dict(meta["progress"])
+        self._synced = os.path.abspath(path)
 
 
 def _read_pt_checkpoint(path) -> dict:
