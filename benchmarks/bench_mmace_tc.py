@@ -49,36 +49,10 @@ PLANS = {
                       n_equil=5, min_prod=10, chunk=10, max_prod=10, target_u4_err=0.05),
     },
 }
-BRACKETS = {"pajda": (780.0, 1050.0), "mmace_fixed": (650.0, 1400.0),
-            "mmace_free": (650.0, 1400.0)}
 
 
 def _sha12(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
-
-
-def build_models(names, frozen_file: Path, data: Path, quick: bool):
-    """name -> (ModelSystem, bracket (K)); the fitted model's bracket from its mean field."""
-    from mmace_fast.baseline import fit_material
-    from mmace_fast.compare.thermo import (ferromagnetic_fit, heisenberg_model, mmace_model,
-                                           not_ferromagnetic_note, pajda_model)
-    from mmace_fast.export import FrozenModel
-    out, notes = {}, {}
-    fit = fit_material("fe", data_path=str(data))
-    moment = float(fit.moments[26])
-    if "heis" in names:
-        if ferromagnetic_fit(fit):
-            t_mf = float(fit.mean_field["T_K"])
-            out["heis"] = (heisenberg_model("fe", fit), (0.55 * t_mf, 1.0 * t_mf))
-        else:
-            notes["heis"] = not_ferromagnetic_note(fit)
-    if "pajda" in names:
-        out["pajda"] = (pajda_model(), BRACKETS["pajda"])
-    frozen = FrozenModel.load(frozen_file) if {"mmace_fixed", "mmace_free"} & set(names) else None
-    for name, free in (("mmace_fixed", False), ("mmace_free", True)):
-        if name in names:
-            out[name] = (mmace_model("fe", frozen, moment, free_length=free), BRACKETS[name])
-    return out, notes, fit, moment
 
 
 def main(argv=None):
@@ -109,7 +83,12 @@ def main(argv=None):
     if args.frozen is None:
         args.frozen = frozen_path("fe", args.grade)
     t0 = time.perf_counter()
-    models, notes, fit, moment = build_models(args.models, args.frozen, args.data, args.quick)
+    from mmace_fast.baseline import fit_material
+    from mmace_fast.compare.thermo import fe_tc_models
+    from mmace_fast.export import FrozenModel
+    fit = fit_material("fe", data_path=str(args.data))
+    moment = float(fit.moments[26])
+    models, notes = fe_tc_models(args.models, fit, FrozenModel.load(args.frozen), moment)
     key = _sha12(args.frozen)
     result = {"quick": args.quick, "model": str(Path(args.frozen).resolve().relative_to(ROOT))
               if Path(args.frozen).resolve().is_relative_to(ROOT) else str(args.frozen),

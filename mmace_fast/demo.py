@@ -3,20 +3,23 @@
     python -m mmace_fast.demo            (about 10 minutes on 2 cores)
     python -m mmace_fast.demo --quick    (tiny sizes, under a minute; used by the tests)
 
-Every model runs through the same Monte Carlo engine on the same bcc lattices:
+Every model runs through the same Monte Carlo engine on the same bcc lattices, and through the
+one Tc protocol (:mod:`mmace_fast.mc.protocol`: parallel tempering, stopping rule,
+multiple-histogram-reweighted Binder crossings of three sizes):
 
 1. the classical Heisenberg model fitted (mmace_fast.baseline, fixed lattice, ridge + CV) to
-   the shipped GPAW data (data/fe.extxyz.gz), unit spins of the fitted moment length;
-2. the shipped mMACE trained on that data (mmace_fast/models/fe), frozen into the C++
-   incremental evaluator (no torch), moment lengths free: samples exp(-E/kT) d^3m; when the
-   data file has grown since the model was trained (its SHA-256 differs from the one in the
-   model's metadata), the demo says so and reports both frame counts;
+   the shipped GPAW data (data/fe.extxyz.gz and its spirals), unit spins of the fitted moment;
+2. the shipped Monte Carlo grade mMACE trained on that data (mmace_fast/models/fe_mc: one
+   message-passing layer), frozen into the C++ incremental evaluator (no torch), moment
+   lengths free: samples exp(-E/kT) d^3m; ``--grade accurate`` takes the two-layer model
+   instead (about 20 times slower per trial). When the data file is not the one the model was
+   trained on (SHA-256 against its metadata), the demo says so;
 3. Pajda et al.'s 8-shell LSDA constants (the literature reference).
 
-Each model: a coarse scan at the smallest size brackets the transition, then two sizes scan a
-window around it; Tc from the Binder-cumulant crossing (with a bootstrap error) and from the
-susceptibility peak. Prints the table against experiment (1043 K), saves scan tables and
-checkpoints (a rerun resumes) and, if matplotlib is installed, a plot of |M|, chi and U4.
+Prints the table against experiment (1043 K) with the sizes and sweeps each model used and
+whether its error bar is converged (else it is reported as a lower bound), saves the protocol
+results and checkpoints (a rerun resumes) and, if matplotlib is installed, a plot of the
+reweighted U4 and chi curves.
 """
 from __future__ import annotations
 
@@ -25,124 +28,61 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from mmace_fast.compare.thermo import (T_EXP, TcResult, ferromagnetic_fit, fine_window,
-                                       heisenberg_model, locate_transition, mmace_model,
-                                       not_ferromagnetic_note, pajda_model, scan_model)
+from mmace_fast.compare.thermo import T_EXP, ferromagnetic_fit
 from mmace_fast.mc.presets import mean_field_tc, pajda_fe_exchange_ev
-from mmace_fast.mc.scan import critical_temperature
 
 log = logging.getLogger("mmace_fast.demo")
-#: centre of the mMACE pre-scan (K): independent of the fitted model, which need not order
-MMACE_GUESS_K = 1000.0
 #: the shipped GPAW data of bcc Fe (what the shipped mMACE was trained on, or a superset:
 #: see :func:`training_data_check`)
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "fe.extxyz.gz"
 COUNTS_BCC = np.array([8, 6, 12, 24, 8, 6, 24, 24])   # bcc shell multiplicities (Pajda)
+#: demo rows: (key in the JSON line, model kind of compare.thermo.fe_tc_models, label)
+ROWS = (("heis", "heis", "Heisenberg fitted to the GPAW data"),
+        ("mmace", "mmace_free", "mMACE (free |m|, d^3m)"),
+        ("pajda", "pajda", "Heisenberg, Pajda et al. 2001"))
 
-#: run sizes: (coarse L, coarse T factors of the guess, fine sizes, fine points, rel. width,
-#: equilibration / production sweeps of coarse and fine scans)
+#: Tc protocol settings (mmace_fast.mc.protocol.TcProtocol) per model family. mMACE: even
+#: sizes only (an odd L cannot host the period-2 H- and P-point fluctuations an
+#: antiferromagnetic J2 favours), each size capped in wall time so the job stays ~10 min
 PLANS = {
     "full": {
-        "heisenberg": dict(coarse_L=6, coarse=(0.45, 1.25, 9), sizes=(6, 10), n_fine=9,
-                           width=0.12, sweeps_coarse=(300, 1000), sweeps=(500, 3000)),
-        "pajda": dict(sizes=(6, 10), temps=(850.0, 970.0, 7), sweeps=(500, 2000)),
-        # even sizes only: an odd L cannot host the period-2 (H-, P-point) fluctuations that
-        # an antiferromagnetic J2 favours, and orders far above the even sizes (L = 3 at
-        # ~500 K, L = 4 at ~350 K for the shipped model); L = 4 (11.5 A) is also the smallest
-        # cell longer than the 2-layer receptive field (2 r_cut = 10 A)
-        "mmace": dict(coarse_L=4, coarse=(0.2, 1.4, 7), sizes=(4, 6), n_fine=5, width=0.3,
-                      sweeps_coarse=(60, 120), sweeps=(80, 200)),
+        "classical": dict(sizes=(6, 10, 14), n_bracket_replicas=10, bracket_sweeps=(300, 600),
+                          n_replicas=8, n_equil=500, min_prod=2000, chunk=2000, max_prod=8000,
+                          target_u4_err=0.003, max_wall_s=60.0),
+        "mmace": dict(sizes=(6, 8, 10), n_bracket_replicas=8, bracket_sweeps=(100, 200),
+                      n_replicas=6, n_equil=150, min_prod=400, chunk=400, max_prod=2000,
+                      target_u4_err=0.005, max_wall_s=150.0),
     },
     "quick": {
-        # the coarse chi peak of L = 3 with only tens of sweeps is noise-dominated (session 13:
-        # a J1-only fit peaked at 1.36 Tc and the fine window missed Tc): a few hundred sweeps
-        # (milliseconds here) and a +-30 % window
-        "heisenberg": dict(coarse_L=3, coarse=(0.45, 1.25, 7), sizes=(3, 4), n_fine=5,
-                           width=0.3, sweeps_coarse=(200, 500), sweeps=(100, 300)),
-        "pajda": dict(sizes=(3, 4), temps=(800.0, 1000.0, 4), sweeps=(30, 100)),
-        "mmace": dict(coarse_L=2, coarse=(0.3, 1.8, 4), sizes=(2, 3), n_fine=4, width=0.3,
-                      sweeps_coarse=(5, 10), sweeps=(5, 15)),
+        "classical": dict(sizes=(3, 4), n_bracket_replicas=6, bracket_sweeps=(50, 100),
+                          n_replicas=4, n_equil=50, min_prod=200, chunk=200, max_prod=200,
+                          target_u4_err=0.01),
+        "mmace": dict(sizes=(2, 3), n_bracket_replicas=4, bracket_sweeps=(5, 10), n_replicas=3,
+                      n_equil=5, min_prod=10, chunk=10, max_prod=10, target_u4_err=0.05),
     },
 }
 
 
-def _progress(model, L, k, n, row):
-    log.info("  [%s L=%d] %d/%d  T = %7.1f K  |M| = %.3f  U4 = %.3f  (%.0f s)", model.kind, L,
-             k + 1, n, row["temperature_K"], row.get("ms_abs", row["m_abs"]),
-             row.get("u4_ms", row["u4_m"]), row["wall_s"])
-
-
-def _window(model, guess, plan, out):
-    """Fine-scan temperatures (K): a coarse scan over plan["coarse"] x guess at the smallest
-    size locates the chi peak, the window spans plan["width"] around it."""
-    lo, hi, n = plan["coarse"]
-    t_star = locate_transition(model, plan["coarse_L"], np.linspace(lo * guess, hi * guess, n),
-                               *plan["sweeps_coarse"], workdir=out, progress=_progress)
-    return fine_window(t_star, plan["width"], plan["n_fine"])
-
-
-def _run_heisenberg(fit, plan, out):
-    model = heisenberg_model("fe", fit)
-    temps = _window(model, float(fit.mean_field.get("T_K", 1000.0)), plan, out)
-    return scan_model(model, plan["sizes"], temps, *plan["sweeps"], workdir=out,
-                      progress=_progress)
-
-
-def _run_pajda(plan, out):
-    lo, hi, n = plan["temps"]
-    return scan_model(pajda_model(), plan["sizes"], np.linspace(lo, hi, n), *plan["sweeps"],
-                      workdir=out, progress=_progress)
-
-
 def _quiet_logs(quick):
-    """Progress lines from this module; the scan's own per-temperature line is a duplicate, and
-    the statistics' short-run warnings are expected at the smoke-test size."""
+    """Progress lines from this module and the protocol's per-size lines; per-lattice setup
+    lines are noise here, and the statistics' short-run warnings are expected at the
+    smoke-test size."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("mmace_fast.mc.scan").setLevel(logging.WARNING)
+    for name in ("mmace_fast.mc.hamiltonian", "mmace_fast.mc.mmace_hamiltonian",
+                 "mmace_fast.mc.tempering"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     if quick:
-        logging.getLogger("mmace_fast.mc.stats").setLevel(logging.ERROR)
-        logging.getLogger("mmace_fast.mc.tc").setLevel(logging.ERROR)
+        for name in ("mmace_fast.mc.stats", "mmace_fast.mc.reweight", "mmace_fast.mc.protocol"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _mmace_one_size(L, temps, sweeps, out, moment, quick=False):
-    """Worker (own process): one fine mMACE scan; the frozen model is loaded here."""
-    _quiet_logs(quick)
-    from mmace_fast.models import load_frozen  # noqa: PLC0415
-
-    model = mmace_model("fe", load_frozen("fe"), moment, free_length=True)
-    return scan_model(model, [L], temps, *sweeps, workdir=out, progress=_progress).tables[L]
-
-
-def _run_mmace(moment, guess, plan, out, workers):
-    from mmace_fast.models import load_frozen  # noqa: PLC0415
-
-    model = mmace_model("fe", load_frozen("fe"), moment, free_length=True)
-    temps = _window(model, guess, plan, out)
-    t0 = time.perf_counter()
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futs = {L: pool.submit(_mmace_one_size, L, temps, plan["sweeps"], out, moment)
-                    for L in plan["sizes"]}
-            tables = {L: f.result() for L, f in futs.items()}
-    else:
-        tables = {L: _mmace_one_size(L, temps, plan["sweeps"], out, moment)
-                  for L in plan["sizes"]}
-    try:
-        tc = critical_temperature(tables, order="m")
-    except ValueError as exc:
-        log.warning("mMACE: no Tc estimate (%s)", exc)
-        tc = None
-    return TcResult(model, tables, tc, time.perf_counter() - t0, "m")
-
-
-def _plot(results, path, moment):
-    """|M|, chi and U4 against T; mMACE's M (muB) is divided by the DFT moment length and its
-    chi by its square, so that all models show the order parameter of unit spins."""
+def _plot(results: dict, path, moment):
+    """Reweighted U4 and chi (per size) of every model; mMACE's chi is divided by the squared
+    moment length so that all models show the order parameter of unit spins."""
     try:
         import matplotlib  # noqa: PLC0415
         matplotlib.use("Agg")
@@ -150,21 +90,18 @@ def _plot(results, path, moment):
     except ImportError:
         log.info("matplotlib not installed (pip install 'mmace_fast[plot]'): no plot")
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for res in results:
-        scale = moment if res.model.kind.startswith("mmace") else 1.0
-        for L, tab in sorted(res.tables.items()):
-            t = tab.column("temperature_K")
-            lab = f"{res.model.name}, L={L}"
-            axes[0].plot(t, tab.column("m_abs") / scale, "o-", ms=3, label=lab)
-            axes[1].plot(t, tab.column("chi_m") / scale ** 2, "o-", ms=3, label=lab)
-            axes[2].errorbar(t, tab.column("u4_m"), tab.column("u4_m_err"), fmt="o-", ms=3,
-                             label=lab)
-    for ax, name in zip(axes, ["<|M|> / |m| (per site)", "chi (unit spins)", "Binder U4"]):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, res in results.items():
+        scale = moment if label.startswith("mMACE") else 1.0
+        for L, c in sorted(res.curves.items()):
+            ok = c.reliable
+            axes[0].plot(c.grid[ok], c.values["u4_m"][ok], "-", label=f"{label}, L={L}")
+            axes[1].plot(c.grid[ok], c.values["chi_m"][ok] / scale ** 2, "-")
+    for ax, name in zip(axes, ["Binder U4 (reweighted)", "chi (unit spins, reweighted)"]):
         ax.set_xlabel("T (K)")
         ax.set_ylabel(name)
         ax.axvline(T_EXP["fe"], color="k", ls=":", lw=1)
-    axes[2].legend(fontsize=6)
+    axes[0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -217,9 +154,9 @@ def training_data_check(data_path, metadata: dict) -> dict:
     return out
 
 
-def _exchange_comparison(fit, moment: float, quick: bool) -> dict:
+def _exchange_comparison(fit, moment: float, quick: bool, grade: str = "mc") -> dict:
     """J per shell (meV, unit spins, pair once) of the fitted baseline, of the shipped frozen
-    mMACE (extracted from its energies at |m| = ``moment`` on random directions in a 30-degree
+    mMACE of ``grade`` (extracted from its energies at |m| = ``moment`` on random directions in a 30-degree
     cap around FM, the magnon regime of Pajda's constants) and of Pajda et al.; logged as the
     energy scale behind each model's Tc."""
     from mmace_fast.baseline import extract_from_frozen, reference_structure  # noqa: PLC0415
@@ -228,7 +165,7 @@ def _exchange_comparison(fit, moment: float, quick: bool) -> dict:
     from mmace_fast.models import load_frozen  # noqa: PLC0415
 
     lat = material_lattice("bcc_Fe", 2 if quick else 3, 2.866)
-    ham = FrozenMMACEHamiltonian.from_arrays(load_frozen("fe"), lat.positions, lat.cell,
+    ham = FrozenMMACEHamiltonian.from_arrays(load_frozen("fe", grade), lat.positions, lat.cell,
                                              lat.pbc, lat.numbers)
     n_shells = 3 if quick else 5
     res = extract_from_frozen(ham, lat, reference_structure("fe"), (26,), {26: moment},
@@ -245,24 +182,48 @@ def _exchange_comparison(fit, moment: float, quick: bool) -> dict:
 
 
 def _table(rows, mfa_fit, mfa_pajda, notes=None):
+    """rows: [(label, TcProtocolResult or None)]."""
     exp = T_EXP["fe"]
     notes = notes or {}
-    print("\nCurie temperature of bcc Fe: same Monte Carlo engine, same lattices")
-    print(f"{'model':34s} {'Tc Binder (K)':>14s} {'err':>6s} {'crossings (K)':>14s} "
-          f"{'Tc chi (K)':>11s} {'/exp':>6s}")
-    for name, tc in rows:
-        if tc is None:
-            print(f"{name:34s} {'n/a':>14s}  {notes.get(name, '')}")
+    print("\nCurie temperature of bcc Fe: same Monte Carlo engine, same lattices, one protocol")
+    print(f"{'model':32s} {'Tc (K)':>7s} {'err':>5s} {'pairs (K)':>11s} {'chi (K)':>8s} "
+          f"{'sizes':>9s} {'sweeps':>15s} {'/exp':>6s}")
+    for name, res in rows:
+        if res is None or not np.isfinite(res.tc):
+            why = notes.get(name) or (res.note if res is not None else "")
+            print(f"{name:32s} {'n/a':>7s}  {why}")
             continue
-        ratio = tc.tc_binder / exp
-        lo, hi = tc.tc_binder_range
-        cross = f"{lo:.0f}" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f}"
-        print(f"{name:34s} {tc.tc_binder:14.0f} {tc.tc_binder_err:6.0f} {cross:>14s} "
-              f"{tc.tc_chi:11.0f} {ratio:6.3f}")
-    print(f"{'experiment':34s} {exp:14.0f}")
-    print("(crossings: lowest and highest U4 crossing of the linear interpolants over all pairs "
-          "of sizes; a range wider than the error bar means noisy curves that cross repeatedly)")
+        ts = [p["tc"] for p in res.pairs if np.isfinite(p["tc"])]
+        pairs = f"{min(ts):.0f}-{max(ts):.0f}" if ts else "-"
+        chi = f"{res.chi_peak['t']:.0f}" if res.chi_peak else "-"
+        sizes = ",".join(str(r.L) for r in res.runs)
+        sweeps = ",".join(str(r.sweeps) for r in res.runs)
+        err = f"{res.tc_err:.0f}" + ("" if res.errors_reliable else "+")
+        print(f"{name:32s} {res.tc:7.0f} {err:>5s} {pairs:>11s} {chi:>8s} {sizes:>9s} "
+              f"{sweeps:>15s} {res.tc / exp:6.3f}")
+    print(f"{'experiment':32s} {exp:7.0f}")
+    print("(Tc: U4 crossing of the two largest sizes, reweighted, jackknife error; 'err+' is a "
+          "lower bound: a size stopped on its budget before tau_int and the U4 error converged; "
+          "pairs: the crossings of every pair of sizes; sweeps: production per size)")
+    for name, res in rows:
+        if res is not None and res.note:
+            print(f"  {name}: {res.note}")
     print(f"(mean field: fitted Heisenberg {mfa_fit:.0f} K, Pajda 8 shells {mfa_pajda:.0f} K)")
+
+
+def _run_model(kind, model, bracket, plan, out, threads):
+    """One model through the Tc protocol; checkpoints under ``out``."""
+    from mmace_fast.compare.thermo import protocol_tc  # noqa: PLC0415
+    from mmace_fast.mc.protocol import TcProtocol  # noqa: PLC0415
+
+    family = "mmace" if kind.startswith("mmace") else "classical"
+    protocol = TcProtocol(**plan[family], bracket=bracket, threads=threads)
+    t0 = time.perf_counter()
+    res = protocol_tc(model, protocol, workdir=out)
+    log.info("  %s: Tc = %.0f +- %.0f K (%s%s), %.0f s", model.name, res.tc, res.tc_err,
+             res.method, "" if res.errors_reliable else ", error a lower bound",
+             time.perf_counter() - t0)
+    return res
 
 
 def main(argv=None) -> int:
@@ -270,12 +231,16 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     p.add_argument("--out", default="runs/demo_fe", help="tables, checkpoints, plot")
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                   help="processes for the two mMACE sizes")
+    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
+                   help="parallel-tempering replicas run concurrently")
+    p.add_argument("--grade", default="mc", choices=("mc", "accurate"),
+                   help="the shipped Fe mMACE: Monte Carlo grade (default) or accurate")
     p.add_argument("--data", default=None,
                    help="data file the Heisenberg baseline is fitted to (default: the shipped "
                         "data/fe.extxyz.gz, the data the shipped mMACE was trained on)")
     args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error("--threads must be >= 1")
     _quiet_logs(args.quick)
     mode = "quick" if args.quick else "full"
     plan = PLANS[mode]
@@ -284,11 +249,13 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
 
     from mmace_fast.baseline import fit_material  # noqa: PLC0415
+    from mmace_fast.compare.headtohead import fit_key  # noqa: PLC0415
+    from mmace_fast.compare.thermo import fe_tc_models  # noqa: PLC0415
+    from mmace_fast.models import frozen_path, load_frozen, metadata  # noqa: PLC0415
 
     data = args.data or str(DEFAULT_DATA)
     log.info("1/4 fitting the Heisenberg baseline to %s", data)
-    from mmace_fast.models import metadata  # noqa: PLC0415
-    data_check = training_data_check(data, metadata("fe"))
+    data_check = training_data_check(data, metadata("fe", args.grade))
     fit = fit_material("fe", data_path=data)
     moment = float(fit.moments[26])
     for row in fit.exchange:
@@ -296,63 +263,59 @@ def main(argv=None) -> int:
                  row["shell"], row["J_unit_once_meV"], row["sigma_unit_once_meV"],
                  row["J_unit_twice_mRy"])
     mfa_fit = float(fit.mean_field.get("T_K", float("nan")))
-    exchange = _exchange_comparison(fit, moment, args.quick)
-    heis_name, notes = "Heisenberg fitted to the GPAW data", {}
-    if ferromagnetic_fit(fit):
-        log.info("2/4 Heisenberg scans (fitted, then Pajda)")
-        # the fitted Hamiltonian changes with the data and the fitting code: its checkpoints
-        # live under a folder named by its parameters, so a rerun never resumes another's
-        from mmace_fast.compare.headtohead import fit_key  # noqa: PLC0415
-        heis = _run_heisenberg(fit, plan["heisenberg"], os.path.join(out, f"fit_{fit_key(fit)}"))
-    else:
-        # an FM scan of a model that does not order ferromagnetically is no Curie point
-        notes[heis_name] = not_ferromagnetic_note(fit)
-        log.warning("the fitted Heisenberg model is %s: its FM scan is skipped", notes[heis_name])
-        log.info("2/4 Heisenberg scans (Pajda)")
-        heis = None
-    pajda = _run_pajda(plan["pajda"], out)
-    log.info("3/4 mMACE scans (frozen C++ evaluator, free |m|, d^3m measure)")
-    guess = MMACE_GUESS_K          # the pre-scan spans 0.2-1.4 x this, fitted model or not
-    workers = 1 if args.quick else max(1, args.workers)
-    # likewise the mMACE checkpoints live under the frozen model's content hash
-    from mmace_fast.models import frozen_path  # noqa: PLC0415
-    mm = _run_mmace(moment, guess, plan["mmace"],
-                    os.path.join(out, f"mmace_{_data_key(frozen_path('fe'))}"), workers)
+    exchange = _exchange_comparison(fit, moment, args.quick, args.grade)
+    models, skipped = fe_tc_models([k for _, k, _ in ROWS], fit, load_frozen("fe", args.grade),
+                                   moment)
+    notes = {label: skipped[kind] for _, kind, label in ROWS if kind in skipped}
+    for label, why in notes.items():
+        log.warning("%s is %s: its FM scan is skipped", label, why)
+    # checkpoints live under folders named by what defines each model (the fitted
+    # parameters, the frozen file's content), so a rerun never resumes another model's chains
+    folders = {"heis": f"fit_{fit_key(fit)}", "pajda": "pajda",
+               "mmace_free": f"mmace_{_data_key(frozen_path('fe', args.grade))}"}
+    results = {}
+    for key, kind, label in ROWS:
+        if kind not in models:
+            continue
+        log.info("%s/4 %s: Tc protocol", "3" if kind.startswith("mmace") else "2", label)
+        model, bracket = models[kind]
+        results[key] = _run_model(kind, model, bracket, plan, os.path.join(out, folders[kind]),
+                                  args.threads)
     log.info("4/4 report")
     mfa_pajda = mean_field_tc(pajda_fe_exchange_ev(), COUNTS_BCC)
-    _table([(heis_name, heis.tc if heis is not None else None),
-            ("mMACE (free |m|, d^3m)", mm.tc), ("Heisenberg, Pajda et al. 2001", pajda.tc)],
-           mfa_fit, mfa_pajda, notes)
-    plot = _plot([r for r in (heis, mm, pajda) if r is not None],
+    _table([(label, results.get(key)) for key, _, label in ROWS], mfa_fit, mfa_pajda, notes)
+    plot = _plot({label: results[key] for key, _, label in ROWS if key in results},
                  os.path.join(out, "fe_tc.png"), moment)
     wall = time.perf_counter() - t0
-    print(f"(tables and checkpoints in {out}{'; plot ' + plot if plot else ''}; {wall:.0f} s)")
+    print(f"(protocol results and checkpoints in {out}{'; plot ' + plot if plot else ''}; "
+          f"{wall:.0f} s)")
 
-    def val(res, key):
-        if res is None or res.tc is None:
+    def val(key, attr):
+        res = results.get(key)
+        if res is None:
             return None
-        v = getattr(res.tc, key)
+        v = getattr(res, attr)
         return float(v) if np.isfinite(v) else None
 
-    def span(res):
-        if res is None or res.tc is None or not np.all(np.isfinite(res.tc.tc_binder_range)):
-            return None
-        return [float(t) for t in res.tc.tc_binder_range]
-
-    print(json.dumps({"fe_tc_heis_K": val(heis, "tc_binder"),
-                      "fe_tc_heis_err_K": val(heis, "tc_binder_err"),
-                      "fe_heis_ferromagnetic": ferromagnetic_fit(fit),
-                      "fe_heis_mean_field": fit.mean_field,
-                      "fe_exchange_unit_once_meV": exchange,
-                      "fe_tc_mmace_K": val(mm, "tc_binder"),
-                      "fe_tc_mmace_err_K": val(mm, "tc_binder_err"),
-                      "fe_tc_mmace_range_K": span(mm), "fe_tc_heis_range_K": span(heis),
-                      "fe_tc_mmace_chi_peak_K": val(mm, "tc_chi"),
-                      "fe_tc_pajda_K": val(pajda, "tc_binder"), "fe_tc_exp_K": T_EXP["fe"],
-                      "fe_tc_mfa_fit_K": mfa_fit,
-                      "fe_data_is_model_training_data": data_check["same"],
-                      "fe_data_frames": data_check["data_frames"],
-                      "fe_model_training_frames": data_check["model_frames"], "wall_s": wall, "quick": args.quick}))
+    fig = {"fe_heis_ferromagnetic": ferromagnetic_fit(fit), "fe_heis_mean_field": fit.mean_field,
+           "fe_exchange_unit_once_meV": exchange, "fe_tc_exp_K": T_EXP["fe"],
+           "fe_tc_mfa_fit_K": mfa_fit, "mmace_grade": args.grade,
+           "fe_data_is_model_training_data": data_check["same"],
+           "fe_data_frames": data_check["data_frames"],
+           "fe_model_training_frames": data_check["model_frames"], "wall_s": wall,
+           "quick": args.quick}
+    for key, _, _ in ROWS:
+        res = results.get(key)
+        fig[f"fe_tc_{key}_K"] = val(key, "tc")
+        fig[f"fe_tc_{key}_err_K"] = val(key, "tc_err")
+        fig[f"fe_tc_{key}_reliable"] = None if res is None else res.errors_reliable
+        fig[f"fe_tc_{key}_method"] = None if res is None else res.method
+        fig[f"fe_tc_{key}_sizes"] = None if res is None else [r.L for r in res.runs]
+        fig[f"fe_tc_{key}_sweeps"] = None if res is None else [r.sweeps for r in res.runs]
+        fig[f"fe_tc_{key}_pairs_K"] = (None if res is None else
+                                       [[q["L1"], q["L2"], q["tc"] if np.isfinite(q["tc"])
+                                         else None] for q in res.pairs])
+    print(json.dumps(fig))
     return 0
 
 

@@ -245,3 +245,36 @@ def protocol_tc(model: ModelSystem, protocol, workdir: Optional[str] = None, see
     wd = None if workdir is None else os.path.join(workdir, model.kind)
     return run_tc_protocol(model.build, model.settings, protocol, workdir=wd, seed=seed,
                            centre=centre)
+
+
+#: bracket of the Tc protocol's first stage per bcc Fe model kind (K); the fitted Heisenberg
+#: model's comes from its mean-field temperature (FE_HEIS_BRACKET x T_MF)
+FE_BRACKETS = {"pajda": (780.0, 1050.0), "mmace_fixed": (650.0, 1400.0),
+               "mmace_free": (650.0, 1400.0)}
+FE_HEIS_BRACKET = (0.55, 1.0)
+
+
+def fe_tc_models(names, fit, frozen=None, moment: Optional[float] = None) -> tuple[dict, dict]:
+    """The bcc Fe models the demo and bench_mmace_tc compare, as {name: (ModelSystem, bracket
+    K)} for names among "heis" (``fit``, a fitted baseline; skipped with a note when its
+    mean-field ordering is not ferromagnetic), "pajda", "mmace_fixed" and "mmace_free"
+    (``frozen``, moments of length ``moment`` muB, default the fitted one). Returns (models,
+    notes {name: why skipped})."""
+    models, notes = {}, {}
+    moment = float(fit.moments[26]) if moment is None else float(moment)
+    if "heis" in names:
+        if ferromagnetic_fit(fit):
+            t_mf = float(fit.mean_field["T_K"])
+            models["heis"] = (heisenberg_model("fe", fit),
+                              tuple(f * t_mf for f in FE_HEIS_BRACKET))
+        else:
+            notes["heis"] = not_ferromagnetic_note(fit)
+    if "pajda" in names:
+        models["pajda"] = (pajda_model(), FE_BRACKETS["pajda"])
+    for name, free in (("mmace_fixed", False), ("mmace_free", True)):
+        if name in names:
+            if frozen is None:
+                raise ThermoError(f"{name} needs a frozen mMACE")
+            models[name] = (mmace_model("fe", frozen, moment, free_length=free),
+                            FE_BRACKETS[name])
+    return models, notes

@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from mmace_fast.conventions import KB_EV_PER_K
-from mmace_fast.mc.engine import (ADAPTED_SETTINGS, RESUME_MODES, CheckpointError, MonteCarlo,
+from mmace_fast.mc.engine import (ADAPTED_SETTINGS, CheckpointError, MonteCarlo,
                                   _differences, _digest, _pad_stats, remove_stale_temporaries,
                                   write_npz_atomic)
 
