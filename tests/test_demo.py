@@ -2,7 +2,6 @@
 Tc protocol, prints the Tc table and ends with one JSON line (CI runs it)."""
 import json
 
-import numpy as np
 import pytest
 
 pytest.importorskip("scipy")

@@ -3,7 +3,6 @@ against the simple cubic Heisenberg ferromagnet, kTc/J = 1.44293 (Chen, Ferrenbe
 1993), and its bookkeeping: resumption from its checkpoints, refusal of a changed request."""
 import json
 
-import numpy as np
 import pytest
 
 from mmace_fast.conventions import KB_EV_PER_K
