@@ -95,3 +95,16 @@ def test_sc_heisenberg_tc_to_three_per_mille_up_to_L24():
     assert abs(tc - TC_SC) < 0.003 * TC_SC, (tc, err, res.pairs)
     assert err < 0.003 * TC_SC
     assert abs(tc - TC_SC) < 3 * err + 1e-4
+
+
+def test_cli_tc_runs_the_protocol(capsys, tmp_path):
+    from mmace_fast.mc import cli
+    assert cli.main(["tc", "--model", "sc-nn", "--sizes", "4", "6", "--tmin", "1.2", "--tmax",
+                     "1.7", "--reduced", "--min-prod", "1000", "--max-prod", "2000",
+                     "--threads", "1", "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["method"] == "binder_largest_pair"
+    assert abs(out["kTc_over_J"] - TC_SC) < 0.04
+    assert (tmp_path / "tc_protocol.json").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["tc", "--model", "pajda-fe", "--tmin", "800", "--tmax", "1000", "--reduced"])

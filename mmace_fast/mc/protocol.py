@@ -457,6 +457,7 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
 
 
 def _jsonable(x):
+    """Plain JSON types; non-finite floats as None."""
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
