@@ -28,7 +28,9 @@ Measured:
 
 Shipped model (also ``--shipped-only``, no torch): trial moves/s of the shipped Fe mMACE
 (mmace_fast/models/fe/model.mmace: 16 channels, correlation 3) on bcc Fe L = 6 and 10 (432 and
-2000 atoms), same engine settings; keys moves_per_s_shipped_fe_L6 / _L10.
+2000 atoms), same engine settings; keys moves_per_s_shipped_fe_L6 / _L10; the Monte Carlo grade
+model (mmace_fast/models/fe_mc) likewise (moves_per_s_mcgrade_fe_l10); the full run adds
+size_ratio_2e3_1e5 (t_trial at L = 40, 128 000 atoms, over L = 10).
 
 Before / after (``--baseline DIR``): DIR is another checkout with its extension built (e.g.
 ``git worktree`` or ``git archive`` of an older commit + ``python setup.py build_ext
@@ -212,19 +214,33 @@ def before_after(cases: dict, baseline: Path, rounds: int, n_active: int, repeat
 
 
 def shipped_trials(quick: bool, repeats: int, n_active: int) -> dict:
-    """Trial moves/s of the shipped Fe model on bcc L = 6 and 10, in this process."""
+    """Trial moves/s of the shipped Fe models on bcc L = 6 and 10, in this process: the
+    accurate model (keys moves_per_s_shipped_fe_L6 / _L10, also moves_per_s_shipped_fe_l10)
+    and the Monte Carlo grade one (moves_per_s_mcgrade_fe_l10); and the cost per trial of the
+    accurate model at L = 40 (128 000 atoms) over L = 10 (2 000 atoms), size_ratio_2e3_1e5
+    (full run only: building the 128 000-atom caches takes minutes)."""
     from mmace_fast.export import FrozenModel
-    frozen = FrozenModel.load(SHIPPED_FE)
+    from mmace_fast.models import frozen_path
     result = {}
-    for reps in (6, 10):
-        st = bcc(reps)
-        r = trial_time(frozen, st, n_active, 1 if quick else 3, repeats)
-        result[f"moves_per_s_shipped_fe_L{reps}"] = 1.0 / r["t_trial"]
-        result[f"acceptance_shipped_fe_L{reps}"] = r["acceptance"]
-        result[f"mem_kb_per_atom_shipped_fe_L{reps}"] = r["mem_per_atom"] / 1024
-        log.info("shipped Fe L=%d (N=%d): %.3g moves/s (%.3f ms/trial), caches %.1f kB/atom",
-                 reps, len(st["numbers"]), 1.0 / r["t_trial"], 1e3 * r["t_trial"],
-                 r["mem_per_atom"] / 1024)
+    for grade, key in (("accurate", "shipped_fe"), ("mc", "mcgrade_fe")):
+        frozen = FrozenModel.load(frozen_path("fe", grade))
+        for reps in (6, 10):
+            st = bcc(reps)
+            r = trial_time(frozen, st, n_active, 1 if quick else 3, repeats)
+            result[f"moves_per_s_{key}_L{reps}"] = 1.0 / r["t_trial"]
+            result[f"acceptance_{key}_L{reps}"] = r["acceptance"]
+            result[f"mem_kb_per_atom_{key}_L{reps}"] = r["mem_per_atom"] / 1024
+            log.info("%s L=%d (N=%d): %.3g moves/s (%.3f ms/trial), caches %.1f kB/atom", key,
+                     reps, len(st["numbers"]), 1.0 / r["t_trial"], 1e3 * r["t_trial"],
+                     r["mem_per_atom"] / 1024)
+        result[f"moves_per_s_{key}_l10"] = result[f"moves_per_s_{key}_L10"]
+    if not quick:
+        frozen = FrozenModel.load(frozen_path("fe"))
+        big = trial_time(frozen, bcc(40), n_active, 3, repeats)
+        result["t_trial_s_shipped_fe_L40"] = big["t_trial"]
+        result["size_ratio_2e3_1e5"] = big["t_trial"] * result["moves_per_s_shipped_fe_L10"]
+        log.info("shipped Fe L=40 (N=128000): %.3g moves/s; size ratio L40/L10 %.2f",
+                 1.0 / big["t_trial"], result["size_ratio_2e3_1e5"])
     return result
 
 
