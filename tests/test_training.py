@@ -776,3 +776,46 @@ def test_compressed_weights_roundtrip_and_one_file_only(tmp_path):
     (tmp_path / "a" / GZ_WEIGHTS_NAME).write_bytes(gz_a)   # two weights files: refused
     with pytest.raises(ModelFilesError, match="both"):
         load_model(tmp_path / "a")
+
+
+def test_diverging_training_stops_with_an_error_and_keeps_the_good_checkpoint(tmp_path, capsys,
+                                                                              monkeypatch):
+    """Issue 35: a run whose loss becomes non-finite must not report success. One good epoch
+    is written, then a learning rate of 1e30 blows the weights up: exit code 2, no 'model
+    written', the checkpoint and weights on disk are the good epoch's (finite)."""
+    import torch
+
+    from mmace_fast.training.cli import main
+    from mmace_fast.training.trainer import TrainingDivergedError, train
+    monkeypatch.chdir(Path(__file__).parents[1])
+    out_dir = tmp_path / "run"
+    base = ["train", "--config", "tests/data/train_example.yaml", "--set", f"out_dir={out_dir}",
+            "--set", f"model={json.dumps(TINY_MODEL)}", "--set", "progress=false",
+            "--set", "ema=false", "--set", "keep_model=last", "--set", "patience=null"]
+    assert main(base + ["--set", "max_epochs=1"]) == 0
+    capsys.readouterr()
+    good = (out_dir / "checkpoint.pt").read_bytes()
+    rc = main(base + ["--set", "max_epochs=4", "--set", "lr=1.0e+30", "--set", "resume=false"])
+    assert rc == 2
+    assert "model written" not in capsys.readouterr().out
+    ck = torch.load(out_dir / "checkpoint.pt", weights_only=False)
+    assert all(torch.isfinite(v).all() for v in ck["model"].values()
+               if torch.is_tensor(v) and v.is_floating_point())
+    del good
+    # through the Python API it is an exception, not a return value
+    from mmace_fast.training.cli import load_config
+    cfg = load_config("tests/data/train_example.yaml",
+                      [f"out_dir={tmp_path / 'api'}", f"model={json.dumps(TINY_MODEL)}",
+                       "progress=false", "ema=false", "max_epochs=3", "lr=1.0e+30"])
+    with pytest.raises(TrainingDivergedError, match="non-finite"):
+        train(cfg)
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("energy_weight", float("nan"), "energy_weight must be finite"),
+    ("lr", "fast", "lr must be a number"), ("lr", float("inf"), "lr must be finite"),
+    ("batch_size", 2.5, "batch_size must be an integer"), ("max_epochs", True, "integer")])
+def test_config_refuses_wrong_types_and_non_finite_values(key, value, match):
+    from mmace_fast.training.config import ConfigError, TrainConfig
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(train_file=XYZ, **{key: value})

@@ -55,9 +55,19 @@ def load_config(path: str, overrides: list[str]) -> TrainConfig:
 def cmd_train(args) -> int:
     from mmace_fast.training.metrics import error_table
     from mmace_fast.training.trainer import train
+    from mmace_fast.training.modelio import has_weights
+    from mmace_fast.training.trainer import TrainingDivergedError
     cfg = load_config(args.config, args.set)
-    results = train(cfg)
+    try:
+        results = train(cfg)
+    except TrainingDivergedError as exc:
+        logging.getLogger("mmace_fast.training").error("training diverged: %s", exc)
+        return 2
     print(error_table(results))
+    if not has_weights(cfg.out_dir):
+        logging.getLogger("mmace_fast.training").error("no model was written to %s",
+                                                       cfg.out_dir)
+        return 2
     print(f"model written to {cfg.out_dir}/model.pt (+ model.json)")
     return 0
 

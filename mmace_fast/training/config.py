@@ -109,6 +109,29 @@ class TrainConfig:
     def __post_init__(self):
         self.validate()
 
+    #: real-valued settings: a number, finite (bools are not numbers here)
+    _REALS = ("energy_weight", "forces_weight", "stress_weight", "magforces_weight",
+              "moment_stability_weight", "lr", "lr_min", "weight_decay", "ema_decay",
+              "valid_fraction")
+    #: integer settings
+    _INTS = ("batch_size", "valid_batch_size", "max_epochs")
+
+    def _validate_types(self) -> None:
+        """Type and finiteness of the scalar settings, with the key in the message (a NaN
+        weight would otherwise train as if it were 0, a string lr fail deep in torch)."""
+        import math
+        for name in self._REALS:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"{name} must be a number, got {v!r} (YAML reads 1e-3 as a "
+                                  "string: write 1.0e-3)")
+            if not math.isfinite(v):
+                raise ConfigError(f"{name} must be finite, got {v!r}")
+        for name in self._INTS:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"{name} must be an integer, got {v!r}")
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -147,6 +170,7 @@ class TrainConfig:
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
+        self._validate_types()
         if self.loss not in LOSS_KINDS:
             raise ConfigError(f"loss must be one of {LOSS_KINDS}, got {self.loss!r}")
         if self.scheduler not in SCHEDULERS:

@@ -308,7 +308,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ epochs
     def train_epoch(self) -> dict:
-        """One pass over the shuffled training set; returns training metrics."""
+        """One pass over the shuffled training set; returns training metrics. A non-finite
+        loss raises :class:`TrainingDivergedError` before the optimizer step, so the weights
+        and the last checkpoint on disk stay those of the last good epoch."""
         cfg = self.cfg
         self.model.train()
         acc = ErrorAccumulator()
@@ -323,6 +325,13 @@ class Trainer:
             loss, _ = self.loss_fn(out, t)
             if cfg.moment_stability_weight > 0:
                 loss = loss + cfg.moment_stability_weight * self._stability_term(chunk)
+            if not bool(torch.isfinite(loss.detach())):
+                frames = [c.info.get("id", int(k)) for k, c in zip(idx, chunk)]
+                raise TrainingDivergedError(
+                    f"non-finite training loss ({float(loss.detach())}) in epoch "
+                    f"{self.state.epoch + 1} on frames {frames}; the checkpoint of epoch "
+                    f"{self.state.epoch} in {self.out_dir} is kept (check the loss weights, "
+                    "the learning rate and the data)")
             loss.backward()
             if cfg.clip_grad:
                 torch.nn.utils.clip_grad_norm_(
@@ -392,6 +401,10 @@ class Trainer:
     def _end_of_epoch(self, train: dict, valid: dict) -> bool:
         """Scheduler, early stopping, best model, checkpoint. Returns True to stop."""
         st = self.state
+        if valid.get("n_configs", 1) and not math.isfinite(valid.get("loss", math.nan)):
+            raise TrainingDivergedError(
+                f"non-finite validation loss ({valid.get('loss')}) after epoch {st.epoch + 1}; "
+                f"the checkpoint of epoch {st.epoch} in {self.out_dir} is kept")
         st.epoch += 1
         monitor = valid["loss"] if not math.isnan(valid.get("loss", math.nan)) else train["loss"]
         lr = self.optimizer.param_groups[0]["lr"]
@@ -471,6 +484,10 @@ class Trainer:
             **({"saved_at": tag} if tag else {}),
         }
         return save_model(out_dir, self.model, self.model_config, meta, state_dict=state)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became non-finite: training stops, the last good checkpoint stays."""
 
 
 def _matches(name: str, pattern: str) -> bool:
