@@ -70,3 +70,14 @@ def test_bad_input_raises(bad):
         pos = np.zeros((2, 2))
     with pytest.raises(ValueError):
         neighbour_list(pos, cell, pbc, cutoff)
+
+
+@pytest.mark.parametrize("cell, match", [
+    (np.diag([1e-4, 5.0, 5.0]), "too thin along lattice direction 0.*at least 0.005"),
+    (np.diag([1e-2, 1e-2, 1e-2]), "bins to scan per atom"),
+    (np.array([[5.0, 0, 0], [0, 5.0, 0], [0, 0, 1e-300]]), "singular")])
+def test_needle_cells_are_refused_instead_of_overflowing(cell, match):
+    """Issue 35: a needle-thin periodic cell overflowed the int bin reach and returned an
+    energy; the search now states the smallest spacing it accepts."""
+    with pytest.raises(ValueError, match=match):
+        neighbour_list(np.zeros((1, 3)), cell, [True, True, True], 5.0)

@@ -29,6 +29,10 @@ Mat3 inverse3(const real_t* a) {
             (a[0] * a[4] - a[1] * a[3]) * id};
 }
 
+// periodic images scanned on each side of a direction, and bins visited per atom, at most
+constexpr real_t kMaxImages = 1000.0;
+constexpr real_t kMaxScan = 1e7;
+
 struct Grid {
     std::array<int, 3> nbins{};     // bins per direction
     std::array<int, 3> reach{};     // bin offsets to scan on each side
@@ -74,6 +78,14 @@ NeighbourList build_neighbour_list(const real_t* positions, index_t n, const rea
     Grid g;
     for (int d = 0; d < 3; ++d) {
         const real_t wcut = cutoff / h[d];  // fractional extent of the cutoff along d
+        if (pbc[d] && !(wcut <= kMaxImages)) {   // also NaN: the int bin offsets would overflow
+            throw InputError("neighbour list: the cell is too thin along lattice direction " +
+                             std::to_string(d) + ": plane spacing " + std::to_string(h[d]) +
+                             " A against a cutoff of " + std::to_string(cutoff) +
+                             " A needs more than " + std::to_string(static_cast<int>(kMaxImages)) +
+                             " periodic images on each side; the spacing must be at least " +
+                             std::to_string(cutoff / kMaxImages) + " A");
+        }
         if (pbc[d]) {
             g.fmin[d] = 0.0;
             g.nbins[d] = std::max(1, static_cast<int>(std::floor(1.0 / wcut)));
@@ -95,6 +107,15 @@ NeighbourList build_neighbour_list(const real_t* positions, index_t n, const rea
             g.reach[d] = static_cast<int>(std::ceil(wcut / g.width[d]));
         }
     }
+
+    // bins visited per atom: refuse a search that would take hours and all the memory
+    real_t scan = 1.0;
+    for (int d = 0; d < 3; ++d) scan *= 2.0 * g.reach[d] + 1.0;
+    if (scan > kMaxScan)
+        throw InputError("neighbour list: the cell is too thin for the cutoff: " +
+                         std::to_string(scan) + " periodic bins to scan per atom (limit " +
+                         std::to_string(kMaxScan) + "); use a supercell whose plane spacings "
+                         "are not far below the cutoff");
 
     // bin atoms (counting sort)
     const std::size_t nb = static_cast<std::size_t>(g.nbins[0]) * g.nbins[1] * g.nbins[2];
