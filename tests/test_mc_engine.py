@@ -223,3 +223,13 @@ def test_stale_temporary_checkpoint_is_removed(tmp_path):
     unrelated.write_bytes(b"x")
     MonteCarlo(ham, m, 500.0, seed=2).run(0, 5, checkpoint=ck, checkpoint_every=5)
     assert not stale.exists() and unrelated.exists() and ck.exists()
+
+
+def test_a_chain_on_non_finite_energies_stops():
+    """Issue 35: a 1e308 field gave -inf energies and a running chain."""
+    from mmace_fast.mc.engine import NonFiniteEnergyError
+    ham, lat, m = _model(field=[0, 0, 1e308])
+    mc = MonteCarlo(ham, m, 500.0, seed=1, move="uniform")
+    with pytest.raises(NonFiniteEnergyError, match="non-finite energy"):
+        mc.run(0, 5)
+    assert mc.progress["production"] == 0 and len(mc.samples) == 0

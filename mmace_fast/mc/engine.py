@@ -48,6 +48,19 @@ class CheckpointError(ValueError):
     """A checkpoint file is corrupt, foreign, or does not match the Hamiltonian."""
 
 
+class NonFiniteEnergyError(FloatingPointError):
+    """The Hamiltonian gave a non-finite energy: the chain stops instead of running on."""
+
+
+def check_finite_energy(energy: float, samples, where: str) -> None:
+    """NonFiniteEnergyError when the tracked energy or a sampled energy is NaN or infinite."""
+    if not np.isfinite(energy) or (len(samples) and not np.all(np.isfinite(samples))):
+        raise NonFiniteEnergyError(
+            f"{where}: non-finite energy ({energy}): the Hamiltonian is evaluated outside its "
+            "range (coincident atoms, a field or coupling that overflows, a model far from its "
+            "training data); the chain is stopped")
+
+
 @dataclass
 class Samples:
     """Time series of one run: energy [k] eV (total), M [k, 3] and Ms [k, 3] muB per site."""
@@ -192,11 +205,13 @@ class MonteCarlo:
     def equilibrate(self, n_steps, adapt=True):
         """n_steps MC steps without sampling; step widths adapt toward the target acceptance."""
         self.core.run(int(n_steps), 0, bool(adapt))
+        check_finite_energy(self.energy, (), f"equilibration at {self.temperature} K")
         self.progress["equilibration"] += int(n_steps)
 
     def sample(self, n_steps, sample_every=1) -> Samples:
         """n_steps production steps (no adaptation); appends and returns the new samples."""
         e, m, ms = self.core.run(int(n_steps), int(sample_every), False)
+        check_finite_energy(self.energy, e, f"production at {self.temperature} K")
         self.samples.extend(e, m, ms)
         self.progress["production"] += int(n_steps)
         return Samples(e, m, ms)

@@ -40,6 +40,7 @@ import numpy as np
 
 from mmace_fast.conventions import KB_EV_PER_K
 from mmace_fast.mc.engine import (ADAPTED_SETTINGS, CheckpointError, MonteCarlo,
+                                  check_finite_energy,
                                   _differences, _digest, _pad_stats, remove_stale_temporaries,
                                   write_npz_atomic)
 
@@ -226,6 +227,8 @@ class ParallelTempering:
         keep_every = sample_every // x if sample_every and not per_block else 0
         for _ in range(n_steps // x):
             out = self._run_block(adapt, per_block if per_block else (x if keep_every else 0))
+            for r, mc in enumerate(self.replicas):
+                check_finite_energy(mc.energy, out[r][0], f"replica {r} at {mc.temperature} K")
             keep = bool(per_block) or (keep_every and (self.blocks + 1) % keep_every == 0)
             if sample_every and keep:
                 order = self.slot_replica                 # slot -> replica
