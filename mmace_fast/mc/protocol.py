@@ -236,14 +236,31 @@ def _chi_peak(c: ReweightedCurves) -> Optional[dict]:
     return {"t": float(c.grid[ok][k]), "t_err": err}
 
 
+def _slot_crossing(small: ParallelTempering, big: ParallelTempering, stag: bool
+                   ) -> Optional[float]:
+    """Temperature (K) where the per-slot U4 of two sizes on the same temperatures cross
+    (linear interpolation between slots; the lowest crossing with the larger size more ordered
+    below it), or None."""
+    with _quiet_stats():
+        u = [np.array([float(binder_cumulant(_order_norm(s, stag), 4).value)
+                       for s in _series(pt, stag)]) for pt in (small, big)]
+    d = u[1] - u[0]                          # > 0: the larger lattice more ordered
+    t = small.temperatures
+    for k in range(len(t) - 1):
+        if d[k] > 0 >= d[k + 1]:
+            return float(t[k] + d[k] * (t[k + 1] - t[k]) / (d[k] - d[k + 1]))
+    return None
+
+
 def _bracket_centre(build, settings, protocol, workdir, seed, order) -> tuple[float, dict]:
     """Stage 1: the window centre (K) and what located it."""
     lo, hi = protocol.bracket
     temps = geometric_temperatures(lo, hi, protocol.n_bracket_replicas)
     grid = np.linspace(lo, hi, protocol.grid_points)
-    curves = {}
+    curves, pts = {}, {}
     for L in protocol.sizes[:2]:
         pt, stag = _make_pt(build, L, temps, settings, protocol, seed + 1000 + L, order)
+        pts[L], stags = pt, stag
         ck = None if workdir is None else os.path.join(workdir, f"bracket_L{L}.npz")
         ne, npr = protocol.bracket_sweeps
         x = protocol.exchange_every
@@ -255,6 +272,11 @@ def _bracket_centre(build, settings, protocol, workdir, seed, order) -> tuple[fl
         cr = binder_crossing(a, b)
         if cr is not None:
             return cr.temperature, {"how": "bracket crossing", "t": cr.temperature}
+    # histograms too far apart to reweight between: the slots' own U4 values, interpolated
+    t = _slot_crossing(pts[protocol.sizes[0]], pts[protocol.sizes[1]], stags)
+    if t is not None:
+        return t, {"how": "bracket crossing of the slots' U4", "t": t}
+    if b is not None:
         peak = _chi_peak(b)
         if peak is not None:
             return peak["t"], {"how": "bracket chi peak", **peak}
