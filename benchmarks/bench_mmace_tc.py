@@ -27,6 +27,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from mmace_fast.compare.thermo import SMOKE_PLANS  # noqa: E402
+
 log = logging.getLogger("bench_mmace_tc")
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("heis", "pajda", "mmace_fixed", "mmace_free")
@@ -36,18 +38,12 @@ PLANS = {
     "full": {
         "classical": dict(sizes=(8, 12, 16), n_bracket_replicas=10, bracket_sweeps=(300, 600),
                           n_replicas=8, n_equil=500, min_prod=2000, chunk=2000,
-                          max_prod=20000, target_u4_err=0.003),
+                          max_prod=20000, target_u4_err=0.003, max_wall_s=300.0),
         "mmace": dict(sizes=(8, 10, 12), n_bracket_replicas=8, bracket_sweeps=(100, 200),
                       n_replicas=6, n_equil=200, min_prod=600, chunk=400, max_prod=3000,
                       target_u4_err=0.005),
     },
-    "quick": {
-        "classical": dict(sizes=(3, 4), n_bracket_replicas=6, bracket_sweeps=(50, 100),
-                          n_replicas=4, n_equil=50, min_prod=200, chunk=200, max_prod=200,
-                          target_u4_err=0.01),
-        "mmace": dict(sizes=(2, 3), n_bracket_replicas=4, bracket_sweeps=(5, 10), n_replicas=3,
-                      n_equil=5, min_prod=10, chunk=10, max_prod=10, target_u4_err=0.05),
-    },
+    "quick": SMOKE_PLANS,
 }
 
 

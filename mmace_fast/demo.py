@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmace_fast.compare.thermo import T_EXP, ferromagnetic_fit
+from mmace_fast.compare.thermo import SMOKE_PLANS, T_EXP, ferromagnetic_fit
 from mmace_fast.mc.presets import mean_field_tc, pajda_fe_exchange_ev
 
 log = logging.getLogger("mmace_fast.demo")
@@ -57,13 +57,7 @@ PLANS = {
                       n_replicas=6, n_equil=150, min_prod=400, chunk=400, max_prod=2000,
                       target_u4_err=0.005, max_wall_s=150.0),
     },
-    "quick": {
-        "classical": dict(sizes=(3, 4), n_bracket_replicas=6, bracket_sweeps=(50, 100),
-                          n_replicas=4, n_equil=50, min_prod=200, chunk=200, max_prod=200,
-                          target_u4_err=0.01),
-        "mmace": dict(sizes=(2, 3), n_bracket_replicas=4, bracket_sweeps=(5, 10), n_replicas=3,
-                      n_equil=5, min_prod=10, chunk=10, max_prod=10, target_u4_err=0.05),
-    },
+    "quick": SMOKE_PLANS,
 }
 
 

@@ -278,3 +278,14 @@ def fe_tc_models(names, fit, frozen=None, moment: Optional[float] = None) -> tup
             models[name] = (mmace_model("fe", frozen, moment, free_length=free),
                             FE_BRACKETS[name])
     return models, notes
+
+
+#: Tc-protocol settings (mmace_fast.mc.protocol.TcProtocol fields but the bracket) of the
+#: smoke tests of the demo and bench_mmace_tc (seconds; the numbers mean nothing)
+SMOKE_PLANS = {
+    "classical": dict(sizes=(3, 4), n_bracket_replicas=6, bracket_sweeps=(50, 100),
+                      n_replicas=4, n_equil=50, min_prod=200, chunk=200, max_prod=200,
+                      target_u4_err=0.01),
+    "mmace": dict(sizes=(2, 3), n_bracket_replicas=4, bracket_sweeps=(5, 10), n_replicas=3,
+                  n_equil=5, min_prod=10, chunk=10, max_prod=10, target_u4_err=0.05),
+}

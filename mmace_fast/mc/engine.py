@@ -239,19 +239,8 @@ class MonteCarlo:
         if checkpoint is not None and os.path.exists(checkpoint):
             self.load_checkpoint(checkpoint, resume=resume)
             log.info("resumed from %s at %s", checkpoint, self.progress)
-        while self.progress["equilibration"] < n_equil:
-            self.equilibrate(min(chunk, n_equil - self.progress["equilibration"]))
-            self._after_chunk(checkpoint, callback)
-        while self.progress["production"] < n_prod:
-            self.sample(min(chunk, n_prod - self.progress["production"]), every)
-            self._after_chunk(checkpoint, callback)
+        run_in_chunks(self, n_equil, n_prod, every, chunk, checkpoint, callback)
         return self.samples
-
-    def _after_chunk(self, checkpoint, callback):
-        if checkpoint is not None:
-            self.save_checkpoint(checkpoint)
-        if callback is not None:
-            callback(self)
 
     # -- checkpoints --------------------------------------------------------------------------
     def chain_parameters(self) -> dict:
@@ -381,6 +370,26 @@ def _differences(have: dict, want: dict, prefix="") -> list:
 
 def _tmp_prefix(path) -> str:
     return f".{os.path.basename(os.fspath(path))}.tmp-"
+
+
+def run_in_chunks(driver, n_equil: int, n_prod: int, every: int, chunk: int, checkpoint,
+                  callback) -> None:
+    """Equilibrate, then sample, ``chunk`` steps at a time from ``driver.progress`` on, writing
+    ``driver.save_checkpoint(checkpoint)`` (when given) and calling ``callback(driver)`` after
+    each chunk: the loop of :class:`MonteCarlo` and of parallel tempering alike."""
+    while driver.progress["equilibration"] < n_equil:
+        driver.equilibrate(min(chunk, n_equil - driver.progress["equilibration"]))
+        _after_chunk(driver, checkpoint, callback)
+    while driver.progress["production"] < n_prod:
+        driver.sample(min(chunk, n_prod - driver.progress["production"]), every)
+        _after_chunk(driver, checkpoint, callback)
+
+
+def _after_chunk(driver, checkpoint, callback) -> None:
+    if checkpoint is not None:
+        driver.save_checkpoint(checkpoint)
+    if callback is not None:
+        callback(driver)
 
 
 def write_npz_atomic(path, arrays: dict) -> None:

@@ -40,7 +40,7 @@ import numpy as np
 
 from mmace_fast.conventions import KB_EV_PER_K
 from mmace_fast.mc.engine import (ADAPTED_SETTINGS, CheckpointError, MonteCarlo,
-                                  check_finite_energy,
+                                  check_finite_energy, run_in_chunks,
                                   _differences, _digest, _pad_stats, remove_stale_temporaries,
                                   write_npz_atomic)
 
@@ -284,19 +284,8 @@ class ParallelTempering:
             if os.path.exists(checkpoint) and self._synced != os.path.abspath(checkpoint):
                 self.load_checkpoint(checkpoint)
                 log.info("parallel tempering resumed from %s at %s", checkpoint, self.progress)
-        while self.progress["equilibration"] < n_equil:
-            self.equilibrate(min(chunk, n_equil - self.progress["equilibration"]))
-            self._after_chunk(checkpoint, callback)
-        while self.progress["production"] < n_prod:
-            self.sample(min(chunk, n_prod - self.progress["production"]), every)
-            self._after_chunk(checkpoint, callback)
+        run_in_chunks(self, n_equil, n_prod, every, chunk, checkpoint, callback)
         return self.samples
-
-    def _after_chunk(self, checkpoint, callback):
-        if checkpoint is not None:
-            self.save_checkpoint(checkpoint)
-        if callback is not None:
-            callback(self)
 
     # -- checkpoints --------------------------------------------------------------------------
     def chain_parameters(self) -> dict:
