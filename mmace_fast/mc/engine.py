@@ -455,7 +455,9 @@ def _active_indices(sites, n) -> np.ndarray:
     return idx.astype(np.int64)
 
 
-def _read_checkpoint(path) -> dict:
+def read_npz_with_meta(path, what: str) -> tuple[dict, object]:
+    """(arrays, parsed JSON ``meta``) of an npz checkpoint; CheckpointError naming ``what``
+    when it cannot be read (FileNotFoundError passes through)."""
     try:
         with np.load(path, allow_pickle=False) as z:
             st = {k: z[k] for k in z.files}
@@ -463,7 +465,12 @@ def _read_checkpoint(path) -> dict:
     except FileNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 - any parse failure is a corrupt file
-        raise CheckpointError(f"{path}: not a readable mmace_fast checkpoint ({exc})") from exc
+        raise CheckpointError(f"{path}: not a readable {what} ({exc})") from exc
+    return st, meta
+
+
+def _read_checkpoint(path) -> dict:
+    st, meta = read_npz_with_meta(path, "mmace_fast checkpoint")
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: foreign file (format {meta.get('format')!r})"
                               if isinstance(meta, dict) else f"{path}: foreign file")

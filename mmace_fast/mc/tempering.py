@@ -40,7 +40,7 @@ import numpy as np
 
 from mmace_fast.conventions import KB_EV_PER_K
 from mmace_fast.mc.engine import (ADAPTED_SETTINGS, CheckpointError, MonteCarlo,
-                                  check_finite_energy, run_in_chunks,
+                                  check_finite_energy, read_npz_with_meta, run_in_chunks,
                                   _differences, _digest, _pad_stats, remove_stale_temporaries,
                                   write_npz_atomic)
 
@@ -357,15 +357,7 @@ class ParallelTempering:
 
 
 def _read_pt_checkpoint(path) -> dict:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            st = {k: z[k] for k in z.files}
-        meta = json.loads(str(st["meta"]))
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a corrupt file
-        raise CheckpointError(f"{path}: not a readable parallel-tempering checkpoint "
-                              f"({exc})") from exc
+    st, meta = read_npz_with_meta(path, "parallel-tempering checkpoint")
     if not isinstance(meta, dict) or meta.get("format") != PT_CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a parallel-tempering checkpoint")
     if meta.get("version") != PT_CHECKPOINT_VERSION:
