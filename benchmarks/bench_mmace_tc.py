@@ -41,7 +41,7 @@ PLANS = {
                           max_prod=20000, target_u4_err=0.003, max_wall_s=300.0),
         "mmace": dict(sizes=(8, 10, 12), n_bracket_replicas=8, bracket_sweeps=(100, 200),
                       n_replicas=6, n_equil=200, min_prod=600, chunk=400, max_prod=3000,
-                      target_u4_err=0.005),
+                      target_u4_err=0.005, max_wall_s=420.0),
     },
     "quick": SMOKE_PLANS,
 }
@@ -66,6 +66,9 @@ def main(argv=None):
     p.add_argument("--max-prod", type=int, default=None, help="mMACE production budget")
     p.add_argument("--threads", type=int, default=2, help="replicas run concurrently")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_mmace_tc")
+    p.add_argument("--merge", action="store_true",
+                   help="update the results file's entries of the models run now, keep the "
+                        "others")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("mmace_fast.mc.hamiltonian").setLevel(logging.WARNING)
@@ -126,6 +129,16 @@ def main(argv=None):
         name = "bench_mmace_tc.json" if label == "mc" else f"bench_mmace_tc_{label}.json"
         path = ROOT / "benchmarks" / "results" / name
         path.parent.mkdir(parents=True, exist_ok=True)
+        if args.merge and path.exists():
+            old = json.loads(path.read_text())
+            mine = {k for k in result if any(k.startswith(f"fe_tc_{m}_") for m in MODELS)}
+            keep = {k: v for k, v in old.items()
+                    if k.startswith("fe_tc_") and k not in mine
+                    and not any(k.startswith(f"fe_tc_{m}_") for m in args.models)}
+            keep["protocols"] = {**old.get("protocols", {}), **result["protocols"]}
+            keep["notes"] = {**old.get("notes", {}), **result["notes"]}
+            keep["wall_s_earlier"] = old.get("wall_s")
+            result = {**result, **keep}
         path.write_text(json.dumps(result, indent=1, default=float) + "\n")
     print(json.dumps(result, default=float))
 

@@ -31,6 +31,7 @@ request is refused by the checkpoints).
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -42,7 +43,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from mmace_fast.mc.reweight import (ReweightedCurves, binder_crossing, reweighted_curves)
+from mmace_fast.mc.reweight import (U4_CROSS_MIN, ReweightedCurves, binder_crossing,
+                                    reweighted_curves)
 from mmace_fast.mc.stats import MIN_SAMPLES_PER_TAU, StatsError, binder_cumulant
 from mmace_fast.mc.stats import integrated_autocorr_time
 from mmace_fast.mc.table import atomic_write_text
@@ -248,7 +250,9 @@ def _slot_crossing(small: ParallelTempering, big: ParallelTempering, stag: bool
     t = small.temperatures
     for k in range(len(t) - 1):
         if d[k] > 0 >= d[k + 1]:
-            return float(t[k] + d[k] * (t[k + 1] - t[k]) / (d[k] - d[k + 1]))
+            f = d[k] / (d[k] - d[k + 1])
+            if u[0][k] + f * (u[0][k + 1] - u[0][k]) >= U4_CROSS_MIN:
+                return float(t[k] + f * (t[k + 1] - t[k]))
     return None
 
 
@@ -289,7 +293,7 @@ def _bracket_centre(build, settings, protocol, workdir, seed, order) -> tuple[fl
 def _window_run(build, settings, protocol, L, centre, workdir, seed, order, attempt=0
                 ) -> tuple:
     """Stage 2 + 3 at one size: PT in the window until the stopping rule or the budget
-    (checkpoint ``window_L<L>_<attempt>.npz``)."""
+    (checkpoint ``window_L<L>_<hash of the temperatures>.npz``)."""
     t0 = time.perf_counter()
     probe = build(int(L))
     n = int(probe.hamiltonian.n_sites if probe.active is None else len(np.atleast_1d(
@@ -299,7 +303,10 @@ def _window_run(build, settings, protocol, L, centre, workdir, seed, order, atte
     h = min(protocol.window, protocol.kappa * (protocol.n_replicas - 1) / (2 * np.sqrt(n)))
     temps = geometric_temperatures(centre * (1 - h), centre * (1 + h), protocol.n_replicas)
     pt, stag = _make_pt(build, L, temps, settings, protocol, seed + L, order)
-    ck = None if workdir is None else os.path.join(workdir, f"window_L{L}_{attempt}.npz")
+    # named by the window itself: another window (a changed protocol or centre) is another
+    # chain with its own file, the same window resumes
+    tag = hashlib.sha256(np.asarray(temps, dtype=np.float64).tobytes()).hexdigest()[:10]
+    ck = None if workdir is None else os.path.join(workdir, f"window_L{L}_{tag}.npz")
     x = protocol.exchange_every
     target = protocol.min_prod - protocol.min_prod % x or x
     stop = "budget"

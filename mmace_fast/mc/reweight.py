@@ -279,11 +279,19 @@ def _roots(x: np.ndarray, d: np.ndarray) -> list:
     return out
 
 
-def binder_crossing(a: ReweightedCurves, b: ReweightedCurves) -> Crossing | None:
+#: crossings where U4 lies below this are noise of the disordered phase, not the transition:
+#: for a 3-component order parameter U4 runs from 4/9 (disordered) to 2/3 (ordered) and the
+#: curves of two sizes cross near 0.6 at a continuous transition
+U4_CROSS_MIN = 0.5
+
+
+def binder_crossing(a: ReweightedCurves, b: ReweightedCurves,
+                    u4_min: float = U4_CROSS_MIN) -> Crossing | None:
     """Crossing of the U4 curves of two sizes on their common reliable grid (None without one).
-    With several crossings, the one where the curves' difference changes most steeply is
-    reported (the others listed). Error: jackknife over the paired replicates (the two sizes
-    are independent simulations)."""
+    Crossings with U4 < ``u4_min`` are ignored (disordered-phase noise). With several
+    crossings, the one where the curves' difference changes most steeply is reported (the
+    others listed). Error: jackknife over the paired replicates (the two sizes are independent
+    simulations)."""
     if not np.array_equal(a.grid, b.grid):
         raise StatsError("the two curves must share one temperature grid")
     ok = a.reliable & b.reliable
@@ -291,7 +299,7 @@ def binder_crossing(a: ReweightedCurves, b: ReweightedCurves) -> Crossing | None
     if len(x) < 2:
         return None
     d = a.values["u4_m"][ok] - b.values["u4_m"][ok]
-    roots = _roots(x, d)
+    roots = [r for r in _roots(x, d) if np.interp(r, x, a.values["u4_m"][ok]) >= u4_min]
     if not roots:
         return None
     slopes = [abs(np.interp(r, x, np.gradient(d, x))) for r in roots]
