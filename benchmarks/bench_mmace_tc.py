@@ -41,7 +41,7 @@ PLANS = {
                           max_prod=20000, target_u4_err=0.003, max_wall_s=300.0),
         "mmace": dict(sizes=(8, 10, 12), n_bracket_replicas=8, bracket_sweeps=(100, 200),
                       n_replicas=6, n_equil=200, min_prod=600, chunk=400, max_prod=3000,
-                      target_u4_err=0.005, max_wall_s=420.0),
+                      target_u4_err=0.005, max_wall_s=300.0),
     },
     "quick": SMOKE_PLANS,
 }
@@ -138,6 +138,8 @@ def main(argv=None):
             keep["protocols"] = {**old.get("protocols", {}), **result["protocols"]}
             keep["notes"] = {**old.get("notes", {}), **result["notes"]}
             keep["wall_s_earlier"] = old.get("wall_s")
+            if not result["sizes"]:                      # no mMACE run now: keep its sizes
+                keep.update(sizes=old.get("sizes", []), largest_L=old.get("largest_L"))
             result = {**result, **keep}
         path.write_text(json.dumps(result, indent=1, default=float) + "\n")
     print(json.dumps(result, default=float))
