@@ -12,8 +12,9 @@ the Monte Carlo settings and a :class:`TcProtocol`:
    shrinks as 1 / sqrt(N) so that neighbouring energy histograms keep overlapping (swap
    acceptance roughly erfc(kappa sqrt(c) / 2) for a specific heat c per site in k_B). Sizes
    run in increasing order; each larger size centres on the U4 crossing of the previous pair,
-   and when its curve does not cross the next smaller one inside the window, the window moves
-   by its width towards the side where Tc must lie (at most ``MAX_RECENTRE`` times).
+   and when its curve does not cross the next smaller one inside the window, the windows of
+   both move by the larger's width towards the side where Tc must lie (at most
+   ``MAX_RECENTRE`` times).
 3. **Stopping rule, per size.** Production in chunks until every slot's series is at least
    ``MIN_SAMPLES_PER_TAU`` tau_int long (tau of E and of |order parameter|) and the largest U4
    error over the middle half of the slots is <= ``target_u4_err`` (``stop = "converged"``), or ``max_prod``
@@ -422,10 +423,16 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
                 break
             shifts.append({"L": L, "from": c_next, "to": moved, "why": "no crossing with "
                            f"L={protocol.sizes[i - 1]} in the window"})
-            log.info("L=%d: no U4 crossing with L=%d in %.1f-%.1f K: window moved to %.1f K",
-                     L, protocol.sizes[i - 1], run.temperatures[0], run.temperatures[-1],
-                     moved)
+            log.info("L=%d: no U4 crossing with L=%d in %.1f-%.1f K: both windows moved to "
+                     "%.1f K", L, protocol.sizes[i - 1], run.temperatures[0],
+                     run.temperatures[-1], moved)
             c_next = moved
+            # the smaller size moves too: a crossing needs both curves on the new window
+            prev = protocol.sizes[i - 1]
+            ppt, pstag, prun = _window_run(build, settings, protocol, prev, moved, workdir,
+                                           seed, order, attempt + 1)
+            pts[prev] = (ppt, pstag)
+            runs[-1] = prun
         runs.append(run)
         pts[L] = (pt, stag)
         if i > 0:                      # the next (larger) size centres on this pair's crossing
