@@ -1,6 +1,6 @@
 """Main job on the embedded default: Curie temperature of bcc Fe, mMACE vs Heisenberg.
 
-    python -m mmace_fast.demo            (about 10 minutes on 2 cores)
+    python -m mmace_fast.demo            (about 15 minutes on 2 cores)
     python -m mmace_fast.demo --quick    (tiny sizes, under a minute; used by the tests)
 
 Every model runs through the same Monte Carlo engine on the same bcc lattices, and through the
