@@ -129,3 +129,14 @@ def test_bad_input_is_refused():
         pt.sample(4)
     with pytest.raises(ValueError, match="divide"):
         pt.sample(6, sample_every=2)
+
+
+def test_round_trips_count_bottom_top_bottom_passages():
+    pt = ParallelTempering([_dimer() for _ in range(3)], [[0, 0, 1.0], [0, 0, 1.0]],
+                           [100.0, 150.0, 200.0])
+    # slot -> replica per sample: replica 0 bottom -> top -> bottom -> top -> bottom (two
+    # round trips); replica 1 bottom -> top only (none); replica 2 starts at the top, which
+    # does not count, then bottom (t2) -> top (t6) -> bottom (t7) (one)
+    pt.samples.replica = np.array([[0, 1, 2], [1, 0, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1],
+                                   [2, 1, 0], [0, 1, 2], [2, 0, 1]])
+    np.testing.assert_array_equal(pt.round_trips(), [2, 0, 1])

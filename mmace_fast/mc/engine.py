@@ -361,8 +361,6 @@ def _differences(have: dict, want: dict, prefix="") -> list:
         a, b = have.get(key), want.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             out += _differences(a, b, f"{prefix}{key}.")
-        elif isinstance(a, float) and isinstance(b, float) and a == b:
-            continue
         elif a != b:
             out.append((prefix + key, a, b))
     return out

@@ -197,9 +197,9 @@ def _slot_quality(pt: ParallelTempering, staggered: bool, n_blocks: int) -> tupl
     return tau_max, conv, u4_err
 
 
-def _make_pt(build: Callable, L: int, temps, settings: dict, protocol: TcProtocol,
-             seed: int, order: Optional[str]) -> tuple:
-    systems = [build(int(L)) for _ in temps]
+def _make_pt(systems: list, temps, settings: dict, protocol: TcProtocol, seed: int,
+             order: Optional[str]) -> tuple:
+    """Parallel tempering over ``systems`` (one per temperature); (ensemble, staggered?)."""
     s0 = systems[0]
     settings = {k: v for k, v in settings.items() if k != "surrogate"}
     pt = ParallelTempering([s.hamiltonian for s in systems], s0.spins, temps, seed=seed,
@@ -264,7 +264,8 @@ def _bracket_centre(build, settings, protocol, workdir, seed, order) -> tuple[fl
     grid = np.linspace(lo, hi, protocol.grid_points)
     curves, pts = {}, {}
     for L in protocol.sizes[:2]:
-        pt, stag = _make_pt(build, L, temps, settings, protocol, seed + 1000 + L, order)
+        pt, stag = _make_pt([build(int(L)) for _ in temps], temps, settings, protocol,
+                            seed + 1000 + L, order)
         pts[L], stags = pt, stag
         ck = None if workdir is None else os.path.join(workdir, f"bracket_L{L}.npz")
         ne, npr = protocol.bracket_sweeps
@@ -291,19 +292,15 @@ def _bracket_centre(build, settings, protocol, workdir, seed, order) -> tuple[fl
     return centre, {"how": "bracket middle", "t": centre}
 
 
-def _window_run(build, settings, protocol, L, centre, workdir, seed, order, attempt=0
-                ) -> tuple:
+def _window_run(build, settings, protocol, L, centre, workdir, seed, order) -> tuple:
     """Stage 2 + 3 at one size: PT in the window until the stopping rule or the budget
     (checkpoint ``window_L<L>_<hash of the temperatures>.npz``)."""
     t0 = time.perf_counter()
-    probe = build(int(L))
-    n = int(probe.hamiltonian.n_sites if probe.active is None else len(np.atleast_1d(
-        np.flatnonzero(probe.active) if np.asarray(probe.active).dtype == bool
-        else probe.active)))
-    del probe
+    systems = [build(int(L)) for _ in range(protocol.n_replicas)]
+    n = systems[0].n_active
     h = min(protocol.window, protocol.kappa * (protocol.n_replicas - 1) / (2 * np.sqrt(n)))
     temps = geometric_temperatures(centre * (1 - h), centre * (1 + h), protocol.n_replicas)
-    pt, stag = _make_pt(build, L, temps, settings, protocol, seed + L, order)
+    pt, stag = _make_pt(systems, temps, settings, protocol, seed + L, order)
     # named by the window itself: another window (a changed protocol or centre) is another
     # chain with its own file, the same window resumes
     tag = hashlib.sha256(np.asarray(temps, dtype=np.float64).tobytes()).hexdigest()[:10]
@@ -414,7 +411,7 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
     for i, L in enumerate(protocol.sizes):
         for attempt in range(MAX_RECENTRE + 1):
             pt, stag, run = _window_run(build, settings, protocol, L, c_next, workdir, seed,
-                                        order, attempt)
+                                        order)
             if i == 0:
                 break
             prev_pt, prev_stag = pts[protocol.sizes[i - 1]]
@@ -430,7 +427,7 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
             # the smaller size moves too: a crossing needs both curves on the new window
             prev = protocol.sizes[i - 1]
             ppt, pstag, prun = _window_run(build, settings, protocol, prev, moved, workdir,
-                                           seed, order, attempt + 1)
+                                           seed, order)
             pts[prev] = (ppt, pstag)
             runs[-1] = prun
         runs.append(run)

@@ -39,6 +39,14 @@ class System:
     label: str = ""
     active: np.ndarray | None = None
 
+    @property
+    def n_active(self) -> int:
+        """Sites the Monte Carlo moves (all when ``active`` is None)."""
+        if self.active is None:
+            return int(self.hamiltonian.n_sites)
+        a = np.asarray(self.active)
+        return int(np.count_nonzero(a)) if a.dtype == bool else len(a)
+
 
 def temperature_scan(system: System, temperatures: Sequence[float], n_equil: int, n_prod: int,
                      sample_every: int = 1, seed: int = 0, workdir: str | None = None,
@@ -57,9 +65,7 @@ def temperature_scan(system: System, temperatures: Sequence[float], n_equil: int
     if workdir is not None:
         os.makedirs(workdir, exist_ok=True)
     n_all = int(system.hamiltonian.n_sites)
-    n = n_all if system.active is None else int(np.count_nonzero(system.active)
-                                               if np.asarray(system.active).dtype == bool
-                                               else len(system.active))
+    n = system.n_active
     table = ScanTable(metadata={"label": system.label, "n_sites": n, "n_atoms": n_all,
                                 "n_equil": int(n_equil), "n_prod": int(n_prod),
                                 "sample_every": int(sample_every), "seed": int(seed),
