@@ -175,3 +175,57 @@ def test_mmace_mc_reproduces_heisenberg_energy():
         sigma = float(np.hypot(*errs))
         assert diff < 4.0 * sigma, (t, means, errs)
         assert fit_err / n < 0.01 * sigma                # model error far below the statistics
+
+
+# ------------------------------------------------------------- guided over-relaxation
+def test_guided_overrelaxation_samples_the_mmace_boltzmann_law(frozen, structure):
+    """The frozen mMACE offers no reflection axis; with a (deliberately wrong) Heisenberg
+    surrogate, over-relaxation reflects about the surrogate's axis and the two-stage test keeps
+    the exact law. Site 0 moves at fixed length in the field of the frozen others: <m0 . d>
+    against the quadrature of exp(-E/kT) over the sphere, E from the frozen model."""
+    st = {k: structure[k] for k in ("positions", "cell", "pbc", "numbers")}
+    m = np.array(structure["magmoms"], dtype=float)
+    n, r0 = len(m), np.linalg.norm(m[0])
+    # quadrature: Gauss-Legendre in cos(theta) x uniform in phi
+    x, w = np.polynomial.legendre.leggauss(48)
+    phi = np.linspace(0.0, 2 * np.pi, 96, endpoint=False)
+    ct, p = np.meshgrid(x, phi, indexing="ij")
+    st_ = np.sqrt(1 - ct ** 2)
+    dirs = np.stack([st_ * np.cos(p), st_ * np.sin(p), ct], axis=-1).reshape(-1, 3)
+    e = np.empty(len(dirs))
+    for k, u in enumerate(dirs):
+        m[0] = r0 * u
+        e[k] = frozen.energy(magmoms=m, **st)
+    kt = 0.5 * np.std(e)                               # a few kT across the sphere: non-trivial
+    wt = np.exp(-(e - e.min()) / kt) * np.repeat(w, len(phi))
+    d = np.array([np.sin(0.9), 0.0, np.cos(0.9)])
+    expected = (wt * (dirs @ d)).sum() / wt.sum()
+    # the surrogate: a Heisenberg model of the same sites, not fitted to anything, with pair
+    # energies of order kT (a far stronger one is still exact but traps the chain for ages)
+    pairs = np.array([(0, j) for j in range(1, n)])
+    lengths = np.linalg.norm(m[1:], axis=1)
+    J = kt * np.linspace(1.5, -0.5, n - 1) / (r0 * np.maximum(lengths, 0.1))
+    sur = SpinHamiltonian(n, pairs[:, 0], pairs[:, 1], J=J)
+    start = np.array(structure["magmoms"], dtype=float)
+    mc = MonteCarlo(_ham(frozen, structure), start, kt / 8.617333262e-5, seed=7, move="gaussian",
+                    sigma=0.5, active_sites=[0], overrelax_per_sweep=1, surrogate=sur)
+    mc.equilibrate(2000)
+    proj = mc.sample(60_000).magnetisation @ d / r0
+    acc = mc.acceptance()
+    assert 0.05 < acc["overrelax"] < 0.95              # reflections really corrected
+    from mmace_fast.mc.stats import integrated_autocorr_time
+    tau = integrated_autocorr_time(proj).tau
+    z = abs(proj.mean() - expected) / (proj.std() * np.sqrt(2 * tau / len(proj)))
+    assert z < 4.0
+    assert abs(mc.energy - frozen.energy(magmoms=mc.spins, **st)) < 1e-9
+
+
+def test_overrelaxation_without_any_axis_is_refused(frozen, structure):
+    with pytest.raises(ValueError, match="reflection axis"):
+        MonteCarlo(_ham(frozen, structure), structure["magmoms"], 300.0, overrelax_per_sweep=1)
+    n = len(structure["magmoms"])
+    sur = SpinHamiltonian(n, [0], [1], J=[0.01])
+    mc = MonteCarlo(_ham(frozen, structure), structure["magmoms"], 300.0, overrelax_per_sweep=1,
+                    surrogate=sur)
+    with pytest.raises(ValueError, match="surrogate"):
+        mc.set_surrogate(None)

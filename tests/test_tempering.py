@@ -48,11 +48,15 @@ def test_exchange_alone_samples_the_exact_permutation_distribution():
     assert np.all(pt.exchange_tried > 0) and np.all(pt.exchange_accepted > 0)
 
 
-def test_each_slot_samples_its_own_boltzmann_distribution():
-    """Dimer of unit spins: <s1.s2> = L(beta J) (Langevin function) at every slot."""
+@pytest.mark.parametrize("surrogate_j", [None, 0.6 * J_DIMER])
+def test_each_slot_samples_its_own_boltzmann_distribution(surrogate_j):
+    """Dimer of unit spins: <s1.s2> = L(beta J) (Langevin function) at every slot, also with a
+    wrong delayed-acceptance surrogate per replica."""
     temps = geometric_temperatures(40.0, 400.0, 4)
+    surs = None if surrogate_j is None else [SpinHamiltonian(2, [0], [1], J=[surrogate_j])
+                                             for _ in temps]
     pt = ParallelTempering([_dimer() for _ in temps], [[0, 0, 1.0], [0, 0, 1.0]], temps,
-                           seed=11, exchange_every=2, move="uniform")
+                           seed=11, exchange_every=2, move="uniform", surrogates=surs)
     pt.run(200, 40000, sample_every=2)
     for slot, t in enumerate(temps):
         c = -pt.samples.energy[slot] / J_DIMER              # s1.s2 per sample
@@ -64,24 +68,31 @@ def test_each_slot_samples_its_own_boltzmann_distribution():
     # every replica visited every slot
     for r in range(len(temps)):
         assert set(np.flatnonzero((pt.samples.replica == r).any(axis=0))) == set(range(4))
+    if surs is not None:
+        assert all(mc.delayed_acceptance_stats()["screened"] > 0 for mc in pt.replicas)
 
 
-def _lattice_pt(seed=3, threads=1, temps=(1.2, 1.4, 1.6)):
+def _lattice_pt(seed=3, threads=1, temps=(1.2, 1.4, 1.6), surrogate_j=None):
     lat = cubic_lattice("sc", 3)
     hams = [SpinHamiltonian.from_shells(lat.positions, lat.cell, lat.pbc, [1e-3])
             for _ in temps]
+    surs = None if surrogate_j is None else [
+        SpinHamiltonian.from_shells(lat.positions, lat.cell, lat.pbc, [surrogate_j])
+        for _ in temps]
     kelvin = np.asarray(temps) * 1e-3 / KB_EV_PER_K
     return ParallelTempering(hams, np.tile([0, 0, 1.0], (lat.n_sites, 1)), kelvin, seed=seed,
                              exchange_every=2, threads=threads, move="gaussian",
-                             overrelax_per_sweep=1)
+                             overrelax_per_sweep=1, surrogates=surs)
 
 
-def test_restart_is_bit_identical_and_threads_do_not_change_the_chains(tmp_path):
-    ref = _lattice_pt()
+@pytest.mark.parametrize("surrogate_j", [None, 0.8e-3])
+def test_restart_is_bit_identical_and_threads_do_not_change_the_chains(tmp_path, surrogate_j):
+    ref = _lattice_pt(surrogate_j=surrogate_j)
     ref.run(20, 60, sample_every=2, checkpoint=tmp_path / "ref.npz", checkpoint_every=10)
     ck = tmp_path / "pt.npz"
-    _lattice_pt().run(20, 20, sample_every=2, checkpoint=ck, checkpoint_every=10)  # "killed"
-    resumed = _lattice_pt(threads=2)
+    _lattice_pt(surrogate_j=surrogate_j).run(20, 20, sample_every=2, checkpoint=ck,
+                                             checkpoint_every=10)  # "killed"
+    resumed = _lattice_pt(threads=2, surrogate_j=surrogate_j)
     resumed.run(20, 60, sample_every=2, checkpoint=ck, checkpoint_every=10)
     for key in ("energy", "magnetisation", "staggered", "replica"):
         np.testing.assert_array_equal(getattr(resumed.samples, key), getattr(ref.samples, key))
@@ -94,6 +105,11 @@ def test_restart_is_bit_identical_and_threads_do_not_change_the_chains(tmp_path)
     # the slot temperatures follow the replicas: the tracked energy is each replica's own
     for mc in resumed.replicas:
         assert mc.energy == pytest.approx(mc.hamiltonian.core.total_energy(), abs=1e-12)
+    for a, b in zip(resumed.replicas, ref.replicas):
+        assert a.delayed_acceptance_stats() == b.delayed_acceptance_stats()
+    if surrogate_j is not None:     # another surrogate is another chain
+        with pytest.raises(CheckpointError, match="surrogate"):
+            _lattice_pt(surrogate_j=0.7e-3).run(20, 60, sample_every=2, checkpoint=ck)
 
 
 def test_another_ensembles_checkpoint_is_refused(tmp_path):

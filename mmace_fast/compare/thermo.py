@@ -187,10 +187,7 @@ def scan_model(model: ModelSystem, sizes: Sequence[int], temperatures: Sequence[
     order = "m"
     for L in sizes:
         system = model.build(int(L))
-        surrogate = getattr(system, "surrogate", None)
         settings = dict(model.settings)
-        if surrogate is not None:
-            settings["surrogate"] = surrogate
         if system.signs is not None:
             order = "ms"
         wd = None if workdir is None else os.path.join(workdir, model.kind, f"L{L}")

@@ -101,7 +101,9 @@ class MonteCarlo:
     active_sites: None (all), a bool mask [n] or site indices: the sites Metropolis visits.
     surrogate: optional cheap Hamiltonian of the same sites (e.g. a fitted Heisenberg model) for
     delayed acceptance (Christen and Fox 2005): trials it rejects never reach the exact
-    Hamiltonian; the chain still samples the exact Boltzmann distribution.
+    Hamiltonian; the chain still samples the exact Boltzmann distribution. A Hamiltonian
+    without a reflection axis (the frozen mMACE) over-relaxes about the surrogate's axis
+    (guided over-relaxation, exact by the same two-stage test).
     """
 
     def __init__(self, hamiltonian, spins, temperature, seed=0, stream=0,
@@ -123,12 +125,12 @@ class MonteCarlo:
         self.active = np.arange(self.n_sites, dtype=np.int64)
         if active_sites is not None:
             self.set_active_sites(active_sites)
+        self.surrogate = None
+        if surrogate is not None:       # before the settings: it may provide the OR axis
+            self.set_surrogate(surrogate)
         if settings:
             self.core.set_settings(**settings)
         self.requested_settings = self.core.get_settings()   # before any adaptation
-        self.surrogate = None
-        if surrogate is not None:
-            self.set_surrogate(surrogate)
         self.samples = Samples()
         self.progress = {"equilibration": 0, "production": 0}
 

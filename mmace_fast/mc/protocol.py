@@ -202,9 +202,11 @@ def _make_pt(systems: list, temps, settings: dict, protocol: TcProtocol, seed: i
     """Parallel tempering over ``systems`` (one per temperature); (ensemble, staggered?)."""
     s0 = systems[0]
     settings = {k: v for k, v in settings.items() if k != "surrogate"}
+    surrogates = None if s0.surrogate is None else [s.surrogate for s in systems]
     pt = ParallelTempering([s.hamiltonian for s in systems], s0.spins, temps, seed=seed,
                            exchange_every=protocol.exchange_every, threads=protocol.threads,
-                           sublattice_signs=s0.signs, active_sites=s0.active, **settings)
+                           sublattice_signs=s0.signs, active_sites=s0.active,
+                           surrogates=surrogates, **settings)
     if order is None:
         order = "m" if s0.signs is None else "ms"
     if order == "ms" and s0.signs is None:

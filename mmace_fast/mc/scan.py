@@ -30,14 +30,16 @@ log = logging.getLogger(__name__)
 @dataclass
 class System:
     """What a scan simulates: a Hamiltonian, initial moments [n, 3] muB, sublattice signs [n],
-    optional active sites (bool mask [n] or indices; None = all). Per-site observables (E per
-    site, C, chi) are normalised by the number of active sites."""
+    optional active sites (bool mask [n] or indices; None = all), an optional surrogate
+    Hamiltonian of the same sites (delayed acceptance, guided over-relaxation). Per-site
+    observables (E per site, C, chi) are normalised by the number of active sites."""
 
     hamiltonian: object
     spins: np.ndarray
     signs: np.ndarray | None = None
     label: str = ""
     active: np.ndarray | None = None
+    surrogate: object | None = None
 
     @property
     def n_active(self) -> int:
@@ -71,6 +73,8 @@ def temperature_scan(system: System, temperatures: Sequence[float], n_equil: int
                                 "sample_every": int(sample_every), "seed": int(seed),
                                 "settings": {k: v for k, v in settings.items()}})
     spins = np.asarray(system.spins, dtype=float)
+    if system.surrogate is not None:
+        settings.setdefault("surrogate", system.surrogate)
     for k, t in enumerate(temps):
         t0 = time.perf_counter()
         mc = MonteCarlo(system.hamiltonian, spins, t, seed=seed, stream=k,

@@ -91,13 +91,14 @@ class ParallelTempering:
     replica (e.g. ordered below Tc, random above). exchange_every: MC steps
     between exchange attempts. threads: replicas run concurrently within a block.
     sublattice_signs, active_sites and the Monte Carlo settings (move, sigma, ...) as for
-    :class:`~mmace_fast.mc.engine.MonteCarlo` (Wolff clusters are allowed; a delayed-
-    acceptance surrogate is not).
+    :class:`~mmace_fast.mc.engine.MonteCarlo` (Wolff clusters are allowed). surrogates: None or
+    K cheap Hamiltonians of the same sites (equal content hashes), one per replica, for delayed
+    acceptance and, when the exact Hamiltonian has no reflection axis, guided over-relaxation.
     """
 
     def __init__(self, hamiltonians: Sequence, spins, temperatures, seed: int = 0,
                  exchange_every: int = 1, threads: int = 1, sublattice_signs=None,
-                 active_sites=None, **settings):
+                 active_sites=None, surrogates=None, **settings):
         temps = np.asarray(temperatures, dtype=np.float64)
         if temps.ndim != 1 or len(temps) < 2:
             raise ValueError("parallel tempering needs at least two temperatures")
@@ -118,7 +119,15 @@ class ParallelTempering:
         if int(threads) != threads or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads}")
         if "surrogate" in settings:
-            raise ValueError("delayed acceptance is not available with parallel tempering")
+            raise ValueError("parallel tempering takes one surrogate per replica: pass "
+                             "surrogates=[...], not surrogate=")
+        surs = [None] * len(temps) if surrogates is None else list(surrogates)
+        if surrogates is not None:
+            if len(surs) != len(temps) or len({id(x) for x in surs}) != len(surs):
+                raise ValueError(f"surrogates: one distinct Hamiltonian object per replica "
+                                 f"({len(temps)}), got {len(surs)}")
+            if any(x.content_hash() != surs[0].content_hash() for x in surs[1:]):
+                raise ValueError("the replicas' surrogates differ (content hashes)")
         self.temperatures = temps                       # [K] K, slot order
         self.seed = int(seed)
         self.exchange_every = int(exchange_every)
@@ -133,8 +142,8 @@ class ParallelTempering:
                              f"{np.shape(spins)}")
         self.replicas = [MonteCarlo(h, start[r], t, seed=seed, stream=r,
                                     sublattice_signs=sublattice_signs, active_sites=active_sites,
-                                    **settings)
-                         for r, (h, t) in enumerate(zip(hams, temps))]
+                                    surrogate=sur, **settings)
+                         for r, (h, t, sur) in enumerate(zip(hams, temps, surs))]
         self.start_hash = hashlib.sha256("".join(mc.start_hash for mc in self.replicas)
                                          .encode()).hexdigest()
         self.requested_settings = dict(self.replicas[0].requested_settings)
@@ -291,12 +300,15 @@ class ParallelTempering:
     def chain_parameters(self) -> dict:
         """Everything that defines this ensemble (JSON-able)."""
         mc = self.replicas[0]
-        return {"temperatures": [float(t) for t in self.temperatures], "seed": self.seed,
-                "exchange_every": self.exchange_every,
-                "settings": dict(self.requested_settings),
-                "active_sites": _digest(mc.active), "sublattice_signs": _digest(mc.signs),
-                "hamiltonian": mc.hamiltonian.content_hash(), "start": self.start_hash,
-                "format_version": PT_CHECKPOINT_VERSION}
+        params = {"temperatures": [float(t) for t in self.temperatures], "seed": self.seed,
+                  "exchange_every": self.exchange_every,
+                  "settings": dict(self.requested_settings),
+                  "active_sites": _digest(mc.active), "sublattice_signs": _digest(mc.signs),
+                  "hamiltonian": mc.hamiltonian.content_hash(), "start": self.start_hash,
+                  "format_version": PT_CHECKPOINT_VERSION}
+        if mc.surrogate is not None:
+            params["surrogate"] = mc.surrogate.content_hash()
+        return params
 
     def state_dict(self) -> dict:
         stats = [mc.core.get_stats() for mc in self.replicas]
@@ -304,7 +316,8 @@ class ParallelTempering:
                 "chain": self.chain_parameters(), "n_sites": self.replicas[0].n_sites,
                 "blocks": self.blocks, "progress": self.progress,
                 "exchange_rng": self._rng.bit_generator.state,
-                "replica_settings": [mc.core.get_settings() for mc in self.replicas]}
+                "replica_settings": [mc.core.get_settings() for mc in self.replicas],
+                "da_counters": [list(mc.core.get_da_counters()) for mc in self.replicas]}
         return {"meta": np.array(json.dumps(meta)),
                 "spins": np.stack([mc.spins for mc in self.replicas]),          # [K, n, 3]
                 "rng": np.stack([mc.core.get_rng_state() for mc in self.replicas]),
@@ -342,6 +355,8 @@ class ParallelTempering:
             mc.core.set_settings(**meta["replica_settings"][r])
             mc.core.set_rng_state(st["rng"][r])
             mc.core.set_stats(_pad_stats(st["tried"][r]), _pad_stats(st["accepted"][r]))
+            if "da_counters" in meta:
+                mc.core.set_da_counters(*meta["da_counters"][r])
             mc.core.resync()
         self.slot_replica = perm
         for slot, r in enumerate(perm):

@@ -48,6 +48,10 @@ void MonteCarlo::set_active_sites(const index_t* idx, index_t n_active) {
 }
 
 void MonteCarlo::set_surrogate(Hamiltonian* s) {
+    Vec3 probe;
+    if (s == nullptr && cfg_.overrelax_per_sweep > 0 && !h_.reflection_axis(0, probe))
+        throw InputError("over-relaxation takes its axis from the surrogate here: switch it off "
+                         "before removing the surrogate");
     if (s != nullptr) {
         if (s == &h_) throw InputError("the surrogate must be a different Hamiltonian object");
         if (s->n_sites() != h_.n_sites()) throw InputError("surrogate has a different number of sites");
@@ -68,8 +72,9 @@ void MonteCarlo::set_settings(const MCSettings& s) {
     if (s.overrelax_per_sweep < 0) throw InputError("overrelax_per_sweep must be >= 0");
     if (s.overrelax_per_sweep > 0) {
         Vec3 probe;
-        if (!h_.reflection_axis(0, probe))
-            throw InputError("over-relaxation needs a Hamiltonian that provides a reflection axis");
+        if (!h_.reflection_axis(0, probe) && !(surrogate_ && surrogate_->reflection_axis(0, probe)))
+            throw InputError("over-relaxation needs a Hamiltonian or a surrogate that provides a "
+                             "reflection axis");
     }
     if (s.wolff_per_sweep > 0 && !(spin_h_ && spin_h_->wolff_compatible()))
         throw InputError("Wolff updates need a classical Hamiltonian with isotropic bilinear exchange only "
@@ -190,9 +195,12 @@ void MonteCarlo::sweep(H& h) {
 
 template <class H>
 void MonteCarlo::overrelax_sweep(H& h) {
+    Vec3 probe;
+    const bool own = h.reflection_axis(0, probe);
     for (const index_t i : active_) {
         Vec3 ax;
-        h.reflection_axis(i, ax);
+        if (own) h.reflection_axis(i, ax);
+        else surrogate_->reflection_axis(i, ax);  // the surrogate's axis: still independent of m_i
         const real_t a2 = ax.dot(ax);
         if (!(a2 > 0.0)) continue;  // no axis here: nothing to reflect about (not counted)
         const Vec3 mo = Vec3::load(h.spin(i));

@@ -12,6 +12,10 @@
 //                 does not depend on m_i), accepted by Metropolis on the exact dE: microcanonical
 //                 for isotropic bilinear exchange + Zeeman (dE = 0), still exact otherwise.
 //                 ``overrelax_per_sweep`` sweeps over the active sites after each Metropolis sweep.
+//                 A Hamiltonian without an axis (the frozen mMACE) borrows the surrogate's: the
+//                 surrogate's moments follow every accepted move, so its axis for site i is a
+//                 function of the other moments only, the reflection stays an involution, and
+//                 the two-stage test below keeps the exact target ("guided over-relaxation").
 // sigma and sigma_long adapt toward a target acceptance only when run(adapt=true).
 // Wolff: embedded-Ising single-cluster updates (isotropic bilinear exchange of either sign).
 // Delayed acceptance (Christen and Fox 2005): with a surrogate Hamiltonian set, a trial is first
