@@ -9,7 +9,9 @@ multiple-histogram-reweighted U4 curves; Tc is the crossing of the two largest s
 pair's crossing is listed (for Pajda the drift with size checks the protocol itself). mMACE
 models: the shipped Fe model of ``--grade`` (or the frozen file ``--frozen``) with moments of fixed
 length (the fitted DFT moment, direction moves) and free length (d^3m, 30 % longitudinal
-moves). Resumable (checkpoints under ``--out``). The last stdout line is one JSON object:
+moves), driven by ``--sampler`` (default: delayed acceptance and guided over-relaxation with
+the Heisenberg model extracted from the same mMACE; exact either way). Resumable
+(checkpoints under ``--out``). The last stdout line is one JSON object:
 fe_tc_<model>_k, fe_tc_<model>_err_k, fe_tc_<model>_reliable for model in heis, pajda,
 mmace_fixed, mmace_free; sizes; largest_L; model (which mMACE); wall_s. The full run writes
 benchmarks/results/bench_mmace_tc.json (``--grade mc``, the default: the Monte Carlo grade
@@ -27,7 +29,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from mmace_fast.compare.thermo import SMOKE_PLANS  # noqa: E402
+from mmace_fast.compare.thermo import MMACE_SAMPLERS, SMOKE_PLANS  # noqa: E402
 
 log = logging.getLogger("bench_mmace_tc")
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +67,10 @@ def main(argv=None):
     p.add_argument("--sizes", type=int, nargs="+", default=None, help="mMACE sizes")
     p.add_argument("--max-prod", type=int, default=None, help="mMACE production budget")
     p.add_argument("--threads", type=int, default=2, help="replicas run concurrently")
+    p.add_argument("--sampler", default="guided", choices=MMACE_SAMPLERS,
+                   help="mMACE chains: delayed acceptance + guided over-relaxation with the "
+                        "Heisenberg model extracted from the mMACE (default), or plain "
+                        "Metropolis")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_mmace_tc")
     p.add_argument("--merge", action="store_true",
                    help="update the results file's entries of the models run now, keep the "
@@ -87,12 +93,14 @@ def main(argv=None):
     from mmace_fast.export import FrozenModel
     fit = fit_material("fe", data_path=str(args.data))
     moment = float(fit.moments[26])
-    models, notes = fe_tc_models(args.models, fit, FrozenModel.load(args.frozen), moment)
+    models, notes = fe_tc_models(args.models, fit, FrozenModel.load(args.frozen), moment,
+                                 sampler=args.sampler)
     key = _sha12(args.frozen)
     result = {"quick": args.quick, "model": str(Path(args.frozen).resolve().relative_to(ROOT))
               if Path(args.frozen).resolve().is_relative_to(ROOT) else str(args.frozen),
               "grade": label, "model_sha256": key,
-              "moment_muB": moment, "threads": args.threads, "notes": notes, "protocols": {}}
+              "moment_muB": moment, "threads": args.threads, "sampler": args.sampler,
+              "notes": notes, "protocols": {}}
     runs = {}
     for name, (model, bracket) in models.items():
         family = "mmace" if name.startswith("mmace") else "classical"
@@ -102,7 +110,8 @@ def main(argv=None):
         if family == "mmace" and args.max_prod:
             plan["max_prod"] = args.max_prod
         protocol = TcProtocol(**plan)
-        wd = args.out / mode / (f"mmace_{key}" if family == "mmace" else "classical")
+        wd = args.out / mode / (f"mmace_{key}_{args.sampler}" if family == "mmace"
+                                else "classical")
         log.info("%s: protocol %s", model.name, protocol.as_dict())
         res = protocol_tc(model, protocol, workdir=str(wd), seed=0)
         runs[name] = res

@@ -266,7 +266,7 @@ def main(argv=None) -> int:
     # checkpoints live under folders named by what defines each model (the fitted
     # parameters, the frozen file's content), so a rerun never resumes another model's chains
     folders = {"heis": f"fit_{fit_key(fit)}", "pajda": "pajda",
-               "mmace_free": f"mmace_{_data_key(frozen_path('fe', args.grade))}"}
+               "mmace_free": f"mmace_{_data_key(frozen_path('fe', args.grade))}_guided"}
     results = {}
     for key, kind, label in ROWS:
         if kind not in models:

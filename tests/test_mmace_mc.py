@@ -93,6 +93,7 @@ def test_scan_runs(frozen, structure):
                              p_longitudinal=0.2)
     e = table.column("e_per_site")
     assert len(e) == 2 and np.all(np.isfinite(e))
+    assert e[0] < e[1]          # d<E>/dT = C / (k T^2) > 0: the hot chain sits higher
 
 
 # ---------------------------------------------------------------------- statistical check

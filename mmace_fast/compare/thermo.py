@@ -108,14 +108,21 @@ def heisenberg_model(material: str, fit, order: Optional[str] = None,
 
 
 def mmace_model(material: str, frozen, moment: float, free_length: bool,
-                order: Optional[str] = None, surrogate_fit=None) -> ModelSystem:
+                order: Optional[str] = None, surrogate=None,
+                overrelax: bool = False) -> ModelSystem:
     """The frozen mMACE (a :class:`mmace_fast.export.FrozenModel` or a path) on ``material``'s
     lattice; moments of length ``moment`` (muB) on the magnetic sites in the order pattern.
-    ``surrogate_fit``: a fitted baseline used as the delayed-acceptance screen (exact chain)."""
+
+    surrogate: a :class:`mmace_fast.baseline.BaselineModel` on moment vectors (the fitted
+    baseline's ``.model``, or :func:`extracted_surrogate` of this mMACE) that screens every
+    trial (delayed acceptance); overrelax: one guided over-relaxation sweep per step about the
+    surrogate's exchange field. Either only changes efficiency: the chain samples mMACE."""
     from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415
 
     prototype, a, default_order = _material(material)
     order = order or default_order
+    if overrelax and surrogate is None:
+        raise ThermoError("guided over-relaxation takes its axis from a surrogate: pass one")
 
     def build(L: int) -> System:
         lat = material_lattice(prototype, L, a)
@@ -124,19 +131,48 @@ def mmace_model(material: str, frozen, moment: float, free_length: bool,
         spins = lat.moments(order, moment)
         active = np.flatnonzero(lat.magnetic)
         signs = None if order == "FM" else np.ascontiguousarray(lat.signs[order], dtype=float)
-        system = System(ham, spins, signs, label=f"{material} mmace L={L}", active=active)
-        if surrogate_fit is not None:
+        sur = None
+        if surrogate is not None:
             from mmace_fast.baseline import to_spin_hamiltonian  # noqa: PLC0415
 
-            system.surrogate = to_spin_hamiltonian(surrogate_fit.model, lat, magnetic_only=False)
-        return system
+            sur = to_spin_hamiltonian(surrogate, lat, magnetic_only=False)
+        return System(ham, spins, signs, label=f"{material} mmace L={L}", active=active,
+                      surrogate=sur)
 
     kind = "mmace_free" if free_length else "mmace_fixed"
     name = "mMACE, free |m| (d^3m)" if free_length else f"mMACE, |m| = {moment:.2f} muB"
     settings = {"move": "gaussian"}
     if free_length:
         settings.update(p_longitudinal=0.3, sigma_long=0.1)
+    if overrelax:
+        settings["overrelax_per_sweep"] = 1
     return ModelSystem(name, kind, material, build, settings)
+
+
+def extracted_surrogate(material: str, frozen, moment: float, L: int = 4, n_shells: int = 5,
+                        n_configs: int = 96, seed: int = 0):
+    """The pairwise Heisenberg approximation of the frozen mMACE (a BaselineModel on moment
+    vectors, for :func:`mmace_model`'s ``surrogate``): exchange per shell and species pair
+    fitted to the model's energies of ``n_configs`` uniformly random directions (the
+    paramagnet and, by their spread, the ordered regime near Tc) at |m| = ``moment`` on the
+    material's L^3 supercell. No longitudinal terms: for free moment lengths it screens length
+    moves by exchange alone. Returns (model, info {non_heisenberg, energy_rmse_mev,
+    n_configs})."""
+    from mmace_fast.baseline import BaselineModel, extract_from_frozen  # noqa: PLC0415
+    from mmace_fast.baseline import reference_structure  # noqa: PLC0415
+    from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415
+
+    prototype, a, _ = _material(material)
+    lat = material_lattice(prototype, L, a)
+    ham = FrozenMMACEHamiltonian.from_arrays(frozen, lat.positions, lat.cell, lat.pbc,
+                                             lat.numbers)
+    species = sorted({int(z) for z in np.asarray(lat.numbers)[lat.magnetic]})
+    res = extract_from_frozen(ham, lat, reference_structure(material), species,
+                              {z: float(moment) for z in species}, n_shells=n_shells,
+                              n_configs=n_configs, cone_deg=180.0, seed=seed)
+    model = BaselineModel(res.design, res.theta, np.diag(res.sigma ** 2))
+    return model, {"non_heisenberg": res.non_heisenberg, "n_configs": n_configs,
+                   "energy_rmse_mev": res.energy_rmse_mev}
 
 
 def pajda_model() -> ModelSystem:
@@ -251,12 +287,22 @@ FE_BRACKETS = {"pajda": (780.0, 1050.0), "mmace_fixed": (650.0, 1400.0),
 FE_HEIS_BRACKET = (0.55, 1.0)
 
 
-def fe_tc_models(names, fit, frozen=None, moment: Optional[float] = None) -> tuple[dict, dict]:
+#: how the mMACE chains are driven: "guided" = delayed acceptance with the Heisenberg model
+#: extracted from the same mMACE plus one guided over-relaxation sweep per step (exact; the
+#: measured gain is in benchmarks/RESULTS.md), "plain" = Metropolis alone
+MMACE_SAMPLERS = ("guided", "plain")
+
+
+def fe_tc_models(names, fit, frozen=None, moment: Optional[float] = None,
+                 sampler: str = "guided") -> tuple[dict, dict]:
     """The bcc Fe models the demo and bench_mmace_tc compare, as {name: (ModelSystem, bracket
     K)} for names among "heis" (``fit``, a fitted baseline; skipped with a note when its
     mean-field ordering is not ferromagnetic), "pajda", "mmace_fixed" and "mmace_free"
-    (``frozen``, moments of length ``moment`` muB, default the fitted one). Returns (models,
-    notes {name: why skipped})."""
+    (``frozen``, moments of length ``moment`` muB, default the fitted one; driven by
+    ``sampler``, one of :data:`MMACE_SAMPLERS`). Returns (models, notes {name: why
+    skipped})."""
+    if sampler not in MMACE_SAMPLERS:
+        raise ThermoError(f"unknown sampler {sampler!r}; choose from {MMACE_SAMPLERS}")
     models, notes = {}, {}
     moment = float(fit.moments[26]) if moment is None else float(moment)
     if "heis" in names:
@@ -268,11 +314,18 @@ def fe_tc_models(names, fit, frozen=None, moment: Optional[float] = None) -> tup
             notes["heis"] = not_ferromagnetic_note(fit)
     if "pajda" in names:
         models["pajda"] = (pajda_model(), FE_BRACKETS["pajda"])
+    surrogate = None
     for name, free in (("mmace_fixed", False), ("mmace_free", True)):
         if name in names:
             if frozen is None:
                 raise ThermoError(f"{name} needs a frozen mMACE")
-            models[name] = (mmace_model("fe", frozen, moment, free_length=free),
+            if sampler == "guided" and surrogate is None:
+                surrogate, info = extracted_surrogate("fe", frozen, moment)
+                notes["surrogate"] = (f"Heisenberg extracted from the mMACE at |m| = "
+                                      f"{moment:.2f} muB (non-Heisenberg residual "
+                                      f"{info['non_heisenberg']:.2f})")
+            models[name] = (mmace_model("fe", frozen, moment, free_length=free,
+                                        surrogate=surrogate, overrelax=surrogate is not None),
                             FE_BRACKETS[name])
     return models, notes
 

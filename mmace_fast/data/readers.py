@@ -245,6 +245,8 @@ def atoms_to_configuration(atoms, where: str = "", *, keys: ExtxyzKeys | None = 
     """One ASE Atoms with labels under ``keys`` -> Configuration (errors name ``where``)."""
     keys = keys or ExtxyzKeys()
     n = len(atoms)
+    if n == 0:
+        raise DataError(f"a frame with no atoms ({where})")
     numbers = np.asarray(atoms.numbers, dtype=np.int64)
     _check_species(numbers, _species_numbers(species), where)
     kw: dict = dict(positions=_as_array(atoms.positions, (n, 3), "positions", where),

@@ -10,6 +10,8 @@ from typing import Optional
 
 import numpy as np
 
+from mmace_fast.checks import integer_array
+
 
 class DataError(ValueError):
     """Bad input data; the message names the file and frame where known."""
@@ -59,7 +61,10 @@ class Configuration:
         self.positions = np.ascontiguousarray(self.positions, dtype=np.float64)
         self.cell = np.ascontiguousarray(self.cell, dtype=np.float64)
         self.pbc = np.asarray(self.pbc, dtype=bool).reshape(3)
-        self.numbers = np.ascontiguousarray(self.numbers, dtype=np.int64)
+        try:
+            self.numbers = np.ascontiguousarray(integer_array(self.numbers, "atomic numbers"))
+        except ValueError as exc:
+            raise DataError(f"{exc} ({self.source})" if self.source else str(exc)) from None
         if self.magmoms is not None:
             self.magmoms = as_moment_vectors(self.magmoms, len(self.numbers), self.source)
         if self.start_magmoms is not None:
@@ -75,6 +80,8 @@ class Configuration:
         """Raise :class:`DataError` naming ``source`` on bad shapes or non-finite values."""
         n = len(self.numbers)
         where = f" ({self.source})" if self.source else ""
+        if n == 0:
+            raise DataError(f"a frame with no atoms{where}")
         _check(self.positions, (n, 3), "positions", where)
         _check(self.cell, (3, 3), "cell", where)
         if self.pbc.any() and abs(np.linalg.det(self.cell[self.pbc][:, self.pbc])) < 1e-12:

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from mmace_fast import _core
+from mmace_fast.checks import integer_array
 from mmace_fast.data.records import as_moment_vectors
 from mmace_fast.export import format as fmt
 from mmace_fast.neighbours import neighbour_list
@@ -58,7 +59,7 @@ class FrozenModel:
 
     # -------------------------------------------------------------------- structures
     def check_species(self, numbers) -> np.ndarray:
-        numbers = np.ascontiguousarray(numbers, dtype=np.int64).reshape(-1)
+        numbers = np.ascontiguousarray(integer_array(numbers, "atomic numbers")).reshape(-1)
         unknown = sorted(set(numbers.tolist()) - set(self.species))
         if unknown:
             raise UnknownSpeciesError(f"atomic numbers {unknown} are not species of the frozen "

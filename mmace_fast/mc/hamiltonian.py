@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmace_fast import _core
+from mmace_fast.checks import integer_array
 from mmace_fast.neighbours import neighbour_list, pairs_once
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,8 @@ class SpinHamiltonian(CoreHamiltonian):
         n = int(n_sites)
         if n < 1:
             raise ValueError("n_sites must be >= 1")
-        pi = np.asarray(pair_i, dtype=np.int64).reshape(-1)
-        pj = np.asarray(pair_j, dtype=np.int64).reshape(-1)
+        pi = integer_array(pair_i, "pair_i").reshape(-1)
+        pj = integer_array(pair_j, "pair_j").reshape(-1)
         if pi.shape != pj.shape:
             raise ValueError(f"pair_i and pair_j differ in length ({pi.size} vs {pj.size})")
         if pi.size and (pi.min() < 0 or pj.min() < 0 or pi.max() >= n or pj.max() >= n):
