@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("scipy")
 
 from mmace_fast import demo  # noqa: E402
+from mmace_fast.compare.thermo import FE_BRACKETS  # noqa: E402
 
 
 def _small_cells(tmp_path):
@@ -42,6 +43,14 @@ def _run(args, capsys):
     assert fig["fe_tc_mmace_sizes"] == list(plan["mmace"]["sizes"])
     assert fig["fe_tc_mmace_sweeps"] == [plan["mmace"]["max_prod"]] * 2
     assert fig["mmace_grade"] == "mc"
+    # the mMACE row ran the protocol: a Tc with its method, or none with the method saying so
+    method = fig["fe_tc_mmace_method"]
+    assert method in ("binder_largest_pair", "chi_peak", "none")
+    if method == "none":
+        assert fig["fe_tc_mmace_K"] is None
+    else:                      # inside the bracket the windows were placed in (+- a window)
+        lo, hi = FE_BRACKETS["mmace_free"]
+        assert 0.8 * lo <= fig["fe_tc_mmace_K"] <= 1.2 * hi and fig["fe_tc_mmace_err_K"] > 0
     # smoke-test budgets cannot converge tau_int: the errors are flagged as bounds, in print
     assert fig["fe_tc_pajda_reliable"] is False and "lower bound" in out
     return out, fig

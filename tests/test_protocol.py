@@ -108,3 +108,19 @@ def test_cli_tc_runs_the_protocol(capsys, tmp_path):
     assert (tmp_path / "tc_protocol.json").exists()
     with pytest.raises(SystemExit):
         cli.main(["tc", "--model", "pajda-fe", "--tmin", "800", "--tmax", "1000", "--reduced"])
+
+
+def test_cli_refuses_an_output_directory_of_another_run(capsys, tmp_path, caplog):
+    """A scan (or tc) rerun into the same --out with another seed must not report the old
+    run's result under the new seed: it refuses, naming the field, with exit code 2."""
+    from mmace_fast.mc import cli
+    base = ["scan", "--model", "sc-nn", "--sizes", "3", "--tmin", "1.3", "--tmax", "1.5",
+            "--nt", "2", "--reduced", "--n-equil", "10", "--n-prod", "20", "--out",
+            str(tmp_path)]
+    assert cli.main(base + ["--seed", "1"]) == 0
+    first = capsys.readouterr().out
+    assert cli.main(base + ["--seed", "1"]) == 0                 # the same run resumes
+    assert capsys.readouterr().out == first
+    assert cli.main(base + ["--seed", "2"]) == 2
+    assert "seed is 4 in the checkpoint, 5 here" in caplog.text   # seed + L
+    assert capsys.readouterr().out == ""

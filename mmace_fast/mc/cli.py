@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from mmace_fast import conventions as cv
+from mmace_fast.mc.engine import CheckpointError
 from mmace_fast.mc.hamiltonian import SpinHamiltonian
 from mmace_fast.mc.lattice import cubic_lattice
 from mmace_fast.mc.presets import FE_TC_EXP, mean_field_tc, pajda_bcc_fe, pajda_fe_exchange_ev
@@ -130,6 +131,15 @@ def run_tc(args) -> dict:
 def main(argv=None):
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return _run(args)
+    except CheckpointError as exc:     # e.g. the same --out with another seed or model
+        log.error("mmace-mc %s: %s\n(use another --out, or the parameters of the run that "
+                  "wrote it)", args.cmd, exc)
+        return 2
+
+
+def _run(args) -> int:
     if args.cmd == "tc":
         from mmace_fast.mc.protocol import _jsonable  # noqa: PLC0415
         print(json.dumps(_jsonable(run_tc(args))))
