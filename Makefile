@@ -4,7 +4,7 @@ VENV  ?= .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.mmace_installed
 
-.PHONY: install build test test-slow demo bench-quick clean
+.PHONY: install build test test-slow test-sanitize demo bench-quick clean
 
 # torch is pinned to the local CPU wheel (an unpinned torch pulls CUDA packages).
 $(STAMP): pyproject.toml setup.py
@@ -26,6 +26,10 @@ test: build
 
 test-slow: build
 	$(BIN)/python -m pytest -q -m slow
+
+# the C++-heavy tests under AddressSanitizer + UBSan, in a copy (build/sanitize)
+test-sanitize: install
+	PY=$(abspath $(BIN))/python bash .ci/sanitize
 
 demo: build
 	$(BIN)/python -m mmace_fast.demo
