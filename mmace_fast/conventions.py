@@ -76,6 +76,9 @@ POSITION_IRREP: str = "1o"
 VOIGT_ORDER: tuple[str, ...] = ("xx", "yy", "zz", "yz", "xz", "xy")
 E3NN_VERSION: str = "0.6.0"      #: pinned; coupling signs differ between e3nn versions
 DTYPE = np.float64
+#: atoms (or periodic images) closer than this (A) are one point counted twice: every path
+#: that builds neighbours refuses them (mmace_fast.neighbours), rather than returning NaN
+COINCIDENT_A: float = 1e-6
 
 
 def kelvin_to_ev(t_kelvin):

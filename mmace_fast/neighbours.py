@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmace_fast import _core
+from mmace_fast.conventions import COINCIDENT_A
 
 
 def _usable_cell(positions, cell, pbc, cutoff):
@@ -47,6 +48,7 @@ def neighbour_list(positions, cell, pbc, cutoff, return_distances=False):
     positions [n, 3] A; cell [3, 3] A (rows are lattice vectors; zero rows allowed along
     non-periodic directions); pbc [3] bool.
     Returns i [P] int64, j [P] int64, shifts [P, 3] int64 (and dist [P] A if asked).
+    Coincident atoms (closer than ``conventions.COINCIDENT_A``) are refused: ValueError.
     """
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[1] != 3:
@@ -57,6 +59,11 @@ def neighbour_list(positions, cell, pbc, cutoff, return_distances=False):
         raise ValueError(f"cutoff must be positive and finite, got {cutoff}")
     cell, pbc = _usable_cell(positions, cell, pbc, float(cutoff))
     i, j, s, d = _core.neighbour_list(positions, cell, pbc, float(cutoff))
+    close = np.flatnonzero(d < COINCIDENT_A)
+    if close.size:
+        k = close[0]
+        raise ValueError(f"coincident atoms: {i[k]} and {j[k]} (image shift {s[k].tolist()}) "
+                         f"are {d[k]:.3g} A apart (closer than {COINCIDENT_A:g} A)")
     return (i, j, s, d) if return_distances else (i, j, s)
 
 

@@ -52,3 +52,28 @@ def test_frozen_model_refuses_fractional_atomic_numbers():
     with pytest.raises(ValueError, match="atomic numbers must be integers"):
         frozen.energy(positions=[[0, 0, 0.0]], cell=np.eye(3) * 3, pbc=[True] * 3,
                       numbers=[z + 0.9], magmoms=[[0, 0, 1.0]])
+
+
+def test_coincident_atoms_follow_one_rule_in_every_path():
+    """Two atoms on one point: the neighbour search, the frozen model and the torch calculator
+    all refuse them with the same message (the torch path used to return NaN)."""
+    from ase import Atoms
+
+    from mmace_fast.models import default_calculator, load_frozen
+    from mmace_fast.neighbours import neighbour_list
+    pos = np.array([[0, 0, 0], [0, 0, 0], [1.4, 1.4, 1.4]])
+    cell = np.eye(3) * 5.732
+    with pytest.raises(ValueError, match="coincident atoms: 0 and 1"):
+        neighbour_list(pos, cell, [True] * 3, 3.0)
+    with pytest.raises(ValueError, match="coincident atoms: 0 and 1"):
+        load_frozen("fe", "mc").energy(positions=pos, cell=cell, pbc=[True] * 3,
+                                       numbers=[26] * 3, magmoms=[[0, 0, 2.0]] * 3)
+    pytest.importorskip("torch")
+    atoms = Atoms("Fe3", positions=pos, cell=cell, pbc=True)
+    atoms.set_initial_magnetic_moments([2.0] * 3)
+    atoms.calc = default_calculator("fe")
+    with pytest.raises(ValueError, match="coincident atoms: 0 and 1"):
+        atoms.get_potential_energy()
+    # 1e-9 A apart is the same defect
+    with pytest.raises(ValueError, match="coincident"):
+        neighbour_list([[0, 0, 0.0], [0, 0, 1e-9]], cell, [True] * 3, 3.0)
