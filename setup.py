@@ -1,8 +1,10 @@
 """Build the C++/Cython extension of mmace_fast.
 
-Metadata lives in pyproject.toml; this file only builds ``mmace_fast._core`` from
-``src_cpp/`` (C++17, -O3) with Cython >= 3. OpenMP is probed by compiling a tiny
-program and enabled only if that works; ``mmace_fast.openmp_enabled()`` reports it.
+Metadata lives in pyproject.toml; this file builds ``mmace_fast._core`` from
+``src_cpp/`` (C++17, -O3) with Cython >= 3 and copies the shipped data sets (data/) into the
+built package as ``mmace_fast/_data`` (mmace_fast.datasets reads them there when installed).
+OpenMP is probed by compiling a tiny program and enabled only if that works;
+``mmace_fast.openmp_enabled()`` reports it.
 """
 import os
 import shutil
@@ -15,6 +17,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPENMP_PROBE = r"""
@@ -84,4 +87,16 @@ def extensions():
                                           "cdivision": True, "initializedcheck": False})
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+class BuildPy(build_py):
+    """Also copy the shipped data sets into the built package (wheels, non-editable
+    installs); an editable install reads the clone's data/ directly."""
+
+    def run(self):
+        super().run()
+        dest = os.path.join(self.build_lib, "mmace_fast", "_data")
+        os.makedirs(dest, exist_ok=True)
+        for path in sorted(glob(os.path.join(HERE, "data", "*.extxyz.gz"))):
+            shutil.copy2(path, dest)
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt, "build_py": BuildPy})

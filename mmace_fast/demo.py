@@ -33,12 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from mmace_fast.compare.thermo import SMOKE_PLANS, T_EXP, ferromagnetic_fit
+from mmace_fast.datasets import shipped_path
 from mmace_fast.mc.presets import mean_field_tc, pajda_fe_exchange_ev
 
 log = logging.getLogger("mmace_fast.demo")
 #: the shipped GPAW data of bcc Fe (what the shipped mMACE was trained on, or a superset:
-#: see :func:`training_data_check`)
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "fe.extxyz.gz"
+#: see :func:`training_data_check`), a key of mmace_fast.datasets.SHIPPED
+DEFAULT_DATA = "fe"
 COUNTS_BCC = np.array([8, 6, 12, 24, 8, 6, 24, 24])   # bcc shell multiplicities (Pajda)
 #: demo rows: (key in the JSON line, model kind of compare.thermo.fe_tc_models, label)
 ROWS = (("heis", "heis", "Heisenberg fitted to the GPAW data"),
@@ -247,7 +248,7 @@ def main(argv=None) -> int:
     from mmace_fast.compare.thermo import fe_tc_models  # noqa: PLC0415
     from mmace_fast.models import frozen_path, load_frozen, metadata  # noqa: PLC0415
 
-    data = args.data or str(DEFAULT_DATA)
+    data = args.data or str(shipped_path(DEFAULT_DATA))
     log.info("1/4 fitting the Heisenberg baseline to %s", data)
     data_check = training_data_check(data, metadata("fe", args.grade))
     fit = fit_material("fe", data_path=data)

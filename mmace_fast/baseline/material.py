@@ -25,6 +25,7 @@ from mmace_fast.baseline.model import (BaselineModel, _blocks, errors, fit_frame
                                        mean_field_tc)
 from mmace_fast.baseline.spin_lattice import SpinLatticeDesign, SpinLatticeSpec
 from mmace_fast.baseline.units import literature_forms
+from mmace_fast.datasets import shipped_path
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,12 @@ def _rocksalt(a, zc, za) -> Structure:
     return Structure(pos, np.eye(3) * a, [True] * 3, [zc] * 4 + [za] * 4)
 
 
-#: material -> (reference structure, default data file, largest number of exchange shells the
+#: material -> (reference structure, shipped data set (mmace_fast.datasets), largest number of exchange shells the
 #: fixed-lattice fit tries; the number used is chosen by cross-validation, see fit_material)
 MATERIALS = {
-    "fe": (lambda: _bcc(2.866, 26, 26), "data/fe.extxyz.gz", 3),
-    "feal": (lambda: _bcc(2.91, 26, 13), "data/feal.extxyz.gz", 3),
-    "crn": (lambda: _rocksalt(4.15, 24, 7), "data/crn.extxyz.gz", 3),
+    "fe": (lambda: _bcc(2.866, 26, 26), "fe", 3),
+    "feal": (lambda: _bcc(2.91, 26, 13), "feal", 3),
+    "crn": (lambda: _rocksalt(4.15, 24, 7), "crn", 3),
 }
 #: fixed-lattice options per material (explicit arguments of fit_material override them).
 #: FeAl's data hold antisite cells (Fe3Al, FeAl3, swapped pairs): exchange shells on the bcc
@@ -150,7 +151,6 @@ def exchange_rows(model: BaselineModel, reference: Structure, moments: dict,
     """Exchange per species pair and shell: J (eV/muB^2) +- sigma and the literature forms of
     the unit-vector constant J M_a M_b. Spin-lattice models: J_ab(r) at the reference shell
     distances (first ``n_shells`` shells inside the exchange cutoff)."""
-    from mmace_fast.baseline.shells import ShellTable
     des = model.design
     rows = []
     if isinstance(des, FixedLatticeDesign):
@@ -326,7 +326,7 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
     from mmace_fast.data.spirals import read_with_spirals
     ref = reference_structure(material)
     if configs is None:
-        path = Path(data_path or MATERIALS[material][1])
+        path = Path(data_path or shipped_path(MATERIALS[material][1]))
         if not path.is_absolute() and root is not None:
             path = Path(root) / path
         if not path.exists():

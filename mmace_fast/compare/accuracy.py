@@ -235,8 +235,8 @@ def train_nonmagnetic(material: str, out_dir, data_path=None, time_budget_s: flo
     from mmace_fast.training.modelio import load_model, model_config_dict
     from mmace_fast.training.trainer import Trainer
 
-    root = Path(__file__).resolve().parents[2]
-    data_path = Path(data_path or root / "data" / f"{material}.extxyz.gz")
+    from mmace_fast.datasets import shipped_path
+    data_path = Path(data_path or shipped_path(material))
     out_dir = Path(out_dir)
     stripped = out_dir / f"{material}_nonmagnetic.extxyz"
     write_nonmagnetic_file(data_path, stripped, merge_valid=True)

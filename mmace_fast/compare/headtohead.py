@@ -18,13 +18,13 @@ Each stage returns a JSON-able dict (arrays as lists) so the benchmark can cache
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from mmace_fast import datasets
 from mmace_fast.compare import accuracy as acc
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,8 @@ def _jsonable(x):
 
 
 def data_dir() -> Path:
-    """Where the DFT data files are read: ``$MMACE_DATA_DIR`` if set (a frozen snapshot, so a
-    run is not fed a file the DFT pipeline rewrites halfway), else the repository's data/."""
-    return Path(os.environ.get("MMACE_DATA_DIR") or ROOT / "data")
+    """Where the DFT data files are read (:func:`mmace_fast.datasets.data_dir`)."""
+    return datasets.data_dir()
 
 
 def read_material(material: str):

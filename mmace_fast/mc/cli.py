@@ -27,7 +27,7 @@ from mmace_fast import conventions as cv
 from mmace_fast.mc.engine import CheckpointError
 from mmace_fast.mc.hamiltonian import SpinHamiltonian
 from mmace_fast.mc.lattice import cubic_lattice
-from mmace_fast.mc.presets import FE_TC_EXP, mean_field_tc, pajda_bcc_fe, pajda_fe_exchange_ev
+from mmace_fast.mc.presets import pajda_bcc_fe
 from mmace_fast.mc.scan import System, critical_temperature, temperature_scan
 
 log = logging.getLogger("mmace_fast.mc")
