@@ -823,6 +823,12 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str,
         "grade": grade,
         "results": {k: v for k, v in results.items() if k not in BULKY},
     })
+    # where the training data were (shortest bonds, longest moments, densities): evaluations
+    # far outside warn (mmace_fast.export.domain)
+    from mmace_fast.export.domain import TrainingDomain
+    from mmace_fast.training.modelio import cutoff_of
+    dom = TrainingDomain.from_frames([c for c, _ in snap["frames"]], cutoff_of(mcfg)).to_dict()
+    meta["training_domain"] = dict(dom, data_sha256=snap["sha256"], same_data_as_training=True)
     dest = MODELS_DIR / (material + GRADES[grade])
     # a spin-orbit model's derived coupling buffers make model.pt ~14 MB: shipped gzipped
     save_model(dest, model, mcfg, meta, compress=bool(getattr(mcfg, "soc", False)))

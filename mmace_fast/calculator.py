@@ -19,6 +19,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from mmace_fast.data.records import Configuration, as_moment_vectors
+from mmace_fast.export.domain import DomainWatch, TrainingDomain
 
 
 class MMACECalculator(Calculator):
@@ -43,6 +44,10 @@ class MMACECalculator(Calculator):
         self.model_config = config
         self.cutoff = cutoff_of(config)
         self.species = set(int(z) for z in model_config_dict(config).get("species", []))
+        dom = self.metadata.get("training_domain")
+        #: warns once when a structure lies clearly outside the model's training data
+        self.watch = DomainWatch(None if dom is None else TrainingDomain.from_dict(dom),
+                                 f"mMACE {model_dir or 'model'}")
 
     def _configuration(self, atoms) -> Configuration:
         numbers = atoms.get_atomic_numbers()
@@ -64,6 +69,8 @@ class MMACECalculator(Calculator):
             raise PropertyNotImplementedError("stress needs a cell periodic in all directions")
         derivatives = any(p in properties for p in ("forces", "stress", "magforces"))
         conf = self._configuration(self.atoms)
+        if not self.watch.warned:
+            self.watch(conf.positions, conf.cell, conf.pbc, conf.numbers, conf.magmoms)
         out = predict(self.model, [conf], self.cutoff, forces=derivatives,
                       stress=derivatives and periodic, magforces=derivatives)
         energy = float(out["energy"][0])

@@ -20,6 +20,7 @@ from mmace_fast import _core
 from mmace_fast.checks import integer_array
 from mmace_fast.data.records import as_moment_vectors
 from mmace_fast.export import format as fmt
+from mmace_fast.export.domain import DomainWatch
 from mmace_fast.neighbours import neighbour_list
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,16 @@ class FrozenModel:
         _check_header(self.header, self.arrays, source)
         self.r_cut = float(self.arrays["radial.r_cut"])
         self.core = _core.FrozenModelCore(self.arrays)
+        self.watch = DomainWatch(None, source)
+
+    def set_domain(self, domain) -> None:
+        """Watch ``domain`` (a :class:`~mmace_fast.export.domain.TrainingDomain` or None):
+        the first structure evaluated outside it logs a warning."""
+        self.watch = DomainWatch(domain, f"frozen model {self.source}")
+
+    @property
+    def domain(self):
+        return self.watch.domain
 
     @classmethod
     def load(cls, path) -> "FrozenModel":
@@ -90,6 +101,8 @@ class FrozenModel:
             pbc = np.repeat(pbc, 3)
         magmoms = (np.zeros((n, 3)) if magmoms is None
                    else as_moment_vectors(magmoms, n, "structure"))
+        if self.watch.domain is not None and not self.watch.warned:
+            self.watch(positions, cell, pbc, numbers, magmoms)
         return dict(positions=positions, cell=cell, pbc=pbc, numbers=numbers,
                     magmoms=np.ascontiguousarray(magmoms, dtype=np.float64))
 

@@ -64,6 +64,10 @@ class FrozenMMACEHamiltonian(CoreHamiltonian):
                                           self.numbers, i, j, s, st["magmoms"], self.bond_tol,
                                           bool(cache_edge_weights))
         self.n_sites = len(self.positions)
+        #: reasons why this structure lies outside the model's training domain ([] = inside
+        #: or no domain recorded); the first such structure per model logs a warning
+        self.extrapolation = self.model.watch(self.positions, self.cell, self.pbc,
+                                              self.numbers, st["magmoms"])
         mem = self.memory()
         log.info("frozen mMACE Hamiltonian: %d sites, %d edges, %d distinct bonds, caches "
                  "%.1f kB/atom", self.n_sites, self.core.n_edges, self.core.n_bonds,

@@ -124,6 +124,8 @@ class SizeRun:
     round_trips: list
     wall_s: float
     blocks_ok: bool = True
+    #: why the Hamiltonian's model extrapolates on this lattice ([] = inside its data)
+    extrapolation: list = field(default_factory=list)
 
 
 @dataclass
@@ -328,7 +330,8 @@ def _window_run(build, settings, protocol, L, centre, workdir, seed, order) -> t
     run = SizeRun(int(L), n, [float(t) for t in temps], int(pt.progress["production"]), stop,
                   tau, u4_err,
                   [float(a) for a in pt.exchange_acceptance()],
-                  [int(r) for r in pt.round_trips()], time.perf_counter() - t0)
+                  [int(r) for r in pt.round_trips()], time.perf_counter() - t0,
+                  extrapolation=list(getattr(systems[0].hamiltonian, "extrapolation", [])))
     return pt, stag, run
 
 
@@ -478,6 +481,9 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
             if r.stop != "converged" or not r.blocks_ok) +
             ("; the U4 curves of the largest pair cross more than once"
              if top is not None and len(top["roots"]) > 1 else ""))
+    outside = sorted({w for r in runs for w in r.extrapolation})
+    if outside:
+        notes.append("the model is evaluated outside its training data: " + "; ".join(outside))
     if method == "chi_peak":
         notes.append("no U4 crossing of the two largest sizes in the window: the reweighted "
                      "chi peak of the largest size is reported")

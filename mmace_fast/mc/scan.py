@@ -71,7 +71,10 @@ def temperature_scan(system: System, temperatures: Sequence[float], n_equil: int
     table = ScanTable(metadata={"label": system.label, "n_sites": n, "n_atoms": n_all,
                                 "n_equil": int(n_equil), "n_prod": int(n_prod),
                                 "sample_every": int(sample_every), "seed": int(seed),
-                                "settings": {k: v for k, v in settings.items()}})
+                                "settings": {k: v for k, v in settings.items()
+                                             if k != "surrogate"},
+                                "extrapolation": list(getattr(system.hamiltonian,
+                                                              "extrapolation", []))})
     spins = np.asarray(system.spins, dtype=float)
     if system.surrogate is not None:
         settings.setdefault("surrogate", system.surrogate)

@@ -103,9 +103,51 @@ def frozen_path(material: str, grade: str = "accurate") -> Path:
 
 
 def load_frozen(material: str, grade: str = "accurate"):
-    """:class:`mmace_fast.export.FrozenModel` of the shipped model (torch-free)."""
+    """:class:`mmace_fast.export.FrozenModel` of the shipped model (torch-free), watching its
+    training domain (a warning when evaluated far outside its data)."""
     from mmace_fast.export import FrozenModel
-    return FrozenModel.load(frozen_path(material, grade))
+    model = FrozenModel.load(frozen_path(material, grade))
+    model.set_domain(training_domain(material, grade))
+    return model
+
+
+def training_domain(material: str, grade: str = "accurate"):
+    """The shipped model's :class:`mmace_fast.export.domain.TrainingDomain` (None if its
+    model.json records none)."""
+    from mmace_fast.export.domain import TrainingDomain  # noqa: PLC0415
+    d = metadata(material, grade).get("training_domain")
+    return None if d is None else TrainingDomain.from_dict(d)
+
+
+def record_domains(materials=None, grade: str = "accurate") -> dict:
+    """Compute each shipped model's training domain from its shipped data set and write it into
+    its model.json, with that file's SHA-256 and whether it is the file the model was trained
+    on (else a later superset: the domain is then at most that wide); returns {material:
+    domain dict}."""
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from mmace_fast.data.readers import read_configurations  # noqa: PLC0415
+    from mmace_fast.datasets import shipped_path  # noqa: PLC0415
+    from mmace_fast.export import FrozenModel  # noqa: PLC0415
+    from mmace_fast.export.domain import TrainingDomain  # noqa: PLC0415
+    out = {}
+    for m in materials or available(grade):
+        path = model_dir(m, grade) / "model.json"
+        doc = json.loads(path.read_text())
+        meta = doc.setdefault("metadata", {})
+        data = shipped_path(meta.get("material", m))
+        sha = hashlib.sha256(data.read_bytes()).hexdigest()
+        frames = read_configurations(str(data))
+        r_cut = FrozenModel.load(frozen_path(m, grade)).r_cut
+        dom = TrainingDomain.from_frames(frames, float(r_cut)).to_dict()
+        # a model trained before frames were added sees a domain at most this wide
+        dom.update(data_sha256=sha, same_data_as_training=meta.get("data_sha256") == sha)
+        meta["training_domain"] = dom
+        path.write_text(json.dumps(doc, indent=1) + "\n")
+        out[m] = dom
+    return out
+
 
 
 def freeze_defaults(materials=None, grade: str = "accurate") -> dict:
