@@ -139,37 +139,37 @@ QUICK_TRAIN = dict(TRAIN, **QUICK_CHANGES)
 #: (mmace_fast.training.loss): with forces_weight 50 an FeAl model without it put -2.9 muB on
 #: Al and 2.9 eV/atom below the DFT ground state. FeAl's G-type AFM starts all collapse to the
 #: non-magnetic state in DFT; without the collapse prior (training/loss.py) every FeAl model of
-#: session 10 invented an AFM-G minimum at ~0.78 muB; with it, forces_weight 50 fits FeAl
-#: better on every held-out label than 10 (benchmarks/RESULTS.md, session 11).
+#: 2026-12-05 invented an AFM-G minimum at ~0.78 muB; with it, forces_weight 50 fits FeAl
+#: better on every held-out label than 10 (benchmarks/RESULTS.md, 2026-12-05).
 #: CrN's N prior probes +-axis sign patterns (``"mixed"``) from 0.05 muB: with random 3-D
 #: directions from 0.3 muB only, a CrN model relaxed orthorhombic AFM2 into +-0.26 muB on N,
-#: 16.6 meV/atom above the DFT state (RESULTS.md, session 13).
+#: 16.6 meV/atom above the DFT state (RESULTS.md, 2026-12-06).
 TRAIN_OVERRIDES = {"feal": dict(moment_stability_profile="landau",
                                 moment_stability_range=[0.05, 2.5],
                                 moment_stability_induced_species=[13],
-                                # session 15: with random Al probes from 0.3 muB the 84-frame
+                                # 2026-12-06: with random Al probes from 0.3 muB the 84-frame
                                 # model kept 0.22 muB on Al in the AFM001 cell (a spurious
                                 # minimum 62 meV/atom up); +-axis probes from 0.05 muB (as for
                                 # N in CrN) remove it
                                 moment_stability_induced_directions="mixed",
                                 moment_stability_induced_range=[0.05, 1.5],
                                 moment_collapse_prior=True, forces_weight=50.0),
-                   # session 16: with the Gamma-P spirals in training the best-valid pick was
+                   # 2026-12-06: with the Gamma-P spirals in training the best-valid pick was
                    # epoch 71 of 400 (high lr; its valid loss 0.1 % below the converged one,
                    # every valid MAE worse); the converged last epoch is kept instead
                    "fe": dict(patience=None, keep_model="last"),
                    "crn": dict(moment_stability_induced_species=[7],
                                moment_stability_induced_range=[0.05, 1.5],
                                moment_stability_induced_directions="mixed"),
-                   # FePt (session 14, RESULTS.md): magnetic-force weight 10 doubled the
+                   # FePt (2026-12-06, RESULTS.md): magnetic-force weight 10 doubled the
                    # anisotropy through a torque on the free Pt moment; the Pt prior with
                    # random directions from 0.3 muB left a 160-280 meV/atom hole in E(m_Pt).
                    # With weight 100, +-axis Pt probes from 0.05 muB and a full-batch cosine
                    # schedule (10 frames): hole 0.3 meV/atom, K1 2.7 of DFT's 3.5 meV/f.u.
-                   # Session 17 (18 frames, 9 strained): batches of 2 (7 steps per epoch,
+                   # 2026-12-06 (18 frames, 9 strained): batches of 2 (7 steps per epoch,
                    # 11 s per epoch against 20 s for one full batch beside two GPAW jobs), the
                    # cosine schedule to lr 0 and its last epoch (the valid split is one frame,
-                   # too few to pick an epoch by). Session 19 (23 frames, RESULTS.md): forces
+                   # too few to pick an epoch by). 2026-12-06 (23 frames, RESULTS.md): forces
                    # weight 300 (the rattled cells are a few per cent of the force components,
                    # the rest zero by symmetry), energy weight 10000 (at 1000 the train energy
                    # stalled at 6 meV/atom and E(V) went through the Fe moment) and the
@@ -373,7 +373,7 @@ BULKY = ("states", "spirals", "frame_e_err_mev_atom")
 
 def frame_energy_errors(model, cutoff: float, frames) -> dict:
     """{config_id: [split, model - DFT energy per atom (meV/atom)]} over every frame: where the
-    split MAEs hide a bad frame (session 20: two unseen FePt cells 30 meV/atom off while the
+    split MAEs hide a bad frame (2026-12-07: two unseen FePt cells 30 meV/atom off while the
     test MAE was 0.2)."""
     out = {}
     for conf, _ in frames:
@@ -467,7 +467,7 @@ def induced_relaxations(material: str, model, cutoff: float, frames) -> dict:
     """Robustness of the non-magnetic species' zero moments: every ideal cell is relaxed in
     its moments (fixed directions) from its DFT moments with the non-magnetic sites moved to
     +-r (r in INDUCED_RADII, sign patterns INDUCED_PATTERNS). A model whose induced-moment
-    landscape has a spurious minimum (session 12: +-0.26 muB on N in CrN) stays there.
+    landscape has a spurious minimum (2026-12-06: +-0.26 muB on N in CrN) stays there.
 
     Returns induced_relax_max_mub (largest distance |m_relaxed - m_DFT| left on a
     non-magnetic site: the moment left there where DFT has ~0, as on Al and N) and
@@ -594,7 +594,7 @@ def anisotropy_table(material: str, model, cutoff: float, frames) -> dict:
 
 #: families of strained cells whose geometry enters only through their energies (FePt's
 #: non-collinear SOC frames: no stress in GPAW's non-collinear mode, forces zero by symmetry).
-#: RESULTS.md, session 18: a model fitted to energies alone can track E(V) through the Fe
+#: RESULTS.md, 2026-12-06: a model fitted to energies alone can track E(V) through the Fe
 #: moment (which grows with the volume) instead of the geometry; these keys show it
 VOLUME_FAMILIES = {"fept": ("strain2",)}
 
@@ -734,8 +734,8 @@ def evaluate_material(material: str, model, mcfg, snap: dict, tie_ev: float) -> 
                                        default=None))
     res["moment_max_err_magnetic_mub"] = _r(max((abs(s["m_relaxed"] - s["m_dft"])
                                                  for s in magnetic), default=None))
-    # pathologies of the moment landscape that the label errors do not show (seen in session
-    # 10: an FeAl model put -2.9 muB on Al, a CrN model +-0.26 muB on N, each far below the
+    # pathologies of the moment landscape that the label errors do not show (seen on
+    # 2026-12-05: an FeAl model put -2.9 muB on Al, a CrN model +-0.26 muB on N, each far below the
     # DFT energy): the largest energy gained by the moment relaxation and the largest moment
     # the relaxation leaves on a non-magnetic species
     res["relax_gain_max_mev_atom"] = _r(max((1e3 * (s["e_model"] - s["e_model_relaxed"])

@@ -97,7 +97,7 @@ PINNED = {
 }
 
 
-#: specs appended later to a pinned family (new ids after the existing ones; session 15: the
+#: specs appended later to a pinned family (new ids after the existing ones; 2026-12-06: the
 #: Gamma-P spin spirals)
 APPENDED = {f"fe-spiral-{k:03d}" for k in range(11, 16)}
 
@@ -442,7 +442,7 @@ def test_soc_wall_time_guess_scales_with_kpoints_atoms_and_cutoff():
 
 
 def test_shipped_fept_settings_tests_support_the_data_card():
-    """data/fept.tests.json (the session-10 FePt settings tests) holds what DATA.md states:
+    """data/fept.tests.json (the 2026-12-05 FePt settings tests) holds what DATA.md states:
     the spin-orbit labels pass the finite-difference checks, every collinear k density from
     3.5 up is within the protocol's 1 meV/atom of D = 8, 600 eV is cutoff-converged, and the
     anisotropy torque has the easy axis along c at the magnitude of the literature (~3)."""

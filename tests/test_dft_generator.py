@@ -598,7 +598,7 @@ def test_pipeline_materials_are_validated():
 
 
 def test_deadline_defers_what_cannot_finish(tmp_path):
-    """A session's processes are killed at its end: with a deadline, a calculation whose
+    """A job's processes are killed at its deadline: with a deadline, a calculation whose
     expected wall time (median CPU time of its family's finished frames, else a guess by
     order) would end after it is not started, and counted as deferred."""
     import time

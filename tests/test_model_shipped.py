@@ -78,7 +78,7 @@ def test_feal_fm_moment_and_nm_above():
 def test_feal_g_type_afm_collapses_as_in_dft():
     """DFT's G-type AFM start of ideal FeAl (data/feal.extxyz.gz, feal-ideal4g-000, Fe +-1.5
     muB) converges to the non-magnetic state; the shipped model's moment relaxation from the
-    same start must too (session-10 retrainings kept a spurious AFM-G minimum at 0.78 muB;
+    same start must too (2026-12-05 retrainings kept a spurious AFM-G minimum at 0.78 muB;
     the collapse prior removed it)."""
     from mmace_fast.data.readers import read_extxyz
     root = MODELS_DIR.parent.parent
@@ -132,7 +132,7 @@ def test_fept_anisotropy_easy_axis_c():
 
 def test_fept_moments_relax_to_dft():
     """Moment relaxation from the DFT state along [001] stays near it: Fe 2.75 muB in DFT
-    (the session-21 model, 40 frames: 2.81; session 19's 2.52), Pt's induced ~0.34 muB, and
+    (the 2026-12-07 model, 40 frames: 2.81; the 2026-12-06 model's 2.52), Pt's induced ~0.34 muB, and
     almost no energy to gain (0.14 meV/atom; earlier FePt models gained 1-259 meV/atom through
     holes in E(m), RESULTS.md)."""
     conf = _fept_aniso_frames()["ideal2_aniso_FM001"]

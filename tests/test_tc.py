@@ -82,7 +82,7 @@ def test_repeated_crossings_widen_the_range():
 
 
 def test_fitted_crossing_stays_between_the_data_crossings():
-    # FeAl mMACE, head-to-head session 16 (L = 3 / 4, U4 and errors): the curves cross several
+    # FeAl mMACE, head-to-head 2026-12-06 (L = 3 / 4, U4 and errors): the curves cross several
     # times between 80 and 139 K; the cubic fits' difference also vanished at 57 K, on the
     # ordered plateau where both sit near 2/3 -- an artefact that was reported as Tc
     t = np.array([43.9, 55.8, 67.6, 79.5, 91.3, 103.2, 115.0, 126.9, 138.7, 150.6])

@@ -195,7 +195,7 @@ class ChannelwiseTP(nn.Module):
             self.register_buffer(f"scatter_{len(self.groups)}", scatter, persistent=False)
             # path -> column expansion is a gather, w.index_select(2, path_b): a 0/1 [P, J]
             # matmul does P times the work (FePt's SOC layer, P = 286: training step of the
-            # layer 378 -> 133 ms with forces and double backward, session 20)
+            # layer 378 -> 133 ms with forces and double backward, 2026-12-07)
             self.groups.append((a1, b1))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

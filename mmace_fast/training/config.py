@@ -93,7 +93,7 @@ class TrainConfig:
     #: which model model.pt holds: "best" = lowest validation loss (early-stopping selection),
     #: "last" = the final epoch's (EMA) weights. With a handful of validation frames the best-
     #: valid pick can land on an undertrained high-lr epoch whose loss is lower by noise (Fe,
-    #: session 16: epoch 71 of 400 by 0.1 %, worse on every valid MAE than the converged
+    #: 2026-12-06: epoch 71 of 400 by 0.1 %, worse on every valid MAE than the converged
     #: model); "last" with a decaying schedule keeps the converged model, valid is then a report
     keep_model: str = "best"
     # --- fine-tuning -------------------------------------------------------------------------

@@ -83,9 +83,9 @@ def site_energy_scale(stats: dict) -> float | None:
     None (the model's default, 1 eV: no scaling, MACE's fallback) where the forces carry no
     scale (RMS below MIN_FORCE_SCALE: every frame symmetric, or no forces).
 
-    Session 17: with the strained FePt cells (forces zero by symmetry up to 1e-9 eV/A of SCF
+    2026-12-06: with the strained FePt cells (forces zero by symmetry up to 1e-9 eV/A of SCF
     noise) the RMS force became 1.1e-9 and so did the scale, which froze the network energies;
-    the session-14 FePt models (exactly zero forces) had the default scale 1."""
+    the 2026-12-06 FePt models (exactly zero forces) had the default scale 1."""
     rms_f = stats.get("rms_forces") or 0.0
     if rms_f >= MIN_FORCE_SCALE:
         return float(rms_f)

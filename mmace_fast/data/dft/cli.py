@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run these (material, tier) pairs to completion first, e.g. fe:4 fe:5")
     q.add_argument("--deadline", type=_deadline, default=None, metavar="TIME",
                    help="start no calculation that would not finish by TIME: ISO date-time "
-                        "(2026-12-04T06:40) or +MINUTES from now (the end of a session)")
+                        "(2026-12-04T06:40) or +MINUTES from now (the end of the allotted machine time)")
     q.add_argument("--materials", type=_materials, default=None,
                    help="comma-separated subset, e.g. fe or feal,crn,fept (default: all); "
                         "pipelines on disjoint subsets can share a root, one per core")

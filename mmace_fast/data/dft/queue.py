@@ -295,10 +295,10 @@ DEFAULT_WALL_OTHER_S = 900.0
 
 #: spin-orbit runs (non-collinear spinors + SOC, symmetry off): cost of one SCF iteration of
 #: the 2-atom L1_0 FePt cell at 400 eV = fixed part + per k-point part, fitted to the run
-#: averages of session 10 (DATA.md "FePt": soc_validate, 48 k-points, ~20 s per iteration;
+#: averages of 2026-12-05 (DATA.md "FePt": soc_validate, 48 k-points, ~20 s per iteration;
 #: kpt_convergence --mode torque D = 3.5, 486 k-points, 89 s), both beside another GPAW job
 #: and a training run: a rough average (early iterations at 968 k-points took 0.35-0.4 s per
-#: k-point, late ones far less; the session-11 D = 4.5 torque, 968 k-points, averaged 207 s,
+#: k-point, late ones far less; the 2026-12-05 D = 4.5 torque, 968 k-points, averaged 207 s,
 #: 19 % above this model); and the SCF iterations those runs took (15-16; 20 allows for
 #: strained / rattled cells)
 SOC_S_PER_ITERATION_FIXED = 12.0
@@ -350,7 +350,7 @@ _CLASS_CACHE: dict[str, tuple] = {}
 
 # --- starting patterns whose SCF does not converge ---------------------------------------------
 #
-# Fe's random up/down 4-atom cells (sessions 3-10): every start in which some Fe has all eight
+# Fe's random up/down 4-atom cells (2026-11-25 to 2026-12-05): every start in which some Fe has all eight
 # nearest neighbours antiparallel (the checkerboard, or one moment flipped in a ferromagnetic
 # cell) ran into the SCF cap after ~25 CPU-min (5 of 5), every other start converged (10 of
 # 10). The queue defers a spec whose neighbour pattern has failed like that at least
@@ -490,7 +490,7 @@ def run_queue(material: str, workdir: str | Path, seed: int = 20261124,
     Specs of a starting pattern that has only failed its SCF (:func:`scf_risk_ids`) are skipped
     (counted as 'scf_risk') unless ``include_scf_risk``, ``retry_failed`` or named in ``ids``.
 
-    ``deadline`` (epoch seconds, e.g. the end of a session whose processes are then killed):
+    ``deadline`` (epoch seconds, e.g. the end of the allotted machine time, when the processes are killed):
     a spec whose estimated wall time (:func:`estimated_wall_s` x ``WALL_SAFETY``) would end
     after it is skipped for a later run (counted as 'deferred'), so that CPU hours go to
     calculations expected to finish (one slower than its estimate is still killed)."""

@@ -6,7 +6,7 @@ A spiral with wave vector q has m(R) = |m| (cos(q.R), sin(q.R), 0) on the lattic
 Only energies and moments are defined (forces and stress crash in this mode). q = 0 is the
 ferromagnet, q = H = (2 pi / a)(1, 0, 0) the B2-type antiferromagnet of the 2-atom cubic cell;
 E(q) along Gamma-H and Gamma-N is the classic source of exchange constants. Gamma-P (added in
-session 15) reaches P = (2 pi / a)(1/2, 1/2, 1/2), where nearest neighbours are perpendicular
+2026-12-06) reaches P = (2 pi / a)(1/2, 1/2, 1/2), where nearest neighbours are perpendicular
 and second neighbours antiparallel: a non-collinear state no collinear cell can represent, and
 the direction in which a model with an antiferromagnetic J2 goes soft.
 """
@@ -30,7 +30,7 @@ def q_scaled(atoms: Atoms, q_cart_2pi_a, a: float) -> np.ndarray:
 
 
 #: path end points of the DFT spirals, in the order their specs are numbered (appending a path
-#: keeps the ids of the earlier ones): Gamma-H, Gamma-N (session 6), Gamma-P (session 15)
+#: keeps the ids of the earlier ones): Gamma-H, Gamma-N (2026-12-04), Gamma-P (2026-12-06)
 SPIRAL_ENDS = ("H", "N", "P")
 
 

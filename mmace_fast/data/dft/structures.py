@@ -449,14 +449,14 @@ def _fe_families(seed: int) -> list[dict]:
         + f("bcc4_random", 2, 24, "bcc_Fe", "cubic_1x1x2", ["random", "FM"],
             rattle=(0.03, 0.08))
         + f("bcc1_general", 3, 12, "bcc_Fe", "prim_bcc", ["FM"], shear=0.03, vol=0.06)
-        # magneto-volume (session 12): wider volume range (+-8-10 %), where the FM moment spans
+        # magneto-volume (2026-12-06): wider volume range (+-8-10 %), where the FM moment spans
         # ~2.0-2.4 muB and the AFM one ~0.8-1.8 muB: longitudinal moment changes with volume,
         # cheap (1-2 atoms, ~3-4 CPU-min each) beside the hour-long non-collinear cells
         + f("bcc1_magvol", 3, 12, "bcc_Fe", "prim_bcc", ["FM"], shear=0.02, vol=0.10)
         + f("bcc2_magvol", 3, 24, "bcc_Fe", "cubic", ["FM", "AFM"], shear=0.02, vol=0.08,
             rattle=(0.02, 0.06))
         # more collinear up/down patterns of the 4-atom cell (second-neighbour pairs antiparallel
-        # or not; ~10 min each): added in session 4 to reach the 150-frame target
+        # or not; ~10 min each): added on 2026-12-04 to reach the 150-frame target
         + f("bcc4_random2", 2, 12, "bcc_Fe", "cubic_1x1x2", ["random", "random", "FM"],
             rattle=(0.0, 0.05))
         # non-collinear, spin-direction constraint (LDA), symmetry off: expensive, last
@@ -464,12 +464,12 @@ def _fe_families(seed: int) -> list[dict]:
                      "cubic", 2, "canted", rattle=(0.0, 0.05))
         + _nc_family("fe", "nc4_random", 5, 8, _family_rng(seed, "nc4_random"), "bcc_Fe",
                      "cubic_1x1x2", 4, "random", rattle=(0.0, 0.05))
-        # commensurate [001] spirals in 3-6-atom cells, constrained (session 5): the real-space
+        # commensurate [001] spirals in 3-6-atom cells, constrained (2026-12-04): the real-space
         # spirals of the non-collinear set, training frames for the transverse stiffness
         + _nc_spiral_family("fe", "nc_spiral001", 5, _family_rng(seed, "nc_spiral001"))
         # spin spirals E(q) (energy only; held-out x = 0.4 of each path is a test set, the rest
         # train as supercells); collected into data/fe_spirals.extxyz.gz. Gamma-P (ids 011-015)
-        # added in session 15: the shipped mMACE put E(P) at 56 meV/atom (Pajda's constants:
+        # added on 2026-12-06: the shipped mMACE put E(P) at 56 meV/atom (Pajda's constants:
         # 216), a soft non-collinear mode that no frame constrained
         + _spiral_family("fe", "spiral", 6, 5)
         # larger cells: hours each at D = 4.5, use sparingly
@@ -494,7 +494,7 @@ def _feal_families(seed: int) -> list[dict]:
         + f("b2x2_antisite", 3, 12, "b2_FeAl", "cubic_1x1x2", ["FM", "NM"],
             rattle=(0.0, 0.05),
             substitutions=[[(2, "Fe")], [(0, "Al")], [(0, "Al"), (2, "Fe")]])
-        # magneto-volume (session 13): the B2 Fe moment (0.7-0.8 muB in GGA) is small and
+        # magneto-volume (2026-12-06): the B2 Fe moment (0.7-0.8 muB in GGA) is small and
         # volume-sensitive; +-10 % volume with FM and NM starts records where it grows,
         # shrinks or collapses (longitudinal moments), at ~2-4 CPU-min per 2-atom cell
         + f("b2_magvol", 3, 12, "b2_FeAl", "cubic", ["FM", "FM", "NM"], shear=0.02, vol=0.10,
@@ -532,7 +532,7 @@ def _crn_families(seed: int) -> list[dict]:
         # type-III order (the J1-J2 fit of the first data puts it below AFM1): ideal + rattled
         + _ideal("crn", "ideal8_afm3", "rocksalt_CrN", "t3_afm3", ["AFM3"], seed)
         + f("rs8_afm3", 1, 4, "rocksalt_CrN", "t3_afm3", ["AFM3"], rattle=(0.03, 0.08))
-        # added in session 4 (the manifest held 59 specs, below the 80-frame target): the
+        # added on 2026-12-04 (the manifest held 59 specs, below the 80-frame target): the
         # computed ground state AFM3 under strain, AFM1 / FM and FM / NM cells under general
         # strain
         + f("rs8_afm3_strain", 2, 8, "rocksalt_CrN", "t3_afm3", ["AFM3"],
