@@ -45,7 +45,7 @@ def _run(args, capsys):
     assert fig["mmace_grade"] == "mc"
     # the mMACE row ran the protocol: a Tc with its method, or none with the method saying so
     method = fig["fe_tc_mmace_method"]
-    assert method in ("binder_largest_pair", "chi_peak", "none")
+    assert method in ("binder_largest_pair", "binder_widest_pair", "chi_peak", "none")
     if method == "none":
         assert fig["fe_tc_mmace_K"] is None
     else:                      # inside the bracket the windows were placed in (+- a window)

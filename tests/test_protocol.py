@@ -124,3 +124,25 @@ def test_cli_refuses_an_output_directory_of_another_run(capsys, tmp_path, caplog
     assert cli.main(base + ["--seed", "2"]) == 2
     assert "seed is 4 in the checkpoint, 5 here" in caplog.text   # seed + L
     assert capsys.readouterr().out == ""
+
+
+def test_an_ill_conditioned_largest_pair_falls_back_to_the_widest():
+    """Two largest curves that cross several times (too close for their errors) do not give
+    Tc when the smallest and largest cross once; otherwise the largest pair stands."""
+    from mmace_fast.mc.protocol import select_tc
+
+    def pr(a, b, tc, roots):
+        return {"L1": a, "L2": b, "tc": tc, "tc_err": 1.0 + a, "roots": roots}
+    clean = [pr(8, 10, 1018.0, [1018.0]), pr(8, 12, 1017.0, [1017.0]),
+             pr(10, 12, 1016.0, [1016.0])]
+    assert select_tc(clean, [8, 10, 12], None)[:3] == (1016.0, 11.0, "binder_largest_pair")
+    ill = clean[:2] + [pr(10, 12, 1031.0, [984.0, 1015.0, 1031.0])]
+    assert select_tc(ill, [8, 10, 12], None)[:3] == (1017.0, 9.0, "binder_widest_pair")
+    # with only two sizes there is no wider pair; a unique widest crossing is required
+    assert select_tc(ill[2:], [10, 12], None)[2] == "binder_largest_pair"
+    both_ill = [pr(8, 12, 1017.0, [1000.0, 1017.0]), ill[2]]
+    assert select_tc(both_ill, [8, 10, 12], None)[2] == "binder_largest_pair"
+    none = [pr(10, 12, float("nan"), [])]
+    assert select_tc(none, [10, 12], {"t": 1040.0, "t_err": 9.0})[:3] == (1040.0, 9.0,
+                                                                          "chi_peak")
+    assert select_tc(none, [10, 12], None)[2] == "none"

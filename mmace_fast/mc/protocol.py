@@ -22,8 +22,11 @@ the Monte Carlo settings and a :class:`TcProtocol`:
 4. **Crossings.** Reweighted U4 curves of every size on one grid; the crossing of every pair of
    sizes with its jackknife error. Tc is the crossing of the two largest sizes (the smallest
    finite-size drift); with three or more sizes the crossings of consecutive pairs are also
-   extrapolated, T(L) = Tc + a L^-(1/nu + omega). Without a crossing of the largest pair,
-   the reweighted chi peak of the largest size is reported instead (``method = "chi_peak"``).
+   extrapolated, T(L) = Tc + a L^-(1/nu + omega). When the two largest curves cross more than
+   once inside the window (too close for their errors: an ill-conditioned pair), the crossing
+   of the widest pair (smallest and largest size) is reported if it is unique
+   (``method = "binder_widest_pair"``; the note says so). Without any usable crossing, the
+   reweighted chi peak of the largest size is reported instead (``method = "chi_peak"``).
 
 The result states whether its error bar can be believed (``errors_reliable``: every size
 stopped by the rule, every jackknife block >= 10 tau_int); if not, ``tc_err`` is a lower bound
@@ -134,7 +137,7 @@ class TcProtocolResult:
 
     tc: float
     tc_err: float
-    method: str                    #: "binder_largest_pair", "chi_peak" or "none"
+    method: str                    #: "binder_largest_pair", "binder_widest_pair", "chi_peak", "none"
     errors_reliable: bool
     note: str
     centre: float
@@ -395,6 +398,24 @@ def _extrapolate(pairs: list) -> Optional[dict]:
                                         "3D Heisenberg class"}
 
 
+def select_tc(pairs: list, sizes: list, peak: Optional[dict]) -> tuple:
+    """Step 4's choice (module docstring): (tc, tc_err, method, the largest pair or None).
+    pairs: [{L1, L2, tc, tc_err, roots}] of every size pair; sizes increasing; peak: the chi
+    peak {t, t_err} of the largest size or None."""
+    def pair(a, b):
+        return next((p for p in pairs if [p["L1"], p["L2"]] == [a, b]), None)
+    top = pair(*sizes[-2:]) if len(sizes) >= 2 else None
+    wide = pair(sizes[0], sizes[-1]) if len(sizes) >= 3 else None
+    if (top is not None and len(top["roots"]) > 1 and wide is not None
+            and len(wide["roots"]) == 1):
+        return wide["tc"], wide["tc_err"], "binder_widest_pair", top
+    if top is not None and np.isfinite(top["tc"]):
+        return top["tc"], top["tc_err"], "binder_largest_pair", top
+    if peak is not None:
+        return peak["t"], peak["t_err"], "chi_peak", top
+    return float("nan"), float("nan"), "none", top
+
+
 def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: TcProtocol,
                     workdir: Optional[str] = None, seed: int = 0,
                     centre: Optional[float] = None, order: Optional[str] = None
@@ -460,19 +481,18 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
                       "u4": cr.u4 if cr else float("nan"),
                       "roots": cr.all_roots if cr else [],
                       "replicates_with_crossing": cr.n_replicates_ok if cr else 0})
-    big = sizes[-2:] if len(sizes) >= 2 else []
-    top = next((p for p in pairs if [p["L1"], p["L2"]] == big), None)
     peak = _chi_peak(curves[sizes[-1]]) if sizes else None
     reliable = all(r.stop == "converged" and r.blocks_ok for r in runs)
-    if top is not None and np.isfinite(top["tc"]):
-        tc, err, method = top["tc"], top["tc_err"], "binder_largest_pair"
-        if len(top["roots"]) > 1:
-            reliable = False
-    elif peak is not None:
-        tc, err, method = peak["t"], peak["t_err"], "chi_peak"
-    else:
-        tc, err, method = float("nan"), float("nan"), "none"
+    tc, err, method, top = select_tc(pairs, sizes, peak)
+    big = sizes[-2:]
+    ill = top is not None and len(top["roots"]) > 1
+    if ill and method == "binder_largest_pair":
+        reliable = False
     notes = []
+    if method == "binder_widest_pair":
+        notes.append(f"the L={big[0]} and L={big[1]} curves cross {len(top['roots'])} times "
+                     f"in the window (too close for their errors): Tc from L={sizes[0]} / "
+                     f"L={sizes[-1]}")
     if not reliable:
         notes.append("tc_err is a lower bound: " + "; ".join(
             f"L={r.L} stopped on its budget (tau_max {r.tau_max:.1f}, U4 error "
@@ -480,7 +500,7 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
             f"L={r.L} jackknife blocks < 10 tau_int" for r in runs
             if r.stop != "converged" or not r.blocks_ok) +
             ("; the U4 curves of the largest pair cross more than once"
-             if top is not None and len(top["roots"]) > 1 else ""))
+             if ill and method == "binder_largest_pair" else ""))
     outside = sorted({w for r in runs for w in r.extrapolation})
     if outside:
         notes.append("the model is evaluated outside its training data: " + "; ".join(outside))
