@@ -42,13 +42,55 @@ def _usable_cell(positions, cell, pbc, cutoff):
     return cell, pbc
 
 
+#: bytes per directed pair of a neighbour list while it is built and returned: i, j (int64),
+#: shift (3 int64), distance (float64), plus the C++ buffers they are copied from
+BYTES_PER_PAIR = 2 * (8 + 8 + 24 + 8)
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel reports as available (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def estimated_pairs(positions, cell, pbc, cutoff) -> float:
+    """Expected number of directed pairs within ``cutoff``: atoms x density x sphere volume
+    (density over the periodic cell, or over the bounding box of a non-periodic cluster)."""
+    n = len(positions)
+    cell, pbc = _usable_cell(positions, cell, pbc, cutoff)
+    if np.all(pbc):
+        volume = abs(np.linalg.det(cell))
+    else:
+        volume = float(np.prod(np.ptp(positions, axis=0) + cutoff)) if n else 1.0
+    return n * (n / max(volume, 1e-12)) * 4.0 / 3.0 * np.pi * cutoff ** 3
+
+
+def check_memory(positions, cell, pbc, cutoff, bytes_per_pair: float = BYTES_PER_PAIR,
+                 what: str = "the neighbour list") -> None:
+    """MemoryError, before any work, when ``what`` would need more than the available memory
+    (estimated from :func:`estimated_pairs`)."""
+    avail = available_memory()
+    need = estimated_pairs(positions, cell, pbc, cutoff) * bytes_per_pair
+    if avail is not None and need > avail:
+        raise MemoryError(f"{what} of {len(positions)} atoms within {cutoff:g} A needs about "
+                          f"{need / 2**30:.1f} GiB, {avail / 2**30:.1f} GiB are available: "
+                          "use a smaller system or cutoff")
+
+
 def neighbour_list(positions, cell, pbc, cutoff, return_distances=False):
     """Full neighbour list within ``cutoff`` (A).
 
     positions [n, 3] A; cell [3, 3] A (rows are lattice vectors; zero rows allowed along
     non-periodic directions); pbc [3] bool.
     Returns i [P] int64, j [P] int64, shifts [P, 3] int64 (and dist [P] A if asked).
-    Coincident atoms (closer than ``conventions.COINCIDENT_A``) are refused: ValueError.
+    Coincident atoms (closer than ``conventions.COINCIDENT_A``) are refused: ValueError; a
+    list that would not fit in the available memory is refused before the search: MemoryError.
     """
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[1] != 3:
@@ -57,6 +99,7 @@ def neighbour_list(positions, cell, pbc, cutoff, return_distances=False):
         raise ValueError("non-finite positions")
     if not (np.isfinite(cutoff) and cutoff > 0):
         raise ValueError(f"cutoff must be positive and finite, got {cutoff}")
+    check_memory(positions, cell, pbc, float(cutoff))
     cell, pbc = _usable_cell(positions, cell, pbc, float(cutoff))
     i, j, s, d = _core.neighbour_list(positions, cell, pbc, float(cutoff))
     close = np.flatnonzero(d < COINCIDENT_A)

@@ -77,3 +77,17 @@ def test_coincident_atoms_follow_one_rule_in_every_path():
     # 1e-9 A apart is the same defect
     with pytest.raises(ValueError, match="coincident"):
         neighbour_list([[0, 0, 0.0], [0, 0, 1e-9]], cell, [True] * 3, 3.0)
+
+
+def test_a_neighbour_list_beyond_the_memory_is_refused_up_front(monkeypatch):
+    """A request that cannot fit fails at once with the estimate, not with std::bad_alloc
+    after the search (the machine is faked to have 1 MiB available)."""
+    from mmace_fast import neighbours
+    from mmace_fast.mc.lattice import cubic_lattice
+    lat = cubic_lattice("bcc", 6)                     # 432 sites, 8 + 6 neighbours within 1.1
+    est = neighbours.estimated_pairs(lat.positions, lat.cell, lat.pbc, 1.1)
+    exact = len(neighbours.neighbour_list(lat.positions, lat.cell, lat.pbc, 1.1)[0])
+    assert 0.5 * exact < est < 2.0 * exact
+    monkeypatch.setattr(neighbours, "available_memory", lambda: 2 ** 20)
+    with pytest.raises(MemoryError, match=r"needs about .* GiB, 0\.0 GiB are available"):
+        neighbours.neighbour_list(lat.positions, lat.cell, lat.pbc, 3.0)
