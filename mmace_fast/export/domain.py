@@ -16,6 +16,7 @@ every step off the data: an MLIP is usually fine slightly outside.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Optional
@@ -84,6 +85,11 @@ class TrainingDomain:
 
     def check(self, positions, cell, pbc, numbers, magmoms=None) -> list[str]:
         """Reasons why this structure lies outside the training domain ([] = inside)."""
+        return (self.geometry_reasons(positions, cell, pbc, numbers)
+                + self.moment_reasons(numbers, magmoms))
+
+    def geometry_reasons(self, positions, cell, pbc, numbers) -> list[str]:
+        """Bonds and density outside the domain (needs a neighbour list)."""
         out = []
         z = np.asarray(numbers)
         if self.min_bond and self.cutoff > 0:
@@ -96,7 +102,18 @@ class TrainingDomain:
                                f"{self.cutoff:g} A in the training data")
                 elif r < BOND_FACTOR * ref:
                     out.append(f"{k} bond {r:.2f} A, shortest in training {ref:.2f} A")
+        if self.density is not None and np.all(np.asarray(pbc, dtype=bool)):
+            rho = len(z) / abs(np.linalg.det(np.asarray(cell, dtype=float)))
+            lo, hi = self.density
+            if rho < lo * (1 - DENSITY_SLACK) or rho > hi * (1 + DENSITY_SLACK):
+                out.append(f"density {rho:.4f} atoms/A^3, training {lo:.4f}-{hi:.4f}")
+        return out
+
+    def moment_reasons(self, numbers, magmoms=None) -> list[str]:
+        """Moments longer than the domain's (cheap: no geometry)."""
+        out = []
         if magmoms is not None and self.moment_max:
+            z = np.asarray(numbers)
             lengths = np.linalg.norm(np.asarray(magmoms, dtype=float), axis=1)
             for s in np.unique(z):
                 ref = self.moment_max.get(str(int(s)))
@@ -104,11 +121,6 @@ class TrainingDomain:
                 if ref is not None and top > MOMENT_FACTOR * max(ref, 1e-3):
                     out.append(f"Z={int(s)} moment {top:.2f} muB, longest in training "
                                f"{ref:.2f} muB")
-        if self.density is not None and np.all(np.asarray(pbc, dtype=bool)):
-            rho = len(z) / abs(np.linalg.det(np.asarray(cell, dtype=float)))
-            lo, hi = self.density
-            if rho < lo * (1 - DENSITY_SLACK) or rho > hi * (1 + DENSITY_SLACK):
-                out.append(f"density {rho:.4f} atoms/A^3, training {lo:.4f}-{hi:.4f}")
         return out
 
 
@@ -119,11 +131,18 @@ class DomainWatch:
     def __init__(self, domain: Optional[TrainingDomain], label: str):
         self.domain, self.label = domain, label
         self.warned: list[str] = []
+        self._geometry = (None, [])      # (key of the last geometry checked, its reasons)
 
     def __call__(self, positions, cell, pbc, numbers, magmoms=None) -> list[str]:
         if self.domain is None:
             return []
-        reasons = self.domain.check(positions, cell, pbc, numbers, magmoms)
+        # the same geometry evaluated again (new moments only) needs no new neighbour list
+        key = hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=t).tobytes() for a, t in
+                                      ((positions, np.float64), (cell, np.float64),
+                                       (pbc, bool), (numbers, np.int64)))).digest()
+        if key != self._geometry[0]:
+            self._geometry = (key, self.domain.geometry_reasons(positions, cell, pbc, numbers))
+        reasons = self._geometry[1] + self.domain.moment_reasons(numbers, magmoms)
         if reasons and not self.warned:
             self.warned = reasons
             log.warning("%s is evaluated outside its training data (%s): expect extrapolation "
