@@ -2,6 +2,7 @@
 
     nice -n 10 python benchmarks/bench_head_to_head.py [--quick] [--stages accuracy spirals
         thermo_fe thermo_crn thermo_feal] [--workdir runs/head_to_head] [--nm-budget 90]
+        [--threads 1]
 
 Stages (code: mmace_fast/compare/headtohead.py), each cached as <workdir>/<stage>.json together
 with the SHA-256 of the data files it read, so a rerun only recomputes stages whose data
@@ -15,15 +16,17 @@ without ``--stages`` assembles everything.
    ideal-cell magnetic states;
 2. spirals: Fe E(q) along Gamma-H and Gamma-N (mMACE on commensurate supercells, baselines, DFT
    spirals when shipped);
-3. thermo_<m>: ordering temperatures (fitted Heisenberg, mMACE fixed and free |m|, Pajda for Fe)
-   from Binder crossings after a coarse pre-scan (see headtohead.thermo_stage).
+3. thermo_<m>: ordering temperatures (fitted Heisenberg, mMACE fixed |m|; for Fe also free |m|
+   and Pajda) by the one Tc protocol of the demo (mmace_fast.mc.protocol; see
+   headtohead.thermo_stage). ``--threads`` replicas run concurrently.
 
 The full run writes benchmarks/results/head_to_head.json and PNG plots in benchmarks/results/;
 ``--quick`` (Fe only, tiny scans and models) writes into the workdir only. The last stdout line is
 one JSON object: fe_e_mae_ratio, fe_f_mae_ratio, fe_magf_mae_ratio, crn_f_mae_ratio,
 feal_f_mae_ratio (spin-lattice baseline MAE / mMACE MAE on valid + test), fe_tc_mmace_k,
-fe_tc_heis_k, crn_tn_mmace_k, crn_tn_heis_k (Binder crossings, K), null with a ``*_reason``
-where a figure cannot be computed, plus further figures.
+fe_tc_heis_k, crn_tn_mmace_k, crn_tn_heis_k (K, with ``*_err``, ``*_method`` and ``*_reliable``:
+false when the error is a lower bound), null with a ``*_reason`` where a figure cannot be
+computed, plus further figures.
 """
 from __future__ import annotations
 
@@ -59,10 +62,12 @@ def data_sha(materials) -> dict:
             p = hh.data_dir() / name
             if p.exists():          # content hash: a rewrite with a new gzip header is no change
                 out[name] = hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()
-        try:
-            out[f"model:{m}"] = hashlib.sha256(frozen_path(m).read_bytes()).hexdigest()
-        except UnknownModelError:
-            pass
+        for grade in ("accurate", "mc"):          # the thermo stage may use either
+            try:
+                out[f"model:{m}" + ("" if grade == "accurate" else f":{grade}")] = \
+                    hashlib.sha256(frozen_path(m, grade).read_bytes()).hexdigest()
+            except UnknownModelError:
+                pass
     return out
 
 
@@ -74,10 +79,13 @@ def stage_materials(stage: str, quick: bool) -> tuple:
     return ("fe",) if quick else hh.MATERIALS
 
 
-def run_stage(stage: str, workdir: Path, quick: bool, nm_budget: float) -> dict:
+def run_stage(stage: str, workdir: Path, quick: bool, nm_budget: float, threads: int = 1
+              ) -> dict:
     mats = stage_materials(stage, quick)
     cache = workdir / f"{stage}.json"
     sha = data_sha(mats)
+    if stage.startswith("thermo_"):       # a cached stage of another procedure is recomputed
+        sha["thermo_version"] = hh.THERMO_VERSION
     if cache.exists():
         d = json.loads(cache.read_text())
         if d.get("data_sha256") == sha:
@@ -91,11 +99,8 @@ def run_stage(stage: str, workdir: Path, quick: bool, nm_budget: float) -> dict:
     elif stage == "spirals":
         res = hh.spiral_stage(quick=quick)
     else:
-        kinds = (("heisenberg", "mmace_fixed", "pajda") if quick
-                 else ("heisenberg", "pajda", "mmace_fixed", "mmace_free"))
-        if not quick and mats[0] != "fe":
-            kinds = ("heisenberg", "mmace_fixed")
-        res = hh.thermo_stage(mats[0], workdir, quick=quick, kinds=kinds)
+        names = ("heis", "mmace_fixed", "pajda") if quick and mats[0] == "fe" else None
+        res = hh.thermo_stage(mats[0], workdir, quick=quick, names=names, threads=threads)
     log.info("%s done in %.0f s", stage, time.perf_counter() - t0)
     workdir.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
@@ -121,7 +126,11 @@ def main(argv=None) -> int:
     p.add_argument("--nm-budget", type=float, default=90.0,
                    help="wall-clock budget (s) of each non-magnetic model's training")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--threads", type=int, default=1,
+                   help="parallel-tempering replicas run concurrently in the thermo stages")
     args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error("--threads must be >= 1")
     if args.data_dir:
         if not (Path(args.data_dir) / "fe.extxyz.gz").exists():
             p.error(f"--data-dir {args.data_dir}: no fe.extxyz.gz there")
@@ -134,11 +143,9 @@ def main(argv=None) -> int:
                                                      else "head_to_head"))
     stages = args.stages or (("accuracy", "spirals", "thermo_fe") if args.quick else ALL_STAGES)
     t0 = time.perf_counter()
-    results = {s: run_stage(s, workdir, args.quick, 5.0 if args.quick else args.nm_budget)
+    results = {s: run_stage(s, workdir, args.quick, 5.0 if args.quick else args.nm_budget,
+                            args.threads)
                for s in stages}
-    for s, r in results.items():
-        if s.startswith("thermo_"):
-            hh.fill_fallbacks(r, workdir)
     full = assemble(results)
     summ = report.summary(full)
     summ.update({"quick": args.quick, "stages": list(stages), "data_dir": os.path.relpath(hh.data_dir(), ROOT),

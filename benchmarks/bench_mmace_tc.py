@@ -89,12 +89,12 @@ def main(argv=None):
         args.frozen = frozen_path("fe", args.grade)
     t0 = time.perf_counter()
     from mmace_fast.baseline import fit_material
-    from mmace_fast.compare.thermo import fe_tc_models
+    from mmace_fast.compare.thermo import tc_models
     from mmace_fast.export import FrozenModel
     fit = fit_material("fe", data_path=str(args.data))
     moment = float(fit.moments[26])
-    models, notes = fe_tc_models(args.models, fit, FrozenModel.load(args.frozen), moment,
-                                 sampler=args.sampler)
+    models, notes = tc_models("fe", args.models, fit, FrozenModel.load(args.frozen), moment,
+                              sampler=args.sampler)
     key = _sha12(args.frozen)
     result = {"quick": args.quick, "model": str(Path(args.frozen).resolve().relative_to(ROOT))
               if Path(args.frozen).resolve().is_relative_to(ROOT) else str(args.frozen),

@@ -41,7 +41,7 @@ log = logging.getLogger("mmace_fast.demo")
 #: see :func:`training_data_check`), a key of mmace_fast.datasets.SHIPPED
 DEFAULT_DATA = "fe"
 COUNTS_BCC = np.array([8, 6, 12, 24, 8, 6, 24, 24])   # bcc shell multiplicities (Pajda)
-#: demo rows: (key in the JSON line, model kind of compare.thermo.fe_tc_models, label)
+#: demo rows: (key in the JSON line, model name of compare.thermo.tc_models, label)
 ROWS = (("heis", "heis", "Heisenberg fitted to the GPAW data"),
         ("mmace", "mmace_free", "mMACE (free |m|, d^3m)"),
         ("pajda", "pajda", "Heisenberg, Pajda et al. 2001"))
@@ -245,7 +245,7 @@ def main(argv=None) -> int:
 
     from mmace_fast.baseline import fit_material  # noqa: PLC0415
     from mmace_fast.compare.headtohead import fit_key  # noqa: PLC0415
-    from mmace_fast.compare.thermo import fe_tc_models  # noqa: PLC0415
+    from mmace_fast.compare.thermo import tc_models  # noqa: PLC0415
     from mmace_fast.models import frozen_path, load_frozen, metadata  # noqa: PLC0415
 
     data = args.data or str(shipped_path(DEFAULT_DATA))
@@ -259,8 +259,8 @@ def main(argv=None) -> int:
                  row["J_unit_twice_mRy"])
     mfa_fit = float(fit.mean_field.get("T_K", float("nan")))
     exchange = _exchange_comparison(fit, moment, args.quick, args.grade)
-    models, skipped = fe_tc_models([k for _, k, _ in ROWS], fit, load_frozen("fe", args.grade),
-                                   moment)
+    models, skipped = tc_models("fe", [k for _, k, _ in ROWS], fit,
+                                load_frozen("fe", args.grade), moment)
     notes = {label: skipped[kind] for _, kind, label in ROWS if kind in skipped}
     for label, why in notes.items():
         log.warning("%s is %s: its FM scan is skipped", label, why)

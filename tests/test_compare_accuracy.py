@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mmace_fast.compare import accuracy as acc
-from mmace_fast.compare.headtohead import choose_window, spiral_path
+from mmace_fast.compare.headtohead import spiral_path
 from mmace_fast.data.records import Configuration
 
 
@@ -96,17 +96,6 @@ def test_ordering_check_counts_pairs_and_ties():
         acc.ordering_check([], ["good"])
 
 
-def test_choose_window_brackets_peak():
-    t = np.geomspace(100, 2000, 8)
-    chi = np.exp(-((np.log(t) - np.log(t[4])) ** 2))
-    w = choose_window(t, chi, 5)
-    assert w["t_peak"] == pytest.approx(t[4]) and w["edge"] is None
-    assert w["temperatures"][0] == pytest.approx(t[3])
-    assert w["temperatures"][-1] == pytest.approx(t[5])
-    assert choose_window(t, -chi + 5 * (t == t[-1]), 3)["edge"] == "high"
-    assert choose_window(t[::-1], (chi * 0 + np.arange(8))[::-1], 3)["edge"] == "high"
-
-
 def test_spiral_path_endpoints():
     p = spiral_path(2)
     assert [x for _, x, _ in p] == [0.0, 0.5, 1.0] * 3
@@ -156,14 +145,3 @@ def test_pajda_spiral_energy_lattice_sums():
     # (3/2,3/2,1/2) and +1 on the others
     sign = np.array([-1, 1, 1, -1, 1, 1, -1, 1])
     assert pajda_spiral_energy([1, 0, 0], 2.866) == pytest.approx(-0.5 * np.sum(z * J * sign))
-
-
-def test_choose_window_order_parameter_drop():
-    t = np.array([100.0, 150.0, 200.0, 250.0, 300.0, 350.0])
-    m = np.array([2.3, 2.25, 2.2, 0.4, 0.35, 0.3])       # first-order-like jump 200 -> 250 K
-    chi = np.array([1.0, 1.0, 1.0, 1.0, 5.0, 1.0])        # a noisy chi peak on the far side
-    w = choose_window(t, chi, 5, order=m)
-    assert w["method"] == "order_parameter_drop" and w["edge"] is None
-    assert w["temperatures"][0] == pytest.approx(175.0)
-    assert w["temperatures"][-1] == pytest.approx(275.0)
-    assert choose_window(t, chi, 3, order=np.linspace(2.3, 2.0, 6))["edge"] == "high"

@@ -23,14 +23,16 @@ def _result():
               "ordering": {"mmace": {"agree": 1, "pairs": 1},
                            "relative": {"ideal1_FM": {"dft": 0.0, "mmace": 0.0},
                                         "ideal2_AFM": {"dft": 400.0, "mmace": 390.0}}}}
-    tables = {"4": {"temperature_K": [900.0, 1000.0, 1100.0], "m_abs": [0.6, 0.4, 0.2],
-                    "chi_m": [1.0, 3.0, 1.0], "u4_m": [0.65, 0.6, 0.5],
-                    "u4_m_err": [0.01, 0.01, 0.01], "e_per_site": [0, 0, 0], "c_kb": [1, 1, 1]}}
+    curve = {"T": [900.0, 1000.0, 1100.0], "m_abs": [0.6, 0.4, 0.2], "chi_m": [1.0, 3.0, 1.0],
+             "u4_m": [0.65, 0.6, 0.5], "u4_m_err": [0.01, 0.01, 0.01]}
     thermo_fe = {"models": {
-        "heisenberg": {"name": "Heis", "tc_binder_K": 1600.0, "tc_binder_err_K": 20.0,
-                       "order": "FM", "tables": tables, "order_key": "m", "sizes": [4, 6]},
-        "mmace_fixed": {"name": "mMACE", "tc_binder_K": None, "reason": "no crossing",
-                        "order": "FM", "sizes": [3, 4]}}}
+        "heisenberg": {"name": "Heis", "tc_K": 1600.0, "tc_err_K": 20.0,
+                       "tc_method": "binder_largest_pair", "errors_reliable": True,
+                       "order": "FM", "curves": {"4": curve, "6": curve}, "order_key": "m",
+                       "sizes": [4, 6], "sweeps": [2000, 4000], "u4_cross": 0.62,
+                       "pairs": [{"L1": 4, "L2": 6, "tc": 1600.0}]},
+        "mmace_fixed": {"name": "mMACE", "tc_K": None, "reason": "no crossing",
+                        "tc_method": "none", "order": "FM", "sizes": [3, 4]}}}
     return {"accuracy": {"fe": acc_fe},
             "spirals": {"rows": [{"path": "Gamma-H", "x": 0.0, "dft": None,
                                   "mmace_fixed": {"e": -8.0, "m": 2.2, "de_mev": 0.0}},
@@ -66,7 +68,8 @@ def test_markdown_tables():
     md = report.markdown(_result())
     assert "| fe | spin_lattice | 3.00 (3.50) | 40.00 (50.00) |" in md
     assert "| fe | ideal2_AFM | valid | 400.0 | 390.0 |" in md
-    assert "1600 +- 20" in md and "+53 %" in md
+    assert "| fe | Heis | FM | 4,6 | 2000,4000 | 1600 +- 20 | binder_largest_pair | 0.620 | " \
+        "4/6: 1600 | 1043.0 | +53 % |" in md
     assert "| Gamma-H | 1.00 | - | - | - | 400 (2.20) |" in md
     assert "| Gamma-N | 0.40 | test | 100 (2.10) | - |" in md
 
@@ -81,12 +84,16 @@ def test_plots_written(tmp_path):
         assert (tmp_path / p.split("/")[-1]).stat().st_size > 1000
 
 
-def test_summary_chi_peak_fallback():
+def test_bounds_and_first_order_in_summary_and_table():
     r = _result()
-    r["thermo"]["fe"]["models"]["mmace_fixed"]["tc_chi_peak_K"] = 520.0
-    r["thermo"]["fe"]["models"]["mmace_fixed"]["tc_chi_peak_err_K"] = 15.0
+    m = r["thermo"]["fe"]["models"]["mmace_fixed"]
+    m.update(tc_K=520.0, tc_err_K=15.0, tc_method="chi_peak", errors_reliable=False,
+             first_order={"L": 4, "T": 515.0, "u4_min": -0.2})
+    del m["reason"]
     s = report.summary(r)
-    assert s["fe_tc_mmace_k"] == 520.0 and s["fe_tc_mmace_k_method"] == "chi_peak_largest_L"
-    assert s["fe_tc_mmace_k_reason"] == "no crossing"
-    assert s["fe_tc_heis_k_method"] == "binder_crossing"
-    assert "(chi peak)" in report.markdown(r)
+    assert s["fe_tc_mmace_k"] == 520.0 and s["fe_tc_mmace_k_method"] == "chi_peak"
+    assert s["fe_tc_mmace_k_reliable"] is False and s["fe_tc_mmace_k_first_order_T"] == 515.0
+    assert "fe_tc_mmace_k_reason" not in s
+    assert s["fe_tc_heis_k_method"] == "binder_largest_pair"
+    md = report.markdown(r)
+    assert "520 +- 15+ | chi_peak; first order (U4 -0.20 at 515 K)" in md

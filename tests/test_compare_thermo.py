@@ -1,11 +1,10 @@
 """compare.thermo builds the same lattice for every model: the Heisenberg system reproduces the
 fitted baseline's energy, the mMACE system moves only magnetic sites and carries the material's
-order pattern, and the fine window brackets its centre."""
+order pattern."""
 import numpy as np
 import pytest
 
-from mmace_fast.compare.thermo import (ThermoError, fine_window, heisenberg_model, mmace_model,
-                                       pajda_model)
+from mmace_fast.compare.thermo import ThermoError, heisenberg_model, mmace_model, pajda_model
 from mmace_fast.mc.engine import MonteCarlo
 
 
@@ -41,11 +40,7 @@ def test_mmace_system_on_crn_moves_only_cr_and_orders_afm2():
     np.testing.assert_array_equal(mc.spins[frozen], m0[frozen])
 
 
-def test_fine_window_and_bad_inputs():
-    t = fine_window(1000.0, 0.2, 5)
-    assert t[0] == pytest.approx(800.0) and t[-1] == pytest.approx(1200.0)
-    with pytest.raises(ThermoError):
-        fine_window(-1.0, 0.2, 5)
+def test_bad_inputs():
     with pytest.raises(ThermoError):
         mmace_model("nife", "x.mmace", 1.0, True)
     assert pajda_model().build(2).hamiltonian.n_sites == 16

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("scipy")
 
 from mmace_fast import demo  # noqa: E402
-from mmace_fast.compare.thermo import FE_BRACKETS  # noqa: E402
+from mmace_fast.compare.thermo import BRACKETS  # noqa: E402
 
 
 def _small_cells(tmp_path):
@@ -49,7 +49,7 @@ def _run(args, capsys):
     if method == "none":
         assert fig["fe_tc_mmace_K"] is None
     else:                      # inside the bracket the windows were placed in (+- a window)
-        lo, hi = FE_BRACKETS["mmace_free"]
+        lo, hi = BRACKETS["fe"]["mmace_free"]
         assert 0.8 * lo <= fig["fe_tc_mmace_K"] <= 1.2 * hi and fig["fe_tc_mmace_err_K"] > 0
     # smoke-test budgets cannot converge tau_int: the errors are flagged as bounds, in print
     assert fig["fe_tc_pajda_reliable"] is False and "lower bound" in out

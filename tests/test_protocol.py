@@ -146,3 +146,28 @@ def test_an_ill_conditioned_largest_pair_falls_back_to_the_widest():
     assert select_tc(none, [10, 12], {"t": 1040.0, "t_err": 9.0})[:3] == (1040.0, 9.0,
                                                                           "chi_peak")
     assert select_tc(none, [10, 12], None)[2] == "none"
+
+
+def test_a_u4_dip_on_the_largest_size_flags_a_first_order_transition():
+    """Coexisting ordered (|m| = 1) and disordered (|m| ~ 0) phases give <m^4> > (5/3) <m^2>^2,
+    i.e. U4 < 0: the rule flags the dip where it lies, never a continuous curve."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from mmace_fast.mc.protocol import U4_FIRST_ORDER, _first_order
+
+    grid = np.linspace(100.0, 200.0, 11)
+    frac = np.clip((160.0 - grid) / 40.0, 0.05, 1.0)        # ordered fraction falls with T
+    m2, m4 = frac, frac                                       # mixture of |m| = 1 and |m| = 0
+    u4 = 1.0 - m4 / (3.0 * m2 ** 2)
+    curves = SimpleNamespace(grid=grid, values={"u4_m": u4}, reliable=np.ones(11, bool))
+    fo = _first_order(curves, 6)
+    assert fo["L"] == 6 and fo["T"] == pytest.approx(grid[np.argmin(u4)])
+    assert fo["u4_min"] == pytest.approx(u4.min()) and fo["u4_min"] < U4_FIRST_ORDER
+    smooth = SimpleNamespace(grid=grid, values={"u4_m": np.linspace(0.66, 0.45, 11)},
+                             reliable=np.ones(11, bool))
+    assert _first_order(smooth, 6) is None
+    # a dip on unreliable grid points (outside the sampled range) is no evidence
+    curves.reliable[u4 < U4_FIRST_ORDER] = False
+    assert _first_order(curves, 6) is None

@@ -9,11 +9,12 @@ Each stage returns a JSON-able dict (arrays as lists) so the benchmark can cache
 - :func:`spiral_stage`     bcc Fe flat spirals E(q) along Gamma-H, -N and -P: mMACE on
   commensurate supercells (moments at the DFT FM length, and relaxed in length), both
   baselines (fixed and relaxed lengths), DFT where ``data/fe_spirals.extxyz.gz`` exists.
-- :func:`thermo_stage`     ordering temperatures through :mod:`mmace_fast.compare.thermo`:
-  a coarse pre-scan on the smallest size picks the window around the susceptibility peak,
-  then scans of two (or more) sizes give Binder crossings with bootstrap errors. For CrN the
-  order that each model actually prefers is found first (low-T runs started from AFM1, AFM2,
-  AFM3, FM; the lowest <E> that keeps its order wins) and the scan uses that order parameter.
+- :func:`thermo_stage`     ordering temperatures by the one Tc protocol
+  (:mod:`mmace_fast.mc.protocol`: parallel tempering, reweighted Binder crossings, stopping
+  rule, chi-peak fallback, first-order flag) with the models the demo builds
+  (:func:`mmace_fast.compare.thermo.tc_models`). For CrN the order that each model actually
+  prefers is found first (low-T runs started from AFM1, AFM2, AFM3, FM; the lowest <E> that
+  keeps its order wins) and the protocol uses that order parameter.
 """
 from __future__ import annotations
 
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 MATERIALS = ("fe", "feal", "crn")
-MAGNETIC_Z = {"fe": 26, "feal": 26, "crn": 24}
-#: DFT reference moment length (muB) of the magnetic species: the lowest ideal cell (DATA.md)
-#: is read from the data; these are only fallbacks
-MOMENT_FALLBACK = {"fe": 2.19, "feal": 0.78, "crn": 2.40}
 
 
 def _jsonable(x):
@@ -301,54 +298,40 @@ def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
 
 
 # =========================================================================== thermo
-#: coarse pre-scan ranges (K) per material for mMACE (no mean-field estimate available)
-MMACE_RANGE = {"fe": (150.0, 2600.0), "crn": (20.0, 900.0), "feal": (10.0, 600.0)}
+#: version of the thermo stage's procedure and result layout: part of the benchmark's cache key,
+#: so a cached stage of another procedure is recomputed, never reported as this one's
+THERMO_VERSION = 2
+
+#: effort of the Tc protocol (:class:`mmace_fast.mc.protocol.TcProtocol` fields but the bracket
+#: and threads) per mode and model family; mMACE per material. mMACE sizes are even (CrN's
+#: AFM2 / AFM3 patterns need them; on bcc Fe an odd L cannot host the period-2 fluctuations an
+#: antiferromagnetic J2 favours), each size capped in wall time
+CLASSICAL_FULL = dict(sizes=(6, 10, 14), n_bracket_replicas=10, bracket_sweeps=(300, 600),
+                      n_replicas=8, n_equil=500, min_prod=2000, chunk=2000, max_prod=8000,
+                      target_u4_err=0.003, max_wall_s=120.0)
+MMACE_FULL = dict(n_bracket_replicas=8, bracket_sweeps=(100, 200), n_replicas=6, n_equil=150,
+                  min_prod=400, chunk=400, max_prod=4000, target_u4_err=0.005,
+                  max_wall_s=300.0)
+MMACE_SIZES = {"fe": (6, 8, 10), "crn": (2, 4), "feal": (4, 6)}
+#: the models of each material's thermo stage (names of compare.thermo.tc_models)
+THERMO_MODELS = {"fe": ("heis", "pajda", "mmace_fixed", "mmace_free"),
+                 "crn": ("heis", "mmace_fixed"), "feal": ("heis", "mmace_fixed")}
+#: result keys of the thermo stage per tc_models name (the report's and summary's kinds)
+KIND_OF = {"heis": "heisenberg", "pajda": "pajda", "mmace_fixed": "mmace_fixed",
+           "mmace_free": "mmace_free"}
 
 
-def choose_window(temps, chi, n_fine: int, order=None) -> dict:
-    """Fine temperatures around the transition seen in a coarse scan.
-
-    With ``order`` (the order parameter <|m|> per coarse temperature): the steepest drop of the
-    order parameter between neighbours T_k < T_k+1, widened by half the step on each side (a
-    first-order jump, as in CrN, sits between two coarse points and its chi peak can fall on
-    either side). Without it: linear between the coarse neighbours of the chi peak. ``edge``
-    flags a transition at an end of the coarse range (outside it, or absent)."""
-    temps = np.asarray(temps, float)
-    chi = np.asarray(chi, float)
-    if temps.size < 3 or temps.size != chi.size:
-        raise acc.AccuracyError("need >= 3 coarse temperatures with chi values")
-    srt = np.argsort(temps)
-    temps, chi = temps[srt], chi[srt]
-    k_chi = int(np.nanargmax(chi))
-    t_pk = float(temps[k_chi])
-    if order is not None:
-        m = np.asarray(order, float)[srt]
-        k = int(np.argmax(m[:-1] - m[1:]))
-        step = temps[k + 1] - temps[k]
-        lo, hi = max(temps[k] - 0.5 * step, 0.5 * temps[k]), temps[k + 1] + 0.5 * step
-        edge = "high" if m[-1] > 0.6 * m[0] else None
-        method = "order_parameter_drop"
-    else:
-        lo, hi = temps[max(k_chi - 1, 0)], temps[min(k_chi + 1, temps.size - 1)]
-        edge = "low" if k_chi == 0 else "high" if k_chi == temps.size - 1 else None
-        method = "chi_peak"
-    fine = np.linspace(lo, hi, n_fine)
-    return {"t_peak": t_pk, "edge": edge, "method": method, "temperatures": fine.tolist()}
-
-
-def _scan(model, sizes, temps, n_equil, n_prod, seed, workdir, progress=None):
-    from mmace_fast.compare.thermo import scan_model
-    return scan_model(model, sizes, temps, n_equil, n_prod, seed=seed, workdir=workdir,
-                      progress=progress)
-
-
-def _tables_json(res, order_key) -> dict:
-    out = {}
-    for L, tab in res.tables.items():
-        out[int(L)] = {c: tab.column(c).tolist() for c in
-                       ("temperature_K", f"{order_key}_abs", f"chi_{order_key}",
-                        f"u4_{order_key}", f"u4_{order_key}_err", "e_per_site", "c_kb")}
-    return out
+def thermo_plan(material: str, family: str, quick: bool) -> dict:
+    """TcProtocol settings (no bracket) of one model family ("classical" or "mmace")."""
+    from mmace_fast.compare.thermo import SMOKE_PLANS
+    if quick:
+        plan = dict(SMOKE_PLANS[family])
+        if family == "mmace" and material == "crn":
+            plan["sizes"] = (2, 4)          # the AFM patterns need even L
+        return plan
+    if family == "classical":
+        return dict(CLASSICAL_FULL)
+    return dict(MMACE_FULL, sizes=MMACE_SIZES[material])
 
 
 def order_check(make, orders, temperature: float, size: int, n_equil: int, n_prod: int,
@@ -374,208 +357,6 @@ def order_check(make, orders, temperature: float, size: int, n_equil: int, n_pro
     return {"temperature_K": temperature, "runs": res, "preferred": best}
 
 
-def _prescan(model, L, temps, n_equil, n_prod, seed, workdir, order_key, n_fine):
-    from mmace_fast.mc.scan import temperature_scan
-    system = model.build(L)
-    settings = dict(model.settings)
-    tab = temperature_scan(system, temps, n_equil, n_prod, seed=seed,
-                           workdir=str(Path(workdir) / "prescan" / model.kind / f"L{L}"),
-                           **settings)
-    win = choose_window(tab.column("temperature_K"), tab.column(f"chi_{order_key}"), n_fine,
-                        order=tab.column(f"{order_key}_abs"))
-    win["coarse"] = {c: tab.column(c).tolist() for c in
-                     ("temperature_K", f"{order_key}_abs", f"chi_{order_key}", f"u4_{order_key}")}
-    return win
-
-
-def _extension(temps, chi, n_extend: int) -> tuple[list, list]:
-    """Temperatures to add when chi [n] of the largest size peaks at an edge of the window
-    temps [n] (K, increasing): ``n_extend`` more at the same spacing below the lowest (never
-    below 0 K) or above the highest. Returns (below, above); both empty for an interior peak."""
-    temps = np.asarray(temps, float)
-    if n_extend <= 0 or temps.size < 2:
-        return [], []
-    k = int(np.argmax(np.asarray(chi, float)))
-    step = float(temps[1] - temps[0])
-    if k == 0:
-        return [float(temps[0] - j * step) for j in range(n_extend, 0, -1)
-                if temps[0] - j * step > 0], []
-    if k == temps.size - 1:
-        step = float(temps[-1] - temps[-2])
-        return [], [float(temps[-1] + j * step) for j in range(1, n_extend + 1)]
-    return [], []
-
-
-def thermo_model(model, material: str, plan: dict, workdir, seed: int = 0,
-                 t_range=None, order_key: str = "m") -> dict:
-    """Pre-scan + window + multi-size scan of one ModelSystem; JSON-able result.
-
-    The window is stored in <workdir>/<kind>/window.json and reused by a rerun (so a resumed run
-    continues the same scans). If the susceptibility of the largest size peaks at the lowest
-    window temperature, ``plan["extend"]`` further temperatures below it (same spacing) are
-    scanned for every size and merged into the tables before the Binder / chi analysis; likewise
-    above the highest window temperature when it peaks there."""
-    import json as _json
-
-    from mmace_fast.mc.scan import critical_temperature
-    from mmace_fast.mc.table import ScanTable
-    t0 = time.perf_counter()
-    wfile = Path(workdir) / model.kind / "window.json"
-    if wfile.exists():
-        win = _json.loads(wfile.read_text())
-    else:
-        lo, hi = t_range
-        coarse = np.geomspace(lo, hi, plan["n_coarse"]).tolist()
-        win = _prescan(model, plan["sizes"][0], coarse, plan["pre_equil"], plan["pre_prod"],
-                       seed, workdir, order_key, plan["n_fine"])
-        wfile.parent.mkdir(parents=True, exist_ok=True)
-        wfile.write_text(_json.dumps(_jsonable(win)))
-    res = _scan(model, plan["sizes"], win["temperatures"], plan["n_equil"], plan["n_prod"],
-                seed, str(workdir))
-    tables = dict(res.tables)
-    big = tables[max(tables)]
-    temps = big.column("temperature_K")
-    extended, extended_above = _extension(temps, big.column(f"chi_{order_key}"),
-                                          int(plan.get("extend", 0)))
-    for side, more, sub in (("lower", extended, "ext"), ("upper", extended_above, "ext_up")):
-        if not more:
-            continue
-        log.info("%s: chi peaks at the window's %s edge; extending to %.0f K",
-                 model.name, side, more[0] if side == "lower" else more[-1])
-        ext = _scan(model, plan["sizes"], more, plan["n_equil"], plan["n_prod"], seed,
-                    str(Path(workdir) / sub))
-        tables = {L: ScanTable(sorted(list(ext.tables[L]) + list(tab),
-                                      key=lambda row: row["temperature_K"]), tab.metadata)
-                  for L, tab in tables.items()}
-        res.tables = tables
-    tc = None
-    try:
-        tc = critical_temperature(tables, order=order_key)
-    except ValueError as exc:
-        log.warning("%s: no Tc estimate (%s)", model.name, exc)
-    out = {"name": model.name, "kind": model.kind, "material": material, "window": win,
-           "extended_below": extended, "extended_above": extended_above,
-           "sizes": list(plan["sizes"]), "n_equil": plan["n_equil"], "n_prod": plan["n_prod"],
-           "tables": _tables_json(res, order_key), "order_key": order_key,
-           "tc_binder_K": None, "wall_s": time.perf_counter() - t0}
-    if tc is not None:
-        out.update(tc.as_dict())
-        out["tc_binder_K"] = tc.tc_binder
-    if out["tc_binder_K"] is None:
-        out["reason"] = "no Binder crossing inside the window"
-        out.update(_chi_fallback(res, order_key))
-    return _jsonable(out)
-
-
-#: a Binder crossing whose U4 lies below this is rejected: for a 3-component order parameter
-#: U4 runs from 4/9 (disordered) to 2/3 (ordered) and crosses near 0.62 at a continuous
-#: transition; crossings near or below 4/9 are noise in the disordered phase
-U4_CROSS_MIN = 0.5
-#: a dip of U4 below this on the largest size is the signature of a first-order transition
-#: (two coexisting phases: <m^4> > (5/3) <m^2>^2)
-U4_FIRST_ORDER = 0.3
-
-
-def fill_fallbacks(thermo_result: dict, workdir) -> dict:
-    """Final transition temperature of every model of a thermo stage: ``tc_K``, ``tc_err_K``,
-    ``tc_method``.
-
-    - "binder_crossing" when the crossing is accepted (U4* >= :data:`U4_CROSS_MIN`);
-      otherwise it is kept as ``tc_binder_rejected_K`` with a reason;
-    - "chi_peak_largest_L": bootstrap parabola through the susceptibility maximum of the
-      largest size (scan tables read from <workdir>/thermo_<material>/<kind>/L<L>/scan.json);
-    - "chi_max_grid": the grid temperature of that maximum, error half the grid step (when no
-      parabola fits, e.g. a first-order spike).
-    ``first_order`` (T of the U4 dip of the largest size) is set when U4 dips below
-    :data:`U4_FIRST_ORDER`."""
-    from mmace_fast.mc.table import ScanTable
-    from mmace_fast.mc.tc import chi_peak
-    root = Path(workdir) / f"thermo_{thermo_result['material']}"
-    for kind, r in thermo_result.get("models", {}).items():
-        base = root / thermo_result["fit_dir"] if (kind == "heisenberg" and
-                                                   thermo_result.get("fit_dir")) else root
-        ok = r.get("order_key", "m")
-        tc, u4c = r.get("tc_binder_K"), r.get("u4_cross")
-        if tc is not None and u4c is not None and u4c < U4_CROSS_MIN:
-            r["tc_binder_rejected_K"] = tc
-            r["tc_binder_K"] = None
-            r["reason"] = (f"spurious Binder crossing at {tc:.0f} K rejected: U4* = {u4c:.3f} "
-                           f"< {U4_CROSS_MIN} (disordered value 4/9)")
-        if r.get("tc_binder_K") is not None:
-            r.update(tc_K=r["tc_binder_K"], tc_err_K=r.get("tc_binder_err_K"),
-                     tc_method="binder_crossing")
-        tabs = r.get("tables") or {}
-        if not tabs:
-            continue
-        big = tabs[max(tabs, key=int)]
-        t = np.asarray(big["temperature_K"], float)
-        u4 = np.asarray(big[f"u4_{ok}"], float)
-        if u4.size and np.nanmin(u4) < U4_FIRST_ORDER:
-            r["first_order"] = {"T_K": float(t[int(np.nanargmin(u4))]),
-                                "u4_min": float(np.nanmin(u4))}
-        if r.get("tc_K") is not None:
-            continue
-        path = base / kind / f"L{max(int(k) for k in tabs)}" / "scan.json"
-        try:
-            tab = ScanTable.from_json(path)
-            pk = chi_peak(tab.column("temperature_K"), tab.column(f"chi_{ok}"),
-                          tab.column(f"chi_{ok}_err"), n_boot=400, seed=0)
-            r.update(tc_K=float(pk.t_peak), tc_err_K=float(pk.t_peak_err),
-                     tc_method="chi_peak_largest_L")
-        except (ValueError, OSError) as exc:
-            chi = np.asarray(big[f"chi_{ok}"], float)
-            k = int(np.nanargmax(chi))
-            step = float(np.min(np.diff(np.sort(t)))) if t.size > 1 else float("nan")
-            r.update(tc_K=float(t[k]), tc_err_K=0.5 * step, tc_method="chi_max_grid",
-                     chi_note=str(exc))
-            srt = np.sort(t)
-            if t[k] in (srt[0], srt[-1]):
-                # a maximum on the scan's last point is no peak: the transition lies beyond
-                r["tc_bound"] = "lower" if t[k] == srt[-1] else "upper"
-    return thermo_result
-
-
-def _chi_fallback(res, order_key) -> dict:
-    """Susceptibility peak of the largest size when the Binder crossing failed."""
-    from mmace_fast.mc.tc import chi_peak
-    big = res.tables[max(res.tables)]
-    try:
-        p = chi_peak(big.column("temperature_K"), big.column(f"chi_{order_key}"),
-                     big.column(f"chi_{order_key}_err"), n_boot=400, seed=0)
-        return {"tc_chi_peak_K": float(p.t_peak), "tc_chi_peak_err_K": float(p.t_peak_err)}
-    except ValueError as exc:
-        return {"chi_note": str(exc)}
-
-
-def thermo_plans(quick: bool) -> dict:
-    """MC effort per model kind (sizes, sweeps)."""
-    if quick:
-        h = dict(sizes=(2, 4), n_coarse=5, pre_equil=20, pre_prod=40, n_fine=4, n_equil=20,
-                 n_prod=40)
-        return {"heisenberg": h, "pajda": h,
-                "mmace": dict(sizes=(2, 2), n_coarse=3, pre_equil=2, pre_prod=8, n_fine=3,
-                              n_equil=2, n_prod=8)}
-    h = dict(sizes=(4, 6, 8), n_coarse=12, pre_equil=200, pre_prod=600, n_fine=9,
-             n_equil=500, n_prod=2000)
-    return {"heisenberg": h, "pajda": h,
-            "mmace": dict(sizes=(3, 4), n_coarse=10, pre_equil=30, pre_prod=60, n_fine=7,
-                          n_equil=100, n_prod=300, extend=3)}
-
-
-#: mMACE sizes per material (CrN's AFM2 / AFM3 patterns need even L; L = 4 is 256 Cr + 256 N,
-#: ~8x the cost of L = 2 per sweep, hence fewer sweeps and temperatures). Fe: even sizes, as in
-#: the main job: an odd L cannot host the period-2 (H-, P-point) fluctuations an
-#: antiferromagnetic J2 favours and orders far above the even sizes (a 3/4 crossing compares
-#: incompatible curves); L = 4 (11.5 A) is the smallest cell longer than the 2-layer receptive
-#: field (10 A)
-MMACE_SIZES = {"crn": (2, 4), "fe": (4, 6)}
-MMACE_CRN = dict(n_fine=6, n_equil=60, n_prod=200)
-#: Fe at L = 4 / 6 (128 / 432 atoms): the sweeps of the free-length scans for both mMACE kinds
-MMACE_FE = dict(n_fine=5, n_equil=60, n_prod=200)
-#: free-length mMACE on Fe: fewer temperatures and sweeps (budget of the full run)
-MMACE_FREE = dict(n_fine=5, n_equil=60, n_prod=200)
-
-
 def fit_key(fit) -> str:
     """First 12 hex digits of the sha256 of a fitted baseline's parameter names and values."""
     import hashlib
@@ -584,94 +365,107 @@ def fit_key(fit) -> str:
     return hashlib.sha256(names + theta).hexdigest()[:12]
 
 
-def thermo_stage(material: str, workdir, quick: bool = False, fit=None,
-                 kinds=("heisenberg", "mmace_fixed", "mmace_free", "pajda")) -> dict:
-    """Ordering temperatures of ``material`` with the models in ``kinds`` (see module doc)."""
+def protocol_entry(res, model, order: str) -> dict:
+    """The thermo stage's JSON record of one model's :class:`TcProtocolResult` ``res``:
+    ``tc_K`` / ``tc_err_K`` / ``tc_method`` (None with a ``reason`` when the protocol found
+    neither a crossing nor a peak), whether the error can be believed, the protocol's note,
+    every pair's crossing, the first-order flag and the reweighted curves of every size."""
+    d = res.as_dict()
+    ok = bool(np.isfinite(res.tc))
+    used = None
+    if res.method in ("binder_largest_pair", "binder_widest_pair"):
+        L1, L2 = (d["sizes"][-2:] if res.method == "binder_largest_pair"
+                  else (d["sizes"][0], d["sizes"][-1]))
+        used = next((p for p in res.pairs if (p["L1"], p["L2"]) == (L1, L2)), None)
+    out = {"name": model.name, "kind": model.kind, "material": model.material, "order": order,
+           "order_key": "m" if order == "FM" else "ms",
+           "tc_K": res.tc if ok else None, "tc_err_K": res.tc_err if ok else None,
+           "tc_method": res.method, "errors_reliable": res.errors_reliable, "note": res.note,
+           "u4_cross": used["u4"] if used else None,
+           "sizes": d["sizes"], "sweeps": [r.sweeps for r in res.runs],
+           "stops": [r.stop for r in res.runs], "pairs": d["pairs"],
+           "extrapolated": d["extrapolated"], "chi_peak": d["chi_peak"],
+           "first_order": d["first_order"], "curves": d["curves"], "centre_K": res.centre,
+           "protocol": d["protocol"], "wall_s": res.wall_s}
+    if not ok:
+        out["reason"] = ("no U4 crossing of the largest sizes and no interior chi peak in the "
+                         "window")
+    return _jsonable(out)
+
+
+def thermo_stage(material: str, workdir, quick: bool = False, fit=None, names=None,
+                 sampler: str = "guided", threads: int = 1, grade: Optional[str] = None
+                 ) -> dict:
+    """Ordering temperatures of ``material`` by the one Tc protocol
+    (:func:`mmace_fast.compare.thermo.protocol_tc`) for the models ``names`` (default
+    :data:`THERMO_MODELS`), built by :func:`mmace_fast.compare.thermo.tc_models` as in the demo.
+    For CrN the order each family prefers is found first (:func:`order_check`) and the protocol
+    uses its order parameter. Checkpoints live under folders named by what defines each model
+    (the fitted parameters, the frozen file's content and the sampler): a rerun resumes, and
+    never resumes another model's chains. ``grade``: which shipped mMACE (default the Monte
+    Carlo grade where one is shipped, as in the demo, else the accurate one)."""
+    import hashlib
+
     from mmace_fast.baseline import fit_material
     from mmace_fast.compare import thermo
-    from mmace_fast.models import load_frozen
+    from mmace_fast.mc.protocol import TcProtocol
+    from mmace_fast.models import available, frozen_path, load_frozen
 
     t0 = time.perf_counter()
     workdir = Path(workdir) / f"thermo_{material}"
-    plans = thermo_plans(quick)
+    names = tuple(names or THERMO_MODELS[material])
     if fit is None:
         fit = fit_material(material, kind="fixed_lattice", configs=read_material(material),
                            root=str(ROOT))
-    # the fitted model changes with the data (and the fitting code): its scans live under a
-    # folder named by its parameters, so a rerun never resumes a checkpoint of another
-    # Hamiltonian; the mMACE scans likewise live under the frozen model's content hash (a
-    # retrained model starts afresh); Pajda's constants never change
-    import hashlib
-    from mmace_fast.models import frozen_path
     fit_dir = workdir / f"fit_{fit_key(fit)}"
-    moment = float(fit.moments[MAGNETIC_Z[material]])
-    frozen = load_frozen(material)
-    mmace_key = hashlib.sha256(frozen_path(material).read_bytes()).hexdigest()[:12]
-    mmace_dir = workdir / f"mmace_{mmace_key}_m{moment:.3f}"
-    mf = float(fit.mean_field.get("T_K", 1000.0) or 1000.0)
+    moment = float(max(fit.moments.values()))
+    grade = grade or ("mc" if material in available("mc") else "accurate")
+    frozen = load_frozen(material, grade)
+    mmace_key = hashlib.sha256(frozen_path(material, grade).read_bytes()).hexdigest()[:12]
+    mmace_dir = workdir / f"mmace_{mmace_key}_m{moment:.3f}_{sampler}"
+    mf = float(fit.mean_field.get("T_K", 0.0) or 0.0)
     out = {"material": material, "moment": moment, "mean_field_heis_K": mf, "models": {},
-           "order_checks": {}, "fit_dir": fit_dir.name, "mmace_dir": mmace_dir.name}
+           "order_checks": {}, "fit_dir": fit_dir.name, "mmace_dir": mmace_dir.name,
+           "sampler": sampler, "mmace_grade": grade, "version": THERMO_VERSION}
     default_order = thermo.MATERIALS[material][2]
-    orders = {"heisenberg": default_order, "mmace": default_order}
+    orders = {"classical": default_order, "mmace": default_order}
     if material == "crn":
-        t_check = 30.0
-        for fam, make in (("heisenberg", lambda o: thermo.heisenberg_model(material, fit, o)),
+        for fam, make in (("classical", lambda o: thermo.heisenberg_model(material, fit, o)),
                           ("mmace", lambda o: thermo.mmace_model(material, frozen, moment,
                                                                  False, order=o))):
-            pl = plans["mmace" if fam == "mmace" else "heisenberg"]
+            pl = thermo_plan(material, fam, quick)
             size = 2 if (quick or fam == "mmace") else 4
-            chk = order_check(make, ("FM", "AFM1", "AFM2", "AFM3"), t_check, size,
-                              pl["pre_equil"], pl["pre_prod"],
-                              (fit_dir if fam == "heisenberg" else mmace_dir) / f"check_{fam}",
+            chk = order_check(make, ("FM", "AFM1", "AFM2", "AFM3"), 30.0, size,
+                              pl["bracket_sweeps"][0], pl["bracket_sweeps"][1],
+                              (fit_dir if fam == "classical" else mmace_dir) / f"check_{fam}",
                               norm=moment if fam == "mmace" else 1.0)
             out["order_checks"][fam] = chk
             orders[fam] = chk["preferred"]
-    for kind in kinds:
-        if kind == "pajda" and material != "fe":
-            continue
-        fam = "mmace" if kind.startswith("mmace") else "heisenberg"
+    for name in names:
+        fam = "mmace" if name.startswith("mmace") else "classical"
         order = orders[fam]
-        if kind == "heisenberg":
-            if not float(fit.mean_field.get("T_K", 1.0) or 0.0) > 0.0:
-                out["models"][kind] = {"name": "Heisenberg (fitted)", "kind": kind,
-                                       "tc_binder_K": None, "order": order,
-                                       "reason": "no exchange on the ordered lattice (mean-field "
-                                                 "T = 0): the fitted model does not order"}
-                log.warning("%s heisenberg: no exchange on the ordered lattice; scan skipped",
-                            material)
-                continue
-            if order == "FM" and not thermo.ferromagnetic_fit(fit):
-                out["models"][kind] = {"name": "Heisenberg (fitted)", "kind": kind,
-                                       "tc_binder_K": None, "order": order,
-                                       "reason": thermo.not_ferromagnetic_note(fit)}
-                log.warning("%s heisenberg: %s; FM scan skipped", material,
-                            out["models"][kind]["reason"])
-                continue
-            ms = thermo.heisenberg_model(material, fit, order)
-            rng = (0.15 * mf, 1.3 * mf)
-        elif kind == "pajda":
-            ms = thermo.pajda_model()
-            rng = (300.0, 1600.0)
-        else:
-            ms = thermo.mmace_model(material, frozen, moment, kind == "mmace_free", order=order)
-            rng = MMACE_RANGE[material]
-        plan = dict(plans["mmace" if fam == "mmace" else kind])
-        if fam == "mmace" and not quick and material in MMACE_SIZES:
-            plan["sizes"] = MMACE_SIZES[material]
-            plan.update({"crn": MMACE_CRN, "fe": MMACE_FE}[material])
-        if kind == "mmace_free" and not quick:
-            plan.update(MMACE_FREE)
-        log.info("%s %s: order %s, pre-scan %.0f-%.0f K", material, kind, order, *rng)
+        kind = KIND_OF[name]
+        models, notes = thermo.tc_models(material, [name], fit, frozen, moment, sampler=sampler,
+                                         order=order)
+        if name not in models:
+            out["models"][kind] = {"name": name, "kind": kind, "order": order, "tc_K": None,
+                                   "reason": notes[name]}
+            log.warning("%s %s: %s; not run", material, kind, notes[name])
+            continue
+        ms, bracket = models[name]
+        protocol = TcProtocol(**thermo_plan(material, fam, quick), bracket=bracket,
+                              threads=threads)
+        wd = fit_dir if name == "heis" else mmace_dir if fam == "mmace" else workdir
+        log.info("%s %s: order %s, bracket %.0f-%.0f K", material, kind, order, *bracket)
         try:
-            wd = (fit_dir if kind == "heisenberg" else
-                  mmace_dir if fam == "mmace" else workdir)
-            r = thermo_model(ms, material, plan, wd,
-                             t_range=rng, order_key="m" if order == "FM" else "ms")
+            res = thermo.protocol_tc(ms, protocol, workdir=str(wd))
+            r = protocol_entry(res, ms, order)
         except Exception as exc:                 # keep the other models' results
             log.exception("%s %s failed", material, kind)
-            r = {"name": ms.name, "kind": kind, "tc_binder_K": None,
+            r = {"name": ms.name, "kind": kind, "order": order, "tc_K": None,
                  "reason": f"failed: {exc}"}
-        r["order"] = order
+        if "surrogate" in notes:
+            r["surrogate"] = notes["surrogate"]
         out["models"][kind] = r
     out["wall_s"] = time.perf_counter() - t0
     return _jsonable(out)

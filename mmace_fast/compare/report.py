@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mmace_fast.compare.thermo import T_EXP
+
 log = logging.getLogger(__name__)
 
-T_EXP = {"fe": 1043.0, "crn": 287.0}
 SUMMARY_KEYS = ("fe_e_mae_ratio", "fe_f_mae_ratio", "fe_magf_mae_ratio", "crn_f_mae_ratio",
                 "feal_f_mae_ratio", "fe_tc_mmace_k", "fe_tc_heis_k", "crn_tn_mmace_k",
                 "crn_tn_heis_k")
@@ -59,20 +60,14 @@ def summary(result: dict, split: str = "valid_test") -> dict:
                     out[key] = None
                     out[key + "_reason"] = "thermo stage not run for this model"
                 continue
-            best = mod.get("tc_K", mod.get("tc_binder_K"))
-            if best is None and mod.get("tc_chi_peak_K") is not None:
-                best = mod["tc_chi_peak_K"]
-            out[key] = best
-            out[key + "_err"] = mod.get("tc_err_K", mod.get("tc_binder_err_K")
-                                        if mod.get("tc_binder_K") is not None
-                                        else mod.get("tc_chi_peak_err_K"))
-            out[key + "_method"] = mod.get("tc_method", "binder_crossing"
-                                           if mod.get("tc_binder_K") is not None else
-                                           "chi_peak_largest_L" if best is not None else None)
-            if mod.get("tc_binder_K") is None:
-                out[key + "_reason"] = mod.get("reason", "no Binder crossing")
+            out[key] = mod.get("tc_K")
+            out[key + "_err"] = mod.get("tc_err_K")
+            out[key + "_method"] = mod.get("tc_method")
+            out[key + "_reliable"] = mod.get("errors_reliable")
+            if mod.get("tc_K") is None:
+                out[key + "_reason"] = mod.get("reason", "no estimate")
             if mod.get("first_order"):
-                out[key + "_first_order_T"] = mod["first_order"]["T_K"]
+                out[key + "_first_order_T"] = mod["first_order"]["T"]
             if m == "crn":
                 out[f"crn_order_{short}"] = mod.get("order")
     for k in SUMMARY_KEYS:
@@ -146,35 +141,31 @@ def spiral_table(result: dict) -> list[str]:
 
 
 def thermo_table(result: dict) -> list[str]:
-    lines = ["| material | model | order | sizes | Binder crossing (K) | U4* | "
-             "estimate (K, method) | exp (K) | deviation of the estimate |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """One row per material and model: the protocol's Tc (an error marked '+' is a lower
+    bound: a size stopped on its budget), how it was obtained, every pair's crossing."""
+    lines = ["| material | model | order | sizes | sweeps | Tc (K) | method | U4* | "
+             "pair crossings (K) | exp (K) | deviation |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for m, th in result.get("thermo", {}).items():
         for kind, r in th.get("models", {}).items():
-            tc, err = r.get("tc_binder_K"), r.get("tc_binder_err_K")
             texp = T_EXP.get(m)
-            tcs = f"{tc:.0f} +- {err:.0f}" if tc is not None and err is not None else (
-                r.get("reason", "-"))
-            span = r.get("tc_binder_range_K")
-            if tc is not None and span and span[1] - span[0] > (err or 0.0):
-                tcs += f" (crosses {span[0]:.0f}-{span[1]:.0f})"
-            best, berr = r.get("tc_K"), r.get("tc_err_K")
-            if best is None and tc is None and r.get("tc_chi_peak_K") is not None:
-                best, berr = r["tc_chi_peak_K"], r.get("tc_chi_peak_err_K")
-            best = best if best is not None else tc
+            best, err = r.get("tc_K"), r.get("tc_err_K")
+            if best is None:
+                est = r.get("reason", "-")
+            else:
+                est = f"{best:.0f} +- {err:.0f}" + ("" if r.get("errors_reliable") else "+")
             fo = r.get("first_order")
-            method = r.get("tc_method", "binder_crossing" if tc is not None else "chi peak")
-            est = "-" if best is None else (f"{best:.0f} +- {berr:.0f} ({method})"
-                                            if berr is not None else f"{best:.0f} ({method})")
-            if best is not None and r.get("tc_bound"):
-                est = (f"{'>' if r['tc_bound'] == 'lower' else '<'} {best:.0f} ({method} at the "
-                       "scan's edge: a bound, not a peak)")
+            method = r.get("tc_method", "-") or "-"
             if fo:
-                est += f"; first-order U4 dip {fo['u4_min']:.2f} at {fo['T_K']:.0f} K"
+                method += f"; first order (U4 {fo['u4_min']:.2f} at {fo['T']:.0f} K)"
+            pairs = ", ".join(f"{p['L1']}/{p['L2']}: {p['tc']:.0f}" for p in r.get("pairs", [])
+                              if p.get("tc") is not None)
             dev = f"{100 * (best - texp) / texp:+.0f} %" if best is not None and texp else "-"
-            lines.append(f"| {m} | {r.get('name', kind)} | {r.get('order', '-')} | "
-                         f"{r.get('sizes', '-')} | {tcs} | {_fmt(r.get('u4_cross'), 3)} | "
-                         f"{est} | {texp or '-'} | {dev} |")
+            sizes = ",".join(str(x) for x in r.get("sizes", [])) or "-"
+            sweeps = ",".join(str(x) for x in r.get("sweeps", [])) or "-"
+            lines.append(f"| {m} | {r.get('name', kind)} | {r.get('order', '-')} | {sizes} | "
+                         f"{sweeps} | {est} | {method} | {_fmt(r.get('u4_cross'), 3)} | "
+                         f"{pairs or '-'} | {texp or '-'} | {dev} |")
     return lines
 
 
@@ -187,7 +178,8 @@ def markdown(result: dict) -> str:
     sp = spiral_table(result)
     if sp:
         parts += ["", "Fe flat spirals, E(q) - E(0) meV/atom (|m| muB):", ""] + sp
-    parts += ["", "Ordering temperatures:", ""] + thermo_table(result)
+    parts += ["", "Ordering temperatures (the one Tc protocol; '+': the error is a lower "
+              "bound):", ""] + thermo_table(result)
     return "\n".join(parts) + "\n"
 
 
@@ -282,30 +274,30 @@ def _spiral_plot(plt, result, out_dir) -> list[str]:
 
 
 def _thermo_plot(plt, result, out_dir) -> list[str]:
+    """Reweighted |M|, chi and U4 of every size per model, with the Tc and experiment."""
     written = []
     for m, th in result.get("thermo", {}).items():
-        models = {k: r for k, r in th.get("models", {}).items() if r.get("tables")}
+        models = {k: r for k, r in th.get("models", {}).items() if r.get("curves")}
         if not models:
             continue
         fig, axes = plt.subplots(3, len(models), figsize=(3.6 * len(models), 8.4),
                                  squeeze=False)
         for j, (kind, r) in enumerate(models.items()):
-            ok = r.get("order_key", "m")
-            for L, t in sorted(r["tables"].items(), key=lambda kv: int(kv[0])):
-                T = np.asarray(t["temperature_K"])
-                axes[0][j].plot(T, t[f"{ok}_abs"], "o-", ms=3, label=f"L={L}")
-                axes[1][j].plot(T, t[f"chi_{ok}"], "o-", ms=3, label=f"L={L}")
-                axes[2][j].errorbar(T, t[f"u4_{ok}"], yerr=t[f"u4_{ok}_err"], fmt="o-", ms=3,
-                                    label=f"L={L}")
-            tc = r.get("tc_binder_K")
+            for L, c in sorted(r["curves"].items(), key=lambda kv: int(kv[0])):
+                T = np.asarray(c["T"])
+                axes[0][j].plot(T, c["m_abs"], "-", label=f"L={L}")
+                axes[1][j].plot(T, c["chi_m"], "-", label=f"L={L}")
+                axes[2][j].fill_between(T, np.subtract(c["u4_m"], c["u4_m_err"]),
+                                        np.add(c["u4_m"], c["u4_m_err"]), alpha=0.3)
+                axes[2][j].plot(T, c["u4_m"], "-", label=f"L={L}")
             for i in range(3):
-                if tc is not None:
-                    axes[i][j].axvline(tc, color="k", lw=0.6, ls=":")
+                if r.get("tc_K") is not None:
+                    axes[i][j].axvline(r["tc_K"], color="k", lw=0.6, ls=":")
                 if T_EXP.get(m):
                     axes[i][j].axvline(T_EXP[m], color="r", lw=0.6, ls="--")
             axes[0][j].set_title(f"{m}: {r.get('name', kind)} ({r.get('order', '')})",
                                  fontsize=8)
-            axes[0][j].set_ylabel("|M|" if ok == "m" else "|M_s|")
+            axes[0][j].set_ylabel("|M|" if r.get("order_key", "m") == "m" else "|M_s|")
             axes[1][j].set_ylabel("chi")
             axes[2][j].set_ylabel("U4")
             axes[2][j].set_xlabel("T (K)")

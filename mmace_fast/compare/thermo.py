@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
 from mmace_fast.mc.lattice import MaterialLattice, material_lattice
-from mmace_fast.mc.scan import System, TcEstimate, critical_temperature, temperature_scan
+from mmace_fast.mc.scan import System
 
 log = logging.getLogger(__name__)
 
@@ -195,78 +194,6 @@ def _material(material: str):
         raise ThermoError(f"unknown material {material!r}; choose from {sorted(MATERIALS)}") from None
 
 
-@dataclass
-class TcResult:
-    """Scans {L: ScanTable} of one model and its Tc estimate (None if it could not be made)."""
-
-    model: ModelSystem
-    tables: dict
-    tc: Optional[TcEstimate]
-    wall_s: float
-    order: str
-
-    def row(self) -> dict:
-        d = {"model": self.model.name, "kind": self.model.kind, "wall_s": self.wall_s,
-             "sizes": sorted(self.tables)}
-        if self.tc is not None:
-            d.update(self.tc.as_dict())
-        return d
-
-
-def scan_model(model: ModelSystem, sizes: Sequence[int], temperatures: Sequence[float],
-               n_equil: int, n_prod: int, seed: int = 0, workdir: Optional[str] = None,
-               progress: Optional[Callable] = None) -> TcResult:
-    """Temperature scans of ``model`` at every size (checkpointed under ``workdir``: a rerun
-    resumes), then Tc from the Binder crossings of the order parameter and the chi peak."""
-    t0 = time.perf_counter()
-    tables = {}
-    order = "m"
-    for L in sizes:
-        system = model.build(int(L))
-        settings = dict(model.settings)
-        if system.signs is not None:
-            order = "ms"
-        wd = None if workdir is None else os.path.join(workdir, model.kind, f"L{L}")
-
-        def prog(k, n, row, L=L):
-            if progress is not None:
-                progress(model, L, k, n, row)
-
-        tables[int(L)] = temperature_scan(system, temperatures, n_equil, n_prod,
-                                          seed=seed + int(L), workdir=wd, progress=prog,
-                                          **settings)
-    tc = None
-    if len(tables) >= 2:
-        try:
-            tc = critical_temperature(tables, order=order)
-        except ValueError as exc:
-            log.warning("%s: no Tc estimate (%s)", model.name, exc)
-    return TcResult(model, tables, tc, time.perf_counter() - t0, order)
-
-
-def locate_transition(model: ModelSystem, L: int, temperatures: Sequence[float], n_equil: int,
-                      n_prod: int, seed: int = 0, workdir: Optional[str] = None,
-                      progress: Optional[Callable] = None) -> float:
-    """A cheap coarse scan at one size: the temperature (K) of the largest susceptibility of
-    the order parameter, to centre the fine scans on (a bracket, not an estimate of Tc)."""
-    wd = None if workdir is None else os.path.join(workdir, "coarse")
-    res = scan_model(model, [L], temperatures, n_equil, n_prod, seed=seed, workdir=wd,
-                     progress=progress)
-    tab = res.tables[int(L)]
-    chi = tab.column(f"chi_{res.order}")
-    t = tab.column("temperature_K")
-    k = int(np.nanargmax(chi))
-    log.info("%s: coarse chi peak at %.0f K (L=%d)", model.name, t[k], L)
-    return float(t[k])
-
-
-def fine_window(t_star: float, rel_width: float, n: int) -> np.ndarray:
-    """n temperatures (K) spanning t_star * (1 -+ rel_width)."""
-    if not (t_star > 0 and 0 < rel_width < 1 and n >= 2):
-        raise ThermoError("need t_star > 0, 0 < rel_width < 1, n >= 2")
-    return np.linspace(t_star * (1 - rel_width), t_star * (1 + rel_width), n)
-
-
 def protocol_tc(model: ModelSystem, protocol, workdir: Optional[str] = None, seed: int = 0,
                 centre: Optional[float] = None):
     """Tc of ``model`` by the one Tc protocol (:func:`mmace_fast.mc.protocol.run_tc_protocol`):
@@ -280,11 +207,18 @@ def protocol_tc(model: ModelSystem, protocol, workdir: Optional[str] = None, see
                            centre=centre)
 
 
-#: bracket of the Tc protocol's first stage per bcc Fe model kind (K); the fitted Heisenberg
-#: model's comes from its mean-field temperature (FE_HEIS_BRACKET x T_MF)
-FE_BRACKETS = {"pajda": (780.0, 1050.0), "mmace_fixed": (650.0, 1400.0),
-               "mmace_free": (650.0, 1400.0)}
-FE_HEIS_BRACKET = (0.55, 1.0)
+#: bracket (K) of the Tc protocol's first stage per material and model kind; the fitted
+#: Heisenberg model's is a fraction of its own mean-field temperature (HEIS_BRACKET x T_MF: the
+#: classical-spin Tc of a short-ranged model lies at 0.6-0.7 T_MF on bcc, lower where frustrated)
+BRACKETS = {
+    "fe": {"pajda": (780.0, 1050.0), "mmace_fixed": (650.0, 1400.0),
+           "mmace_free": (650.0, 1400.0)},
+    "crn": {"mmace_fixed": (60.0, 400.0), "mmace_free": (60.0, 400.0)},
+    "feal": {"mmace_fixed": (30.0, 400.0), "mmace_free": (30.0, 400.0)},
+}
+HEIS_BRACKET = {"fe": (0.55, 1.0), "crn": (0.15, 1.0), "feal": (0.2, 1.0)}
+#: the names :func:`tc_models` knows (``pajda`` is bcc Fe only)
+TC_MODEL_NAMES = ("heis", "pajda", "mmace_fixed", "mmace_free")
 
 
 #: how the mMACE chains are driven: "guided" = delayed acceptance with the Heisenberg model
@@ -293,40 +227,53 @@ FE_HEIS_BRACKET = (0.55, 1.0)
 MMACE_SAMPLERS = ("guided", "plain")
 
 
-def fe_tc_models(names, fit, frozen=None, moment: Optional[float] = None,
-                 sampler: str = "guided") -> tuple[dict, dict]:
-    """The bcc Fe models the demo and bench_mmace_tc compare, as {name: (ModelSystem, bracket
-    K)} for names among "heis" (``fit``, a fitted baseline; skipped with a note when its
-    mean-field ordering is not ferromagnetic), "pajda", "mmace_fixed" and "mmace_free"
-    (``frozen``, moments of length ``moment`` muB, default the fitted one; driven by
-    ``sampler``, one of :data:`MMACE_SAMPLERS`). Returns (models, notes {name: why
-    skipped})."""
+def tc_models(material: str, names, fit, frozen=None, moment: Optional[float] = None,
+              sampler: str = "guided", order: Optional[str] = None) -> tuple[dict, dict]:
+    """The models of ``material`` whose ordering temperatures the demo, bench_mmace_tc and the
+    head-to-head compare, as {name: (ModelSystem, bracket K)} for ``names`` among
+    :data:`TC_MODEL_NAMES`: "heis" (``fit``, a fitted baseline; skipped with a note when it
+    does not order in ``order``), "pajda" (bcc Fe only), "mmace_fixed" and "mmace_free"
+    (``frozen``, moments of length ``moment`` muB, default the fitted moment of the most
+    magnetic species; driven by ``sampler``, one of :data:`MMACE_SAMPLERS`). ``order``: the
+    order pattern, default the material's. Returns (models, notes {name: why skipped, or
+    "surrogate": how the guided sampler's surrogate was made})."""
     if sampler not in MMACE_SAMPLERS:
         raise ThermoError(f"unknown sampler {sampler!r}; choose from {MMACE_SAMPLERS}")
+    _, _, default_order = _material(material)
+    order = order or default_order
+    unknown = sorted(set(names) - set(TC_MODEL_NAMES))
+    if unknown:
+        raise ThermoError(f"unknown model names {unknown}; choose from {TC_MODEL_NAMES}")
     models, notes = {}, {}
-    moment = float(fit.moments[26]) if moment is None else float(moment)
+    moment = float(max(fit.moments.values()) if moment is None else moment)
     if "heis" in names:
-        if ferromagnetic_fit(fit):
-            t_mf = float(fit.mean_field["T_K"])
-            models["heis"] = (heisenberg_model("fe", fit),
-                              tuple(f * t_mf for f in FE_HEIS_BRACKET))
-        else:
+        t_mf = float(fit.mean_field.get("T_K", 0.0) or 0.0)
+        if not t_mf > 0.0:
+            notes["heis"] = ("no exchange on the ordered lattice (mean-field T = 0): the "
+                             "fitted model does not order")
+        elif order == "FM" and not ferromagnetic_fit(fit):
             notes["heis"] = not_ferromagnetic_note(fit)
+        else:
+            models["heis"] = (heisenberg_model(material, fit, order),
+                              tuple(f * t_mf for f in HEIS_BRACKET[material]))
     if "pajda" in names:
-        models["pajda"] = (pajda_model(), FE_BRACKETS["pajda"])
+        if material != "fe":
+            notes["pajda"] = "Pajda et al.'s constants are for bcc Fe only"
+        else:
+            models["pajda"] = (pajda_model(), BRACKETS["fe"]["pajda"])
     surrogate = None
     for name, free in (("mmace_fixed", False), ("mmace_free", True)):
         if name in names:
             if frozen is None:
                 raise ThermoError(f"{name} needs a frozen mMACE")
             if sampler == "guided" and surrogate is None:
-                surrogate, info = extracted_surrogate("fe", frozen, moment)
+                surrogate, info = extracted_surrogate(material, frozen, moment)
                 notes["surrogate"] = (f"Heisenberg extracted from the mMACE at |m| = "
                                       f"{moment:.2f} muB (non-Heisenberg residual "
                                       f"{info['non_heisenberg']:.2f})")
-            models[name] = (mmace_model("fe", frozen, moment, free_length=free,
+            models[name] = (mmace_model(material, frozen, moment, free_length=free, order=order,
                                         surrogate=surrogate, overrelax=surrogate is not None),
-                            FE_BRACKETS[name])
+                            BRACKETS[material][name])
     return models, notes
 
 

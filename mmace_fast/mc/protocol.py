@@ -27,6 +27,8 @@ the Monte Carlo settings and a :class:`TcProtocol`:
    of the widest pair (smallest and largest size) is reported if it is unique
    (``method = "binder_widest_pair"``; the note says so). Without any usable crossing, the
    reweighted chi peak of the largest size is reported instead (``method = "chi_peak"``).
+   A dip of the largest size's U4 below ``U4_FIRST_ORDER`` flags a first-order transition
+   (``first_order``, and the note).
 
 The result states whether its error bar can be believed (``errors_reliable``: every size
 stopped by the rule, every jackknife block >= 10 tau_int); if not, ``tc_err`` is a lower bound
@@ -59,6 +61,12 @@ log = logging.getLogger(__name__)
 
 #: leading correction-to-scaling exponent of the 3D Heisenberg class (Hasenbusch 2001) [verify]
 OMEGA_HEISENBERG_3D = 0.78
+
+
+#: a dip of the reweighted U4 below this on the largest size is the signature of a first-order
+#: transition (two coexisting phases: <m^4> > (5/3) <m^2>^2); a continuous one keeps U4 between
+#: 4/9 and 2/3
+U4_FIRST_ORDER = 0.3
 
 
 class ProtocolError(ValueError):
@@ -148,6 +156,8 @@ class TcProtocolResult:
     protocol: dict
     wall_s: float
     curves: dict = field(default_factory=dict, repr=False)   #: L -> ReweightedCurves
+    #: {L, T, u4_min} when the largest size's U4 dips below U4_FIRST_ORDER, else None
+    first_order: Optional[dict] = None
 
     def as_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "curves"}
@@ -244,6 +254,18 @@ def _chi_peak(c: ReweightedCurves) -> Optional[dict]:
     nb = len(reps)
     err = float(np.sqrt((nb - 1) / nb * np.sum((np.asarray(reps) - np.mean(reps)) ** 2)))
     return {"t": float(c.grid[ok][k]), "t_err": err}
+
+
+def _first_order(c: ReweightedCurves, L: int) -> Optional[dict]:
+    """{L, T (K), u4_min} of the reweighted U4 minimum when it lies below U4_FIRST_ORDER."""
+    ok = np.flatnonzero(c.reliable)
+    if not len(ok):
+        return None
+    u4 = c.values["u4_m"][ok]
+    k = int(np.argmin(u4))
+    if u4[k] >= U4_FIRST_ORDER:
+        return None
+    return {"L": int(L), "T": float(c.grid[ok][k]), "u4_min": float(u4[k])}
 
 
 def _slot_crossing(small: ParallelTempering, big: ParallelTempering, stag: bool
@@ -482,6 +504,7 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
                       "roots": cr.all_roots if cr else [],
                       "replicates_with_crossing": cr.n_replicates_ok if cr else 0})
     peak = _chi_peak(curves[sizes[-1]]) if sizes else None
+    first_order = _first_order(curves[sizes[-1]], sizes[-1]) if sizes else None
     reliable = all(r.stop == "converged" and r.blocks_ok for r in runs)
     tc, err, method, top = select_tc(pairs, sizes, peak)
     big = sizes[-2:]
@@ -504,13 +527,17 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
     outside = sorted({w for r in runs for w in r.extrapolation})
     if outside:
         notes.append("the model is evaluated outside its training data: " + "; ".join(outside))
+    if first_order is not None:
+        notes.append(f"U4 of L={first_order['L']} dips to {first_order['u4_min']:.2f} at "
+                     f"{first_order['T']:.0f} K: a first-order transition (coexisting phases), "
+                     "Tc is the transition temperature of the simulated sizes")
     if method == "chi_peak":
         notes.append("no U4 crossing of the two largest sizes in the window: the reweighted "
                      "chi peak of the largest size is reported")
     res = TcProtocolResult(float(tc), float(err), method, reliable, "; ".join(notes),
                            float(centre), pairs, _extrapolate(pairs), peak, runs,
                            dict(protocol.as_dict(), centre_from=how, window_moves=shifts),
-                           time.perf_counter() - t0, curves)
+                           time.perf_counter() - t0, curves, first_order)
     if workdir is not None:
         atomic_write_text(os.path.join(workdir, "tc_protocol.json"),
                           json.dumps(_jsonable(res.as_dict()), indent=1))
