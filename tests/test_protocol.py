@@ -62,6 +62,29 @@ def test_budget_stop_makes_the_error_a_stated_bound():
     assert res.protocol["centre_from"]["how"] == "given"
 
 
+def test_a_resumed_budget_run_checks_each_chunk_once(tmp_path, caplog):
+    """A rerun of a finished size loads its checkpoint past the early stopping checks: it
+    neither repeats them nor samples more, and gives the same answer."""
+    import logging
+
+    proto = _protocol(sizes=(3, 4), min_prod=100, chunk=100, max_prod=300, target_u4_err=1e-5)
+    first = run_tc_protocol(_sc, SETTINGS, proto, workdir=str(tmp_path), seed=3, order="m",
+                            centre=TC_SC * KELVIN)
+    assert [r.sweeps for r in first.runs] == [300, 300]
+    with caplog.at_level(logging.INFO, logger="mmace_fast.mc.protocol"):
+        again = run_tc_protocol(_sc, SETTINGS, proto, workdir=str(tmp_path), seed=3, order="m",
+                                centre=TC_SC * KELVIN)
+    lines = [r.getMessage() for r in caplog.records if " sweeps, tau_max" in r.getMessage()]
+    assert lines == [ln for ln in lines if "300 sweeps" in ln] and len(lines) == 2
+    assert [r.sweeps for r in again.runs] == [300, 300] and again.tc == first.tc
+
+
+def test_a_surrogate_in_the_settings_is_refused():
+    with pytest.raises(ProtocolError, match="belongs to the System"):
+        run_tc_protocol(_sc, dict(SETTINGS, surrogate=object()), _protocol(sizes=(3, 4)),
+                        centre=TC_SC * KELVIN)
+
+
 @pytest.mark.parametrize("bad", [dict(sizes=(4,)), dict(sizes=(4, 4)), dict(bracket=(20, 10)),
                                  dict(n_replicas=1), dict(window=1.5), dict(min_prod=10,
                                                                             max_prod=5)])

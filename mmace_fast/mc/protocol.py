@@ -216,7 +216,9 @@ def _make_pt(systems: list, temps, settings: dict, protocol: TcProtocol, seed: i
              order: Optional[str]) -> tuple:
     """Parallel tempering over ``systems`` (one per temperature); (ensemble, staggered?)."""
     s0 = systems[0]
-    settings = {k: v for k, v in settings.items() if k != "surrogate"}
+    if "surrogate" in settings:       # one per replica, built with its lattice: never shared
+        raise ProtocolError("a surrogate belongs to the System (System.surrogate, built for "
+                            "its lattice), not to the Monte Carlo settings")
     surrogates = None if s0.surrogate is None else [s.surrogate for s in systems]
     pt = ParallelTempering([s.hamiltonian for s in systems], s0.spins, temps, seed=seed,
                            exchange_every=protocol.exchange_every, threads=protocol.threads,
@@ -336,10 +338,15 @@ def _window_run(build, settings, protocol, L, centre, workdir, seed, order) -> t
     ck = None if workdir is None else os.path.join(workdir, f"window_L{L}_{tag}.npz")
     x = protocol.exchange_every
     target = protocol.min_prod - protocol.min_prod % x or x
+    step = max(x, protocol.chunk - protocol.chunk % x)
     stop = "budget"
     while True:
         pt.run(protocol.n_equil - protocol.n_equil % x, target, checkpoint=ck,
                checkpoint_every=min(protocol.chunk, target))
+        if pt.progress["production"] > target and target < protocol.max_prod:
+            # a resumed chain is past this check: the run it continues had passed it too
+            target = min(protocol.max_prod, target + step)
+            continue
         tau, conv, u4_err = _slot_quality(pt, stag, protocol.n_blocks)
         wall = time.perf_counter() - t0
         log.info("L=%d: %d sweeps, tau_max %.1f, U4 error %.4f, swaps %s", L,
@@ -351,7 +358,7 @@ def _window_run(build, settings, protocol, L, centre, workdir, seed, order) -> t
         if target >= protocol.max_prod or (protocol.max_wall_s is not None
                                             and wall >= protocol.max_wall_s):
             break
-        target = min(protocol.max_prod, target + max(x, protocol.chunk - protocol.chunk % x))
+        target = min(protocol.max_prod, target + step)
     run = SizeRun(int(L), n, [float(t) for t in temps], int(pt.progress["production"]), stop,
                   tau, u4_err,
                   [float(a) for a in pt.exchange_acceptance()],
