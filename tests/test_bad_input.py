@@ -91,3 +91,103 @@ def test_a_neighbour_list_beyond_the_memory_is_refused_up_front(monkeypatch):
     monkeypatch.setattr(neighbours, "available_memory", lambda: 2 ** 20)
     with pytest.raises(MemoryError, match=r"needs about .* GiB, 0\.0 GiB are available"):
         neighbours.neighbour_list(lat.positions, lat.cell, lat.pbc, 3.0)
+
+
+# ------------------------------------------------------------------ a table of refused inputs
+def _sc3():
+    from mmace_fast.mc.cli import build_system
+    return build_system("sc-nn", 3)
+
+
+def _mc(**kw):
+    from mmace_fast.mc.engine import MonteCarlo
+    s = _sc3()
+    return MonteCarlo(s.hamiltonian, kw.pop("spins", s.spins), kw.pop("T", 100.0), **kw)
+
+
+def _pt(**kw):
+    from mmace_fast.mc.tempering import ParallelTempering
+    s = _sc3()
+    return ParallelTempering([s.hamiltonian, _sc3().hamiltonian], s.spins,
+                             kw.pop("temps", [100.0, 120.0]), **kw)
+
+
+BAD_CALLS = [
+    # (what, call, error type, message fragment)
+    ("seed beyond 64 bits", lambda: _mc(seed=2 ** 64), ValueError, "seed must be an integer"),
+    ("negative seed", lambda: _mc(seed=-1), ValueError, "seed must be an integer"),
+    ("fractional seed", lambda: _mc(seed=1.5), ValueError, "seed must be an integer"),
+    ("boolean seed", lambda: _mc(seed=True), ValueError, "boolean"),
+    ("string seed", lambda: _mc(seed="5"), ValueError, "seed must be an integer"),
+    ("negative stream", lambda: _mc(stream=-2), ValueError, "stream must be an integer"),
+    ("NaN temperature", lambda: _mc(T=float("nan")), ValueError, "temperature"),
+    ("spins of the wrong shape", lambda: _mc(spins=np.zeros((5, 3))), ValueError, "spins"),
+    ("tempering seed beyond 64 bits", lambda: _pt(seed=2 ** 64), ValueError, "seed"),
+    ("tempering with one temperature per two Hamiltonians", lambda: _pt(temps=[100.0]),
+     ValueError, "temperature"),
+]
+
+
+@pytest.mark.parametrize("what,call,exc,match", BAD_CALLS, ids=[b[0] for b in BAD_CALLS])
+def test_bad_calls_are_refused_with_a_named_reason(what, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_edge_seeds_are_accepted():
+    assert _mc(seed=2 ** 64 - 1).seed == 2 ** 64 - 1
+    assert _mc(seed=3.0).seed == 3 and _mc(seed=np.uint64(7)).seed == 7
+
+
+def _model_copy(tmp_path):
+    import shutil
+
+    from mmace_fast.models import model_dir
+    d = tmp_path / "model"
+    shutil.copytree(model_dir("fe", "mc"), d)
+    return d
+
+
+def _weights(d):
+    return next(p for p in d.iterdir() if p.name.startswith("model.pt"))
+
+
+@pytest.mark.parametrize("damage,match", [
+    ("garbage_json", "not valid JSON"),
+    ("json_without_config", "no model_config"),
+    ("truncated_weights", "unreadable weights"),
+    ("garbage_weights", "unreadable weights"),
+    ("other_architecture", "do not fit the architecture"),
+])
+def test_damaged_model_directories_say_what_is_wrong(tmp_path, damage, match):
+    import json
+
+    from mmace_fast.training.modelio import ModelFileCorrupt, load_model
+    d = _model_copy(tmp_path)
+    cfg = d / "model.json"
+    w = _weights(d)
+    if damage == "garbage_json":
+        cfg.write_text("{garbage")
+    elif damage == "json_without_config":
+        doc = json.loads(cfg.read_text())
+        del doc["model_config"]
+        cfg.write_text(json.dumps(doc))
+    elif damage == "truncated_weights":
+        b = w.read_bytes()
+        w.write_bytes(b[: len(b) // 2])
+    elif damage == "garbage_weights":
+        w.write_bytes(b"not a torch file" * 100)
+    else:
+        doc = json.loads(cfg.read_text())
+        doc["model_config"]["n_channels"] = 2 * int(doc["model_config"]["n_channels"])
+        cfg.write_text(json.dumps(doc))
+    with pytest.raises(ModelFileCorrupt, match=match) as err:
+        load_model(d)
+    assert str(d) in str(err.value)
+    # the same directory loads once repaired: the check is on the damage, not the path
+    if damage == "truncated_weights":
+        import shutil
+
+        from mmace_fast.models import model_dir
+        shutil.copy(_weights(model_dir("fe", "mc")), w)
+        load_model(d)

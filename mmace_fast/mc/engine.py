@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmace_fast import _core
+from mmace_fast.checks import seed_value
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +116,7 @@ class MonteCarlo:
         core_h.set_spins(start)
         # identity of the starting moments: a checkpoint resumes only the same chain
         self.start_hash = hashlib.sha256(start.tobytes()).hexdigest()
-        self.seed, self.stream = int(seed), int(stream)
-        if self.seed < 0 or self.stream < 0:
-            raise ValueError("seed and stream must be non-negative integers")
+        self.seed, self.stream = seed_value(seed, "seed"), seed_value(stream, "stream")
         self.core = _core.MonteCarloCore(core_h, self.seed, self.stream)
         self.temperature = temperature
         signs = np.ones(self.n_sites) if sublattice_signs is None else sublattice_signs

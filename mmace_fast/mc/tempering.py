@@ -38,6 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mmace_fast.checks import seed_value
 from mmace_fast.conventions import KB_EV_PER_K
 from mmace_fast.mc.engine import (ADAPTED_SETTINGS, CheckpointError, MonteCarlo,
                                   check_finite_energy, read_npz_with_meta, run_in_chunks,
@@ -129,7 +130,7 @@ class ParallelTempering:
             if any(x.content_hash() != surs[0].content_hash() for x in surs[1:]):
                 raise ValueError("the replicas' surrogates differ (content hashes)")
         self.temperatures = temps                       # [K] K, slot order
-        self.seed = int(seed)
+        self.seed = seed_value(seed)
         self.exchange_every = int(exchange_every)
         self.threads = int(threads)
         self._pool = None

@@ -25,6 +25,7 @@ import io
 import json
 import logging
 import os
+import pickle
 import platform
 from pathlib import Path
 from types import SimpleNamespace
@@ -215,11 +216,25 @@ def save_model(out_dir, model: torch.nn.Module, cfg, metadata: dict | None = Non
     return out_dir
 
 
+class ModelFileCorrupt(ValueError):
+    """A model file that exists but cannot be read: truncated, corrupt, or not a model file."""
+
+
 def read_model_json(model_dir) -> dict:
     path = Path(model_dir) / CONFIG_NAME
-    doc = json.loads(path.read_text())
-    if doc.get("format") not in (MODEL_FORMAT,) + LEGACY_LANDAU_FORMATS[:1]:
-        raise ValueError(f"{path}: not a {MODEL_FORMAT} file (format={doc.get('format')!r})")
+    if not path.exists():
+        raise ModelFilesError(f"{model_dir}: no {CONFIG_NAME} (not a model directory)")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileCorrupt(f"{path}: not valid JSON ({exc}); the file is corrupt or not "
+                               "a model description") from None
+    if not isinstance(doc, dict) or doc.get("format") not in (
+            (MODEL_FORMAT,) + LEGACY_LANDAU_FORMATS[:1]):
+        fmt = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ValueError(f"{path}: not a {MODEL_FORMAT} file (format={fmt!r})")
+    if not isinstance(doc.get("model_config"), dict):
+        raise ModelFileCorrupt(f"{path}: no model_config object")
     return doc
 
 
@@ -244,11 +259,20 @@ def load_state(model_dir) -> dict:
     """The state_dict of a saved model directory, in the current parametrisation."""
     doc = read_model_json(model_dir)
     path = weights_path(model_dir)
-    if path.name == GZ_WEIGHTS_NAME:
-        with gzip.open(path, "rb") as fh:
-            state = torch.load(io.BytesIO(fh.read()), map_location="cpu", weights_only=True)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if path.name == GZ_WEIGHTS_NAME:
+            with gzip.open(path, "rb") as fh:
+                state = torch.load(io.BytesIO(fh.read()), map_location="cpu",
+                                   weights_only=True)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelFileCorrupt(f"{path}: unreadable weights ({type(exc).__name__}: {why}); "
+                               "the file is truncated, corrupt or not a torch state_dict"
+                               ) from None
+    if not isinstance(state, dict):
+        raise ModelFileCorrupt(f"{path}: holds a {type(state).__name__}, not a state_dict")
     return upgrade_state_dict(state, doc.get("format"), str(model_dir))
 
 
@@ -256,6 +280,11 @@ def load_model(model_dir, dtype=torch.float64):
     """Model directory -> (model in eval mode, ModelConfig, metadata dict)."""
     doc = read_model_json(model_dir)
     model, cfg = build_model(doc["model_config"], dtype=dtype)
-    model.load_state_dict(load_state(model_dir))
+    state = load_state(model_dir)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:             # missing / unexpected keys, shape mismatches
+        raise ModelFileCorrupt(f"{model_dir}: the weights do not fit the architecture in "
+                               f"{CONFIG_NAME}: {str(exc).splitlines()[0]}") from None
     model.eval()
     return model, cfg, doc.get("metadata", {})
