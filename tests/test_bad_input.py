@@ -191,3 +191,49 @@ def test_damaged_model_directories_say_what_is_wrong(tmp_path, damage, match):
         from mmace_fast.models import model_dir
         shutil.copy(_weights(model_dir("fe", "mc")), w)
         load_model(d)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("n_channels", 0, "n_channels must be >= 1"),
+    ("n_channels", 2.5, "n_channels must be an integer"),
+    ("n_layers", True, "n_layers must be an integer"),
+    ("r_cut", float("nan"), "r_cut must be a finite number"),
+    ("r_cut", -5.0, "r_cut must be positive"),
+    ("radial_mlp", [64, 0], "radial_mlp widths must be >= 1"),
+    ("soc", "yes", "soc must be true or false"),
+    ("e0", [float("inf")], "e0 must be a finite number"),
+    ("species", "Fe", "species must be a list of atomic numbers"),
+])
+def test_model_config_refuses_what_no_model_can_be(key, value, match):
+    from mmace_fast.model.config import ModelConfig, ModelConfigError
+    with pytest.raises(ModelConfigError, match=match):
+        ModelConfig(**{"species": [26], key: value})
+
+
+def test_model_config_takes_numpy_numbers_as_plain_json_values():
+    import json
+
+    from mmace_fast.model.config import ModelConfig
+    c = ModelConfig(species=np.array([26, 13]), n_channels=np.int64(8),
+                    r_cut=np.float32(5.5), e0=[np.float32(-1.0), 2])
+    d = json.loads(c.to_json())
+    assert d["species"] == [26, 13] and d["n_channels"] == 8 and d["r_cut"] == 5.5
+    assert d["e0"] == [-1.0, 2.0]
+
+
+def test_a_frozen_header_whose_shape_product_overflows_is_refused():
+    """A hash-valid file whose array table claims a [2^32, 2^32] array of 0 bytes: the shape
+    product wraps to 0 in 64-bit arithmetic; it must be refused, not reshaped."""
+    import hashlib
+
+    from mmace_fast.export import format as ff
+    table = [{"name": "a", "dtype": "<f8", "shape": [2 ** 32, 2 ** 32], "offset": 0,
+              "nbytes": 0}]
+    full = {"format": ff.FORMAT_NAME, "format_version": ff.FORMAT_VERSION, "arrays": table,
+            "payload_size": 0}
+    full["sha256"] = hashlib.sha256(ff._canonical(full)).hexdigest()
+    text = ff._canonical(full)
+    head = ff._PREAMBLE.pack(ff.MAGIC, ff.FORMAT_VERSION, 0, len(text)) + text
+    data = head + b"\0" * ff._pad(len(head))
+    with pytest.raises(ff.FrozenFormatError, match="does not fit the payload"):
+        ff.decode(data, "crafted.mmace")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -154,7 +155,7 @@ def decode(data: bytes, where: str = "<bytes>") -> FrozenFile:
         name, code, shape = entry["name"], entry["dtype"], tuple(entry["shape"])
         off, nbytes = entry["offset"], entry["nbytes"]
         dt = np.dtype(code)
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        count = math.prod(shape)            # exact: a product beyond 64 bits cannot wrap
         if nbytes != count * dt.itemsize or off < 0 or off + nbytes > len(payload):
             raise FrozenFormatError(f"{where}: array {name!r} {shape} {code} does not fit the "
                                     f"payload (offset {off}, {nbytes} bytes)")

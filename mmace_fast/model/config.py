@@ -3,12 +3,42 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 
 class ModelConfigError(ValueError):
     """Invalid model configuration."""
+
+
+#: integer hyper-parameters and their smallest allowed value
+INT_MIN = {"n_bessel": 1, "cutoff_p": 1, "n_channels": 1, "l_max_sh": 0, "l_max_message": 0,
+           "l_max_hidden": 0, "n_layers": 1, "correlation": 1, "l_spin_max": 0,
+           "spin_pair_l_max": 0, "n_mag_features": 1, "landau_order": 0}
+#: real hyper-parameters: True = must be > 0, False = any finite value
+REALS = {"r_cut": True, "avg_num_neighbors": True, "scale": False, "shift": False}
+#: lists of layer widths (positive integers)
+WIDTHS = ("radial_mlp", "readout_mlp")
+FLAGS = ("soc", "centre_spin")
+
+
+def _integer(name: str, x) -> int:
+    """x as an int, refusing bools, non-numbers and fractions (2.5 channels is no model)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or (
+            not isinstance(x, numbers.Integral) and not (math.isfinite(x)
+                                                         and float(x).is_integer())):
+        raise ModelConfigError(f"{name} must be an integer, got {x!r}")
+    return int(x)
+
+
+def _real(name: str, x, positive: bool) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+        raise ModelConfigError(f"{name} must be a finite number, got {x!r}")
+    if positive and x <= 0:
+        raise ModelConfigError(f"{name} must be positive, got {x!r}")
+    return x
 
 
 @dataclass
@@ -70,7 +100,30 @@ class ModelConfig:
     shift: float = 0.0
 
     def __post_init__(self):
-        self.species = [int(z) for z in self.species]
+        if isinstance(self.species, (str, bytes)) or not hasattr(self.species, "__iter__"):
+            raise ModelConfigError(f"species must be a list of atomic numbers, got "
+                                   f"{self.species!r}")
+        self.species = [_integer("species", z) for z in self.species]
+        for name, lo in INT_MIN.items():
+            v = _integer(name, getattr(self, name))
+            if v < lo:
+                raise ModelConfigError(f"{name} must be >= {lo}, got {v}")
+            setattr(self, name, v)
+        for name, positive in REALS.items():
+            setattr(self, name, float(_real(name, getattr(self, name), positive)))
+        for name in WIDTHS:
+            widths = [_integer(name, w) for w in getattr(self, name)]
+            if any(w < 1 for w in widths):
+                raise ModelConfigError(f"{name} widths must be >= 1, got {widths}")
+            setattr(self, name, widths)
+        for name in FLAGS:
+            if not isinstance(getattr(self, name), bool):
+                raise ModelConfigError(f"{name} must be true or false, got "
+                                       f"{getattr(self, name)!r}")
+        for name, positive in (("moment_scale", True), ("e0", False)):
+            if getattr(self, name) is not None:
+                setattr(self, name, [float(_real(name, v, positive))
+                                     for v in getattr(self, name)])
         self.validate()
 
     def validate(self) -> None:
