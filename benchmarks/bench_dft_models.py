@@ -95,6 +95,7 @@ from mmace_fast.data.readers import atoms_to_configuration  # noqa: E402
 from mmace_fast.data.records import Configuration  # noqa: E402
 from mmace_fast.data.spirals import (SPIRAL_TEST_X, spiral_training_frames,  # noqa: E402
                                      spirals_file_of)
+from mmace_fast.materials import MATERIALS as REGISTRY  # noqa: E402
 from mmace_fast.model.relax import relax_moments  # noqa: E402
 from mmace_fast.training.config import TrainConfig  # noqa: E402
 from mmace_fast.training.modelio import load_model, read_model_json, save_model  # noqa: E402
@@ -102,8 +103,8 @@ from mmace_fast.training.trainer import Trainer, evaluate_configs, predict  # no
 
 log = logging.getLogger("bench_dft_models")
 ROOT = Path(__file__).resolve().parent.parent
-MATERIALS = ("fe", "feal", "crn", "fept")
-MAGNETIC = {"fe": 26, "feal": 26, "crn": 24, "fept": 26}   # species carrying the moment
+MATERIALS = tuple(REGISTRY)          # every material of the registry (mmace_fast.materials)
+MAGNETIC = {k: m.magnetic[0] for k, m in REGISTRY.items()}   # species carrying the moment
 REFERENCE_STATE = {"fe": "ideal1_FM", "feal": "ideal2_FM", "crn": "ideal4_AFM1",
                    "fept": "ideal2_aniso_FM001"}
 #: per-species moment scales (muB): the typical moment sits at ~0.8 of the scale, so the
@@ -220,7 +221,7 @@ def n_frames(path: Path) -> int:
 
 def data_file(material: str) -> Path:
     """The frames of ``material`` (written by ``python -m mmace_fast.data.dft collect``)."""
-    return DATA_DIR / f"{material}.extxyz.gz"
+    return DATA_DIR / REGISTRY[material].data_file
 
 
 def snapshot(material: str, run_dir: Path, src: Path | None = None) -> dict:
@@ -691,7 +692,7 @@ DISPERSION_Q = (("GP_0.20", (0.1, 0.1, 0.1)), ("GP_0.40", (0.2, 0.2, 0.2)),
                 ("P", (0.5, 0.5, 0.5)), ("H", (1.0, 0.0, 0.0)), ("N", (0.5, 0.5, 0.0)))
 
 
-def dispersion_check(model, mcfg, moment: float, a: float = 2.866) -> dict:
+def dispersion_check(model, mcfg, moment: float, a: float = REGISTRY["fe"].a) -> dict:
     """The model's flat-spiral E(q) - E(0) (meV/atom, moments fixed at ``moment`` muB on the
     commensurate supercells) at ``DISPERSION_Q``, beside Pajda et al.'s 8-shell constants (unit
     spins): {"dispersion": [{"q_label", "q", "model_mev", "pajda_mev"}], "e_p_mev": the model at

@@ -26,7 +26,7 @@ from mmace_fast.mc.cli import run_scans  # noqa: E402
 from mmace_fast.mc.engine import MonteCarlo  # noqa: E402
 from mmace_fast.mc.hamiltonian import SpinHamiltonian  # noqa: E402
 from mmace_fast.mc.lattice import cubic_lattice  # noqa: E402
-from mmace_fast.mc.presets import pajda_bcc_fe  # noqa: E402
+from mmace_fast.mc.presets import FE_TC_EXP, pajda_bcc_fe  # noqa: E402
 from mmace_fast.mc.stats import blocking_error, integrated_autocorr_time  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main(argv=None):
     print(json.dumps({
         "fe_tc_binder_K": tc.tc_binder, "fe_tc_binder_err_K": tc.tc_binder_err,
         "fe_tc_chi_peak_K": tc.tc_chi if np.isfinite(tc.tc_chi) else None,
-        "fe_tc_exp_K": 1043.0, "fe_sizes": list(sizes), "fe_scan_wall_s": wall,
+        "fe_tc_exp_K": FE_TC_EXP, "fe_sizes": list(sizes), "fe_scan_wall_s": wall,
         "sc_metropolis_err": err_met, "sc_metropolis_s": t_met,
         "sc_wolff_err": err_wolff, "sc_wolff_s": t_wolff,
         "wolff_speedup": e_wolff / e_met,

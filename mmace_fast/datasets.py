@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: name -> file of the shipped data (energies, forces, stresses, moments, magnetic forces)
-SHIPPED = {
-    "fe": "fe.extxyz.gz",
-    "fe_spirals": "fe_spirals.extxyz.gz",
-    "feal": "feal.extxyz.gz",
-    "crn": "crn.extxyz.gz",
-    "fept": "fept.extxyz.gz",
-}
+from mmace_fast.materials import MATERIALS
+
+#: name -> file of the shipped data (energies, forces, stresses, moments, magnetic forces): every
+#: material of the registry (mmace_fast.materials) under its key, its spin spirals under
+#: "<key>_spirals"
+SHIPPED = {name: file for m in MATERIALS.values()
+           for name, file in ((m.key, m.data_file), (f"{m.key}_spirals", m.spirals_file)) if file}
 
 _PACKAGE = Path(__file__).resolve().parent
 REPO_DATA = _PACKAGE.parent / "data"          #: the clone's data/ (absent when installed)

@@ -34,6 +34,7 @@ import numpy as np
 
 from mmace_fast.compare.thermo import SMOKE_PLANS, T_EXP, ferromagnetic_fit
 from mmace_fast.datasets import shipped_path
+from mmace_fast.materials import get as get_material
 from mmace_fast.mc.presets import mean_field_tc, pajda_fe_exchange_ev
 
 log = logging.getLogger("mmace_fast.demo")
@@ -159,7 +160,8 @@ def _exchange_comparison(fit, moment: float, quick: bool, grade: str = "mc") -> 
     from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415
     from mmace_fast.models import load_frozen  # noqa: PLC0415
 
-    lat = material_lattice("bcc_Fe", 2 if quick else 3, 2.866)
+    fe = get_material("fe")
+    lat = material_lattice(fe.prototype, 2 if quick else 3, fe.a)
     ham = FrozenMMACEHamiltonian.from_arrays(load_frozen("fe", grade), lat.positions, lat.cell,
                                              lat.pbc, lat.numbers)
     n_shells = 3 if quick else 5

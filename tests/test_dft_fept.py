@@ -19,8 +19,9 @@ from ase.io import write
 from mmace_fast.data.dft.queue import WorkDir, collect, settle_pending
 from mmace_fast.data.dft.settings import SettingsError, get_settings, gpaw_parameters
 from mmace_fast.data.dft.structures import (
-    CELLS, FEPT_AXES, FEPT_POLAR_DEG, _conventional, _fept_afm_signs, build_atoms,
-    fold_into_cell, make_manifest, spec_json)
+    CELLS, FEPT_AXES, FEPT_POLAR_DEG, _fept_afm_signs, build_atoms, fold_into_cell,
+    make_manifest, spec_json)
+from mmace_fast.prototypes import conventional_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_GPAW = importlib.util.find_spec("gpaw") is not None
@@ -72,7 +73,7 @@ def test_fept_kpoint_meshes():
     meshes = {}
     for cell in ("l10_prim", "l10_prim_1x1x2", "l10_conv"):
         atoms = build_atoms(dict(base, cell=cell, directions=[[0, 0, 1]] * len(
-            fold_into_cell(_conventional("l10_FePt", A, C), np.array(CELLS[cell]), A))))
+            fold_into_cell(conventional_cell("l10_FePt", A, C), np.array(CELLS[cell]), A))))
         meshes[cell] = kpoint_mesh(atoms, st)
     assert meshes == {"l10_prim": [9, 9, 6], "l10_prim_1x1x2": [9, 9, 3],     # D = 3.5
                       "l10_conv": [6, 6, 6]}
@@ -137,7 +138,7 @@ def test_stored_run_manifests_agree(material):
 # --- cells ---------------------------------------------------------------------------------------
 
 def test_l10_cells():
-    conv = _conventional("l10_FePt", A, C)
+    conv = conventional_cell("l10_FePt", A, C)
     assert conv.get_chemical_formula() == "Fe2Pt2" and np.allclose(conv.cell.lengths(), [A, A, C])
     prim = fold_into_cell(conv, np.array(CELLS["l10_prim"]), A)
     assert prim.get_chemical_formula() == "FePt" and np.linalg.det(prim.cell.array) > 0
@@ -155,7 +156,7 @@ def test_l10_cells():
 
 
 def test_fept_afm_patterns():
-    conv = _conventional("l10_FePt", A, C)
+    conv = conventional_cell("l10_FePt", A, C)
     layered = fold_into_cell(conv, np.array(CELLS["l10_prim_1x1x2"]), A)
     s = _fept_afm_signs(layered, "l10_prim_1x1x2")
     fe = layered.positions[np.array(layered.get_chemical_symbols()) == "Fe"]
@@ -286,7 +287,8 @@ def test_fept_spec_round_trip_and_strain():
         assert np.array_equal(a1.cell.array, a2.cell.array)
         assert np.array_equal(a1.get_initial_magnetic_moments(), a2.get_initial_magnetic_moments())
         assert a1.info["config_id"] == s["id"] and a1.info["config_type"] == s["config_type"]
-        ideal = fold_into_cell(_conventional("l10_FePt", A, C), np.array(CELLS[s["cell"]]), A)
+        ideal = fold_into_cell(conventional_cell("l10_FePt", A, C), np.array(CELLS[s["cell"]]),
+                               A)
         eps = np.asarray(s["strain"], dtype=float)
         assert np.allclose(a1.cell.array, ideal.cell.array @ (np.eye(3) + eps), atol=1e-12)
         if s["strain_kind"] == "tet":

@@ -20,8 +20,9 @@ from mmace_fast.data.dft.queue import WorkDir, classify_outcome, collect, settle
 from mmace_fast.data.dft.runner import collinear_magforces
 from mmace_fast.data.dft.settings import SettingsError, get_settings
 from mmace_fast.data.dft.structures import (
-    CELLS, PATTERNS, SpecError, _conventional, _strain, build_atoms, fold_into_cell,
-    initial_moments, make_manifest, split_of)
+    CELLS, PATTERNS, SpecError, _strain, build_atoms, fold_into_cell, initial_moments,
+    make_manifest, split_of)
+from mmace_fast.prototypes import conventional_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 MATERIALS = ("fe", "feal", "crn")
@@ -39,7 +40,7 @@ HAS_GPAW = importlib.util.find_spec("gpaw") is not None
 ])
 def test_cells_hold_expected_atoms(prototype, cell, n, formula):
     a = 4.0
-    atoms = fold_into_cell(_conventional(prototype, a), np.array(CELLS[cell]), a)
+    atoms = fold_into_cell(conventional_cell(prototype, a), np.array(CELLS[cell]), a)
     assert len(atoms) == n
     assert atoms.get_chemical_formula() == formula
     # nearest-neighbour distance of the prototype is preserved (no overlapping atoms)
@@ -52,7 +53,7 @@ def test_cells_hold_expected_atoms(prototype, cell, n, formula):
 def test_fold_rejects_a_vector_that_is_not_a_translation():
     # half a cubic edge maps Cr onto N in rocksalt: the atom count would still match
     with pytest.raises(SpecError, match="not a lattice translation"):
-        fold_into_cell(_conventional("rocksalt_CrN", 4.15),
+        fold_into_cell(conventional_cell("rocksalt_CrN", 4.15),
                        np.array([[0.5, 0, 0], [0, 1, 0], [0, 0, 1]]), 4.15)
 
 
@@ -64,7 +65,7 @@ def test_every_pattern_in_the_manifest_is_commensurate_with_its_cell(material):
         if spec["order"] not in PATTERNS:
             continue
         a = st.lattice_a
-        atoms = fold_into_cell(_conventional(spec["prototype"], a),
+        atoms = fold_into_cell(conventional_cell(spec["prototype"], a),
                                np.array(CELLS[spec["cell"]]), a)
         sign = PATTERNS[spec["order"]]
         for i, s in enumerate(atoms.get_chemical_symbols()):
@@ -107,7 +108,8 @@ def test_afm1_and_bcc_afm_patterns():
 
 
 def test_nm_and_random_orders():
-    atoms = fold_into_cell(_conventional("bcc_Fe", 2.866), np.array(CELLS["cubic_1x1x2"]), 2.866)
+    atoms = fold_into_cell(conventional_cell("bcc_Fe", 2.866), np.array(CELLS["cubic_1x1x2"]),
+                           2.866)
     assert np.all(initial_moments(atoms, 2.866, "NM", ("Fe",), 2.5) == 0)
     r1 = initial_moments(atoms, 2.866, "random", ("Fe",), 2.5, seed=3)
     r2 = initial_moments(atoms, 2.866, "random", ("Fe",), 2.5, seed=3)

@@ -1,7 +1,8 @@
 """Fit the baselines to a material's shipped data: ``fit_material("fe")``.
 
-Reference lattices (the lattices of the DFT protocol, DATA.md): bcc Fe a = 2.866 A, B2 FeAl
-a = 2.91 A, rocksalt CrN a = 4.15 A (conventional cells). The data's per-frame ``split`` is
+Reference lattices: the conventional cells of the registry's materials (mmace_fast.materials)
+at the lattice constants of the DFT data, for every material with a Monte Carlo lattice (bcc Fe,
+B2 FeAl, rocksalt CrN). The data's per-frame ``split`` is
 respected: the fit (and its cross-validation) uses train + valid frames, errors are reported on
 the test frames (and, for reference, on the fitted frames).
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -26,6 +28,8 @@ from mmace_fast.baseline.model import (BaselineModel, _blocks, errors, fit_frame
 from mmace_fast.baseline.spin_lattice import SpinLatticeDesign, SpinLatticeSpec
 from mmace_fast.baseline.units import literature_forms
 from mmace_fast.datasets import shipped_path
+from mmace_fast.materials import MATERIALS as REGISTRY
+from mmace_fast.materials import monte_carlo_materials
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +52,15 @@ def _rocksalt(a, zc, za) -> Structure:
     return Structure(pos, np.eye(3) * a, [True] * 3, [zc] * 4 + [za] * 4)
 
 
-#: material -> (reference structure, shipped data set (mmace_fast.datasets), largest number of exchange shells the
-#: fixed-lattice fit tries; the number used is chosen by cross-validation, see fit_material)
-MATERIALS = {
-    "fe": (lambda: _bcc(2.866, 26, 26), "fe", 3),
-    "feal": (lambda: _bcc(2.91, 26, 13), "feal", 3),
-    "crn": (lambda: _rocksalt(4.15, 24, 7), "crn", 3),
-}
+#: prototype -> reference structure builder (a in A, first species, last species)
+_REFERENCE = {"bcc_Fe": _bcc, "b2_FeAl": _bcc, "rocksalt_CrN": _rocksalt}
+#: largest number of exchange shells the fixed-lattice fit tries (the number used is chosen by
+#: cross-validation, see fit_material)
+MAX_SHELLS = 3
+#: material -> (reference structure, shipped data set (mmace_fast.datasets), MAX_SHELLS), for
+#: every material of the registry with a Monte Carlo lattice
+MATERIALS = {k: (partial(_REFERENCE[m.prototype], m.a, m.species[0], m.species[-1]), k,
+                 MAX_SHELLS) for k, m in REGISTRY.items() if k in monte_carlo_materials()}
 #: fixed-lattice options per material (explicit arguments of fit_material override them).
 #: FeAl's data hold antisite cells (Fe3Al, FeAl3, swapped pairs): exchange shells on the bcc
 #: parent lattice (shell 1 = the antisite's Fe-Fe nearest neighbours, absent on ordered B2;

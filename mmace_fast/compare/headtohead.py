@@ -27,11 +27,15 @@ import numpy as np
 
 from mmace_fast import datasets
 from mmace_fast.compare import accuracy as acc
+from mmace_fast.materials import get as get_material
+from mmace_fast.materials import monte_carlo_materials
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-MATERIALS = ("fe", "feal", "crn")
+#: the materials compared: every material of the registry (mmace_fast.materials) with a Monte
+#: Carlo lattice, hence a fitted baseline and an ordering temperature
+MATERIALS = monte_carlo_materials()
 
 
 def _jsonable(x):
@@ -55,10 +59,15 @@ def data_dir() -> Path:
     return datasets.data_dir()
 
 
+def material_file(material: str) -> Path:
+    """The material's shipped frames under :func:`data_dir`."""
+    return data_dir() / get_material(material).data_file
+
+
 def read_material(material: str):
     """The material's frames and its spiral supercells (what the shipped mMACE trained on)."""
     from mmace_fast.data.spirals import read_with_spirals
-    return read_with_spirals(data_dir() / f"{material}.extxyz.gz")
+    return read_with_spirals(material_file(material))
 
 
 # =========================================================================== accuracy
@@ -100,7 +109,7 @@ def accuracy_stage(material: str, workdir, quick: bool = False, nm_budget_s: flo
     nm = acc.train_nonmagnetic(material, Path(workdir) / f"nonmagnetic_{material}",
                                time_budget_s=nm_budget_s, quick=quick,
                                max_epochs=30 if quick else 300,
-                               data_path=data_dir() / f"{material}.extxyz.gz")
+                               data_path=material_file(material))
     preds["nonmagnetic"] = acc.nonmagnetic_predictor(nm["model"], nm["config"])
     sets = {"test": acc.select_split(configs, ["test"]),
             "valid_test": acc.select_split(configs, ["valid", "test"])}
@@ -174,7 +183,7 @@ def mmace_spiral_energy(model, cfg, q, a: float, moment: float, relax: bool) -> 
 
 def dft_spirals(a: float) -> list[dict]:
     """DFT spiral frames (data/fe_spirals.extxyz.gz): q (2 pi / a), E per atom (eV), |m|."""
-    path = data_dir() / "fe_spirals.extxyz.gz"
+    path = data_dir() / get_material("fe").spirals_file
     if not path.exists():
         return []
     import ase.io
@@ -220,7 +229,8 @@ def disorder_energy(fits: dict, moment: float, L: int = 3, n_samples: int = 12,
     from mmace_fast.models import load_frozen
 
     rng = np.random.default_rng(seed)
-    lat = material_lattice("bcc_Fe", L, 2.866)
+    fe = get_material("fe")
+    lat = material_lattice(fe.prototype, L, fe.a)
     n = lat.n_sites
     dirs = rng.normal(size=(n_samples, n, 3))
     dirs /= np.linalg.norm(dirs, axis=2)[..., None]
@@ -247,7 +257,7 @@ def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
     from mmace_fast.models import load_default
 
     t0 = time.perf_counter()
-    a = 2.866
+    a = get_material("fe").a
     model, cfg, _ = load_default("fe")
     configs = read_material("fe")
     if fits is None:

@@ -25,6 +25,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from mmace_fast.materials import MATERIALS as REGISTRY
+from mmace_fast.materials import monte_carlo_materials
 from mmace_fast.mc.lattice import MaterialLattice, material_lattice
 from mmace_fast.mc.scan import System
 
@@ -32,16 +34,14 @@ log = logging.getLogger(__name__)
 
 MODEL_KINDS = ("heisenberg", "mmace_fixed", "mmace_free", "pajda")
 
-#: prototype, reference lattice constant (A, the DFT reference of each data set), order pattern
-MATERIALS = {
-    "fe": ("bcc_Fe", 2.866, "FM"),
-    "feal": ("b2_FeAl", 2.91, "FM"),
-    "crn": ("rocksalt_CrN", 4.15, "AFM2"),
-}
+#: material -> (prototype, reference lattice constant (A, the DFT reference of each data set),
+#: ground-state order pattern), for every material of the registry (mmace_fast.materials) with
+#: a Monte Carlo lattice
+MATERIALS = {k: (REGISTRY[k].prototype, REGISTRY[k].a, REGISTRY[k].ground_order)
+             for k in monte_carlo_materials()}
 
-#: experimental ordering temperatures (K); see shared/references.md (CrN: 273-287 K reported;
-#: 287 K is the target of issue 6)
-T_EXP = {"fe": 1043.0, "crn": 287.0}
+#: experimental ordering temperatures (K) where the registry has one (sources there)
+T_EXP = {k: m.t_exp for k, m in REGISTRY.items() if m.t_exp is not None}
 
 
 class ThermoError(ValueError):

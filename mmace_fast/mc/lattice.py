@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmace_fast.materials import MATERIALS
+
 _BASIS = {
     "sc": np.array([[0.0, 0.0, 0.0]]),
     "bcc": np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]),
@@ -55,17 +57,15 @@ def cubic_lattice(kind: str, L: int, a: float = 1.0) -> Lattice:
 
 # --- the project's materials ------------------------------------------------------------------
 
-#: magnetic species and the order patterns worth scanning, per prototype
-MATERIAL_ORDERS = {
-    "bcc_Fe": (("Fe",), ("FM", "AFM")),
-    "b2_FeAl": (("Fe",), ("FM", "AFM001", "AFMG")),
-    "rocksalt_CrN": (("Cr",), ("FM", "AFM1", "AFM2", "AFM3")),
-}
+#: prototype -> (magnetic species (atomic numbers), order patterns worth scanning), for every
+#: material of the registry (mmace_fast.materials) that has a Monte Carlo lattice
+MATERIAL_ORDERS = {m.prototype: (m.magnetic, m.mc_orders) for m in MATERIALS.values()
+                   if m.mc_orders}
 
 
 @dataclass
 class MaterialLattice:
-    """L x L x L conventional cells of a material prototype (data.dft.structures).
+    """L x L x L conventional cells of a material prototype (mmace_fast.prototypes).
 
     positions [n, 3] A, cell [3, 3] A, pbc [3], numbers [n], magnetic [n] bool (sites carrying
     a moment: Fe, Cr), signs {order: [n] +-1 on magnetic sites, 0 elsewhere} (the sublattice
@@ -102,7 +102,7 @@ class MaterialLattice:
 
 def material_lattice(prototype: str, L: int, a: float) -> MaterialLattice:
     """Periodic L^3 supercell of the conventional cell of ``prototype`` at lattice constant a."""
-    from mmace_fast.data.dft.structures import PATTERNS, _conventional  # noqa: PLC0415
+    from mmace_fast.prototypes import PATTERNS, conventional_cell  # noqa: PLC0415  (ase)
 
     if prototype not in MATERIAL_ORDERS:
         raise ValueError(f"unknown prototype {prototype!r}; choose from {sorted(MATERIAL_ORDERS)}")
@@ -111,9 +111,9 @@ def material_lattice(prototype: str, L: int, a: float) -> MaterialLattice:
     if not (np.isfinite(a) and a > 0):
         raise ValueError("lattice constant must be positive")
     L = int(L)
-    atoms = _conventional(prototype, float(a)).repeat((L, L, L))
+    atoms = conventional_cell(prototype, float(a)).repeat((L, L, L))
     mag_species, orders = MATERIAL_ORDERS[prototype]
-    magnetic = np.isin(np.array(atoms.get_chemical_symbols()), mag_species)
+    magnetic = np.isin(atoms.numbers, mag_species)
     u = atoms.positions / a                                    # [n, 3] in units of a
     signs, bad = {}, []
     for order in orders:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from mmace_fast import conventions as cv
+from mmace_fast.materials import get as get_material
 from mmace_fast.mc.hamiltonian import SpinHamiltonian
 from mmace_fast.mc.lattice import Lattice, cubic_lattice
 
-FE_A = 2.866          #: A, bcc Fe experimental lattice constant
-FE_TC_EXP = 1043.0    #: K
+FE_A = get_material("fe").a              #: A, bcc Fe lattice constant (experiment, the DFT one)
+FE_TC_EXP = get_material("fe").t_exp     #: K
 PAJDA_SHELLS = np.array([[0.5, 0.5, 0.5], [1, 0, 0], [1, 1, 0], [1.5, 0.5, 0.5], [1, 1, 1],
                          [2, 0, 0], [1.5, 1.5, 0.5], [2, 1, 1]])        #: units of a
 PAJDA_J_MRY = np.array([1.432, 0.815, -0.016, -0.126, -0.146, 0.062, 0.001, 0.015])  #: pair twice

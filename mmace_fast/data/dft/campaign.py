@@ -18,6 +18,8 @@ import gzip
 import json
 from pathlib import Path
 
+from mmace_fast.materials import get as get_material
+
 from .queue import estimate_from, scf_risk_ids, shipped_paths
 from .structures import make_manifest
 
@@ -29,7 +31,7 @@ def _shipped_frames(data_dir: Path, material: str) -> list:
     from ase.io import read  # noqa: PLC0415
 
     frames = []
-    for path in shipped_paths(data_dir / f"{material}.extxyz.gz", material)[:2]:
+    for path in shipped_paths(data_dir / get_material(material).data_file, material)[:2]:
         if path.exists():
             with gzip.open(path, "rt") as fh:
                 frames += read(fh, index=":", format="extxyz")
@@ -37,7 +39,7 @@ def _shipped_frames(data_dir: Path, material: str) -> list:
 
 
 def _failure_records(data_dir: Path, material: str) -> list[dict]:
-    path = shipped_paths(data_dir / f"{material}.extxyz.gz", material)[2]
+    path = shipped_paths(data_dir / get_material(material).data_file, material)[2]
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

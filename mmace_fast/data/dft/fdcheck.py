@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mmace_fast.materials import MATERIALS as REGISTRY
+
 from .queue import WorkDir, _read_jsonl, run_one
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ def fd_check(material: str, workdir: str | Path, ids: list[str], h: float = 0.01
     return results
 
 
-def fd_table(data_dir: str | Path = "data", materials=("fe", "feal", "crn", "fept")) -> str:
+def fd_table(data_dir: str | Path = "data", materials=tuple(REGISTRY)) -> str:
     """Markdown table of the finite-difference results shipped as
     ``data_dir/<material>.fd.jsonl`` (``collect`` merges the work directory's into them)."""
     lines = ["| material | frame | component | h (A) | F analytic (eV/A) | F finite diff. (eV/A) "

@@ -30,7 +30,7 @@ from .settings import get_settings
 log = logging.getLogger(__name__)
 
 
-def fe2_canted(a: float = 2.866) -> tuple[Atoms, np.ndarray]:
+def fe2_canted(a: float = get_settings("fe").lattice_a) -> tuple[Atoms, np.ndarray]:
     atoms = Atoms("Fe2", positions=[[0, 0, 0], [0.5 * a + 0.04, 0.5 * a - 0.03, 0.5 * a + 0.02]],
                   cell=np.eye(3) * a, pbc=True)
     th = np.radians(60.0)

@@ -23,13 +23,15 @@ import logging
 import time
 from pathlib import Path
 
+from mmace_fast.materials import MATERIALS as REGISTRY
+
 from .fdcheck import auto_pick, done_fd_ids, fd_check
 from .queue import (WALL_SAFETY, WorkDir, collect, estimated_wall_s, restore_shipped,
                     run_queue)
 
 log = logging.getLogger(__name__)
 
-MATERIALS = ("fe", "feal", "crn", "fept")
+MATERIALS = tuple(REGISTRY)          #: every material of the registry (mmace_fast.materials)
 MAX_TIER = 8
 
 
@@ -51,7 +53,7 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
                              f"tier 0..{MAX_TIER}")
     stop = root / "STOP"
     for m in materials:
-        restore_shipped(root / m, m, Path(data_dir) / f"{m}.extxyz.gz", seed=seed)
+        restore_shipped(root / m, m, Path(data_dir) / REGISTRY[m].data_file, seed=seed)
 
     def step(tiers, max_jobs=None, only=materials):
         for m in only:
@@ -64,7 +66,7 @@ def run_pipeline(root: str | Path = "dft_runs", data_dir: str | Path = "data",
     def collect_all():
         for m in materials:
             if (root / m / "manifest.json").exists():
-                summary = collect(m, root / m, Path(data_dir) / f"{m}.extxyz.gz")
+                summary = collect(m, root / m, Path(data_dir) / REGISTRY[m].data_file)
                 log.info("collected %s", json.dumps(summary))
 
     def fd_step(only=materials, upto=fd_per_material):

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ase.data import chemical_symbols
+
+from mmace_fast.materials import get as get_material
+
 
 class SettingsError(ValueError):
     """Unknown material or inconsistent settings."""
@@ -24,8 +28,8 @@ class MaterialSettings:
     conv_energy      SCF energy criterion, eV per valence electron
     conv_density     SCF density criterion, electrons per valence electron
     lattice_a        reference lattice constant, A (cubic; for tetragonal L1_0 the in-plane a of
-                     the conventional cell)
-    lattice_c        c of a tetragonal reference cell, A (None: cubic)
+                     the conventional cell); the registry's (mmace_fast.materials)
+    lattice_c        c of a tetragonal reference cell, A (None: cubic); the registry's
     magnetic_species symbols expected to carry a moment (used by the collapse check)
     start_moment     |initial moment| for magnetic species in magnetic starts, muB
     collapse_below   a magnetic-species site started with |m| >= 1 muB that ends below this
@@ -71,42 +75,46 @@ class MaterialSettings:
         return {f"dft_{k}": v for k, v in d.items()}
 
 
+def _settings(key: str, notes: str, **kw) -> MaterialSettings:
+    """Settings of the registry's material ``key`` (mmace_fast.materials): the reference lattice
+    and the magnetic species come from the registry, the rest from ``kw``; ``notes`` is
+    formatted with the registry's lattice constants ``a`` and ``c`` (A)."""
+    m = get_material(key)
+    return MaterialSettings(material=key, lattice_a=m.a, lattice_c=m.c,
+                            magnetic_species=tuple(chemical_symbols[z] for z in m.magnetic),
+                            notes=notes.format(a=m.a, c=m.c), **kw)
+
+
 MATERIALS: dict[str, MaterialSettings] = {
     # bcc Fe: LDA (PW92) at the experimental lattice; the non-collinear constraint and spin
     # spirals in GPAW are LDA-only, so the whole Fe set is LDA.
-    "fe": MaterialSettings(
-        material="fe", xc="LDA", ecut_ev=600.0, kpts_density=4.5, lattice_a=2.866,
-        magnetic_species=("Fe",), start_moment=2.5, collapse_below=0.3,
-        notes="bcc Fe, LDA (PW92), a_ref = 2.866 A (experiment)"),
+    "fe": _settings(
+        "fe", xc="LDA", ecut_ev=600.0, kpts_density=4.5, start_moment=2.5, collapse_below=0.3,
+        notes="bcc Fe, LDA (PW92), a_ref = {a} A (experiment)"),
     # B2 FeAl: PBE, collinear. GGA gives ~0.7 muB on Fe; non-magnetic outcomes are physical.
-    "feal": MaterialSettings(
-        material="feal", xc="PBE", ecut_ev=600.0, kpts_density=4.5, lattice_a=2.91,
-        magnetic_species=("Fe",), start_moment=1.5, collapse_below=0.1,
+    "feal": _settings(
+        "feal", xc="PBE", ecut_ev=600.0, kpts_density=4.5, start_moment=1.5, collapse_below=0.1,
         nonmagnetic_physical=True,
-        notes="B2 FeAl, PBE, a_ref = 2.91 A"),
+        notes="B2 FeAl, PBE, a_ref = {a} A"),
     # rocksalt CrN: PBE, collinear, 800 eV (500 eV gives a wrong stress). k density chosen by
     # the protocol's test (kpt_convergence.py, ideal cells, 800 eV): against D = 6.0, AFM1 - FM
     # is off by 2.2 meV/atom at D = 3.5 and by 0.5 at D = 4.5 (NM - FM: 1.5 and 0.1), so D = 4.5.
-    "crn": MaterialSettings(
-        material="crn", xc="PBE", ecut_ev=800.0, kpts_density=4.5, lattice_a=4.15,
-        magnetic_species=("Cr",), start_moment=3.0, collapse_below=0.5,
-        notes="rocksalt CrN, PBE, a_ref = 4.15 A (exp. 4.14-4.15)"),
+    "crn": _settings(
+        "crn", xc="PBE", ecut_ev=800.0, kpts_density=4.5, start_moment=3.0, collapse_below=0.5,
+        notes="rocksalt CrN, PBE, a_ref = {a} A (exp. 4.14-4.15)"),
     # L1_0 FePt, the spin-orbit showcase: LDA (GPAW's non-collinear mode, hence soc=True and
     # the spin-direction constraint, is LDA-only), every calculation non-collinear with
-    # self-consistent SOC, symmetry off. Lattice: the usual room-temperature experimental
-    # values of bulk ordered FePt, a = 3.86 A, c = 3.71 A (c/a = 0.961; e.g. the lattice of the
-    # LDA anisotropy benchmark of Khan et al., arXiv:1604.00176 [verify]). Only Fe is a
-    # magnetic species: Pt carries an induced moment (~0.3-0.35 muB, it vanishes by symmetry
-    # in the AFM cells) and is neither constrained nor collapse-checked (starts at zero).
-    # k density from the protocol's test (kpt_convergence.py, DATA.md "FePt"): collinear
-    # E(AFM001) - E(FM) at D = 3.5 within 0.6 meV/atom of D = 8, and the spin-orbit anisotropy
-    # torque (K1 + K2, 400 eV) 3.65 / 3.57 meV/f.u. at D = 3.5 / 4.5 (2 %), so D = 3.5 (half
-    # the k-points of 4.5 without symmetry).
-    "fept": MaterialSettings(
-        material="fept", xc="LDA", ecut_ev=600.0, kpts_density=3.5, lattice_a=3.86,
-        lattice_c=3.71, magnetic_species=("Fe",), start_moment=2.8, collapse_below=0.5,
+    # self-consistent SOC, symmetry off. Lattice: the registry's experimental a and c. Only Fe
+    # is a magnetic species: Pt carries an induced moment (~0.3-0.35 muB, it vanishes by
+    # symmetry in the AFM cells) and is neither constrained nor collapse-checked (starts at
+    # zero). k density from the protocol's test (kpt_convergence.py, DATA.md "FePt"):
+    # collinear E(AFM001) - E(FM) at D = 3.5 within 0.6 meV/atom of D = 8, and the spin-orbit
+    # anisotropy torque (K1 + K2, 400 eV) 3.65 / 3.57 meV/f.u. at D = 3.5 / 4.5 (2 %), so
+    # D = 3.5 (half the k-points of 4.5 without symmetry).
+    "fept": _settings(
+        "fept", xc="LDA", ecut_ev=600.0, kpts_density=3.5, start_moment=2.8, collapse_below=0.5,
         soc=True,
-        notes="L1_0 FePt, LDA (PW92) + self-consistent SOC, a = 3.86 A, c = 3.71 A (exp.)"),
+        notes="L1_0 FePt, LDA (PW92) + self-consistent SOC, a = {a} A, c = {c} A (exp.)"),
 }
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable
 
 import numpy as np
 from ase import Atoms
+
+from mmace_fast.prototypes import PATTERNS, PROTOTYPES, conventional_cell
 
 from .settings import get_settings
 
@@ -26,29 +27,7 @@ class SpecError(ValueError):
     """A configuration spec is malformed or names an unknown prototype / pattern."""
 
 
-# --- prototypes: conventional cubic cells (fractional coordinates in units of a) -------------
-
-def _conventional(prototype: str, a: float, c: float | None = None) -> Atoms:
-    """Conventional cell of a prototype at lattice constant ``a`` (A); cubic, except L1_0
-    FePt: tetragonal a x a x ``c`` (``c`` defaults to ``a``)."""
-    if prototype == "l10_FePt":
-        # CuAu-type: Fe (001) planes at z = 0, Pt planes at z = c/2
-        c = a if c is None else float(c)
-        sym, frac = ["Fe", "Fe", "Pt", "Pt"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5],
-                                               [0, 0.5, 0.5]]
-        return Atoms(sym, scaled_positions=frac, cell=np.diag([a, a, c]), pbc=True)
-    if prototype == "bcc_Fe":
-        sym, frac = ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]]
-    elif prototype == "b2_FeAl":
-        sym, frac = ["Fe", "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]]
-    elif prototype == "rocksalt_CrN":
-        fcc = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-        sym = ["Cr"] * 4 + ["N"] * 4
-        frac = np.vstack([fcc, fcc + [0.5, 0, 0]]) % 1.0
-    else:
-        raise SpecError(f"unknown prototype {prototype!r}")
-    return Atoms(sym, scaled_positions=frac, cell=np.eye(3) * a, pbc=True)
-
+# --- cells built from the prototypes (mmace_fast.prototypes) -----------------------------------
 
 #: cells in units of the conventional cell's edges (rows; = units of a for the cubic
 #: prototypes), each a sublattice of the prototype's translations
@@ -129,48 +108,6 @@ def fold_into_cell(conv: Atoms, cell_units: np.ndarray, a: float, tol: float = 1
     return Atoms(list(syms[order]), positions=cart[order], cell=cell, pbc=True)
 
 
-# --- magnetic patterns: sign per site from ideal positions in units of a ---------------------
-
-def _sign_fm(u: np.ndarray) -> int:
-    return 1
-
-
-def _sign_afm_bcc(u: np.ndarray) -> int:
-    """bcc checkerboard (B2-type magnetic order): corner +, body centre -."""
-    return 1 if int(np.rint(2 * u[0])) % 2 == 0 else -1
-
-
-def _sign_afm_001(u: np.ndarray) -> int:
-    """Simple-cubic (001) layers alternating every a (B2 FeAl, Fe sublattice)."""
-    return 1 if int(np.rint(u[2])) % 2 == 0 else -1
-
-
-def _sign_afm_g(u: np.ndarray) -> int:
-    """Simple-cubic G-type checkerboard (B2 FeAl, Fe sublattice)."""
-    return 1 if int(np.rint(u.sum())) % 2 == 0 else -1
-
-
-def _sign_afm1(u: np.ndarray) -> int:
-    """fcc (001) planes alternating (rocksalt AFM1); planes a/2 apart."""
-    return 1 if int(np.rint(2 * u[2])) % 2 == 0 else -1
-
-
-def _sign_afm2(u: np.ndarray) -> int:
-    """fcc (110) planes stacked up-up-down-down along [110] (rocksalt AFM2)."""
-    return 1 if int(np.rint(2 * (u[0] + u[1]))) % 4 in (0, 1) else -1
-
-
-def _sign_afm3(u: np.ndarray) -> int:
-    """fcc type III, q = (2 pi / a)(1, 1/2, 0): sign of cos(q.R - pi/4) (rocksalt AFM3)."""
-    return 1 if int(np.rint(4 * u[0] + 2 * u[1])) % 4 in (0, 1) else -1
-
-
-PATTERNS: dict[str, Callable[[np.ndarray], int]] = {
-    "FM": _sign_fm, "AFM": _sign_afm_bcc, "AFM001": _sign_afm_001, "AFMG": _sign_afm_g,
-    "AFM1": _sign_afm1, "AFM2": _sign_afm2, "AFM3": _sign_afm3,
-}
-
-
 def initial_moments(atoms: Atoms, a: float, order: str, magnetic: tuple[str, ...],
                     moment: float, seed: int | None = None) -> np.ndarray:
     """Initial collinear moments [n] muB for an ideal cell.
@@ -221,7 +158,9 @@ def build_atoms(spec: dict) -> Atoms:
         cell_units = CELLS[spec["cell"]]
     except KeyError:
         raise SpecError(f"unknown cell {spec['cell']!r}; known: {sorted(CELLS)}") from None
-    atoms = fold_into_cell(_conventional(spec["prototype"], a, c), np.array(cell_units), a)
+    if spec["prototype"] not in PROTOTYPES:
+        raise SpecError(f"unknown prototype {spec['prototype']!r}; known: {sorted(PROTOTYPES)}")
+    atoms = fold_into_cell(conventional_cell(spec["prototype"], a, c), np.array(cell_units), a)
     for index, symbol in spec.get("substitutions", []):
         if not 0 <= index < len(atoms):
             raise SpecError(f"substitution index {index} out of range for {len(atoms)} atoms")
@@ -388,8 +327,8 @@ def _nc_spiral_family(material: str, family: str, tier: int, rng: np.random.Gene
     st = get_settings(material)
     specs = []
     for k, (cell, n, m, perturbed) in enumerate(NC_SPIRALS_001):
-        ideal = fold_into_cell(_conventional("bcc_Fe", st.lattice_a), np.array(CELLS[cell]),
-                               st.lattice_a)
+        ideal = fold_into_cell(conventional_cell("bcc_Fe", st.lattice_a),
+                               np.array(CELLS[cell]), st.lattice_a)
         if len(ideal) != n:
             raise SpecError(f"cell {cell} holds {len(ideal)} atoms, the spiral needs {n}")
         rot = rotation_matrix(random_unit_vectors(rng, 1)[0], rng.uniform(0, 2 * np.pi))
@@ -568,7 +507,7 @@ def _unit(v) -> list[float]:
 def _ideal_cell(material: str, prototype: str, cell: str) -> Atoms:
     """The unstrained, unrattled cell of a spec (atom order as :func:`build_atoms`)."""
     st = get_settings(material)
-    return fold_into_cell(_conventional(prototype, st.lattice_a, st.lattice_c),
+    return fold_into_cell(conventional_cell(prototype, st.lattice_a, st.lattice_c),
                           np.array(CELLS[cell]), st.lattice_a)
 
 
