@@ -61,7 +61,8 @@ class BuildExt(build_ext):
                 cflags = ["-O0", "-g", "-std=c++17", "-DMMACE_DEBUG_BOUNDS"]
             if os.environ.get("MMACE_SANITIZE", "0") == "1":   # .ci/sanitize
                 san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
-                cflags = ["-O1", "-g", "-std=c++17", "-fno-omit-frame-pointer"] + san
+                cflags = ["-O1", "-g", "-std=c++17", "-fno-omit-frame-pointer",
+                          "-DMMACE_DEBUG_BOUNDS"] + san
                 lflags = san
         use_omp = os.environ.get("MMACE_NO_OPENMP", "0") != "1" and _compiler_works(
             self.compiler, omp_c, omp_l, OPENMP_PROBE)

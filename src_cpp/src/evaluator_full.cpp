@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "mmace/array_view.hpp"
 #include "mmace/evaluator.hpp"
 
 namespace mmace {
@@ -78,13 +79,13 @@ void FrozenMMACE::build_geometry(const real_t* pos, const real_t* cell, const Ed
         const index_t i = in.receiver[e], j = in.sender[e];
         if (i < 0 || i >= n || j < 0 || j >= n)
             throw InputError("edge " + std::to_string(e) + " has a site index out of range");
-        ++count[i + 1];
+        ++MMACE_AT(count, i + 1);
     }
     recv_off_.assign(n + 1, 0);
     for (index_t i = 0; i < n; ++i) recv_off_[i + 1] = recv_off_[i] + count[i + 1];
     std::vector<index_t> fill(recv_off_.begin(), recv_off_.end() - 1);
     std::vector<std::size_t> order(ne);
-    for (std::size_t e = 0; e < ne; ++e) order[fill[in.receiver[e]]++] = e;   // stable by receiver
+    for (std::size_t e = 0; e < ne; ++e) order[MMACE_AT(fill, in.receiver[e])++] = e;   // stable by receiver
     send_.resize(ne);
     recv_.resize(ne);
     bond_.resize(ne);
@@ -108,7 +109,7 @@ void FrozenMMACE::build_geometry(const real_t* pos, const real_t* cell, const Ed
         recv_[q] = i;
         index_t b;
         if (tol > 0) {
-            BondKey key{{species_[i], species_[j], std::llround(v[0] / tol),
+            BondKey key{{MMACE_AT(species_, i), MMACE_AT(species_, j), std::llround(v[0] / tol),
                          std::llround(v[1] / tol), std::llround(v[2] / tol)}};
             auto it = seen.find(key);
             if (it == seen.end()) {
@@ -127,19 +128,19 @@ void FrozenMMACE::build_geometry(const real_t* pos, const real_t* cell, const Ed
     n_bonds_ = bond_vec_.size() / 3;
     // edges by sender
     std::vector<index_t> oc(n + 1, 0);
-    for (std::size_t q = 0; q < ne; ++q) ++oc[send_[q] + 1];
+    for (std::size_t q = 0; q < ne; ++q) ++MMACE_AT(oc, send_[q] + 1);
     out_off_.assign(n + 1, 0);
     for (index_t i = 0; i < n; ++i) out_off_[i + 1] = out_off_[i] + oc[i + 1];
     std::vector<index_t> of(out_off_.begin(), out_off_.end() - 1);
     out_edge_.resize(ne);
-    for (std::size_t q = 0; q < ne; ++q) out_edge_[of[send_[q]]++] = static_cast<index_t>(q);
+    for (std::size_t q = 0; q < ne; ++q) out_edge_[MMACE_AT(of, send_[q])++] = static_cast<index_t>(q);
     out_pos_.resize(ne);
     out_recv_.resize(ne);
     out_bond_.resize(ne);
     for (std::size_t q = 0; q < ne; ++q) {
-        out_pos_[out_edge_[q]] = static_cast<index_t>(q);
-        out_recv_[q] = recv_[out_edge_[q]];
-        out_bond_[q] = bond_[out_edge_[q]];
+        MMACE_AT(out_pos_, out_edge_[q]) = static_cast<index_t>(q);
+        out_recv_[q] = MMACE_AT(recv_, out_edge_[q]);
+        out_bond_[q] = MMACE_AT(bond_, out_edge_[q]);
     }
 }
 
@@ -239,7 +240,7 @@ void FrozenMMACE::refresh_pair_invariants(index_t k) {
 
 NodeAttr FrozenMMACE::attr(index_t i) const {
     NodeAttr a;
-    a.species = species_[i];
+    a.species = MMACE_AT(species_, i);
     a.phi = model_->centre_spin ? phi(i) : nullptr;
     return a;
 }

@@ -1,5 +1,5 @@
-// Internal to the frozen-mMACE kernels (evaluator_*.cpp): the channel-chunk loop that every
-// per-channel kernel shares.
+// Internal to the frozen-mMACE kernels (small_gemm.cpp, tensor_product.cpp,
+// symmetric_contraction.cpp): the channel-chunk loop that every per-channel kernel shares.
 //
 // A kernel is a callable f(K, c0), K = Chunk<S, NV>, handling K::width = NV * S::lanes channels
 // from c0 with NV values of type S::V per feature row kept in registers; S is Wide (a GCC

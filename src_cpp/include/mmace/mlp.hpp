@@ -1,0 +1,25 @@
+// Mlp: the bias-free MLPs of a layer (radial MLP, readout); kernels in mlp.cpp.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "mmace/array_store.hpp"
+#include "mmace/types.hpp"
+
+namespace mmace {
+
+// Bias-free MLP, h <- silu(h W_k) except after the last matrix; weights pre-scaled.
+struct Mlp {
+    std::vector<int> widths;                 // [depth + 1]
+    std::vector<std::vector<real_t>> w;      // [a][b] per matrix
+    void load(const ArrayStore& s, const std::string& prefix);
+    int n_in() const { return widths.front(); }
+    int n_out() const { return widths.back(); }
+    int max_width() const;
+    void apply(const real_t* x, real_t* y, real_t* tmp) const;   // tmp: 2 * max_width reals
+    // n inputs with row stride xs -> y [n][n_out]; tmp: 2 * n * max_width reals
+    void apply_batch(const real_t* x, std::size_t xs, std::size_t n, real_t* y, real_t* tmp) const;
+};
+
+}  // namespace mmace

@@ -1,0 +1,73 @@
+// Mlp: loading and the bias-free MLPs, single and batched (see mlp.hpp).
+#include "mmace/mlp.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "load_checks.hpp"
+#include "mmace/small_gemm.hpp"
+
+namespace mmace {
+
+using detail::as_int;
+using detail::require;
+
+namespace {
+
+inline real_t silu(real_t x) { return x / (1.0 + std::exp(-x)); }
+
+}  // namespace
+
+void Mlp::load(const ArrayStore& s, const std::string& p) {
+    const int depth = as_int(s.integer(p + ".depth"), p + " depth", 1, 64);
+    widths.clear();
+    w.clear();
+    for (int k = 0; k < depth; ++k) {
+        const std::string name = p + "." + std::to_string(k) + ".weight";
+        const auto& sh = s.shape(name);
+        require(sh.size() == 2, name + " must be a matrix");
+        if (k == 0) widths.push_back(static_cast<int>(sh[0]));
+        require(sh[0] == widths.back(), name + ": widths do not chain");
+        widths.push_back(static_cast<int>(sh[1]));
+        const auto& wt = s.real(name, {sh[0], sh[1]});
+        const real_t norm = s.scalar(p + "." + std::to_string(k) + ".norm");
+        std::vector<real_t> m(wt.size());
+        for (std::size_t q = 0; q < wt.size(); ++q) m[q] = wt[q] * norm;
+        w.push_back(std::move(m));
+    }
+}
+
+int Mlp::max_width() const { return *std::max_element(widths.begin(), widths.end()); }
+
+void Mlp::apply(const real_t* x, real_t* y, real_t* tmp) const {
+    const int depth = static_cast<int>(w.size());
+    const int mw = max_width();
+    const real_t* in = x;
+    for (int k = 0; k < depth; ++k) {
+        const int a = widths[k], b = widths[k + 1];
+        real_t* out = (k == depth - 1) ? y : tmp + (k % 2) * mw;
+        small_gemm(in, a, 1, a, w[k].data(), b, out, b, false);
+        if (k < depth - 1)
+            for (int j = 0; j < b; ++j) out[j] = silu(out[j]);
+        in = out;
+    }
+}
+
+void Mlp::apply_batch(const real_t* x, std::size_t xs, std::size_t n, real_t* y,
+                      real_t* tmp) const {
+    const int depth = static_cast<int>(w.size());
+    const std::size_t mw = static_cast<std::size_t>(max_width());
+    const real_t* in = x;
+    std::size_t in_stride = xs;
+    for (int k = 0; k < depth; ++k) {
+        const int a = widths[k], b = widths[k + 1];
+        real_t* out = (k == depth - 1) ? y : tmp + (k % 2) * n * mw;
+        small_gemm(in, in_stride, static_cast<int>(n), a, w[k].data(), b, out, b, false);
+        if (k < depth - 1)
+            for (std::size_t j = 0; j < n * b; ++j) out[j] = silu(out[j]);
+        in = out;
+        in_stride = b;
+    }
+}
+
+}  // namespace mmace
