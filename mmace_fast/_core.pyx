@@ -307,11 +307,14 @@ cdef class MonteCarloCore:
         s.target_acceptance = float(cur["target_acceptance"])
         self.mc.get().set_settings(s)
 
-    def run(self, int64_t n_steps, int64_t sample_every=1, bint adapt=False):
+    def run(self, int64_t n_steps, int64_t sample_every=1, bint adapt=False,
+            bint resync=True):
         """Run n_steps MC steps (a Metropolis sweep and/or Wolff clusters each).
 
         Returns (E [k] eV total, M [k, 3] muB per site, Ms [k, 3] staggered, muB per site) with
-        k = n_steps // sample_every samples (none if sample_every == 0).
+        k = n_steps // sample_every samples (none if sample_every == 0). resync=False keeps the
+        cached energies of the previous run (valid only if nothing but the temperature and the
+        move widths changed since: see MonteCarlo::run).
         """
         if n_steps < 0 or sample_every < 0:
             raise ValueError("n_steps and sample_every must be >= 0")
@@ -328,7 +331,7 @@ cdef class MonteCarloCore:
         cdef MonteCarlo* mc = self.mc.get()
         cdef int64_t got
         with nogil:
-            got = mc.run(n_steps, sample_every, adapt, ep, mp, msp, k)
+            got = mc.run(n_steps, sample_every, adapt, ep, mp, msp, k, resync)
         return e[:got], m[:got], ms[:got]
 
     def resync(self):

@@ -91,7 +91,8 @@ cdef extern from "mmace/montecarlo.hpp" namespace "mmace":
         void set_settings(const MCSettings& s) except +
         const MCSettings& settings()
         int64_t run(int64_t n_steps, int64_t sample_every, cbool adapt, double* e_out,
-                    double* m_out, double* ms_out, int64_t max_samples) except + nogil
+                    double* m_out, double* ms_out, int64_t max_samples,
+                    cbool resync_first) except + nogil
         void resync() except +
         double energy()
         Rng& rng()

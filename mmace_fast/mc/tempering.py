@@ -9,8 +9,9 @@ the odd pairs after odd blocks (the deterministic even-odd scheme), each accepte
     min(1, exp[(beta_a - beta_b) (E_a - E_b)]),   beta = 1 / (k_B T),
 
 E_a the total energy (eV) of the replica at slot a. A swap exchanges temperatures, not
-configurations: the replicas keep their moments and caches (an mMACE evaluator is never
-resynchronised), and the proposal widths adapted to a temperature go with the temperature.
+configurations: the replicas keep their moments and caches (an mMACE evaluator is recomputed
+in full once per checkpoint chunk, not per exchange), and the proposal widths adapted to a
+temperature go with the temperature.
 Each slot's samples are then Boltzmann-distributed at its temperature; the time series of a slot
 (whichever replica holds it) is what the error analysis reads.
 
@@ -197,10 +198,12 @@ class ParallelTempering:
         return trips
 
     # -- running ------------------------------------------------------------------------------
-    def _run_block(self, adapt: bool, sample_every: int):
-        """One block of exchange_every steps on every replica; returns per-replica samples."""
+    def _run_block(self, adapt: bool, sample_every: int, resync: bool = True):
+        """One block of exchange_every steps on every replica; returns per-replica samples.
+        resync=False: the replicas keep their caches from the previous block (only the
+        temperatures and move widths changed since, by exchanges)."""
         def one(mc):
-            return mc.core.run(self.exchange_every, sample_every, adapt)
+            return mc.core.run(self.exchange_every, sample_every, adapt, resync)
         if self.threads > 1:
             if self._pool is None:                 # one pool for the ensemble's lifetime
                 self._pool = ThreadPoolExecutor(max_workers=self.threads)
@@ -235,8 +238,11 @@ class ParallelTempering:
         x = self.exchange_every
         per_block = sample_every if sample_every and x % sample_every == 0 else 0
         keep_every = sample_every // x if sample_every and not per_block else 0
-        for _ in range(n_steps // x):
-            out = self._run_block(adapt, per_block if per_block else (x if keep_every else 0))
+        for k in range(n_steps // x):
+            # one full evaluation per chunk (its first block), not per block: chunks start at
+            # checkpoints, so a resumed ensemble resynchronises exactly where this one does
+            out = self._run_block(adapt, per_block if per_block else (x if keep_every else 0),
+                                  resync=k == 0)
             for r, mc in enumerate(self.replicas):
                 check_finite_energy(mc.energy, out[r][0], f"replica {r} at {mc.temperature} K")
             keep = bool(per_block) or (keep_every and (self.blocks + 1) % keep_every == 0)

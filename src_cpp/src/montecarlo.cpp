@@ -272,8 +272,9 @@ void MonteCarlo::adapt_widths(const std::uint64_t* t0, const std::uint64_t* a0) 
 
 template <class H>
 std::int64_t MonteCarlo::run_impl(H& h, std::int64_t n_steps, std::int64_t every, bool adapt,
-                                  real_t* e_out, real_t* m_out, real_t* ms_out, std::int64_t max_samples) {
-    resync();
+                                  real_t* e_out, real_t* m_out, real_t* ms_out, std::int64_t max_samples,
+                                  bool resync_first) {
+    if (resync_first) resync();
     const real_t invn = 1.0 / static_cast<real_t>(active_.size());
     std::int64_t written = 0;
     for (std::int64_t s = 1; s <= n_steps; ++s) {
@@ -297,11 +298,14 @@ std::int64_t MonteCarlo::run_impl(H& h, std::int64_t n_steps, std::int64_t every
 }
 
 std::int64_t MonteCarlo::run(std::int64_t n_steps, std::int64_t every, bool adapt, real_t* e_out,
-                             real_t* m_out, real_t* ms_out, std::int64_t max_samples) {
+                             real_t* m_out, real_t* ms_out, std::int64_t max_samples,
+                             bool resync_first) {
     if (n_steps < 0) throw InputError("n_steps must be >= 0");
     if (every < 0) throw InputError("sample_every must be >= 0");
-    if (spin_h_) return run_impl(*spin_h_, n_steps, every, adapt, e_out, m_out, ms_out, max_samples);
-    return run_impl(h_, n_steps, every, adapt, e_out, m_out, ms_out, max_samples);
+    if (spin_h_)
+        return run_impl(*spin_h_, n_steps, every, adapt, e_out, m_out, ms_out, max_samples,
+                        resync_first);
+    return run_impl(h_, n_steps, every, adapt, e_out, m_out, ms_out, max_samples, resync_first);
 }
 
 }  // namespace mmace

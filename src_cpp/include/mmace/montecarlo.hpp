@@ -74,8 +74,12 @@ public:
 
     // Run n_steps MC steps; every sample_every steps write E (eV, total), M and Ms (vectors per
     // site, muB) to the next row of the output arrays. Returns the number of rows written.
+    // resync_first: recompute the cached energies from the moments first (a full evaluation).
+    // Only a caller that changed nothing but the temperature and the move widths since the last
+    // run may skip it (parallel tempering between exchanges): the caches then carry over.
     std::int64_t run(std::int64_t n_steps, std::int64_t sample_every, bool adapt, real_t* e_out,
-                     real_t* m_out, real_t* ms_out, std::int64_t max_samples);
+                     real_t* m_out, real_t* ms_out, std::int64_t max_samples,
+                     bool resync_first = true);
     // Recompute the tracked energy and magnetisations from scratch.
     void resync();
 
@@ -91,7 +95,7 @@ private:
     template <class H> void overrelax_sweep(H& h);
     template <class H> bool metropolis_test(H& h, index_t i, const Vec3& mn, real_t& de);
     template <class H> std::int64_t run_impl(H& h, std::int64_t, std::int64_t, bool, real_t*,
-                                             real_t*, real_t*, std::int64_t);
+                                             real_t*, real_t*, std::int64_t, bool);
     void wolff_cluster(SpinHamiltonian& h);
     void adapt_widths(const std::uint64_t* tried0, const std::uint64_t* acc0);
     template <class H> void apply(H& h, index_t i, const Vec3& mo, const Vec3& mn, real_t de,
