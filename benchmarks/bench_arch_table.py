@@ -125,7 +125,7 @@ def frozen_path(out: Path, name: str, quick: bool) -> Path:
     path = run / "model.mmace"
     if not path.exists():
         from mmace_fast.export import export_model
-        from mmace_fast.training.modelio import load_model
+        from mmace_fast.model.io import load_model
         model, _, _ = load_model(run / "model")
         export_model(model, path)
     return path

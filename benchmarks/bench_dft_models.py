@@ -98,8 +98,9 @@ from mmace_fast.data.spirals import (SPIRAL_TEST_X, spiral_training_frames,  # n
 from mmace_fast.materials import MATERIALS as REGISTRY  # noqa: E402
 from mmace_fast.model.relax import relax_moments  # noqa: E402
 from mmace_fast.training.config import TrainConfig  # noqa: E402
-from mmace_fast.training.modelio import load_model, read_model_json, save_model  # noqa: E402
-from mmace_fast.training.trainer import Trainer, evaluate_configs, predict  # noqa: E402
+from mmace_fast.model.io import load_model, read_model_json, save_model  # noqa: E402
+from mmace_fast.model.io import predict  # noqa: E402
+from mmace_fast.training.trainer import Trainer, evaluate_configs  # noqa: E402
 
 log = logging.getLogger("bench_dft_models")
 ROOT = Path(__file__).resolve().parent.parent
@@ -827,7 +828,7 @@ def ship(material: str, run_dir: Path, snap: dict, results: dict, command: str,
     # where the training data were (shortest bonds, longest moments, densities): evaluations
     # far outside warn (mmace_fast.export.domain)
     from mmace_fast.export.domain import TrainingDomain
-    from mmace_fast.training.modelio import cutoff_of
+    from mmace_fast.model.io import cutoff_of
     dom = TrainingDomain.from_frames([c for c, _ in snap["frames"]], cutoff_of(mcfg)).to_dict()
     meta["training_domain"] = dict(dom, data_sha256=snap["sha256"], same_data_as_training=True)
     dest = MODELS_DIR / (material + GRADES[grade])

@@ -31,7 +31,7 @@ class MMACECalculator(Calculator):
         ModelConfig. The model runs in float64 on CPU."""
         super().__init__(**kwargs)
         import torch
-        from mmace_fast.training.modelio import cutoff_of, load_model, model_config_dict
+        from mmace_fast.model.io import cutoff_of, load_model, model_config_dict
         if model_dir is not None:
             if model is not None:
                 raise ValueError("give either model_dir or model=, not both")
@@ -63,7 +63,7 @@ class MMACECalculator(Calculator):
         """Energies only when only energies are asked for (about 3x cheaper); otherwise all
         derivatives from one backward pass."""
         super().calculate(atoms, properties, system_changes)
-        from mmace_fast.training.trainer import predict
+        from mmace_fast.model.io import predict
         periodic = bool(np.all(self.atoms.pbc))
         if "stress" in properties and not periodic:
             raise PropertyNotImplementedError("stress needs a cell periodic in all directions")

@@ -162,7 +162,7 @@ def _weights(d):
 def test_damaged_model_directories_say_what_is_wrong(tmp_path, damage, match):
     import json
 
-    from mmace_fast.training.modelio import ModelFileCorrupt, load_model
+    from mmace_fast.model.io import ModelFileCorrupt, load_model
     d = _model_copy(tmp_path)
     cfg = d / "model.json"
     w = _weights(d)

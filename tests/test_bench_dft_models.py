@@ -191,7 +191,7 @@ def test_induced_relaxations_find_a_spurious_induced_moment_minimum():
     check reports (moment left there, energy change -a1^2 / (4 a2) per Al site)."""
     import torch
 
-    from mmace_fast.training.modelio import build_model
+    from mmace_fast.model.io import build_model
     torch.set_default_dtype(torch.float64)
     tiny = dict(r_cut=4.0, n_bessel=4, radial_mlp=[8], n_channels=4, l_max_sh=1,
                 l_max_message=1, l_max_hidden=0, n_layers=1, correlation=2, readout_mlp=[4],
@@ -254,7 +254,7 @@ def test_ship_run_ships_an_earlier_run_and_refuses_a_changed_snapshot(tmp_path, 
     assert meta["data_sha256"] == res["fept_data_sha256"]
     assert meta["results"]["anisotropy_k1_dft_mev_fu"] == res["fept_anisotropy_k1_dft_mev_fu"]
     assert "--ship-run" in meta["made_by"] and "--quick" in meta["made_by"]
-    from mmace_fast.training.modelio import load_state
+    from mmace_fast.model.io import load_state
     assert not (shipped / "model.pt").exists()        # a spin-orbit model ships gzipped
     a = load_state(shipped)
     b = torch.load(run_dir / "model" / "model.pt", weights_only=True)
@@ -328,7 +328,7 @@ def test_volume_response_separates_the_moment_route_from_the_geometry():
     families and materials without strained families are ignored."""
     import torch
 
-    from mmace_fast.training.modelio import build_model
+    from mmace_fast.model.io import build_model
     torch.set_default_dtype(torch.float64)
     tiny = dict(r_cut=4.0, n_bessel=4, radial_mlp=[8], n_channels=4, l_max_sh=1,
                 l_max_message=1, l_max_hidden=0, n_layers=1, correlation=2, readout_mlp=[4],

@@ -9,7 +9,7 @@ from ase.calculators.calculator import PropertyNotImplementedError
 
 from mmace_fast.calculator import MMACECalculator
 from mmace_fast.model import ModelConfig
-from mmace_fast.training.modelio import build_model, save_model
+from mmace_fast.model.io import build_model, save_model
 
 TINY = dict(species=[13, 26], r_cut=3.6, n_bessel=4, radial_mlp=[8], n_channels=4, l_max_sh=2,
             l_max_message=2, l_max_hidden=1, n_layers=2, correlation=2, readout_mlp=[4],

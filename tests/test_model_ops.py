@@ -81,7 +81,7 @@ def test_loaded_basis_is_the_one_evaluated():
 
 
 def test_loading_keeps_the_module_dtype():
-    """A module converted to float32 before loading (modelio.load_model(dtype=float32) does so)
+    """A module converted to float32 before loading (model.io.load_model(dtype=float32) does so)
     evaluates in float32 after the plan is rebuilt from the loaded basis."""
     irreps_in, irreps_out = per_channel_irreps(1, "natural"), per_channel_irreps(1, "natural")
     torch.manual_seed(0)

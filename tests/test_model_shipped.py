@@ -26,7 +26,7 @@ def _conf(cell, frac, numbers, moments):
 
 def _energy_per_atom(material, conf):
     model, cfg, _ = load_default(material)
-    from mmace_fast.training.trainer import predict
+    from mmace_fast.model.io import predict
     out = predict(model, [conf], cfg.r_cut, stress=False, forces=False, magforces=False)
     return float(out["energy"][0]) / conf.n_atoms
 
@@ -45,7 +45,7 @@ def test_available_and_provenance():
         meta = doc["metadata"]
         assert len(meta["data_sha256"]) == 64 and meta["data_frames"] > 10
         assert meta["material"] == material
-        # non-SOC models plain and small; a SOC model gzipped (its derived buffers, modelio)
+        # non-SOC models plain and small; a SOC model gzipped (its derived buffers, model.io)
         soc = doc["model_config"]["soc"]
         weights = MODELS_DIR / material / ("model.pt.gz" if soc else "model.pt")
         assert weights.stat().st_size < (4_000_000 if soc else 1_000_000)
@@ -168,7 +168,7 @@ def test_monte_carlo_grade_fe_model():
     assert meta["results"]["e_mae_mev_atom"] < 1.5 * acc["results"]["e_mae_mev_atom"]
     assert meta["results"]["magf_mae_mev_mub"] < 1.5 * acc["results"]["magf_mae_mev_mub"]
     a = 2.866
-    from mmace_fast.training.trainer import predict
+    from mmace_fast.model.io import predict
     e = []
     for signs in ([1, 1], [1, -1]):
         conf = _conf(a * np.eye(3), [[0, 0, 0], [0.5, 0.5, 0.5]], [26, 26],

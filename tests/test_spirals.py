@@ -103,7 +103,7 @@ def test_zero_force_labels_are_what_a_symmetric_model_gives(q):
 
     from mmace_fast.model import MMACE
     from mmace_fast.model.testing import small_config
-    from mmace_fast.training.trainer import predict
+    from mmace_fast.model.io import predict
 
     torch.manual_seed(7)
     model = MMACE(small_config(soc=False)).double()

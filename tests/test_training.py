@@ -21,7 +21,7 @@ from mmace_fast.training.checkpoint import assert_plain, load_checkpoint
 from mmace_fast.training.config import ConfigError, TrainConfig
 from mmace_fast.training.ema import EMA
 from mmace_fast.training.loss import WeightedLoss
-from mmace_fast.training.modelio import build_model, load_model
+from mmace_fast.model.io import build_model, load_model
 from mmace_fast.training.trainer import Trainer, evaluate_configs
 
 DATA = Path(__file__).parent / "data"
@@ -316,7 +316,7 @@ def test_cli_train_and_evaluate(tmp_path, capsys, monkeypatch):
 
 def test_build_model_from_filled_config():
     from mmace_fast.model import ModelConfig
-    from mmace_fast.training.modelio import fill_model_config
+    from mmace_fast.model.io import fill_model_config
     d = fill_model_config(dict(TINY_MODEL), [13, 26], {13: -1.0, 26: -2.0},
                           {"avg_num_neighbors": 12.5, "mean_energy_per_atom": 0.1,
                            "rms_forces": 0.3}, ModelConfig)
@@ -367,8 +367,8 @@ def test_legacy_format_landau_converted_on_load(tmp_path):
     raw softplus parameter so the energy is unchanged; a_K <= 0 is refused."""
     from mmace_fast.model import LandauCoefficientError
     from mmace_fast.training.checkpoint import save_checkpoint
-    from mmace_fast.training.modelio import LEGACY_LANDAU_FORMATS, save_model
-    from mmace_fast.training.trainer import predict
+    from mmace_fast.model.io import LEGACY_LANDAU_FORMATS, save_model
+    from mmace_fast.model.io import predict
     model, cfg = build_model(dict(TINY_MODEL, species=[13, 26], landau_order=2))
     model.set_landau_coefficients([[-0.2, 0.3], [0.1, 0.05]])
     confs = read_extxyz(XYZ)[:2]
@@ -759,7 +759,7 @@ def test_config_type_weights_scale_the_training_loss(tmp_path):
 
 
 def test_compressed_weights_roundtrip_and_one_file_only(tmp_path):
-    from mmace_fast.training.modelio import (GZ_WEIGHTS_NAME, WEIGHTS_NAME, ModelFilesError,
+    from mmace_fast.model.io import (GZ_WEIGHTS_NAME, WEIGHTS_NAME, ModelFilesError,
                                              save_model)
     model, cfg = build_model(dict(TINY_MODEL, species=[13, 26]))
     save_model(tmp_path / "a", model, cfg, compress=True)

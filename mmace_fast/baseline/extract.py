@@ -132,38 +132,6 @@ def extract_from_frozen(ham, structure, reference, magnetic_species, moment_leng
                             moment_lengths, **kw)
 
 
-def mmace_energy_fn(model, structure, batch_size: int = 8) -> EnergyFn:
-    """Energy function of a torch :class:`mmace_fast.model.MMACE` on a fixed structure."""
-    import torch
-
-    from mmace_fast.data.graph import collate
-    from mmace_fast.data.records import Configuration
-
-    st = Structure.of(structure)
-    conf = Configuration(positions=st.positions, cell=st.cell, pbc=st.pbc, numbers=st.numbers,
-                         magmoms=np.zeros((st.n_atoms, 3)))
-    cutoff = float(model.config.r_cut)
-    batches = {}
-
-    def batch_of(size):
-        if size not in batches:
-            batches[size] = collate([conf] * size, cutoff)
-        return batches[size]
-
-    def fn(moments):
-        moments = np.asarray(moments, dtype=np.float64)
-        es, fs = [], []
-        for start in range(0, len(moments), batch_size):
-            chunk = moments[start:start + batch_size]
-            b = batch_of(len(chunk)).with_magmoms(
-                torch.as_tensor(chunk.reshape(-1, 3), dtype=torch.float64))
-            out = model(b, forces=False, magforces=True)
-            es.append(out["energy"].detach().numpy())
-            fs.append(out["magforces"].detach().numpy().reshape(chunk.shape))
-        return np.concatenate(es), np.concatenate(fs)
-    return fn
-
-
 def extract_exchange(energy_fn: EnergyFn, structure, reference, magnetic_species,
                      moment_lengths: dict, n_shells=2, n_configs: int = 64,
                      cone_deg: float = 180.0, ground=None, biquadratic_shells: int = 0,
@@ -289,7 +257,8 @@ def extract_from_mmace(model, reference, moment_lengths: dict, reps=None, n_shel
         if not n_shells:
             raise BaselineInputError("no magnetic pairs inside the model cutoff")
     st = ref.repeat(reps)
-    fn = mmace_energy_fn(model, st)
+    from mmace_fast.model.energy_fn import mmace_energy_fn   # the torch side, only here
+    fn = mmace_energy_fn(model, st.positions, st.cell, st.pbc, st.numbers)
     res = extract_exchange(fn, st, ref, magnetic, moment_lengths, n_shells=n_shells, **kw)
     res.info["reps"] = tuple(int(r) for r in np.broadcast_to(reps, (3,)))
     return res

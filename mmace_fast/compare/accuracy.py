@@ -147,8 +147,7 @@ def select_split(configs: Sequence, splits: Sequence[str]) -> list:
 # --------------------------------------------------------------------------- predictors
 def mmace_predictor(model, model_config, stress: bool = True) -> Predictor:
     """Torch MMACE (eval mode, float64) -> predictor of energy, forces, stress, magforces."""
-    from mmace_fast.training.modelio import cutoff_of
-    from mmace_fast.training.trainer import predict
+    from mmace_fast.model.io import cutoff_of, predict
 
     cutoff = cutoff_of(model_config)
 
@@ -232,7 +231,7 @@ def train_nonmagnetic(material: str, out_dir, data_path=None, time_budget_s: flo
     Returns {"model", "config", "epochs", "best_epoch", "train_s", "dir"}."""
     from mmace_fast.models import load_default
     from mmace_fast.training.config import TrainConfig
-    from mmace_fast.training.modelio import load_model, model_config_dict
+    from mmace_fast.model.io import load_model, model_config_dict
     from mmace_fast.training.trainer import Trainer
 
     from mmace_fast.datasets import shipped_path

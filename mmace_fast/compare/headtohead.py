@@ -161,8 +161,7 @@ def mmace_spiral_energy(model, cfg, q, a: float, moment: float, relax: bool) -> 
 
     from mmace_fast.data.spirals import spiral_structure
     from mmace_fast.data.records import Configuration
-    from mmace_fast.training.modelio import cutoff_of
-    from mmace_fast.training.trainer import predict
+    from mmace_fast.model.io import cutoff_of, predict
 
     prim = bulk("Fe", "bcc", a=a)
     sc, m = spiral_structure(prim, q, a, 1.0)

@@ -40,7 +40,7 @@ receiver i, integer shift S) with r_ij = x_j - x_i + S @ cell (see mmace_fast.da
    is bounded below and grows as |m|^(2K): moments are always confined. K = 1 gives a_1 > 0
    (minimum at m = 0). Models saved before this parametrisation (model.json format
    "mmace_fast.model/1", checkpoint format "mmace_fast.checkpoint/1") stored a_K itself in
-   ``landau[:, K-1]``; mmace_fast.training.modelio converts them on load
+   ``landau[:, K-1]``; mmace_fast.model.io converts them on load
    (raw = softplus^-1(a_K), refused when a_K <= 0).
 
 How each symmetry is guaranteed (exact, float64; tested in tests/test_model_symmetry.py)

@@ -31,7 +31,7 @@ class UnknownModelError(ValueError):
 
 
 #: weights file names (model.pt, or model.pt.gz for a spin-orbit model; see
-#: mmace_fast.training.modelio), spelled here so that listing needs no torch import
+#: mmace_fast.model.io), spelled here so that listing needs no torch import
 _WEIGHTS = ("model.pt", "model.pt.gz")
 
 
@@ -73,7 +73,7 @@ def model_dir(material: str, grade: str = "accurate") -> Path:
 
 def load_default(material: str, grade: str = "accurate"):
     """(model in eval mode, float64; ModelConfig; metadata dict) of the shipped model."""
-    from mmace_fast.training.modelio import load_model
+    from mmace_fast.model.io import load_model
     return load_model(model_dir(material, grade))
 
 

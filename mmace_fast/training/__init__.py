@@ -6,7 +6,7 @@
 or ``python -m mmace_fast.training train --config cfg.yaml``.
 """
 from mmace_fast.training.config import ConfigError, TrainConfig
-from mmace_fast.training.modelio import load_model, save_model
+from mmace_fast.model.io import load_model, save_model
 from mmace_fast.training.trainer import Trainer, evaluate_configs, train
 
 __all__ = ["ConfigError", "TrainConfig", "Trainer", "evaluate_configs", "load_model",

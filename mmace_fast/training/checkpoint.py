@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from mmace_fast.training.modelio import atomic_write_bytes
+from mmace_fast.model.io import atomic_write_bytes
 
 CHECKPOINT_FORMAT = "mmace_fast.checkpoint/2"
-#: written before the softplus Landau parametrisation (converted on load, see modelio)
+#: written before the softplus Landau parametrisation (converted on load, see mmace_fast.model.io)
 LEGACY_CHECKPOINT_FORMAT = "mmace_fast.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -53,7 +53,7 @@ def load_checkpoint(path) -> dict:
     if fmt not in (CHECKPOINT_FORMAT, LEGACY_CHECKPOINT_FORMAT):
         raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
     if fmt == LEGACY_CHECKPOINT_FORMAT:
-        from mmace_fast.training.modelio import upgrade_state_dict
+        from mmace_fast.model.io import upgrade_state_dict
         ckpt["model"] = upgrade_state_dict(ckpt["model"], fmt, str(path))
         if ckpt.get("ema"):
             ckpt["ema"]["shadow"] = upgrade_state_dict(ckpt["ema"]["shadow"], fmt, str(path))

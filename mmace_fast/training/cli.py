@@ -55,7 +55,7 @@ def load_config(path: str, overrides: list[str]) -> TrainConfig:
 def cmd_train(args) -> int:
     from mmace_fast.training.metrics import error_table
     from mmace_fast.training.trainer import train
-    from mmace_fast.training.modelio import has_weights
+    from mmace_fast.model.io import has_weights
     from mmace_fast.training.trainer import TrainingDivergedError
     cfg = load_config(args.config, args.set)
     try:
@@ -75,7 +75,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from mmace_fast.training.data import load_files
     from mmace_fast.training.metrics import error_table
-    from mmace_fast.training.modelio import cutoff_of, load_model
+    from mmace_fast.model.io import cutoff_of, load_model
     from mmace_fast.training.trainer import evaluate_configs
     model, cfg, meta = load_model(args.model)
     species = cfg.to_dict().get("species") if hasattr(cfg, "to_dict") else None

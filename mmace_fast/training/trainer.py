@@ -28,10 +28,9 @@ from mmace_fast.training.loss import (WeightedLoss, collapse_penalty, induced_di
                                       induced_moment_penalty, moment_stability_penalty,
                                       stability_scale)
 from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
-from mmace_fast.training.modelio import (atomic_write_text, backend, build_model, cutoff_of,
-                                         fill_model_config, has_weights, load_model,
-                                         load_state,
-                                         model_config_dict, read_model_json, save_model)
+from mmace_fast.model.io import (atomic_write_text, backend, build_model, cutoff_of,
+                                 fill_model_config, has_weights, load_model, load_state,
+                                 model_config_dict, predict, read_model_json, save_model)
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +38,6 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 # model evaluation on configurations (shared by the trainer, the CLI and tests)
 # --------------------------------------------------------------------------------------------
-def predict(model, configs: Sequence[Configuration], cutoff: float, *, stress: bool,
-            magforces: bool = True, training: bool = False, forces: bool = True) -> dict:
-    """Run ``model`` on one batch of ``configs``; returns the output dict (graph kept if
-    ``training``)."""
-    batch = backend().collate(list(configs), cutoff)
-    with torch.enable_grad():
-        out = model(batch, forces=forces, stress=stress, magforces=magforces,
-                    training=training)
-    if not training:
-        out = {k: v.detach() for k, v in out.items() if isinstance(v, torch.Tensor)}
-    return out
-
-
 def evaluate_configs(model, configs: Sequence[Configuration], cutoff: float, batch_size: int,
                      loss_fn: Optional[WeightedLoss] = None) -> dict:
     """MAE/RMSE (meV units) and mean loss of ``model`` over ``configs``."""

@@ -1,4 +1,6 @@
-"""Building, saving and loading models: ``model.pt`` (state_dict) + ``model.json`` (config).
+"""Building, saving, loading and evaluating models: ``model.pt`` (state_dict) + ``model.json``
+(config). Inference (the calculator, the comparison, the shipped models) uses this module; only
+training adds to it.
 
 A saved model directory holds
 
@@ -29,6 +31,7 @@ import pickle
 import platform
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Sequence
 
 import torch
 
@@ -288,3 +291,18 @@ def load_model(model_dir, dtype=torch.float64):
                                f"{CONFIG_NAME}: {str(exc).splitlines()[0]}") from None
     model.eval()
     return model, cfg, doc.get("metadata", {})
+
+
+def predict(model, configs: Sequence, cutoff: float, *, stress: bool,
+            magforces: bool = True, training: bool = False, forces: bool = True) -> dict:
+    """Run ``model`` on one batch of ``configs`` (:class:`mmace_fast.data.records.Configuration`);
+    returns the output dict of tensors (graph kept if ``training``)."""
+    batch = backend().collate(list(configs), cutoff)
+    with torch.enable_grad():
+        out = model(batch, forces=forces, stress=stress, magforces=magforces,
+                    training=training)
+    if not training:
+        out = {k: v.detach() for k, v in out.items() if isinstance(v, torch.Tensor)}
+    return out
+
+

@@ -1,0 +1,42 @@
+"""The rooms that must run without torch (mc/, baseline/, export/, the registry): every module
+of them imports, and a baseline is fitted and its Heisenberg model sampled, in a process where
+importing torch or e3nn fails loudly."""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_torch_free_rooms_never_import_torch():
+    rooms = ("mc", "baseline", "export")
+    modules = sorted({f"mmace_fast.{room}.{p.stem}" for room in rooms
+                      for p in (ROOT / "mmace_fast" / room).glob("*.py")
+                      if p.stem not in ("__init__", "__main__", "testing")}
+                     | {"mmace_fast.materials", "mmace_fast.prototypes", "mmace_fast.datasets",
+                        "mmace_fast.checks", "mmace_fast.conventions"})
+    code = textwrap.dedent(f"""
+        import importlib, sys
+        class Refuse:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "e3nn"):
+                    raise ImportError("torch-free room imported " + name)
+        sys.meta_path.insert(0, Refuse())
+        for name in {modules!r}:
+            importlib.import_module(name)
+        from mmace_fast.baseline import fit_material, to_spin_hamiltonian
+        from mmace_fast.mc.engine import MonteCarlo
+        from mmace_fast.mc.lattice import material_lattice
+        fit = fit_material("fe")
+        lat = material_lattice("bcc_Fe", 2, 2.866)
+        ham = to_spin_hamiltonian(fit.model, lat, moment_lengths=dict(fit.moments))
+        import numpy as np
+        MonteCarlo(ham, np.tile([0.0, 0.0, 1.0], (lat.n_sites, 1)), 500.0, seed=1).sample(5)
+        assert not any(m.split(".")[0] in ("torch", "e3nn") for m in sys.modules)
+        print("ok", len({modules!r}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().startswith("ok")
