@@ -26,9 +26,13 @@ class MMACECalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress",
                               "magforces"]
 
-    def __init__(self, model_dir=None, *, model=None, config=None, **kwargs):
+    def __init__(self, model_dir=None, *, model=None, config=None, nonmagnetic: bool = False,
+                 **kwargs):
         """Either a saved model directory, or ``model=`` an MMACE module with ``config=`` its
-        ModelConfig. The model runs in float64 on CPU."""
+        ModelConfig. The model runs in float64 on CPU. Atoms without initial magnetic moments
+        are refused (a magnetic model would silently see zero moments) unless
+        ``nonmagnetic=True``."""
+        self.nonmagnetic = bool(nonmagnetic)
         super().__init__(**kwargs)
         import torch
         from mmace_fast.model.io import cutoff_of, load_model, model_config_dict
@@ -55,6 +59,10 @@ class MMACECalculator(Calculator):
         if unknown:
             raise ValueError(f"atoms contain species {unknown} unknown to the model "
                              f"(knows {sorted(self.species)})")
+        if not atoms.has("initial_magmoms") and not self.nonmagnetic:
+            raise ValueError("atoms carry no initial magnetic moments: set them "
+                             "(atoms.set_initial_magnetic_moments, muB), or create the "
+                             "calculator with nonmagnetic=True to evaluate at zero moments")
         m = as_moment_vectors(atoms.get_initial_magnetic_moments(), len(atoms), "atoms")
         return Configuration(positions=atoms.get_positions(), cell=atoms.cell[:],
                              pbc=atoms.pbc, numbers=numbers, magmoms=m, source="atoms")

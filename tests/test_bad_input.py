@@ -237,3 +237,31 @@ def test_a_frozen_header_whose_shape_product_overflows_is_refused():
     data = head + b"\0" * ff._pad(len(head))
     with pytest.raises(ff.FrozenFormatError, match="does not fit the payload"):
         ff.decode(data, "crafted.mmace")
+
+
+def test_a_structure_without_moments_is_refused_unless_declared_nonmagnetic():
+    """A magnetic model asked for an energy without moments would silently use zeros."""
+    from ase.build import bulk
+
+    from mmace_fast.models import default_calculator, load_frozen
+    frozen = load_frozen("fe", "mc")
+    atoms = bulk("Fe", "bcc", a=2.866, cubic=True)
+    atoms.set_initial_magnetic_moments(None)       # ase.build sets 2.3 muB on Fe: remove them
+    with pytest.raises(ValueError, match="no magnetic moments given"):
+        frozen.energy(atoms)
+    with pytest.raises(ValueError, match="no magnetic moments given"):
+        frozen.energy(positions=atoms.positions, cell=atoms.cell[:], pbc=True,
+                      numbers=atoms.numbers)
+    e0 = frozen.energy(atoms, nonmagnetic=True)
+    atoms.set_initial_magnetic_moments([0.0, 0.0])
+    assert frozen.energy(atoms) == e0              # explicit zeros are a choice, not a default
+    atoms.set_initial_magnetic_moments([2.2, 2.2])
+    assert frozen.energy(atoms) < e0               # the ferromagnet is the lower state
+    bare = bulk("Fe", "bcc", a=2.866, cubic=True)
+    bare.set_initial_magnetic_moments(None)
+    bare.calc = default_calculator("fe", "mc")
+    with pytest.raises(ValueError, match="no initial magnetic moments"):
+        bare.get_potential_energy()
+    bare.calc = default_calculator("fe", "mc")
+    bare.calc.nonmagnetic = True
+    assert bare.get_potential_energy() == pytest.approx(e0, abs=1e-8)

@@ -78,18 +78,24 @@ class FrozenModel:
         return numbers
 
     def structure(self, atoms=None, *, positions=None, cell=None, pbc=None, numbers=None,
-                  magmoms=None) -> dict:
+                  magmoms=None, nonmagnetic: bool = False) -> dict:
         """Arrays of a structure from ``atoms`` (ASE; moments from the initial magnetic moments)
-        or from keyword arrays; keywords override the atoms' values."""
+        or from keyword arrays; keywords override the atoms' values. A structure without
+        moments is refused (a magnetic model would silently evaluate it at zero moments)
+        unless ``nonmagnetic=True`` says that zero moments are meant."""
         if atoms is not None:
             positions = atoms.get_positions() if positions is None else positions
             cell = atoms.cell[:] if cell is None else cell
             pbc = atoms.pbc if pbc is None else pbc
             numbers = atoms.get_atomic_numbers() if numbers is None else numbers
-            if magmoms is None:
+            if magmoms is None and atoms.has("initial_magmoms"):
                 magmoms = atoms.get_initial_magnetic_moments()
         if positions is None or numbers is None:
             raise ValueError("give atoms, or positions and numbers")
+        if magmoms is None and not nonmagnetic:
+            raise ValueError("no magnetic moments given: pass magmoms (muB per atom, [n] or "
+                             "[n, 3]; for ASE atoms set_initial_magnetic_moments), or "
+                             "nonmagnetic=True to evaluate at zero moments")
         positions = np.ascontiguousarray(positions, dtype=np.float64)
         n = len(positions)
         numbers = self.check_species(numbers)

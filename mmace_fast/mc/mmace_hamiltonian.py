@@ -54,8 +54,9 @@ class FrozenMMACEHamiltonian(CoreHamiltonian):
                  cache_edge_weights: bool = False,
                  moments=None):
         self.model = _as_model(model)
+        # without moments the zeros are placeholders: the MonteCarlo driver sets its own
         st = self.model.structure(positions=positions, cell=cell, pbc=pbc, numbers=numbers,
-                                  magmoms=moments)
+                                  magmoms=moments, nonmagnetic=moments is None)
         self.positions, self.cell, self.pbc = st["positions"], st["cell"], st["pbc"]
         self.numbers = st["numbers"]
         self.bond_tol = float(bond_tol)
