@@ -207,8 +207,8 @@ void FrozenMMACE::alloc_caches() {
     kappa_new_.assign(kBatch * nk, 0.0);
     w_batch_.assign(kBatch * max_pc, 0.0);
     w_new_.assign(kBatch * max_pc, 0.0);
-    xr_tmp_.assign(m.n_kappa() * max_pc, 0.0);
-    xr_tmp2_.assign(m.n_kappa() * max_pc, 0.0);
+    kappa_diff_.assign(kBatch * 2 * nk, 0.0);
+    xr_tmp_.assign(2 * m.n_kappa() * max_pc, 0.0);
     g_old_.assign(std::max<std::size_t>(max_g, 1), 0.0);
     g_new_.assign(std::max<std::size_t>(max_g, 1), 0.0);
     sc_scratch_.assign(std::max<std::size_t>(max_sc, 1), 0.0);
@@ -221,21 +221,14 @@ void FrozenMMACE::alloc_caches() {
     for (auto& lv : levels_) lv.set.init(n_);
 }
 
-void FrozenMMACE::refresh_pair_invariants(index_t k) {
+void FrozenMMACE::refresh_pair_invariants() {
     const FrozenModel& m = *model_;
     if (!m.pair_factorised()) return;
     const std::size_t nc = static_cast<std::size_t>(m.l_spin_max) + 1;
     pair_c_.resize(send_.size() * nc);
-    auto one = [&](std::size_t q, index_t j) {
-        m.pair_invariants(ys(out_recv_[q]), ys(j), pair_c_.data() + q * nc);
-    };
-    if (k < 0) {
-        for (index_t j = 0; j < n_; ++j)
-            for (index_t q = out_off_[j]; q < out_off_[j + 1]; ++q) one(q, j);
-        return;
-    }
-    for (index_t q = out_off_[k]; q < out_off_[k + 1]; ++q) one(q, k);
-    for (index_t e = recv_off_[k]; e < recv_off_[k + 1]; ++e) one(out_pos_[e], send_[e]);
+    for (index_t j = 0; j < n_; ++j)
+        for (index_t q = out_off_[j]; q < out_off_[j + 1]; ++q)
+            m.pair_invariants(ys(out_recv_[q]), ys(j), pair_c_.data() + q * nc);
 }
 
 NodeAttr FrozenMMACE::attr(index_t i) const {
@@ -303,7 +296,7 @@ void FrozenMMACE::refresh() {
         m.spin_features(species_[i], Vec3::load(spin(static_cast<index_t>(i))), &x_[i],
                         phi_.data() + i * m.n_mag, ys_.data() + i * m.n_spin_sh());
     for (std::size_t i = 0; i < n; ++i) m.embed(attr(static_cast<index_t>(i)), h_[0].data() + i * C_);
-    refresh_pair_invariants(-1);
+    refresh_pair_invariants();
     const std::size_t c = static_cast<std::size_t>(C_);
     const int nk = m.n_kappa();
     nb_attr_.resize(kNodeBatch);

@@ -42,12 +42,40 @@ const real_t* FrozenMMACE::sender_weights_rows(int t, const real_t* const* phis,
     return xs_all_.data();
 }
 
-// Edges (j -> i) incident to the moved site k, whose weights change: adds msg(new) - msg(old) to
-// the receivers' sums, n <= kBatch edges at a time. Sender side (the edges leaving k; x_old /
-// x_new = Xs_k before / after): kappa' = c_l(i, k) phi(i). Receiver side (the edges into k from
-// other senders; x = Xr_k): kappa = c_l(k, j) phi(j). Old weights from the weight cache when
-// there is one, new ones into the level's slots for accept().
-void FrozenMMACE::changed_messages(int t, index_t k, const index_t* edges, int n, bool sender_side,
+// inc_ (and their pair invariants after / before the move) for a move of site k, once per
+// proposal for every layer; the edges leaving k are read in out_edge_ order (contiguous rows of
+// out_recv_ / out_bond_), not through the scattered recv_ / send_ / bond_ of their edge ids.
+void FrozenMMACE::list_incident_edges(index_t k) {
+    const FrozenModel& m = *model_;
+    inc_.clear();
+    for (index_t q = out_off_[k]; q < out_off_[k + 1]; ++q)
+        inc_.push_back({out_edge_[q], q, out_recv_[q], k, out_bond_[q]});
+    n_inc_out_ = static_cast<int>(inc_.size());
+    for (index_t e = recv_off_[k]; e < recv_off_[k + 1]; ++e)
+        if (send_[e] != k) inc_.push_back({e, out_pos_[e], k, send_[e], bond_[e]});
+    if (!m.pair_factorised()) return;
+    const std::size_t nc = static_cast<std::size_t>(m.l_spin_max) + 1;
+    if (inc_c_.size() < 2 * inc_.size() * nc) inc_c_.resize(4 * inc_.size() * nc);
+    for (std::size_t r = 0; r < inc_.size(); ++r) {
+        // recomputed from the (L2-resident) spin harmonics rather than read from pair_c_,
+        // whose rows of the edges into k are scattered: the same operands, the same bits
+        const IncidentEdge& ie = inc_[r];
+        real_t* c = inc_c_.data() + 2 * r * nc;
+        m.pair_invariants(ie.i == k ? prop_ys_.data() : ys(ie.i),
+                          ie.j == k ? prop_ys_.data() : ys(ie.j), c);
+        m.pair_invariants(ys(ie.i), ys(ie.j), c + nc);
+    }
+}
+
+// Edges (j -> i) incident to the moved site k, whose weights change (rows of inc_): adds
+// msg(new) - msg(old) to the receivers' sums, n <= kBatch edges at a time. Sender side (the
+// edges leaving k; x_old / x_new = Xs_k before / after): kappa' = c_l(i, k) phi(i). Receiver
+// side (the edges into k from other senders; x_old / x_new = Xr_k, stacked as [x_new; x_old]
+// when they differ): kappa = c_l(k, j) phi(j). Old weights from the weight cache when there is
+// one, new ones into the level's slots for accept(). Where only the weights change (receiver
+// side, u_j and the edge attributes unchanged, no weight cache) the change is one message of
+// dw = R (kappa_new . x_new - kappa_old . x_old), a single product over [kappa_new | -kappa_old].
+void FrozenMMACE::changed_messages(int t, index_t k, const int* rows, int n, bool sender_side,
                                    const real_t* x_old, const real_t* x_new, Level& in,
                                    Level& out) {
     const FrozenModel& m = *model_;
@@ -57,25 +85,70 @@ void FrozenMMACE::changed_messages(int t, index_t k, const index_t* edges, int n
     const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * c;
     const int nk = sender_side ? m.n_kappa_s() : m.n_kappa();
     const bool wc = !w_cache_[t].empty();
+    const bool pf = m.pair_factorised();
+    const std::size_t nc = static_cast<std::size_t>(m.l_spin_max) + 1;
     const real_t* radial[kBatch] = {};
+    bool u_fixed = !sender_side && !wc && !m.soc;
     for (int r = 0; r < n; ++r) {
-        const index_t e = edges[r], i = recv_[e], j = send_[e];
-        const real_t* ys_i_new = i == k ? prop_ys_.data() : ys(i);
-        const real_t* ys_j_new = j == k ? prop_ys_.data() : ys(j);
+        const IncidentEdge& ie = inc_[rows[r]];
+        const index_t i = ie.i, j = ie.j;
         real_t* ko = kappa_batch_.data() + r * nk;
         real_t* kn = kappa_new_.data() + r * nk;
-        if (sender_side) {
-            m.edge_kappa_s(ys(i), phi(i), ys(j), ko);
-            m.edge_kappa_s(ys_i_new, i == k ? prop_phi_.data() : phi(i), ys_j_new, kn);
+        if (pf) {                            // invariants before / after the move
+            const real_t* far_old = sender_side ? phi(i) : phi(j);
+            const real_t* far_new = (sender_side ? i : j) == k ? prop_phi_.data() : far_old;
+            const real_t* c_new = inc_c_.data() + 2 * static_cast<std::size_t>(rows[r]) * nc;
+            m.kappa_from_invariants(c_new + nc, far_old, ko);
+            m.kappa_from_invariants(c_new, far_new, kn);
         } else {
-            m.edge_kappa(ys(i), phi(j), ys(j), ko);
-            m.edge_kappa(ys_i_new, j == k ? prop_phi_.data() : phi(j), ys_j_new, kn);
+            const real_t* ys_i_new = i == k ? prop_ys_.data() : ys(i);
+            const real_t* ys_j_new = j == k ? prop_ys_.data() : ys(j);
+            if (sender_side) {
+                m.edge_kappa_s(ys(i), phi(i), ys(j), ko);
+                m.edge_kappa_s(ys_i_new, i == k ? prop_phi_.data() : phi(i), ys_j_new, kn);
+            } else {
+                m.edge_kappa(ys(i), phi(j), ys(j), ko);
+                m.edge_kappa(ys_i_new, j == k ? prop_phi_.data() : phi(j), ys_j_new, kn);
+            }
         }
-        radial[r] = bond_r_[t].data() + static_cast<std::size_t>(bond_[e]) * pc;
+        radial[r] = bond_r_[t].data() + static_cast<std::size_t>(ie.b) * pc;
+        if (in.set.has(j, epoch_)) u_fixed = false;
+    }
+    if (u_fixed) {
+        real_t* kd = kappa_diff_.data();
+        const bool same_x = x_old == x_new;   // no centre spin: Xr_k does not move
+        const int nk2 = same_x ? nk : 2 * nk;
+        for (int r = 0; r < n; ++r) {
+            const real_t* ko = kappa_batch_.data() + r * nk;
+            const real_t* kn = kappa_new_.data() + r * nk;
+            real_t* row = kd + r * nk2;
+            if (same_x) {
+                for (int q = 0; q < nk; ++q) row[q] = kn[q] - ko[q];
+            } else {
+                for (int q = 0; q < nk; ++q) row[q] = kn[q];
+                for (int q = 0; q < nk; ++q) row[nk + q] = -ko[q];
+            }
+        }
+        real_t* dw = w_new_.data();
+        m.edge_weights_batch(t, n, kd, nk2, x_new, radial, dw);
+        const real_t* u[kBatch];
+        const real_t* g[kBatch];
+        const real_t* w[kBatch];
+        for (int r = 0; r < n; ++r) {
+            const IncidentEdge& ie = inc_[rows[r]];
+            g[r] = bond_g_[t].data() + static_cast<std::size_t>(ie.b) * Lm.tp.g_size;
+            u[r] = u_[t].data() + static_cast<std::size_t>(ie.j) * din;
+            w[r] = dw + r * pc;
+        }
+        // every receiver is k
+        real_t* acc = out.a.data() + static_cast<std::size_t>(out.set.slot[k]) * da;
+        Lm.tp.message_gather(n, u, g, w, acc, C_);
+        return;
     }
     const real_t* w_old[kBatch];
     if (wc) {
-        for (int r = 0; r < n; ++r) w_old[r] = cached_w(t, edges[r], pc);
+        for (int r = 0; r < n; ++r)
+            w_old[r] = w_cache_[t].data() + static_cast<std::size_t>(inc_[rows[r]].q) * pc;
     } else {
         m.edge_weights_batch(t, n, kappa_batch_.data(), nk, x_old, radial, w_batch_.data());
         for (int r = 0; r < n; ++r) w_old[r] = w_batch_.data() + r * pc;
@@ -83,20 +156,41 @@ void FrozenMMACE::changed_messages(int t, index_t k, const index_t* edges, int n
     real_t* w_new = w_new_.data();
     if (wc) {
         w_new = out.inc_w.data() + out.inc_edge.size() * pc;
-        out.inc_edge.insert(out.inc_edge.end(), edges, edges + n);
+        for (int r = 0; r < n; ++r) out.inc_edge.push_back(inc_[rows[r]].e);
     }
     m.edge_weights_batch(t, n, kappa_new_.data(), nk, x_new, radial, w_new);
-    for (int r = 0; r < n; ++r) {
-        const index_t e = edges[r], i = recv_[e], j = send_[e];
-        const real_t* g_old = edge_g(t, bond_[e], ys(i), ys(j), g_old_.data());
-        const real_t* g_new = edge_g(t, bond_[e], i == k ? prop_ys_.data() : ys(i),
-                                     j == k ? prop_ys_.data() : ys(j), g_new_.data());
-        const real_t* u_old = u_[t].data() + static_cast<std::size_t>(j) * din;
-        const real_t* u_new = in.set.has(j, epoch_)
-            ? in.u.data() + static_cast<std::size_t>(in.set.slot[j]) * din : u_old;
-        real_t* acc = out.a.data() + static_cast<std::size_t>(out.set.slot[i]) * da;
-        Lm.tp.message_diff(u_new, g_new, w_new + r * pc, u_old, g_old, w_old[r], C_, acc, nullptr);
+    if (m.soc) {                             // edge attributes per edge and spin state
+        for (int r = 0; r < n; ++r) {
+            const IncidentEdge& ie = inc_[rows[r]];
+            const index_t i = ie.i, j = ie.j;
+            const real_t* g_old = edge_g(t, ie.b, ys(i), ys(j), g_old_.data());
+            const real_t* g_new = edge_g(t, ie.b, i == k ? prop_ys_.data() : ys(i),
+                                         j == k ? prop_ys_.data() : ys(j), g_new_.data());
+            const real_t* u_old = u_[t].data() + static_cast<std::size_t>(j) * din;
+            const real_t* u_new = in.set.has(j, epoch_)
+                ? in.u.data() + static_cast<std::size_t>(in.set.slot[j]) * din : u_old;
+            real_t* acc = out.a.data() + static_cast<std::size_t>(out.set.slot[i]) * da;
+            Lm.tp.message_diff(u_new, g_new, w_new + r * pc, u_old, g_old, w_old[r], C_, acc, nullptr);
+        }
+        return;
     }
+    // bond-only edge attributes: all the differences of the batch in one call
+    const real_t* u[2 * kBatch];             // rows new, old, new, old, ...
+    const real_t* g[2 * kBatch];
+    const real_t* w[2 * kBatch];
+    real_t* acc[kBatch];
+    for (int r = 0; r < n; ++r) {
+        const IncidentEdge& ie = inc_[rows[r]];
+        const real_t* u_old = u_[t].data() + static_cast<std::size_t>(ie.j) * din;
+        u[2 * r] = in.set.has(ie.j, epoch_)
+            ? in.u.data() + static_cast<std::size_t>(in.set.slot[ie.j]) * din : u_old;
+        u[2 * r + 1] = u_old;
+        g[2 * r] = g[2 * r + 1] = bond_g_[t].data() + static_cast<std::size_t>(ie.b) * Lm.tp.g_size;
+        w[2 * r] = w_new + r * pc;
+        w[2 * r + 1] = w_old[r];
+        acc[r] = out.a.data() + static_cast<std::size_t>(out.set.slot[ie.i]) * da;
+    }
+    Lm.tp.message_diff_batch(n, u, g, w, acc, C_);
 }
 
 // The edges leaving sender j != k (slot si of the changed nodes) that do not end at k: unchanged
@@ -169,35 +263,48 @@ void FrozenMMACE::moved_site_messages(int t, index_t k, Level& in, Level& out) {
     const real_t* phis[2] = {phi(k), prop_phi_.data()};
     const real_t* xs_old = sender_weights_rows(t, phis, 2);
     const real_t* xs_new = xs_old + row;
-    for (index_t q0 = out_off_[k]; q0 < out_off_[k + 1]; q0 += kBatch) {
-        const int n = std::min<index_t>(kBatch, out_off_[k + 1] - q0);
-        changed_messages(t, k, out_edge_.data() + q0, n, true, xs_old, xs_new, in, out);
+    int rows[kBatch];
+    for (int r0 = 0; r0 < n_inc_out_; r0 += kBatch) {
+        const int n = std::min(kBatch, n_inc_out_ - r0);
+        for (int r = 0; r < n; ++r) rows[r] = r0 + r;
+        changed_messages(t, k, rows, n, true, xs_old, xs_new, in, out);
     }
 }
 
 // Edges j -> k from every other sender: only their weights change through phi(k) and c_l(k, j)
-// (and u_j where j's input changed too). Receiver side, Xr_k before / after the move.
+// (and u_j where j's input changed too). Receiver side, Xr_k before / after the move. Edges
+// whose u_j is unchanged and those whose u_j changed are batched apart (see changed_messages).
 void FrozenMMACE::into_k_messages(int t, index_t k, Level& in, Level& out) {
     const FrozenModel& m = *model_;
     const real_t* xr_old = m.global_weights(t);
     const real_t* xr_new = xr_old;
     if (m.centre_spin) {
-        m.receiver_weights(t, phi(k), xr_tmp_.data());
-        m.receiver_weights(t, prop_phi_.data(), xr_tmp2_.data());
-        xr_old = xr_tmp_.data();
-        xr_new = xr_tmp2_.data();
+        const std::size_t block = static_cast<std::size_t>(m.n_kappa()) * m.layers[t].n_paths * C_;
+        m.receiver_weights(t, prop_phi_.data(), xr_tmp_.data());
+        m.receiver_weights(t, phi(k), xr_tmp_.data() + block);
+        xr_new = xr_tmp_.data();
+        xr_old = xr_new + block;
     }
-    index_t batch[kBatch];
-    int nb = 0;
-    for (index_t e = recv_off_[k]; e < recv_off_[k + 1]; ++e) {
-        if (send_[e] == k) continue;                      // self-image: moved_site_messages
-        batch[nb++] = e;
-        if (nb == kBatch) {
-            changed_messages(t, k, batch, nb, false, xr_old, xr_new, in, out);
-            nb = 0;
+    int fixed[kBatch], moved[kBatch];        // rows of inc_: u_j unchanged / changed
+    int nf = 0, nm = 0;
+    const int n_inc = static_cast<int>(inc_.size());
+    for (int r = n_inc_out_; r < n_inc; ++r) {
+        if (in.set.has(inc_[r].j, epoch_)) {
+            moved[nm++] = r;
+            if (nm == kBatch) {
+                changed_messages(t, k, moved, nm, false, xr_old, xr_new, in, out);
+                nm = 0;
+            }
+        } else {
+            fixed[nf++] = r;
+            if (nf == kBatch) {
+                changed_messages(t, k, fixed, nf, false, xr_old, xr_new, in, out);
+                nf = 0;
+            }
         }
     }
-    if (nb > 0) changed_messages(t, k, batch, nb, false, xr_old, xr_new, in, out);
+    if (nf > 0) changed_messages(t, k, fixed, nf, false, xr_old, xr_new, in, out);
+    if (nm > 0) changed_messages(t, k, moved, nm, false, xr_old, xr_new, in, out);
 }
 
 real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
@@ -226,6 +333,7 @@ real_t FrozenMMACE::propose(index_t k, const Vec3& m_new) {
     l0.set.add(k, ep);
     ensure_level(0, 1);
     m.embed(at_new, l0.h.data());
+    list_incident_edges(k);
 
     real_t de_net = 0.0;
     for (int t = 0; t < L_; ++t) {
@@ -304,7 +412,12 @@ void FrozenMMACE::accept() {
     x_[k] = prop_x_;
     std::copy(prop_phi_.begin(), prop_phi_.end(), phi_.begin() + static_cast<std::size_t>(k) * m.n_mag);
     std::copy(prop_ys_.begin(), prop_ys_.end(), ys_.begin() + static_cast<std::size_t>(k) * m.n_spin_sh());
-    refresh_pair_invariants(k);
+    if (m.pair_factorised()) {               // the invariants of the edges incident to k
+        const std::size_t nc = static_cast<std::size_t>(m.l_spin_max) + 1;
+        for (std::size_t r = 0; r < inc_.size(); ++r)
+            std::copy(inc_c_.data() + 2 * r * nc, inc_c_.data() + (2 * r + 1) * nc,
+                      pair_c_.data() + static_cast<std::size_t>(inc_[r].q) * nc);
+    }
     for (int t = 0; t < L_; ++t) {
         const LayerModel& Lm = m.layers[t];
         const std::size_t din = Lm.d_in * c, da = Lm.d_a * c, dout = Lm.d_out * c;

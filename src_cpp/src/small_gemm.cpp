@@ -39,16 +39,22 @@ __attribute__((always_inline)) inline void tile(const real_t* x, std::size_t xs,
         }
 }
 
-// Every row of one column tile: tiles of 4 rows, then the 1-3 left.
+// Every row of one column tile: tiles of RB rows (8 when a row is a single vector, so that
+// eight independent FMA chains hide the latency; else 4), then 4, then the 1-3 left.
 template <class K>
 __attribute__((always_inline)) inline void tile_rows(const real_t* x, std::size_t xs, int n_rows,
                                                      int c_in, const real_t* w, int c_out,
                                                      real_t* y, std::size_t ys, bool acc,
                                                      const real_t* const* scale, int col) {
+    constexpr int RB = (K::nv == 1 && K::Simd::lanes == 8) ? 8 : 4;
     int r = 0;
     auto at = [&](int r0) __attribute__((always_inline)) { return scale ? scale + r0 : nullptr; };
-    for (; r + 4 <= n_rows; r += 4)
+    for (; r + RB <= n_rows; r += RB)
+        tile<K, RB>(x + r * xs, xs, c_in, w, c_out, y + r * ys, ys, acc, at(r), col);
+    if (RB > 4 && r + 4 <= n_rows) {
         tile<K, 4>(x + r * xs, xs, c_in, w, c_out, y + r * ys, ys, acc, at(r), col);
+        r += 4;
+    }
     switch (n_rows - r) {
         case 3: tile<K, 3>(x + r * xs, xs, c_in, w, c_out, y + r * ys, ys, acc, at(r), col); break;
         case 2: tile<K, 2>(x + r * xs, xs, c_in, w, c_out, y + r * ys, ys, acc, at(r), col); break;
@@ -67,6 +73,10 @@ void small_gemm_scaled(const real_t* x, std::size_t xs, int n_rows, int c_in, co
     int co = 0;
     for (; co + 16 <= c_out; co += 16)
         tile_rows<Chunk<simd::Wide, 2>>(x, xs, n_rows, c_in, w + co, c_out, y + co, ys, acc, scale, co);
+    if (co + 8 <= c_out) {                   // C = 8 (and the rest of 24, 40, ...): one vector
+        tile_rows<Chunk<simd::Wide, 1>>(x, xs, n_rows, c_in, w + co, c_out, y + co, ys, acc, scale, co);
+        co += 8;
+    }
     for (; co + 4 <= c_out; co += 4)
         tile_rows<Chunk<simd::Half, 1>>(x, xs, n_rows, c_in, w + co, c_out, y + co, ys, acc, scale, co);
     for (; co < c_out; ++co)

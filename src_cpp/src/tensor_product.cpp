@@ -90,10 +90,11 @@ namespace {
 
 // Messages of R edges for the channels of one chunk K (see evaluator_simd.hpp):
 //   acc_r[o][c] += sum over the terms of o of w_r[p][c] * sum_m u_r[in0 + m][c] g_r[g + m gs].
-// SHARED: every u_r is u_0 (edges of one sender), loaded once for all R edges. DIFF (R = 2):
-// acc_0 += message(u_0, g_0, w_0) - message(u_1, g_1, w_1). R NV accumulation chains per output
+// SHARED: every u_r is u_0 (edges of one sender), loaded once for all R edges. DIFF (R even):
+// acc_s += message(u_2s, g_2s, w_2s) - message(u_2s+1, g_2s+1, w_2s+1). GATHER: acc_0 += sum_r message(u_r,
+// g_r, w_r) (edges of one receiver, summed in registers). R NV accumulation chains per output
 // hide the FMA latency.
-template <class K, int R, bool SHARED, bool DIFF>
+template <class K, int R, bool SHARED, bool DIFF, bool GATHER = false>
 __attribute__((always_inline)) inline void tp_chunk(const TensorProduct& tp,
                                                     const real_t* const* u,
                                                     const real_t* const* g,
@@ -102,8 +103,8 @@ __attribute__((always_inline)) inline void tp_chunk(const TensorProduct& tp,
     using S = typename K::Simd;
     using V = typename K::V;
     constexpr int NV = K::nv, LN = S::lanes;
-    constexpr int RS = DIFF ? 1 : R;                       // output rows
-    static_assert(!DIFF || R == 2, "a difference has two edges");
+    constexpr int RS = GATHER ? 1 : DIFF ? R / 2 : R;      // output rows
+    static_assert(!DIFF || R % 2 == 0, "a difference has two edges");
     const TensorProduct::OutTerm* terms = tp.out_terms.data();
     const int* off = tp.out_off.data();
     for (int o = 0; o < tp.d_out; ++o) {
@@ -136,8 +137,12 @@ __attribute__((always_inline)) inline void tp_chunk(const TensorProduct& tp,
             for (int r = 0; r < R; ++r)
                 for (int v = 0; v < NV; ++v) {
                     const V x = S::load(w[r] + wrow + v * LN) * t[r][v];
-                    if (DIFF && r == 1)
-                        sum[0][v] -= x;
+                    if (DIFF && r % 2 == 1)
+                        sum[r / 2][v] -= x;
+                    else if (DIFF)
+                        sum[r / 2][v] += x;
+                    else if (GATHER)
+                        sum[0][v] += x;
                     else
                         sum[r][v] += x;
                 }
@@ -168,7 +173,61 @@ __attribute__((always_inline)) inline void tp_edges(const TensorProduct& tp, int
     if (r < n) step(std::integral_constant<int, 1>());
 }
 
+// n edges into one receiver in groups of 4, then 2 and 1, each group summed in registers.
+template <class K>
+__attribute__((always_inline)) inline void tp_gather(const TensorProduct& tp, int n,
+                                                     const real_t* const* u,
+                                                     const real_t* const* g,
+                                                     const real_t* const* w, real_t* acc,
+                                                     std::size_t cs, int c0) {
+    real_t* const a[1] = {acc};
+    int r = 0;
+    for (; r + 4 <= n; r += 4) tp_chunk<K, 4, false, false, true>(tp, u + r, g + r, w + r, a, cs, c0);
+    if (r + 2 <= n) {
+        tp_chunk<K, 2, false, false, true>(tp, u + r, g + r, w + r, a, cs, c0);
+        r += 2;
+    }
+    if (r < n) tp_chunk<K, 1, false, false, true>(tp, u + r, g + r, w + r, a, cs, c0);
+}
+
+// n edge differences (rows of u, g, w: new, old, new, old, ...) in groups of 4 (2 for chunks
+// of 32 channels), then 2 and 1.
+template <class K>
+__attribute__((always_inline)) inline void tp_diffs(const TensorProduct& tp, int n,
+                                                    const real_t* const* u,
+                                                    const real_t* const* g,
+                                                    const real_t* const* w, real_t* const* acc,
+                                                    std::size_t cs, int c0) {
+    constexpr int RB = K::nv >= 4 ? 2 : 4;
+    int r = 0;
+    for (; r + RB <= n; r += RB)
+        tp_chunk<K, 2 * RB, false, true>(tp, u + 2 * r, g + 2 * r, w + 2 * r, acc + r, cs, c0);
+    if (RB > 2 && r + 2 <= n) {
+        tp_chunk<K, 4, false, true>(tp, u + 2 * r, g + 2 * r, w + 2 * r, acc + r, cs, c0);
+        r += 2;
+    }
+    if (r < n) tp_chunk<K, 2, false, true>(tp, u + 2 * r, g + 2 * r, w + 2 * r, acc + r, cs, c0);
+}
+
 }  // namespace
+
+MMACE_KERNEL
+void TensorProduct::message_diff_batch(int n, const real_t* const* u, const real_t* const* g,
+                                       const real_t* const* w, real_t* const* acc, int c) const {
+    const std::size_t cs = static_cast<std::size_t>(c);
+    simd::for_channel_chunks(c, [&](auto k, int c0) __attribute__((always_inline)) {
+        tp_diffs<decltype(k)>(*this, n, u, g, w, acc, cs, c0);
+    });
+}
+
+MMACE_KERNEL
+void TensorProduct::message_gather(int n, const real_t* const* u, const real_t* const* g,
+                                   const real_t* const* w, real_t* acc, int c) const {
+    const std::size_t cs = static_cast<std::size_t>(c);
+    simd::for_channel_chunks(c, [&](auto k, int c0) __attribute__((always_inline)) {
+        tp_gather<decltype(k)>(*this, n, u, g, w, acc, cs, c0);
+    });
+}
 
 MMACE_KERNEL
 void TensorProduct::message(const real_t* u, const real_t* g, const real_t* w, int c,

@@ -124,7 +124,7 @@ private:
     // Message changes of layer t (see propose), added into the receivers' slots of `out`:
     const real_t* sender_weights_rows(int t, const real_t* const* phis, int n);
     void unchanged_messages(int t, index_t k, std::size_t si, Level& in, Level& out);
-    void changed_messages(int t, index_t k, const index_t* edges, int n, bool sender_side,
+    void changed_messages(int t, index_t k, const int* rows, int n, bool sender_side,
                           const real_t* x_old, const real_t* x_new, Level& in, Level& out);
     void moved_site_messages(int t, index_t k, Level& in, Level& out);
     void into_k_messages(int t, index_t k, Level& in, Level& out);
@@ -141,7 +141,7 @@ private:
     // pair invariants c_l(i, j) of out_edge_[q] [n_edges][Ls + 1] (models whose edge kappa
     // factorise, see FrozenModel::pair_factorised; else empty), kept current on accept()
     std::vector<real_t> pair_c_;
-    void refresh_pair_invariants(index_t k);   // the edges incident to k (k < 0: all)
+    void refresh_pair_invariants();          // every edge
     std::size_t n_bonds_ = 0;
     std::vector<real_t> bond_vec_;           // [n_bonds][3]
     std::vector<real_t> bond_y_;             // [n_bonds][d_sh] (SOC)
@@ -165,12 +165,26 @@ private:
     real_t prop_x_ = 0;
     std::vector<real_t> prop_phi_, prop_ys_;
     std::vector<Level> levels_;              // L + 1 levels
+    // The edges incident to the moved site of the pending proposal, listed once per propose():
+    // the edges leaving k (self-images included) in out_edge_ order, then the edges into k
+    // from other senders. e: edge, q: its position in out_edge_, i / j: receiver / sender,
+    // b: bond. With pair-factorised kappa, inc_c_ [row][2][Ls + 1] holds their pair invariants
+    // after and before the move; the first are copied into pair_c_ (at q) by accept().
+    struct IncidentEdge { index_t e, q, i, j, b; };
+    std::vector<IncidentEdge> inc_;
+    std::vector<real_t> inc_c_;
+    int n_inc_out_ = 0;                      // rows [0, n_inc_out_) leave k
+    void list_incident_edges(index_t k);
     static constexpr int kBatch = 8;         // edges whose weights are computed together
     static constexpr std::size_t kNodeBatch = 128;   // nodes per batched update in refresh()
     static constexpr std::size_t kNodeChunk = 32;    // nodes per pass of node_updates()
     // work buffers
     std::vector<real_t> kappa_batch_, kappa_new_, w_batch_, w_new_;   // kBatch rows
-    std::vector<real_t> xr_tmp_, xr_tmp2_, g_old_, g_new_, sc_scratch_, skip_tmp_;
+    std::vector<real_t> kappa_diff_;         // [kBatch][2 n_kappa] rows [kappa_new | -kappa_old]
+    // receiver-side spin weights: [n_kappa][P][C] in refresh(); in a proposal Xr_k after and
+    // before the move, stacked [2][n_kappa][P][C] (weight changes as one product)
+    std::vector<real_t> xr_tmp_;
+    std::vector<real_t> g_old_, g_new_, sc_scratch_, skip_tmp_;
     std::vector<real_t> xs_all_, phi_rows_;  // sender-side spin weights of a level's nodes
     std::vector<real_t> nb_alin_, nb_sc_, nb_h_, nb_mlp_, nb_e_;
     std::vector<NodeAttr> nb_attr_;

@@ -29,6 +29,13 @@ struct TensorProduct {
     // acc += message(u1, g, w1) - message(u0, g0, w0) (an edge whose weights changed)
     void message_diff(const real_t* u1, const real_t* g1, const real_t* w1, const real_t* u0,
                       const real_t* g0, const real_t* w0, int c, real_t* acc, real_t* tmp) const;
+    // n edges whose weights changed: acc[r] += message(u[2r], g[2r], w[2r]) - message(u[2r+1],
+    // g[2r+1], w[2r+1]) for r < n (rows new, old, new, old, ...)
+    void message_diff_batch(int n, const real_t* const* u, const real_t* const* g,
+                            const real_t* const* w, real_t* const* acc, int c) const;
+    // n edges into one receiver: acc += sum_{r < n} message(u[r], g[r], w[r])
+    void message_gather(int n, const real_t* const* u, const real_t* const* g,
+                        const real_t* const* w, real_t* acc, int c) const;
     // n edges of one sender (the same u): acc[r] += message(u, g[r], w[r]) for r < n
     void message_shared(const real_t* u, int n, const real_t* const* g, const real_t* const* w,
                         real_t* const* acc, int c) const;
