@@ -265,3 +265,16 @@ def test_a_structure_without_moments_is_refused_unless_declared_nonmagnetic():
     bare.calc = default_calculator("fe", "mc")
     bare.calc.nonmagnetic = True
     assert bare.get_potential_energy() == pytest.approx(e0, abs=1e-8)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["tc", "--model", "sc-nn", "--sizes", "4", "--tmin", "2", "--tmax", "1"],
+     "at least two distinct positive sizes"),
+    (["tc", "--model", "sc-nn", "--sizes", "3", "4", "--tmin", "2", "--tmax", "1"], "bracket"),
+    (["scan", "--model", "sc-nn", "--sizes", "3", "--tmin", "-1", "--tmax", "1", "--nt", "2"],
+     "temperature"),
+])
+def test_cli_settings_no_run_can_have_exit_2_with_the_reason(argv, match, capsys, caplog):
+    from mmace_fast.mc import cli
+    assert cli.main(argv) == 2
+    assert match in caplog.text and capsys.readouterr().out == ""

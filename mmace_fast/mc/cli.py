@@ -137,6 +137,9 @@ def main(argv=None):
         log.error("mmace-mc %s: %s\n(use another --out, or the parameters of the run that "
                   "wrote it)", args.cmd, exc)
         return 2
+    except ValueError as exc:          # settings no run can have (ProtocolError included)
+        log.error("mmace-mc %s: %s", args.cmd, exc)
+        return 2
 
 
 def _run(args) -> int:
