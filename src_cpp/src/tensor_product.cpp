@@ -154,59 +154,43 @@ __attribute__((always_inline)) inline void tp_chunk(const TensorProduct& tp,
     }
 }
 
-// n edges in groups of R (4 for chunks of up to 16 channels, 2 for 32), then 2 and 1.
-template <class K, bool SHARED>
-__attribute__((always_inline)) inline void tp_edges(const TensorProduct& tp, int n,
-                                                    const real_t* const* u,
-                                                    const real_t* const* g,
-                                                    const real_t* const* w, real_t* const* acc,
-                                                    std::size_t cs, int c0) {
-    constexpr int RB = K::nv >= 4 ? 2 : 4;
+// f(integral_constant<int, R>, r) over the rows [0, n) in groups of R = RB (4 or 2), then 2,
+// then 1: the register-blocked row loops of every batched message kernel.
+template <int RB, class F>
+__attribute__((always_inline)) inline void in_groups(int n, F&& f) {
     int r = 0;
-    auto step = [&](auto rr) __attribute__((always_inline)) {
-        constexpr int RR = decltype(rr)::value;
-        tp_chunk<K, RR, SHARED, false>(tp, SHARED ? u : u + r, g + r, w + r, acc + r, cs, c0);
-        r += RR;
-    };
-    for (; r + RB <= n;) step(std::integral_constant<int, RB>());
-    if (RB > 2 && r + 2 <= n) step(std::integral_constant<int, 2>());
-    if (r < n) step(std::integral_constant<int, 1>());
-}
-
-// n edges into one receiver in groups of 4, then 2 and 1, each group summed in registers.
-template <class K>
-__attribute__((always_inline)) inline void tp_gather(const TensorProduct& tp, int n,
-                                                     const real_t* const* u,
-                                                     const real_t* const* g,
-                                                     const real_t* const* w, real_t* acc,
-                                                     std::size_t cs, int c0) {
-    real_t* const a[1] = {acc};
-    int r = 0;
-    for (; r + 4 <= n; r += 4) tp_chunk<K, 4, false, false, true>(tp, u + r, g + r, w + r, a, cs, c0);
-    if (r + 2 <= n) {
-        tp_chunk<K, 2, false, false, true>(tp, u + r, g + r, w + r, a, cs, c0);
-        r += 2;
-    }
-    if (r < n) tp_chunk<K, 1, false, false, true>(tp, u + r, g + r, w + r, a, cs, c0);
-}
-
-// n edge differences (rows of u, g, w: new, old, new, old, ...) in groups of 4 (2 for chunks
-// of 32 channels), then 2 and 1.
-template <class K>
-__attribute__((always_inline)) inline void tp_diffs(const TensorProduct& tp, int n,
-                                                    const real_t* const* u,
-                                                    const real_t* const* g,
-                                                    const real_t* const* w, real_t* const* acc,
-                                                    std::size_t cs, int c0) {
-    constexpr int RB = K::nv >= 4 ? 2 : 4;
-    int r = 0;
-    for (; r + RB <= n; r += RB)
-        tp_chunk<K, 2 * RB, false, true>(tp, u + 2 * r, g + 2 * r, w + 2 * r, acc + r, cs, c0);
+    for (; r + RB <= n; r += RB) f(std::integral_constant<int, RB>(), r);
     if (RB > 2 && r + 2 <= n) {
-        tp_chunk<K, 4, false, true>(tp, u + 2 * r, g + 2 * r, w + 2 * r, acc + r, cs, c0);
+        f(std::integral_constant<int, 2>(), r);
         r += 2;
     }
-    if (r < n) tp_chunk<K, 2, false, true>(tp, u + 2 * r, g + 2 * r, w + 2 * r, acc + r, cs, c0);
+    if (r < n) f(std::integral_constant<int, 1>(), r);
+}
+
+// How a batch of n edges is combined (tp_batch):
+//   Shared  every edge has the one sender feature u[0], acc[r] += msg_r;
+//   Diffs   rows (new, old) per edge: acc[r] += msg(new) - msg(old), 2n rows of u, g, w;
+//   Gather  every edge ends at one receiver: acc[0] += sum_r msg_r, summed in registers.
+enum class Batch { Shared, Diffs, Gather };
+
+// n edges of one channel chunk K, in groups of 4 (2 for chunks of 32 channels; Gather: 4).
+template <class K, Batch B>
+__attribute__((always_inline)) inline void tp_batch(const TensorProduct& tp, int n,
+                                                    const real_t* const* u,
+                                                    const real_t* const* g,
+                                                    const real_t* const* w, real_t* const* acc,
+                                                    std::size_t cs, int c0) {
+    constexpr int RB = (B != Batch::Gather && K::nv >= 4) ? 2 : 4;
+    in_groups<RB>(n, [&](auto rr, int r) __attribute__((always_inline)) {
+        constexpr int R = decltype(rr)::value;
+        if constexpr (B == Batch::Shared)
+            tp_chunk<K, R, true, false>(tp, u, g + r, w + r, acc + r, cs, c0);
+        else if constexpr (B == Batch::Diffs)
+            tp_chunk<K, 2 * R, false, true>(tp, u + 2 * r, g + 2 * r, w + 2 * r, acc + r, cs,
+                                            c0);
+        else
+            tp_chunk<K, R, false, false, true>(tp, u + r, g + r, w + r, acc, cs, c0);
+    });
 }
 
 }  // namespace
@@ -216,7 +200,7 @@ void TensorProduct::message_diff_batch(int n, const real_t* const* u, const real
                                        const real_t* const* w, real_t* const* acc, int c) const {
     const std::size_t cs = static_cast<std::size_t>(c);
     simd::for_channel_chunks(c, [&](auto k, int c0) __attribute__((always_inline)) {
-        tp_diffs<decltype(k)>(*this, n, u, g, w, acc, cs, c0);
+        tp_batch<decltype(k), Batch::Diffs>(*this, n, u, g, w, acc, cs, c0);
     });
 }
 
@@ -224,8 +208,9 @@ MMACE_KERNEL
 void TensorProduct::message_gather(int n, const real_t* const* u, const real_t* const* g,
                                    const real_t* const* w, real_t* acc, int c) const {
     const std::size_t cs = static_cast<std::size_t>(c);
+    real_t* const a[1] = {acc};
     simd::for_channel_chunks(c, [&](auto k, int c0) __attribute__((always_inline)) {
-        tp_gather<decltype(k)>(*this, n, u, g, w, acc, cs, c0);
+        tp_batch<decltype(k), Batch::Gather>(*this, n, u, g, w, a, cs, c0);
     });
 }
 
@@ -257,7 +242,7 @@ void TensorProduct::message_shared(const real_t* u, int n, const real_t* const* 
                                    const real_t* const* w, real_t* const* acc, int c) const {
     const std::size_t cs = static_cast<std::size_t>(c);
     simd::for_channel_chunks(c, [&](auto k, int c0) __attribute__((always_inline)) {
-        tp_edges<decltype(k), true>(*this, n, &u, g, w, acc, cs, c0);
+        tp_batch<decltype(k), Batch::Shared>(*this, n, &u, g, w, acc, cs, c0);
     });
 }
 
