@@ -3,6 +3,7 @@ against the simple cubic Heisenberg ferromagnet, kTc/J = 1.44293 (Chen, Ferrenbe
 1993), and its bookkeeping: resumption from its checkpoints, refusal of a changed request."""
 import json
 
+import numpy as np
 import pytest
 
 from mmace_fast.conventions import KB_EV_PER_K
@@ -194,3 +195,17 @@ def test_a_u4_dip_on_the_largest_size_flags_a_first_order_transition():
     # a dip on unreliable grid points (outside the sampled range) is no evidence
     curves.reliable[u4 < U4_FIRST_ORDER] = False
     assert _first_order(curves, 6) is None
+
+
+def test_a_window_without_a_crossing_moves_towards_tc():
+    """Ordered curves (larger more ordered) move up, disordered ones (both near 4/9, as in the
+    CrN Heisenberg windows above its first-order T_N) move down whatever their order, and a
+    first-order dip keeps the window where it is."""
+    from mmace_fast.mc.protocol import recentre_side
+
+    t = np.linspace(0.0, 1.0, 9)
+    assert recentre_side(0.62 - 0.02 * t, 0.65 - 0.02 * t) == "up"
+    assert recentre_side(0.55 - 0.05 * t, 0.52 - 0.06 * t) == "down"
+    # disordered windows: the larger size's U4 above the smaller's must not send it up
+    assert recentre_side(0.40 + 0.03 * t, 0.44 + 0.007 * t) == "down"
+    assert recentre_side(0.62 - 0.3 * t, 0.6 - 0.9 * t) == "stay"

@@ -13,8 +13,9 @@ the Monte Carlo settings and a :class:`TcProtocol`:
    acceptance roughly erfc(kappa sqrt(c) / 2) for a specific heat c per site in k_B). Sizes
    run in increasing order; each larger size centres on the U4 crossing of the previous pair,
    and when its curve does not cross the next smaller one inside the window, the windows of
-   both move by the larger's width towards the side where Tc must lie (at most
-   ``MAX_RECENTRE`` times).
+   both move by the larger's width towards the side where Tc must lie (``recentre_side``:
+   down when both are disordered, U4 < 1/2; not at all when U4 dips as at a first-order
+   transition; at most ``MAX_RECENTRE`` times).
 3. **Stopping rule, per size.** Production in chunks until every slot's series is at least
    ``MIN_SAMPLES_PER_TAU`` tau_int long (tau of E and of |order parameter|) and the largest U4
    error over the middle half of the slots is <= ``target_u4_err`` (``stop = "converged"``), or ``max_prod``
@@ -406,9 +407,25 @@ def _recentre(small: ParallelTempering, big: ParallelTempering, stag: bool,
     ok = a.reliable & b.reliable
     if not ok.any():
         return None
-    above = float(np.mean(b.values["u4_m"][ok] - a.values["u4_m"][ok])) > 0
+    side = recentre_side(a.values["u4_m"][ok], b.values["u4_m"][ok])
+    if side == "stay":
+        return None
     centre = float(np.sqrt(t[0] * t[-1]))
-    return centre + width if above else max(centre - width, 0.5 * centre)
+    return centre + width if side == "up" else max(centre - width, 0.5 * centre)
+
+
+def recentre_side(u4_small, u4_big) -> str:
+    """Where Tc lies from the U4 curves [G] of two sizes that do not cross on a window:
+    "stay" when either dips below U4_FIRST_ORDER (a first-order transition is inside: its
+    curves need not cross), "down" when both stay below U4_CROSS_MIN everywhere (disordered:
+    the window is above Tc), else "up" when the larger lattice is more ordered on average (Tc
+    above the window) and "down" when it is less."""
+    u4_small, u4_big = np.asarray(u4_small, float), np.asarray(u4_big, float)
+    if min(u4_small.min(), u4_big.min()) < U4_FIRST_ORDER:
+        return "stay"
+    if max(u4_small.max(), u4_big.max()) < U4_CROSS_MIN:
+        return "down"
+    return "up" if float(np.mean(u4_big - u4_small)) > 0 else "down"
 
 
 def _extrapolate(pairs: list) -> Optional[dict]:
