@@ -278,3 +278,17 @@ def test_cli_settings_no_run_can_have_exit_2_with_the_reason(argv, match, capsys
     from mmace_fast.mc import cli
     assert cli.main(argv) == 2
     assert match in caplog.text and capsys.readouterr().out == ""
+
+
+def test_empty_atoms_are_refused_by_both_evaluators():
+    from ase import Atoms
+
+    from mmace_fast.models import default_calculator, load_frozen
+    empty = Atoms(cell=2.8 * np.eye(3), pbc=True)
+    empty.set_initial_magnetic_moments([])
+    empty.calc = default_calculator("fe", "mc")
+    with pytest.raises(DataError, match="no atoms"):
+        empty.get_potential_energy()
+    with pytest.raises(ValueError, match=r"expected \(n, 3\) with n >= 1"):
+        load_frozen("fe", "mc").energy(positions=np.zeros((0, 3)), cell=2.8 * np.eye(3),
+                                       pbc=True, numbers=[], magmoms=np.zeros((0, 3)))
