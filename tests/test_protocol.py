@@ -209,14 +209,3 @@ def test_a_window_without_a_crossing_moves_towards_tc():
     # disordered windows: the larger size's U4 above the smaller's must not send it up
     assert recentre_side(0.40 + 0.03 * t, 0.44 + 0.007 * t) == "down"
     assert recentre_side(0.62 - 0.3 * t, 0.6 - 0.9 * t) == "stay"
-
-
-def test_a_reversed_window_move_bisects():
-    """Windows at 784 K (larger size more ordered: up) and 884 K (both disordered: down) each
-    miss a crossing near 835 K: the third window is centred between them, not back at 784."""
-    from mmace_fast.mc.protocol import bisect_reversal
-
-    assert bisect_reversal(784.0, 884.0, []) == 884.0
-    up = [{"from": 784.0, "to": 884.0}]
-    assert bisect_reversal(884.0, 784.0, up) == pytest.approx(834.0)
-    assert bisect_reversal(884.0, 984.0, up) == 984.0             # same direction: full step

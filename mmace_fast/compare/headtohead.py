@@ -309,7 +309,7 @@ def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
 # =========================================================================== thermo
 #: version of the thermo stage's procedure and result layout: part of the benchmark's cache key,
 #: so a cached stage of another procedure is recomputed, never reported as this one's
-THERMO_VERSION = 4
+THERMO_VERSION = 3
 
 #: effort of the Tc protocol (:class:`mmace_fast.mc.protocol.TcProtocol` fields but the bracket
 #: and threads) per mode and model family; mMACE per material. mMACE sizes are even (CrN's

@@ -15,8 +15,7 @@ the Monte Carlo settings and a :class:`TcProtocol`:
    and when its curve does not cross the next smaller one inside the window, the windows of
    both move by the larger's width towards the side where Tc must lie (``recentre_side``:
    down when both are disordered, U4 < 1/2; not at all when U4 dips as at a first-order
-   transition; a move that reverses the previous one goes half way, ``bisect_reversal``; at
-   most ``MAX_RECENTRE`` times).
+   transition; at most ``MAX_RECENTRE`` times).
 3. **Stopping rule, per size.** Production in chunks until every slot's series is at least
    ``MIN_SAMPLES_PER_TAU`` tau_int long (tau of E and of |order parameter|) and the largest U4
    error over the middle half of the slots is <= ``target_u4_err`` (``stop = "converged"``), or ``max_prod``
@@ -415,16 +414,6 @@ def _recentre(small: ParallelTempering, big: ParallelTempering, stag: bool,
     return centre + width if side == "up" else max(centre - width, 0.5 * centre)
 
 
-def bisect_reversal(centre: float, target: float, moves: list) -> float:
-    """The next window centre (K) of a size whose windows moved ``moves`` ([{from, to}],
-    oldest first) and now want to go from ``centre`` to ``target``: when that reverses the
-    last move, Tc lies between the last two windows, so the centre is their midpoint instead
-    (a ping-pong between two windows that each miss the crossing is a bisection)."""
-    if moves and (target - centre) * (moves[-1]["to"] - moves[-1]["from"]) < 0:
-        return 0.5 * (centre + moves[-1]["from"])
-    return target
-
-
 def recentre_side(u4_small, u4_big) -> str:
     """Where Tc lies from the U4 curves [G] of two sizes that do not cross on a window:
     "stay" when either dips below U4_FIRST_ORDER (a first-order transition is inside: its
@@ -501,7 +490,6 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
             moved = _recentre(prev_pt, pt, stag, protocol)
             if moved is None or attempt == MAX_RECENTRE:
                 break
-            moved = bisect_reversal(c_next, moved, [s for s in shifts if s["L"] == L])
             shifts.append({"L": L, "from": c_next, "to": moved, "why": "no crossing with "
                            f"L={protocol.sizes[i - 1]} in the window"})
             log.info("L=%d: no U4 crossing with L=%d in %.1f-%.1f K: both windows moved to "
