@@ -450,12 +450,18 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None, names=No
                               norm=moment if fam == "mmace" else 1.0)
             out["order_checks"][fam] = chk
             orders[fam] = chk["preferred"]
+    models, notes = {}, {}
+    for fam in ("classical", "mmace"):            # one build per family: one surrogate
+        wanted = [n for n in names if n.startswith("mmace") == (fam == "mmace")]
+        if wanted:
+            built, why = thermo.tc_models(material, wanted, fit, frozen, moment,
+                                          sampler=sampler, order=orders[fam])
+            models.update(built)
+            notes.update(why)
     for name in names:
         fam = "mmace" if name.startswith("mmace") else "classical"
         order = orders[fam]
         kind = KIND_OF[name]
-        models, notes = thermo.tc_models(material, [name], fit, frozen, moment, sampler=sampler,
-                                         order=order)
         if name not in models:
             out["models"][kind] = {"name": name, "kind": kind, "order": order, "tc_K": None,
                                    "reason": notes[name]}
@@ -473,7 +479,7 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None, names=No
             log.exception("%s %s failed", material, kind)
             r = {"name": ms.name, "kind": kind, "order": order, "tc_K": None,
                  "reason": f"failed: {exc}"}
-        if "surrogate" in notes:
+        if fam == "mmace" and "surrogate" in notes:
             r["surrogate"] = notes["surrogate"]
         out["models"][kind] = r
     out["wall_s"] = time.perf_counter() - t0
