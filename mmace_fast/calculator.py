@@ -6,11 +6,17 @@
     atoms.get_potential_energy(); atoms.get_forces(); atoms.get_stress()
     atoms.calc.get_property("magforces", atoms) # -dE/dm, [n, 3] eV/muB
 
-Properties: ``energy`` / ``free_energy`` (eV), ``energies`` (site energies, eV), ``forces``
+    atoms.calc = CommitteeCalculator("mmace_fast/models/fe_mc/committee")
+    atoms.get_forces()                           # committee mean
+    atoms.calc.results["forces_std"]             # recalibrated committee spread, [n, 3] eV/A
+
+Properties of both: ``energy`` / ``free_energy`` (eV), ``energies`` (site energies, eV), ``forces``
 (eV/A), ``stress`` (eV/A^3, ASE sign = positive tensile, Voigt order xx yy zz yz xz xy; only
 for fully periodic cells) and ``magforces`` (-dE/dm, eV/muB). Moments are read from
 ``atoms.get_initial_magnetic_moments()``; changing them triggers a recalculation (ASE compares
-``initial_magmoms`` in ``check_state``).
+``initial_magmoms`` in ``check_state``). The committee calculator returns the committee mean
+of each property and adds ``<property>_std`` (the spread over members, recalibrated by the
+committee's factors; ``energies_std`` raw) and ``energy_members`` [K] eV.
 """
 from __future__ import annotations
 
@@ -20,6 +26,23 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from mmace_fast.data.records import Configuration, as_moment_vectors
 from mmace_fast.export.domain import DomainWatch, TrainingDomain
+
+
+def atoms_configuration(atoms, species: set, nonmagnetic: bool) -> Configuration:
+    """The Configuration a model sees for ``atoms``; refuses species outside ``species`` (when
+    known) and atoms without initial moments unless ``nonmagnetic``."""
+    numbers = atoms.get_atomic_numbers()
+    unknown = sorted(set(int(z) for z in numbers) - species) if species else []
+    if unknown:
+        raise ValueError(f"atoms contain species {unknown} unknown to the model "
+                         f"(knows {sorted(species)})")
+    if not atoms.has("initial_magmoms") and not nonmagnetic:
+        raise ValueError("atoms carry no initial magnetic moments: set them "
+                         "(atoms.set_initial_magnetic_moments, muB), or create the "
+                         "calculator with nonmagnetic=True to evaluate at zero moments")
+    m = as_moment_vectors(atoms.get_initial_magnetic_moments(), len(atoms), "atoms")
+    return Configuration(positions=atoms.get_positions(), cell=atoms.cell[:], pbc=atoms.pbc,
+                         numbers=numbers, magmoms=m, source="atoms")
 
 
 class MMACECalculator(Calculator):
@@ -54,18 +77,7 @@ class MMACECalculator(Calculator):
                                  f"mMACE {model_dir or 'model'}")
 
     def _configuration(self, atoms) -> Configuration:
-        numbers = atoms.get_atomic_numbers()
-        unknown = sorted(set(int(z) for z in numbers) - self.species) if self.species else []
-        if unknown:
-            raise ValueError(f"atoms contain species {unknown} unknown to the model "
-                             f"(knows {sorted(self.species)})")
-        if not atoms.has("initial_magmoms") and not self.nonmagnetic:
-            raise ValueError("atoms carry no initial magnetic moments: set them "
-                             "(atoms.set_initial_magnetic_moments, muB), or create the "
-                             "calculator with nonmagnetic=True to evaluate at zero moments")
-        m = as_moment_vectors(atoms.get_initial_magnetic_moments(), len(atoms), "atoms")
-        return Configuration(positions=atoms.get_positions(), cell=atoms.cell[:],
-                             pbc=atoms.pbc, numbers=numbers, magmoms=m, source="atoms")
+        return atoms_configuration(atoms, self.species, self.nonmagnetic)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         """Energies only when only energies are asked for (about 3x cheaper); otherwise all
@@ -89,3 +101,40 @@ class MMACECalculator(Calculator):
             self.results["magforces"] = out["magforces"].numpy().copy()
             if periodic:
                 self.results["stress"] = full_3x3_to_voigt_6_stress(out["stress"][0].numpy())
+
+
+class CommitteeCalculator(Calculator):
+    """ASE calculator of a committee directory (:mod:`mmace_fast.export.committee`): the
+    committee mean of every property, and its spread as ``<property>_std``."""
+    implemented_properties = MMACECalculator.implemented_properties
+
+    def __init__(self, directory=None, *, committee=None, nonmagnetic: bool = False, **kwargs):
+        self.nonmagnetic = bool(nonmagnetic)
+        super().__init__(**kwargs)
+        from mmace_fast.model.committee import Committee
+        if (directory is None) == (committee is None):
+            raise ValueError("give either a committee directory or committee=")
+        self.committee = committee if committee is not None else Committee.load(directory)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        periodic = bool(np.all(self.atoms.pbc))
+        if "stress" in properties and not periodic:
+            raise PropertyNotImplementedError("stress needs a cell periodic in all directions")
+        derivatives = any(p in properties for p in ("forces", "stress", "magforces"))
+        conf = atoms_configuration(self.atoms, set(self.committee.species), self.nonmagnetic)
+        per = self.committee.predict([conf], derivatives=derivatives, stress=periodic)
+        stats = self.committee.summarise(per)
+        energy = float(stats["energy"][0])
+        self.results = {"energy": energy, "free_energy": energy,
+                        "energy_std": float(stats["energy_std"][0]),
+                        "energy_members": per["energy"][:, 0].copy(),
+                        "energies": stats["site_energies"], "energies_std":
+                        stats["site_energies_std"]}
+        if derivatives:
+            for key in ("forces", "magforces"):
+                self.results[key] = stats[key]
+                self.results[key + "_std"] = stats[key + "_std"]
+            if periodic:
+                self.results["stress"] = full_3x3_to_voigt_6_stress(stats["stress"][0])
+                self.results["stress_std"] = full_3x3_to_voigt_6_stress(stats["stress_std"][0])

@@ -5,6 +5,7 @@
     calc = default_calculator("crn")                       # an ASE calculator
     frozen = load_frozen("fe")                             # C++ evaluator, no torch
     frozen = load_frozen("fe", grade="mc")                 # the Monte Carlo grade model
+    committee = load_committee("fe")                       # its committee (mean and spread)
 
 Grades: "accurate" (the default; ``models/<material>/``) and "mc" (``models/<material>_mc/``,
 where one is shipped): a cheaper architecture trained on the same data with the same recipe,
@@ -109,6 +110,33 @@ def load_frozen(material: str, grade: str = "accurate"):
     model = FrozenModel.load(frozen_path(material, grade))
     model.set_domain(training_domain(material, grade))
     return model
+
+
+#: a committee of a shipped model lives in models/<material><grade suffix>/committee/
+COMMITTEE_NAME = "committee"
+
+
+def committee_dir(material: str, grade: str = "mc") -> Path:
+    """Directory of the shipped committee of ``material`` (:mod:`mmace_fast.export.committee`;
+    raises where none is shipped)."""
+    d = model_dir(material, grade) / COMMITTEE_NAME
+    if not (d / "committee.json").exists():
+        raise UnknownModelError(f"no shipped {grade} committee for {material!r} ({d}): "
+                                "benchmarks/bench_uncertainty.py --train --ship makes one")
+    return d
+
+
+def load_committee(material: str, grade: str = "mc"):
+    """:class:`mmace_fast.model.committee.Committee` (PyTorch members: forces, stress,
+    magnetic forces and their spreads)."""
+    from mmace_fast.model.committee import Committee
+    return Committee.load(committee_dir(material, grade))
+
+
+def load_frozen_committee(material: str, grade: str = "mc"):
+    """:class:`mmace_fast.export.committee.FrozenCommittee` (C++ members, no torch)."""
+    from mmace_fast.export.committee import FrozenCommittee
+    return FrozenCommittee.load(committee_dir(material, grade))
 
 
 def training_domain(material: str, grade: str = "accurate"):

@@ -15,6 +15,8 @@ LOSS_KINDS = ("mse", "huber")
 SCHEDULERS = ("plateau", "cosine", "none")
 STABILITY_PROFILES = ("constant", "landau")   #: moment-stability threshold t(s), see loss.py
 INDUCED_DIRECTION_MODES = ("random", "mixed")  #: induced-moment prior directions, see loss.py
+#: how committee members resample their training frames (see TrainConfig.resample)
+RESAMPLE_KINDS = ("bootstrap", "kfold")
 #: labels a config_type_weights entry may scale ("all": every one of them)
 CONFIG_WEIGHT_LABELS = ("energy", "forces", "stress", "magforces", "all")
 
@@ -33,6 +35,11 @@ class TrainConfig:
     extxyz_keys: dict = field(default_factory=dict)   #: overrides of readers.ExtxyzKeys
     stress_voigt_order: str = "ase"              #: 6-number stresses in MP JSON: "ase"|"vasp"
     valid_fraction: float = 0.1                  #: used when no valid_file and no 'split' key
+    #: committee members: resample the training frames after the split (valid and test frames
+    #: are never touched). None (all training frames, once each), {"kind": "bootstrap",
+    #: "seed": s} (as many frames drawn with replacement) or {"kind": "kfold", "folds": K,
+    #: "fold": k, "seed": s} (fold k of a seeded K-way partition left out)
+    resample: Optional[dict] = None
     # --- model -------------------------------------------------------------------------------
     model: dict = field(default_factory=dict)    #: ModelConfig kwargs; species from data if absent
     e0s: Union[str, dict] = "fit"                #: "fit" (least squares), "zero", or {Z: eV}
@@ -213,6 +220,7 @@ class TrainConfig:
                 raise ConfigError("need 0 <= moment_collapse_max_moment < "
                                   "moment_collapse_min_start")
         self._validate_config_type_weights()
+        self._validate_resample()
         for name in ("energy_weight", "forces_weight", "stress_weight", "magforces_weight",
                      "moment_stability_weight", "moment_stability_min_moment",
                      "moment_collapse_curvature",
@@ -239,6 +247,24 @@ class TrainConfig:
         if self.keep_model == "last" and self.patience is not None:
             raise ConfigError("keep_model 'last' keeps the final epoch: early stopping "
                               "(patience) would end on a stale model; set patience: null")
+
+    def _validate_resample(self) -> None:
+        r = self.resample
+        if r is None:
+            return
+        if not isinstance(r, dict) or r.get("kind") not in RESAMPLE_KINDS:
+            raise ConfigError(f"resample must be null or a mapping with kind one of "
+                              f"{RESAMPLE_KINDS}, got {r!r}")
+        need = {"bootstrap": {"kind", "seed"}, "kfold": {"kind", "seed", "folds", "fold"}}[r["kind"]]
+        if set(r) != need:
+            raise ConfigError(f"resample {r['kind']} takes exactly the keys {sorted(need)}, "
+                              f"got {sorted(r)}")
+        for key in need - {"kind"}:
+            v = r[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"resample[{key!r}] must be an integer >= 0, got {v!r}")
+        if r["kind"] == "kfold" and not (r["folds"] >= 2 and 0 <= r["fold"] < r["folds"]):
+            raise ConfigError(f"resample kfold needs folds >= 2 and 0 <= fold < folds, got {r!r}")
 
     def _validate_config_type_weights(self) -> None:
         ctw = self.config_type_weights

@@ -79,6 +79,29 @@ def split_configurations(configs: list[Configuration], valid_fraction: float, se
     return train, valid
 
 
+def resample_train(configs: list[Configuration], spec: Optional[dict]) -> list[Configuration]:
+    """The training frames of one committee member (``TrainConfig.resample``): all of them
+    (``spec`` None), a bootstrap sample of the same size (with replacement), or all but fold
+    ``fold`` of a seeded ``folds``-way partition. Deterministic in (frames, spec)."""
+    if spec is None:
+        return list(configs)
+    n = len(configs)
+    rng = np.random.default_rng(int(spec["seed"]))
+    if spec["kind"] == "bootstrap":
+        idx = np.sort(rng.integers(0, n, size=n))
+    else:
+        folds, fold = int(spec["folds"]), int(spec["fold"])
+        if n < folds:
+            raise ValueError(f"resample kfold: {n} training frames cannot make {folds} folds")
+        perm = rng.permutation(n)
+        left_out = set(np.array_split(perm, folds)[fold].tolist())
+        idx = np.array([k for k in range(n) if k not in left_out])
+    out = [configs[k] for k in idx]
+    log.info("resample %s: %d of %d training frames (%d distinct)", spec["kind"], len(out), n,
+             len(set(idx.tolist())))
+    return out
+
+
 def collapsed_frames(configs: Sequence[Configuration], max_moment: float, min_start: float
                      ) -> list[Configuration]:
     """The frames whose reference SCF started magnetic (some |start moment| > ``min_start``

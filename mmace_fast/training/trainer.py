@@ -135,6 +135,8 @@ class Trainer:
             raise ConfigError("the training set is empty")
         if cfg.config_type_weights:
             self._apply_config_type_weights()
+        # after the weights: a bootstrap repeats frames, which must not be scaled twice
+        self.train_set = tdata.resample_train(self.train_set, cfg.resample)
         self.collapse_set: list[Configuration] = []
         self._collapse_batch = None
         if cfg.moment_collapse_prior:

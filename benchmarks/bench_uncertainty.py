@@ -1,0 +1,243 @@
+"""Committee uncertainty of the Monte Carlo grade mMACE (issue 30): calibration on held-out frames.
+
+    python benchmarks/bench_uncertainty.py --train                 # train missing members (hours)
+    python benchmarks/bench_uncertainty.py --ship                  # committees -> models/<m>_mc/
+    python benchmarks/bench_uncertainty.py                         # calibration of the shipped ones
+    python benchmarks/bench_uncertainty.py --quick                 # 4 test frames (< 1 min)
+
+Members: the shipped Monte Carlo grade recipe of each material (``bench_dft_models.py`` with the
+``fe_mc`` architecture: one layer, 8 channels, correlation 2, r_cut 6 A; the material's training
+overrides, the fixed split of ``data/<material>.extxyz.gz``), member k with seed k and a
+bootstrap sample of the training frames (``TrainConfig.resample``, seed 1000 + k); the valid and
+test frames are the same for every member. Trained one after another in subprocesses into
+``runs/committee/<material>/m<k>`` (``--out``); a member with a ``results.json`` is done, and a
+PID file (``<out>/queue.pid``) guards the queue.
+
+``--ship`` freezes the members into ``mmace_fast/models/<material>_mc/committee/`` (see
+:mod:`mmace_fast.model.committee`) with the scalar recalibration of each property fitted on the
+validation frames (:mod:`mmace_fast.compare.calibration`).
+
+The evaluation runs every shipped committee on its material's test frames: per property the
+Gaussian negative log-likelihood of the errors under the recalibrated spread, the Spearman rank
+correlation of spread and error over held-out atoms (forces) and frames (energies), the fraction
+of errors inside the recalibrated 1-sigma interval, and a binned error-against-spread table;
+and committee_mc_cost_ratio, the trial moves/s of one frozen member over those of K members in
+the Monte Carlo engine (bcc Fe L = 10). The last stdout line is one JSON object; the full run
+also writes ``benchmarks/results/bench_uncertainty.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+log = logging.getLogger("bench_uncertainty")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+#: the Monte Carlo grade architecture (models/fe_mc; bench_arch_table.py L1_C8_c2_r6)
+MC_ARCH = dict(n_layers=1, n_channels=8, correlation=2, r_cut=6.0)
+N_MEMBERS = 5
+BOOTSTRAP_SEED0 = 1000
+RESULTS_NAME = "results.json"
+
+
+def member_spec(k: int) -> dict:
+    """Training changes of member k: its seed and bootstrap sample."""
+    return dict(seed=k, resample={"kind": "bootstrap", "seed": BOOTSTRAP_SEED0 + k})
+
+
+def member_run(out: Path, material: str, k: int, quick: bool) -> Path:
+    """The run directory bench_dft_models.py writes member k's model and results into."""
+    return out / material / f"m{k}" / ("quick" if quick else "full") / material
+
+
+def train_command(out: Path, material: str, k: int, quick: bool) -> list[str]:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_dft_models.py"), "--materials",
+           material, "--out", str(out / material / f"m{k}")]
+    cmd += [f"--model-set={key}={json.dumps(v)}" for key, v in MC_ARCH.items()]
+    cmd += [f"--train-set={key}={json.dumps(v)}" for key, v in member_spec(k).items()]
+    return cmd + (["--quick"] if quick else [])
+
+
+def pid_alive(pid_file: Path) -> int | None:
+    """PID recorded in ``pid_file`` if that process still runs, else None."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def train_missing(out: Path, materials: list[str], n_members: int, quick: bool) -> None:
+    """Train the members without results, one after another (a PID file guards the queue)."""
+    out.mkdir(parents=True, exist_ok=True)
+    pid_file = out / ("queue_quick.pid" if quick else "queue.pid")
+    other = pid_alive(pid_file)
+    if other is not None and other != os.getpid():
+        raise SystemExit(f"a training queue already runs (PID {other}, {pid_file})")
+    pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        for material in materials:
+            for k in range(n_members):
+                if (member_run(out, material, k, quick) / RESULTS_NAME).exists():
+                    log.info("%s m%d: done, skipped", material, k)
+                    continue
+                t0 = time.perf_counter()
+                log_file = out / material / f"m{k}{'_quick' if quick else ''}.log"
+                log_file.parent.mkdir(parents=True, exist_ok=True)
+                log.info("%s m%d: training (%s)", material, k, log_file)
+                with open(log_file, "w") as fh:
+                    rc = subprocess.run(train_command(out, material, k, quick), stdout=fh,
+                                        stderr=subprocess.STDOUT, cwd=str(ROOT)).returncode
+                if rc != 0:
+                    raise SystemExit(f"{material} m{k}: training failed (exit {rc}), see "
+                                     f"{log_file}")
+                log.info("%s m%d: trained in %.0f s", material, k, time.perf_counter() - t0)
+    finally:
+        if pid_alive(pid_file) == os.getpid():
+            pid_file.unlink()
+
+
+# ------------------------------------------------------------------------------------ shipping
+def committee_dir(material: str) -> Path:
+    """Where the committee of ``material`` is shipped (mmace_fast.models.committee_dir)."""
+    from mmace_fast.models import COMMITTEE_NAME, model_dir
+    return model_dir(material, "mc") / COMMITTEE_NAME
+
+
+def labelled_frames(material: str, run_dir: Path, data: Path | None = None) -> dict:
+    """{split: [Configuration]} of the material's data file (``data``: a run's copy)."""
+    from bench_dft_models import snapshot
+    snap = snapshot(material, run_dir, data)
+    out = {}
+    for conf, _ in snap["frames"]:
+        out.setdefault(conf.info.get("split", "train"), []).append(conf)
+    return dict(out, sha256=snap["sha256"])
+
+
+def ship(material: str, out: Path, n_members: int) -> Path:
+    """Freeze the finished members of ``material`` into its committee directory, with the
+    spread recalibration fitted on the validation frames."""
+    from mmace_fast.compare.uncertainty import committee_errors, fit_recalibration
+    from mmace_fast.export import export_model
+    from mmace_fast.export.committee import write_committee
+    from mmace_fast.model.committee import Committee
+    from mmace_fast.model.io import load_model
+    runs = [member_run(out, material, k, False) for k in range(n_members)]
+    missing = [str(r) for r in runs if not (r / RESULTS_NAME).exists()]
+    if missing:
+        raise SystemExit(f"{material}: members not trained yet (run --train): {missing}")
+    results = [json.loads((r / RESULTS_NAME).read_text())["results"] for r in runs]
+    shas = {res["data_sha256"] for res in results}
+    if len(shas) != 1:
+        raise SystemExit(f"{material}: members trained on different data snapshots {shas}")
+    for r in runs:
+        if not (r / "model" / "model.mmace").exists():
+            export_model(load_model(r / "model")[0], r / "model" / "model.mmace")
+    dest = committee_dir(material)
+    meta = dict(material=material, grade="mc", architecture=MC_ARCH, data_sha256=shas.pop(),
+                members=[dict(member_spec(k), test_e_mae_mev_atom=res.get("e_mae_mev_atom"),
+                              test_f_mae_mev_a=res.get("f_mae_mev_a"))
+                         for k, res in enumerate(results)],
+                recalibration_method="coverage (68.27 % quantile of |err| / spread, valid split)",
+                made_by=f"python benchmarks/bench_uncertainty.py --train --ship --materials "
+                        f"{material} --members {n_members}")
+    write_committee(dest, [r / "model" for r in runs], None, meta)
+    frames = labelled_frames(material, runs[0], runs[0] / f"{material}.extxyz.gz")
+    recal = fit_recalibration(committee_errors(Committee.load(dest), frames["valid"]))
+    meta["recalibration_frames"] = len(frames["valid"])
+    write_committee(dest, [r / "model" for r in runs], recal, meta)
+    log.info("%s: committee of %d -> %s, recalibration %s", material, n_members, dest,
+             {k: round(v, 3) for k, v in recal.items()})
+    return dest
+
+
+# ------------------------------------------------------------------------------------ evaluation
+def evaluate(material: str, quick: bool, work: Path) -> dict:
+    """Calibration of the shipped committee on the test frames of the current data file."""
+    from mmace_fast.compare.uncertainty import calibration_table, committee_errors
+    from mmace_fast.model.committee import Committee
+    com = Committee.load(committee_dir(material))
+    frames = labelled_frames(material, work / material)
+    test = frames["test"][:4] if quick else frames["test"]
+    t0 = time.perf_counter()
+    table = calibration_table(committee_errors(com, test), com.recalibration)
+    log.info("%s: %d test frames in %.0f s", material, len(test), time.perf_counter() - t0)
+    for prop, rep in table.items():
+        log.info("%s %s (%s): rmse %.3g, spread %.3g (x%.2f), coverage %.2f / %.2f, nll %.3g, "
+                 "spearman %.2f, worst 10 %% flagged %.2f, bins %s", material, prop,
+                 rep["unit"], rep["rmse"], rep["mean_sigma"], rep["scale"],
+                 rep["coverage_1sigma"], rep["coverage_2sigma"], rep["nll"], rep["spearman"],
+                 rep["worst10_captured"],
+                 [(round(b["sigma"], 2), round(b["rmse"], 2), b["n"]) for b in rep["bins"]])
+    out = {f"{material}_n_test_frames": len(test), f"{material}_members": len(com),
+           f"{material}_data_sha256": frames["sha256"][:12], f"{material}_table": table}
+    if "energy" in table:
+        out[f"{material}_e_nll"] = table["energy"]["nll"]
+        out[f"{material}_e_coverage_1sigma"] = table["energy"]["coverage_1sigma"]
+    if "forces" in table:
+        out[f"{material}_f_spread_error_corr"] = table["forces"]["spearman_atoms"]
+        out[f"{material}_coverage_1sigma"] = table["forces"]["coverage_1sigma"]
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="4 test frames per material (< 1 min)")
+    p.add_argument("--train", action="store_true", help="train the members without results")
+    p.add_argument("--ship", action="store_true", help="freeze finished committees into "
+                   "mmace_fast/models/<material>_mc/committee/")
+    p.add_argument("--materials", nargs="+", default=None,
+                   help="default: --train / --ship fe; evaluation: every shipped committee")
+    p.add_argument("--members", type=int, default=N_MEMBERS)
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "committee")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.train or args.ship:
+        materials = args.materials or ["fe"]
+        if args.train:
+            train_missing(args.out, materials, args.members, False)
+        if args.ship:
+            for material in materials:
+                ship(material, args.out, args.members)
+        return
+    from mmace_fast.materials import MATERIALS
+    from mmace_fast.models import UnknownModelError
+    from mmace_fast.models import committee_dir as shipped_committee
+    shipped = []
+    for m in MATERIALS:
+        try:
+            shipped.append(shipped_committee(m) and m)
+        except UnknownModelError:
+            pass
+    materials = [m for m in (args.materials or shipped) if m in shipped]
+    t0 = time.perf_counter()
+    result = {"quick": args.quick, "materials": materials}
+    for material in materials:
+        result.update(evaluate(material, args.quick, args.out / "eval"))
+    result["wall_s"] = time.perf_counter() - t0
+    if not args.quick:
+        path = ROOT / "benchmarks" / "results" / "bench_uncertainty.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
