@@ -38,7 +38,6 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 
 log = logging.getLogger("bench_uncertainty")
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from mmace_fast.data.graph import collate, neighbour_list
 from mmace_fast.data.records import Configuration
 from mmace_fast.export import export_model
 from mmace_fast.export.committee import (CommitteeError, FrozenCommittee, read_manifest,
-                                         spread, write_committee)
+                                         write_committee)
 from mmace_fast.model import MMACE, ModelConfig
 from mmace_fast.model.committee import Committee
 from mmace_fast.model.io import save_model
