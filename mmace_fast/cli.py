@@ -3,6 +3,8 @@
     mmace train --config cfg.yaml                       train (or resume, fine-tune) a model
     mmace evaluate --model runs/x --data test.extxyz    its error table on data
     mmace freeze runs/x [--out runs/x/model.mmace]      export it for the C++ evaluator
+    mmace committee build runs/m0 runs/m1 --out runs/c  a committee of trained models;
+    mmace committee evaluate runs/c --data test.extxyz  its calibration on held-out frames
     mmace fit-baseline --material fe                    Heisenberg baseline fitted to data
     mmace mc tc --model sc-nn --sizes 4 6 --tmin 1.2 --tmax 1.7 --reduced
                                                         Monte Carlo (scan, the Tc protocol)
@@ -48,6 +50,11 @@ def _demo(argv):
     return main(argv)
 
 
+def _committee(argv):
+    from mmace_fast.compare.uncertainty import main  # noqa: PLC0415
+    return main(argv)
+
+
 def _freeze(argv):
     p = argparse.ArgumentParser(prog="mmace freeze",
                                 description="Export a saved model directory (model.pt + "
@@ -74,6 +81,8 @@ COMMANDS = {
     "evaluate": (_training("evaluate"),
                  "error table: mmace evaluate --model runs/x --data test.extxyz"),
     "freeze": (_freeze, "export for the C++ evaluator: mmace freeze runs/x"),
+    "committee": (_committee, "committees: mmace committee build runs/m0 runs/m1 runs/m2 "
+                              "--out runs/com --valid data.extxyz"),
     "fit-baseline": (_fit_baseline,
                      "fit the Heisenberg baseline: mmace fit-baseline --material fe"),
     "mc": (_mc, "Monte Carlo: mmace mc tc --model sc-nn --sizes 4 6 --tmin 1.2 --tmax 1.7 "

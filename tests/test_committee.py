@@ -337,3 +337,33 @@ def test_committee_errors_leave_out_symmetry_fixed_components(tmp_path):
                                                     + 16.0) / 2)
     table = calibration_table(errs, {"forces": 2.0})
     assert table["forces"]["scale"] == 2.0 and table["forces"]["unit"] == "meV/A"
+
+
+def test_cli_builds_a_recalibrated_committee_and_evaluates_it(tmp_path, capsys):
+    import ase.io
+    from ase import Atoms
+
+    from mmace_fast.cli import main
+    confs = frames(np.random.default_rng(6), 12)
+    images = []
+    for c in confs:
+        at = Atoms(numbers=c.numbers, positions=c.positions, cell=c.cell, pbc=True)
+        at.arrays["REF_magmom"] = c.magmoms            # the reader's default label names
+        at.info["REF_energy"] = c.energy
+        images.append(at)
+    data = tmp_path / "frames.extxyz"
+    ase.io.write(data, images, format="extxyz")
+    dirs = [_random_member(tmp_path, f"s{k}", 30 + k) for k in range(3)]
+    for d in dirs:
+        (d / "model.mmace").unlink()                   # build freezes members that are not
+    out = tmp_path / "com"
+    assert main(["committee", "build", *map(str, dirs), "--out", str(out), "--valid",
+                 str(data)]) == 0
+    built = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert built["members"] == 3 and built["recalibration"]["energy"] > 0
+    assert read_manifest(out)["recalibration"]["energy"] == built["recalibration"]["energy"]
+    assert main(["committee", "evaluate", str(out), "--data", str(data)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["frames"] == 12
+    # the recalibration was fitted on these very frames: 68 % of them inside 1 sigma
+    assert doc["table"]["energy"]["coverage_1sigma"] == pytest.approx(8 / 12)

@@ -4,6 +4,9 @@
     recal = fit_recalibration(errs_valid)             # {property: factor}, validation frames
     table = calibration_table(errs_test, recal)       # {property: calibration.report(...)}
 
+Command line (``mmace committee``): ``build`` a committee directory from trained members
+(recalibrated on validation frames), ``evaluate`` its calibration on labelled frames.
+
 Units: energy per atom meV/atom, force components meV/A, magnetic-force components meV/muB
 (only the components the reference defines: ``magforces_mask``), stress components meV/A^3.
 Errors are committee mean - reference; spreads are raw (before recalibration). Components fixed
@@ -11,6 +14,7 @@ by symmetry (zero error and zero spread) are left out.
 """
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
 import numpy as np
@@ -95,3 +99,80 @@ def calibration_table(errors: dict, recalibration: dict, n_bins: int = 5) -> dic
         e, s = errors["forces_atom"]
         out["forces"]["spearman_atoms"] = cal.rank_correlation(e, s)
     return out
+
+
+# ------------------------------------------------------------------------- command line
+def _frames(paths, split: str | None, species) -> list:
+    """Frames of ``paths``; only those with info['split'] == ``split`` when given (files
+    without split labels count as entirely that split)."""
+    from mmace_fast.data.readers import read_configurations
+    out = []
+    for path in paths:
+        confs = read_configurations(path, species=species)
+        if split is not None and any("split" in c.info for c in confs):
+            confs = [c for c in confs if c.info.get("split") == split]
+        out += confs
+    if not out:
+        raise ValueError(f"no {split or ''} frames in {list(paths)}".replace("  ", " "))
+    return out
+
+
+def cmd_build(args) -> int:
+    """Committee from trained model directories; recalibration on validation frames."""
+    from pathlib import Path
+
+    from mmace_fast.export import export_model
+    from mmace_fast.export.committee import write_committee
+    from mmace_fast.model.committee import Committee
+    from mmace_fast.model.io import load_model
+    for d in args.members:
+        if not (Path(d) / "model.mmace").exists():
+            export_model(load_model(d)[0], Path(d) / "model.mmace")
+    meta = {"members_from": [str(d) for d in args.members], "made_by": "mmace committee build"}
+    out = write_committee(args.out, args.members, None, meta)
+    recal = {}
+    if args.valid:
+        com = Committee.load(out)
+        valid = _frames(args.valid, "valid", com.species)
+        recal = fit_recalibration(committee_errors(com, valid))
+        meta.update(recalibration_frames=len(valid), recalibration_data=list(args.valid))
+        write_committee(args.out, args.members, recal, meta)
+    print(json.dumps({"committee": str(out), "members": len(args.members),
+                      "recalibration": recal}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    """Calibration table of a committee on labelled frames (one JSON object)."""
+    from mmace_fast.model.committee import Committee
+    com = Committee.load(args.committee)
+    frames = _frames(args.data, args.split, com.species)
+    table = calibration_table(committee_errors(com, frames), com.recalibration)
+    print(json.dumps({"committee": str(args.committee), "frames": len(frames),
+                      "table": table}, indent=1))
+    return 0
+
+
+def main(argv=None) -> int:
+    import argparse
+    import logging
+    p = argparse.ArgumentParser(prog="mmace committee", description="Committees of mMACE "
+                                "models: build one from trained members, evaluate its "
+                                "calibration. Examples: mmace committee build runs/m0 runs/m1 "
+                                "runs/m2 --out runs/committee --valid data.extxyz; mmace "
+                                "committee evaluate runs/committee --data data.extxyz")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="committee directory from trained model directories")
+    b.add_argument("members", nargs="+", help="model directories (same architecture)")
+    b.add_argument("--out", required=True, help="committee directory to write")
+    b.add_argument("--valid", nargs="+", default=None,
+                   help="labelled frames for the recalibration (their 'valid' split when the "
+                        "file has split labels); without it spreads are raw")
+    e = sub.add_parser("evaluate", help="calibration table on labelled frames (JSON)")
+    e.add_argument("committee", help="committee directory")
+    e.add_argument("--data", nargs="+", required=True, help="extxyz / MP JSON files")
+    e.add_argument("--split", default="test",
+                   help="frames of this split label where the file has labels (default test)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    return {"build": cmd_build, "evaluate": cmd_evaluate}[args.command](args)
