@@ -21,9 +21,11 @@ The evaluation runs every shipped committee on its material's test frames: per p
 Gaussian negative log-likelihood of the errors under the recalibrated spread, the Spearman rank
 correlation of spread and error over held-out atoms (forces) and frames (energies), the fraction
 of errors inside the recalibrated 1-sigma interval, and a binned error-against-spread table;
-and committee_mc_cost_ratio, the trial moves/s of one frozen member over those of K members in
-the Monte Carlo engine (bcc Fe L = 10). The last stdout line is one JSON object; the full run
-also writes ``benchmarks/results/bench_uncertainty.json``.
+and, with ``--tc``, the Curie temperature of every member of the Fe committee (and of the
+shipped Monte Carlo grade model beside them) through the one Tc protocol, fixed moment length:
+fe_tc_committee_mean_k, fe_tc_model_std_k (the members' spread with their sampling variance
+taken out), fe_tc_stat_err_k (sampling error of the mean). The last stdout line is one JSON
+object; the full run also writes ``benchmarks/results/bench_uncertainty.json``.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 
 log = logging.getLogger("bench_uncertainty")
@@ -196,6 +200,66 @@ def evaluate(material: str, quick: bool, work: Path) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------------------ Tc
+#: Tc protocol of every member (mmace_fast.mc.protocol.TcProtocol fields but the bracket):
+#: bench_mmace_tc's Monte Carlo grade plan at one size smaller and half its per-size budget,
+#: so that K members cost what one model costs there
+MEMBER_TC_PLAN = dict(sizes=(6, 8, 10), n_bracket_replicas=8, bracket_sweeps=(100, 200),
+                      n_replicas=6, n_equil=200, min_prod=600, chunk=400, max_prod=3000,
+                      target_u4_err=0.005, max_wall_s=150.0)
+
+
+def committee_tc(material: str, quick: bool, threads: int, work: Path) -> dict:
+    """Tc (fixed moment length, the guided sampler) of every member of the shipped committee
+    through the one Tc protocol, and of the shipped Monte Carlo grade model beside them.
+    Model spread: the members' standard deviation with their sampling variance taken out,
+    sqrt(max(0, var_k(Tc_k) - mean_k(err_k^2)))."""
+    from bench_dft_models import data_file
+
+    from mmace_fast.baseline import fit_material
+    from mmace_fast.compare.thermo import SMOKE_PLANS, protocol_tc, tc_models
+    from mmace_fast.export.committee import FrozenCommittee
+    from mmace_fast.mc.protocol import TcProtocol
+    from mmace_fast.models import load_frozen
+    com = FrozenCommittee.load(committee_dir(material))
+    fit = fit_material(material, data_path=str(data_file(material)))
+    moment = float(max(fit.moments.values()))
+    plan = SMOKE_PLANS["mmace"] if quick else MEMBER_TC_PLAN
+    mode = "quick" if quick else "full"
+    members = {f"m{k}": m for k, m in enumerate(com.members)}
+    members["shipped"] = load_frozen(material, "mc")
+    rows = {}
+    for name, frozen in members.items():
+        models, notes = tc_models(material, ["mmace_fixed"], fit, frozen, moment)
+        model, bracket = models["mmace_fixed"]
+        protocol = TcProtocol(**plan, bracket=bracket, threads=threads)
+        t0 = time.perf_counter()
+        res = protocol_tc(model, protocol, workdir=str(work / mode / f"{name}_{frozen.sha256[:12]}"),
+                          seed=0)
+        rows[name] = dict(tc_k=res.tc, err_k=res.tc_err, reliable=res.errors_reliable,
+                          method=res.method, note=res.note, wall_s=time.perf_counter() - t0,
+                          sizes=[r.L for r in res.runs], sweeps=[r.sweeps for r in res.runs],
+                          stop=[r.stop for r in res.runs], surrogate=notes.get("surrogate"))
+        log.info("%s %s: Tc = %.1f +- %.1f K (%s, reliable %s) in %.0f s", material, name,
+                 res.tc, res.tc_err, res.method, res.errors_reliable, rows[name]["wall_s"])
+    tcs = np.array([rows[f"m{k}"]["tc_k"] for k in range(len(com))], dtype=float)
+    errs = np.array([rows[f"m{k}"]["err_k"] for k in range(len(com))], dtype=float)
+    ok = np.isfinite(tcs) & np.isfinite(errs)
+    out = {f"{material}_tc_members": rows, f"{material}_tc_plan": dict(plan),
+           f"{material}_tc_moment_muB": moment}
+    if ok.sum() >= 2:
+        var = float(np.var(tcs[ok], ddof=1))
+        out.update({f"{material}_tc_committee_mean_k": float(tcs[ok].mean()),
+                    f"{material}_tc_member_std_k": float(np.sqrt(var)),
+                    f"{material}_tc_model_std_k": float(np.sqrt(max(0.0, var - np.mean(
+                        errs[ok] ** 2)))),
+                    f"{material}_tc_stat_err_k": float(np.sqrt(np.sum(errs[ok] ** 2)) / ok.sum()),
+                    f"{material}_tc_errors_reliable": all(rows[f"m{k}"]["reliable"]
+                                                         for k in np.flatnonzero(ok)),
+                    f"{material}_tc_members_used": int(ok.sum())})
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="4 test frames per material (< 1 min)")
@@ -205,6 +269,9 @@ def main(argv=None):
     p.add_argument("--materials", nargs="+", default=None,
                    help="default: --train / --ship fe; evaluation: every shipped committee")
     p.add_argument("--members", type=int, default=N_MEMBERS)
+    p.add_argument("--tc", action="store_true", help="also Tc of every committee member "
+                   "(fixed moment length; Fe: resumable, about 10 min per member on 2 threads)")
+    p.add_argument("--threads", type=int, default=2, help="replicas run concurrently (--tc)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "committee")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -230,6 +297,8 @@ def main(argv=None):
     result = {"quick": args.quick, "materials": materials}
     for material in materials:
         result.update(evaluate(material, args.quick, args.out / "eval"))
+        if args.tc and material == "fe":
+            result.update(committee_tc(material, args.quick, args.threads, args.out / "tc"))
     result["wall_s"] = time.perf_counter() - t0
     if not args.quick:
         path = ROOT / "benchmarks" / "results" / "bench_uncertainty.json"
