@@ -94,7 +94,9 @@ def run_stage(stage: str, workdir: Path, quick: bool, nm_budget: float, threads:
         log.info("%s: data or models changed since the cache, recomputing", stage)
     t0 = time.perf_counter()
     if stage == "accuracy":
-        res = {m: hh.accuracy_stage(m, workdir, quick=quick, nm_budget_s=nm_budget)
+        from mmace_fast.training.nonmagnetic import train_nonmagnetic
+        res = {m: hh.accuracy_stage(m, workdir, quick=quick, nm_budget_s=nm_budget,
+                                    train_nonmagnetic=train_nonmagnetic)
                for m in mats}
     elif stage == "spirals":
         res = hh.spiral_stage(quick=quick)

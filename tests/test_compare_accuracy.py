@@ -5,6 +5,7 @@ import pytest
 from mmace_fast.compare import accuracy as acc
 from mmace_fast.compare.headtohead import spiral_path
 from mmace_fast.data.records import Configuration
+from mmace_fast.training.nonmagnetic import write_nonmagnetic_file
 
 
 def _frame(n, seed, split="test", mask=None, stress=True):
@@ -113,7 +114,7 @@ def test_write_nonmagnetic_file(tmp_path):
     a.info.update(REF_energy=-16.0, split="valid", initial_magmoms=np.array([2.5, 2.5]))
     src = tmp_path / "in.extxyz"
     ase.io.write(str(src), [a], format="extxyz")
-    assert acc.write_nonmagnetic_file(src, tmp_path / "out.extxyz") == 1
+    assert write_nonmagnetic_file(src, tmp_path / "out.extxyz") == 1
     b = ase.io.read(str(tmp_path / "out.extxyz"), index=0, format="extxyz")
     assert "REF_magmom" not in b.arrays and "REF_magforces" not in b.arrays
     assert "REF_forces" in b.arrays and b.info["split"] == "valid"
@@ -130,7 +131,7 @@ def test_write_nonmagnetic_merge_valid(tmp_path):
     b = a.copy()
     b.info.update(REF_energy=-8.1, split="test")
     ase.io.write(str(tmp_path / "in.extxyz"), [a, b], format="extxyz")
-    acc.write_nonmagnetic_file(tmp_path / "in.extxyz", tmp_path / "o.extxyz", merge_valid=True)
+    write_nonmagnetic_file(tmp_path / "in.extxyz", tmp_path / "o.extxyz", merge_valid=True)
     out = ase.io.read(str(tmp_path / "o.extxyz"), index=":", format="extxyz")
     assert [x.info["split"] for x in out] == ["train", "test"]
 

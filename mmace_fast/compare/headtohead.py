@@ -91,9 +91,11 @@ def ideal_states(configs, predictors: dict) -> list[dict]:
     return out
 
 
-def accuracy_stage(material: str, workdir, quick: bool = False, nm_budget_s: float = 90.0
-                   ) -> dict:
-    """See the module docstring. ``workdir`` holds the non-magnetic model run."""
+def accuracy_stage(material: str, workdir, quick: bool = False, nm_budget_s: float = 90.0,
+                   train_nonmagnetic=None) -> dict:
+    """See the module docstring. ``workdir`` holds the non-magnetic model run, trained by
+    ``train_nonmagnetic`` (:func:`mmace_fast.training.nonmagnetic.train_nonmagnetic`, passed in
+    by the caller; None: no non-magnetic row)."""
     from mmace_fast.baseline import fit_material
     from mmace_fast.models import load_default
 
@@ -106,11 +108,12 @@ def accuracy_stage(material: str, workdir, quick: bool = False, nm_budget_s: flo
         fits[kind] = fit_material(material, kind=kind, configs=configs, root=str(ROOT),
                                   select=not quick)
         preds[kind] = acc.baseline_predictor(fits[kind].model)
-    nm = acc.train_nonmagnetic(material, Path(workdir) / f"nonmagnetic_{material}",
+    if train_nonmagnetic is not None:
+        nm = train_nonmagnetic(material, Path(workdir) / f"nonmagnetic_{material}",
                                time_budget_s=nm_budget_s, quick=quick,
                                max_epochs=30 if quick else 300,
                                data_path=material_file(material))
-    preds["nonmagnetic"] = acc.nonmagnetic_predictor(nm["model"], nm["config"])
+        preds["nonmagnetic"] = acc.nonmagnetic_predictor(nm["model"], nm["config"])
     sets = {"test": acc.select_split(configs, ["test"]),
             "valid_test": acc.select_split(configs, ["valid", "test"])}
     errors, parity = {}, {}
