@@ -24,12 +24,14 @@ of errors inside the recalibrated 1-sigma interval, and a binned error-against-s
 and, with ``--tc``, the Curie temperature of every member of the Fe committee (and of the
 shipped Monte Carlo grade model beside them) through the one Tc protocol, fixed moment length:
 fe_tc_committee_mean_k, fe_tc_model_std_k (the members' spread with their sampling variance
-taken out), fe_tc_stat_err_k (sampling error of the mean). The last stdout line is one JSON
+taken out), fe_tc_stat_err_k (sampling error of the mean); the same for draws from the fitted
+Heisenberg model's posterior over its constants (fe_tc_heis_post_*). The last stdout line is one JSON
 object; the full run also writes ``benchmarks/results/bench_uncertainty.json``.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -209,17 +211,69 @@ MEMBER_TC_PLAN = dict(sizes=(6, 8, 10), n_bracket_replicas=8, bracket_sweeps=(10
                       target_u4_err=0.005, max_wall_s=150.0)
 
 
+#: the fitted Heisenberg model's posterior draws (classical spins: cheap; bench_mmace_tc's
+#: classical plan with a fifth of its per-size budget)
+HEIS_DRAW_PLAN = dict(sizes=(8, 12, 16), n_bracket_replicas=10, bracket_sweeps=(300, 600),
+                      n_replicas=8, n_equil=500, min_prod=2000, chunk=2000, max_prod=20000,
+                      target_u4_err=0.003, max_wall_s=60.0)
+N_HEIS_DRAWS = 4
+
+
+def posterior_draws(model, n: int, seed: int = 0) -> list:
+    """``n`` baseline models with theta drawn from the fit's Gaussian posterior N(theta, cov)
+    (cov symmetrised; directions of negative round-off eigenvalues get none)."""
+    import dataclasses
+    cov = 0.5 * (model.cov + model.cov.T)
+    w, v = np.linalg.eigh(cov)
+    root = v * np.sqrt(np.clip(w, 0.0, None))
+    rng = np.random.default_rng(seed)
+    return [dataclasses.replace(model, theta=model.theta + root @ rng.normal(size=w.size))
+            for _ in range(n)]
+
+
+def _stats(rows: dict, names: list, prefix: str) -> dict:
+    """Mean, member spread, model spread (sampling variance removed) and sampling error of the
+    mean over the finite Tc of ``names``."""
+    tcs = np.array([rows[n]["tc_k"] for n in names], dtype=float)
+    errs = np.array([rows[n]["err_k"] for n in names], dtype=float)
+    ok = np.isfinite(tcs) & np.isfinite(errs)
+    if ok.sum() < 2:
+        return {f"{prefix}_used": int(ok.sum())}
+    var = float(np.var(tcs[ok], ddof=1))
+    return {f"{prefix}_mean_k": float(tcs[ok].mean()),
+            f"{prefix}_member_std_k": float(np.sqrt(var)),
+            f"{prefix}_model_std_k": float(np.sqrt(max(0.0, var - np.mean(errs[ok] ** 2)))),
+            f"{prefix}_stat_err_k": float(np.sqrt(np.sum(errs[ok] ** 2)) / ok.sum()),
+            f"{prefix}_errors_reliable": all(rows[n]["reliable"] for n, k in zip(names, ok)
+                                             if k),
+            f"{prefix}_used": int(ok.sum())}
+
+
+def _run_tc(model, bracket, plan: dict, threads: int, wd: Path, label: str) -> dict:
+    from mmace_fast.compare.thermo import protocol_tc
+    from mmace_fast.mc.protocol import TcProtocol
+    protocol = TcProtocol(**plan, bracket=bracket, threads=threads)
+    t0 = time.perf_counter()
+    res = protocol_tc(model, protocol, workdir=str(wd), seed=0)
+    row = dict(tc_k=res.tc, err_k=res.tc_err, reliable=res.errors_reliable, method=res.method,
+               note=res.note, wall_s=time.perf_counter() - t0, sizes=[r.L for r in res.runs],
+               sweeps=[r.sweeps for r in res.runs], stop=[r.stop for r in res.runs])
+    log.info("%s: Tc = %.1f +- %.1f K (%s, reliable %s) in %.0f s", label, res.tc, res.tc_err,
+             res.method, res.errors_reliable, row["wall_s"])
+    return row
+
+
 def committee_tc(material: str, quick: bool, threads: int, work: Path) -> dict:
     """Tc (fixed moment length, the guided sampler) of every member of the shipped committee
-    through the one Tc protocol, and of the shipped Monte Carlo grade model beside them.
-    Model spread: the members' standard deviation with their sampling variance taken out,
-    sqrt(max(0, var_k(Tc_k) - mean_k(err_k^2)))."""
+    through the one Tc protocol, and of the shipped Monte Carlo grade model beside them; the
+    fitted Heisenberg model's Tc and that of N_HEIS_DRAWS draws from its posterior over the
+    constants. Model spread: the members' standard deviation with their sampling variance
+    taken out, sqrt(max(0, var_k(Tc_k) - mean_k(err_k^2)))."""
     from bench_dft_models import data_file
 
     from mmace_fast.baseline import fit_material
-    from mmace_fast.compare.thermo import SMOKE_PLANS, protocol_tc, tc_models
+    from mmace_fast.compare.thermo import SMOKE_PLANS, tc_models
     from mmace_fast.export.committee import FrozenCommittee
-    from mmace_fast.mc.protocol import TcProtocol
     from mmace_fast.models import load_frozen
     com = FrozenCommittee.load(committee_dir(material))
     fit = fit_material(material, data_path=str(data_file(material)))
@@ -232,31 +286,32 @@ def committee_tc(material: str, quick: bool, threads: int, work: Path) -> dict:
     for name, frozen in members.items():
         models, notes = tc_models(material, ["mmace_fixed"], fit, frozen, moment)
         model, bracket = models["mmace_fixed"]
-        protocol = TcProtocol(**plan, bracket=bracket, threads=threads)
-        t0 = time.perf_counter()
-        res = protocol_tc(model, protocol, workdir=str(work / mode / f"{name}_{frozen.sha256[:12]}"),
-                          seed=0)
-        rows[name] = dict(tc_k=res.tc, err_k=res.tc_err, reliable=res.errors_reliable,
-                          method=res.method, note=res.note, wall_s=time.perf_counter() - t0,
-                          sizes=[r.L for r in res.runs], sweeps=[r.sweeps for r in res.runs],
-                          stop=[r.stop for r in res.runs], surrogate=notes.get("surrogate"))
-        log.info("%s %s: Tc = %.1f +- %.1f K (%s, reliable %s) in %.0f s", material, name,
-                 res.tc, res.tc_err, res.method, res.errors_reliable, rows[name]["wall_s"])
-    tcs = np.array([rows[f"m{k}"]["tc_k"] for k in range(len(com))], dtype=float)
-    errs = np.array([rows[f"m{k}"]["err_k"] for k in range(len(com))], dtype=float)
-    ok = np.isfinite(tcs) & np.isfinite(errs)
+        rows[name] = dict(_run_tc(model, bracket, plan, threads, work / mode /
+                                  f"{name}_{frozen.sha256[:12]}", f"{material} {name}"),
+                          surrogate=notes.get("surrogate"))
     out = {f"{material}_tc_members": rows, f"{material}_tc_plan": dict(plan),
            f"{material}_tc_moment_muB": moment}
-    if ok.sum() >= 2:
-        var = float(np.var(tcs[ok], ddof=1))
-        out.update({f"{material}_tc_committee_mean_k": float(tcs[ok].mean()),
-                    f"{material}_tc_member_std_k": float(np.sqrt(var)),
-                    f"{material}_tc_model_std_k": float(np.sqrt(max(0.0, var - np.mean(
-                        errs[ok] ** 2)))),
-                    f"{material}_tc_stat_err_k": float(np.sqrt(np.sum(errs[ok] ** 2)) / ok.sum()),
-                    f"{material}_tc_errors_reliable": all(rows[f"m{k}"]["reliable"]
-                                                         for k in np.flatnonzero(ok)),
-                    f"{material}_tc_members_used": int(ok.sum())})
+    out.update(_stats(rows, [f"m{k}" for k in range(len(com))], f"{material}_tc_committee"))
+    out[f"{material}_tc_model_std_k"] = out.get(f"{material}_tc_committee_model_std_k")
+    out[f"{material}_tc_stat_err_k"] = out.get(f"{material}_tc_committee_stat_err_k")
+    # the fitted Heisenberg model: its own Tc and that of draws from its posterior over theta
+    hplan = SMOKE_PLANS["classical"] if quick else HEIS_DRAW_PLAN
+    draws = {"fit": fit.model}
+    draws.update({f"d{k}": m for k, m in enumerate(posterior_draws(fit.model, N_HEIS_DRAWS))})
+    hrows = {}
+    for name, bmodel in draws.items():
+        fit_k = dataclasses.replace(fit, model=bmodel)
+        models, notes = tc_models(material, ["heis"], fit_k)
+        if "heis" not in models:
+            hrows[name] = dict(tc_k=float("nan"), err_k=float("nan"), reliable=False,
+                               note=notes.get("heis"))
+            continue
+        model, bracket = models["heis"]
+        hrows[name] = _run_tc(model, bracket, hplan, threads, work / mode / f"heis_{name}",
+                              f"{material} heisenberg {name}")
+    out[f"{material}_tc_heis_draws"] = hrows
+    out[f"{material}_tc_heis_plan"] = dict(hplan)
+    out.update(_stats(hrows, [f"d{k}" for k in range(N_HEIS_DRAWS)], f"{material}_tc_heis_post"))
     return out
 
 
