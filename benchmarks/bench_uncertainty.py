@@ -219,18 +219,6 @@ HEIS_DRAW_PLAN = dict(sizes=(8, 12, 16), n_bracket_replicas=10, bracket_sweeps=(
 N_HEIS_DRAWS = 4
 
 
-def posterior_draws(model, n: int, seed: int = 0) -> list:
-    """``n`` baseline models with theta drawn from the fit's Gaussian posterior N(theta, cov)
-    (cov symmetrised; directions of negative round-off eigenvalues get none)."""
-    import dataclasses
-    cov = 0.5 * (model.cov + model.cov.T)
-    w, v = np.linalg.eigh(cov)
-    root = v * np.sqrt(np.clip(w, 0.0, None))
-    rng = np.random.default_rng(seed)
-    return [dataclasses.replace(model, theta=model.theta + root @ rng.normal(size=w.size))
-            for _ in range(n)]
-
-
 def _stats(rows: dict, names: list, prefix: str) -> dict:
     """Mean, member spread, model spread (sampling variance removed) and sampling error of the
     mean over the finite Tc of ``names``."""
@@ -297,7 +285,7 @@ def committee_tc(material: str, quick: bool, threads: int, work: Path) -> dict:
     # the fitted Heisenberg model: its own Tc and that of draws from its posterior over theta
     hplan = SMOKE_PLANS["classical"] if quick else HEIS_DRAW_PLAN
     draws = {"fit": fit.model}
-    draws.update({f"d{k}": m for k, m in enumerate(posterior_draws(fit.model, N_HEIS_DRAWS))})
+    draws.update({f"d{k}": m for k, m in enumerate(fit.model.posterior_draws(N_HEIS_DRAWS))})
     hrows = {}
     for name, bmodel in draws.items():
         fit_k = dataclasses.replace(fit, model=bmodel)

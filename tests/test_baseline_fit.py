@@ -201,3 +201,19 @@ def test_fit_material_selects_the_exchange_range_by_cv(n_true):
     for k in range(n_true):
         want = th[des.column("J", (26, 26), k)]
         assert j[k + 1] == pytest.approx(want, rel=0.02, abs=2e-4)
+
+
+def test_posterior_draws_have_the_fits_mean_and_covariance():
+    """Draws from N(theta, cov): sample mean within 4 standard errors, sample covariance within
+    10 % of cov (4000 draws), reproducible by seed; other fields shared."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 3))
+    cov = a @ a.T + 0.1 * np.eye(3)
+    model = BaselineModel(design=None, theta=np.array([1.0, -2.0, 0.5]), cov=cov)
+    draws = model.posterior_draws(4000, seed=1)
+    th = np.array([d.theta for d in draws])
+    se = np.sqrt(np.diag(cov) / len(draws))
+    assert np.all(np.abs(th.mean(0) - model.theta) < 4 * se)
+    assert np.allclose(np.cov(th.T), cov, rtol=0, atol=0.1 * np.max(np.abs(cov)))
+    assert np.array_equal(model.posterior_draws(2, seed=1)[1].theta, draws[1].theta)
+    assert draws[0].cov is cov and model.theta[0] == 1.0

@@ -57,6 +57,19 @@ class BaselineModel:
         eV/A and stress [3, 3] eV/A^3 (periodic frames) of a Configuration-like object."""
         return self.block(config).predict(self.theta)
 
+    def posterior_draws(self, n: int, seed: int = 0) -> list["BaselineModel"]:
+        """``n`` copies with theta drawn from the fit's Gaussian posterior N(theta, cov) (cov
+        symmetrised; directions with round-off negative eigenvalues get no spread). What a
+        quantity derived from the constants (e.g. an ordering temperature) inherits from
+        their uncertainty."""
+        import dataclasses
+        cov = 0.5 * (self.cov + self.cov.T)
+        w, v = np.linalg.eigh(cov)
+        root = v * np.sqrt(np.clip(w, 0.0, None))          # root @ root.T = cov (w >= 0 part)
+        rng = np.random.default_rng(seed)
+        return [dataclasses.replace(self, theta=self.theta + root @ rng.normal(size=w.size))
+                for _ in range(int(n))]
+
     def value(self, kind, species, index=0, component="") -> tuple[float, float]:
         """(value, sigma) of one parameter."""
         name = _param_name(kind, species, index, component)
