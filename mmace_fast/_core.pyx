@@ -241,9 +241,18 @@ cdef class MonteCarloCore:
         self.mc.get().set_temperature(kelvin)
 
     def set_sublattice_signs(self, signs):
-        s = _as_array(signs, (self.hamiltonian.n_sites,), "sublattice signs")
+        """Staggered-order weights: [n] (one pattern) or [n_patterns, n] (one staggered vector
+        per pattern)."""
+        a = np.asarray(signs, dtype=np.float64)
+        n_patterns = 1 if a.ndim == 1 else a.shape[0]
+        s = _as_array(a.reshape(-1), (n_patterns * self.hamiltonian.n_sites,), "sublattice signs")
         cdef double[::1] sv = s
-        self.mc.get().set_sublattice_signs(&sv[0])
+        self.mc.get().set_sublattice_signs(&sv[0], n_patterns)
+
+    @property
+    def n_patterns(self):
+        """Number of staggered-order patterns (columns of Ms: 3 x n_patterns)."""
+        return self.mc.get().n_patterns()
 
     def set_active_sites(self, sites):
         """Restrict Metropolis trials and the magnetisation observables to ``sites`` (sorted
@@ -311,7 +320,8 @@ cdef class MonteCarloCore:
             bint resync=True):
         """Run n_steps MC steps (a Metropolis sweep and/or Wolff clusters each).
 
-        Returns (E [k] eV total, M [k, 3] muB per site, Ms [k, 3] staggered, muB per site) with
+        Returns (E [k] eV total, M [k, 3] muB per site, Ms [k, 3 n_patterns] staggered, muB per
+        site, pattern-major) with
         k = n_steps // sample_every samples (none if sample_every == 0). resync=False keeps the
         cached energies of the previous run (valid only if nothing but the temperature and the
         move widths changed since: see MonteCarlo::run).
@@ -321,7 +331,7 @@ cdef class MonteCarloCore:
         cdef int64_t k = n_steps // sample_every if sample_every > 0 else 0
         e = np.empty(k)
         m = np.empty((k, 3))
-        ms = np.empty((k, 3))
+        ms = np.empty((k, 3 * self.mc.get().n_patterns()))
         cdef double[::1] ev = e
         cdef double[:, ::1] mv = m
         cdef double[:, ::1] msv = ms

@@ -80,7 +80,8 @@ cdef extern from "mmace/montecarlo.hpp" namespace "mmace":
         MonteCarlo(Hamiltonian& h, uint64_t seed, uint64_t stream) except +
         void set_temperature(double kelvin) except +
         double temperature()
-        void set_sublattice_signs(const double* s) except +
+        void set_sublattice_signs(const double* s, int n_patterns) except +
+        int n_patterns()
         void set_active_sites(const int32_t* idx, int32_t n_active) except +
         void set_surrogate(Hamiltonian* s) except +
         cbool has_surrogate()

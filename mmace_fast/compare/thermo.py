@@ -14,7 +14,9 @@ the same sites and order parameter):
 
 Non-magnetic atoms (Al, N) carry zero moments in mMACE and are not moved (MC active sites).
 The order parameter is the staggered magnetisation of the material's order pattern (``order``,
-e.g. AFM2 for CrN), or the plain magnetisation for ``FM``.
+e.g. AFM2 for CrN) summed in quadrature over its symmetry-equivalent domains
+(:meth:`mmace_fast.mc.lattice.MaterialLattice.domain_patterns`), or the plain magnetisation for
+``FM``.
 """
 from __future__ import annotations
 
@@ -59,11 +61,17 @@ class ModelSystem:
     settings: dict = field(default_factory=dict)
 
 
-def _order_parameter(lat: MaterialLattice, order: str, sites: np.ndarray) -> Optional[np.ndarray]:
-    """Staggered signs [n_sites] for ``order`` (None for FM: the plain magnetisation)."""
+def _order_parameter(lat: MaterialLattice, order: str, sites: Optional[np.ndarray] = None
+                     ) -> Optional[np.ndarray]:
+    """Staggered weights of ``order`` on ``sites`` (default all): [n] signs where the order has
+    one domain, [D, n] patterns of its D symmetry-equivalent domains otherwise
+    (:meth:`MaterialLattice.domain_patterns`: the order parameter sees every domain); None for
+    FM (the plain magnetisation)."""
     if order == "FM":
         return None
-    return np.ascontiguousarray(lat.signs[order][sites], dtype=float)
+    p = lat.domain_patterns(order)
+    p = p if sites is None else p[:, sites]
+    return np.ascontiguousarray(p[0] if len(p) == 1 else p, dtype=float)
 
 
 #: a fitted model whose mean-field ordering mode has less ferromagnetic weight than this is
@@ -129,7 +137,7 @@ def mmace_model(material: str, frozen, moment: float, free_length: bool,
                                                  lat.numbers)
         spins = lat.moments(order, moment)
         active = np.flatnonzero(lat.magnetic)
-        signs = None if order == "FM" else np.ascontiguousarray(lat.signs[order], dtype=float)
+        signs = _order_parameter(lat, order)
         sur = None
         if surrogate is not None:
             from mmace_fast.baseline import to_spin_hamiltonian  # noqa: PLC0415

@@ -64,7 +64,8 @@ def check_finite_energy(energy: float, samples, where: str) -> None:
 
 @dataclass
 class Samples:
-    """Time series of one run: energy [k] eV (total), M [k, 3] and Ms [k, 3] muB per site."""
+    """Time series of one run: energy [k] eV (total), M [k, 3] and Ms [k, 3 n_patterns] muB per
+    site (one staggered vector per sublattice-sign pattern, pattern-major)."""
 
     energy: np.ndarray = field(default_factory=lambda: np.zeros(0))
     magnetisation: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
@@ -73,7 +74,8 @@ class Samples:
     def extend(self, e, m, ms):
         self.energy = np.concatenate([self.energy, e])
         self.magnetisation = np.concatenate([self.magnetisation, m])
-        self.staggered = np.concatenate([self.staggered, ms])
+        self.staggered = (np.array(ms) if len(self.staggered) == 0
+                          else np.concatenate([self.staggered, ms]))
 
     def __len__(self):
         return len(self.energy)
@@ -146,9 +148,13 @@ class MonteCarlo:
         self.core.temperature = kelvin
 
     def set_sublattice_signs(self, signs):
+        """[n] weights of the staggered magnetisation, or [n_patterns, n] (the domains of an
+        order: one staggered vector each; see mmace_fast.mc.lattice.domain_weights)."""
         s = np.asarray(signs, dtype=np.float64)
-        if s.shape != (self.n_sites,):
-            raise ValueError(f"sublattice signs have shape {s.shape}, expected ({self.n_sites},)")
+        if not (s.shape == (self.n_sites,) or (s.ndim == 2 and s.shape[1] == self.n_sites
+                                              and s.shape[0] >= 1)):
+            raise ValueError(f"sublattice signs have shape {s.shape}, expected ({self.n_sites},) "
+                             f"or (n_patterns, {self.n_sites})")
         if not np.all(np.isfinite(s)):
             raise ValueError("non-finite sublattice signs")
         self.signs = np.ascontiguousarray(s)

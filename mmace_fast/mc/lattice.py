@@ -1,6 +1,8 @@
 """Periodic cubic test lattices (sc, bcc, fcc) with sublattice signs for antiferromagnets."""
 from __future__ import annotations
 
+import itertools
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +100,53 @@ class MaterialLattice:
         m = np.zeros((self.n_sites, 3))
         m[:, 2] = length * self.signs[order]
         return m
+
+
+    def domain_patterns(self, order: str) -> np.ndarray:
+        """The symmetry-equivalent domains of ``order``: [D, n] sign patterns (+-1 on magnetic
+        sites, 0 elsewhere), row 0 the pattern itself.
+
+        The cubic point group (48 operations about a magnetic site) and the translations of
+        the magnetic sublattice map the pattern onto its domains (AFM1 on fcc: layering along
+        x, y or z; AFM3: three wavevectors of the star of (1, 1/2, 0), each with two phases).
+        Patterns equal up to a global sign count once; the rest are checked to be mutually
+        orthogonal, so that the staggered vectors Ms_d = sum_i s_d,i m_i / n of an ordered
+        state in any one domain have sum_d |Ms_d|^2 = |m|^2, and the norm over d is the order
+        parameter whatever domain the chain orders into. A single-pattern parameter sees one
+        domain only: a chain ordered in another reads as disordered, which on small CrN
+        lattices (L = 6, 2026-12-07) produced spurious first-order dips of U4."""
+        from mmace_fast.prototypes import PATTERNS  # noqa: PLC0415
+
+        if order not in self.signs:
+            raise ValueError(f"order {order!r} has no sign pattern on this lattice (known: "
+                             f"{sorted(self.signs)}; incommensurate: {list(self.incommensurate)})")
+        base = self.signs[order]
+        mag = np.flatnonzero(self.magnetic)
+        u = self.positions[mag] / self.a                           # [n_mag, 3] units of a
+        u0 = u[0]
+        in_cell = u[np.all((u - u0 > -1e-9) & (u - u0 < 1 - 1e-9), axis=1)]
+        shifts = np.unique(np.round(np.vstack([in_cell - u0, np.eye(3)]), 9), axis=0)
+        pattern = PATTERNS[order]
+        found = {}
+        for perm in itertools.permutations(range(3)):
+            for flips in itertools.product((1.0, -1.0), repeat=3):
+                v = (u - u0)[:, perm] * np.asarray(flips) + u0
+                for t in shifts:
+                    s = np.array([pattern(x) for x in v + t], dtype=float)
+                    s *= np.sign(s[np.flatnonzero(s)[0]])            # canonical global sign
+                    found.setdefault(s.tobytes(), s)
+        own = base[mag] * np.sign(base[mag][np.flatnonzero(base[mag])[0]])
+        rest = sorted((s for k, s in found.items() if k != own.tobytes()),
+                      key=lambda s: tuple(s))
+        rows = np.array([base[mag]] + rest)
+        gram = rows @ rows.T
+        if not np.allclose(gram, len(mag) * np.eye(len(rows))):
+            raise ValueError(f"the domains of {order} on {self.prototype} are not mutually "
+                             "orthogonal sign patterns: the order parameter needs a basis "
+                             "of their span instead")
+        out = np.zeros((len(rows), self.n_sites))
+        out[:, mag] = rows
+        return out
 
 
 def material_lattice(prototype: str, L: int, a: float) -> MaterialLattice:

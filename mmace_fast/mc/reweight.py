@@ -29,7 +29,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from mmace_fast.conventions import KB_EV_PER_K
-from mmace_fast.mc.stats import StatsError, integrated_autocorr_time
+from mmace_fast.mc.stats import StatsError, binder_from_moments, integrated_autocorr_time
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +172,18 @@ class ReweightedCurves:
 
 
 def _observables(lw: np.ndarray, e_tot: np.ndarray, e_shift: float, m: np.ndarray,
-                 n_sites: int, kt: float) -> dict:
+                 n_sites: int, kt: float, n_components: int = 3) -> dict:
     """CURVE_KEYS at one temperature from normalised log weights [N], pooled total energies
-    shifted by e_shift [N] eV (no cancellation in the variance) and |m| [N]."""
+    shifted by e_shift [N] eV (no cancellation in the variance) and |m| [N] of an
+    ``n_components``-component order parameter (U4 on the 3-component scale,
+    :func:`mmace_fast.mc.stats.binder_from_moments`)."""
     w = np.exp(lw)
     e1 = np.dot(w, e_tot)
     m1, m2, m4 = np.dot(w, m), np.dot(w, m * m), np.dot(w, m ** 4)
     return {"e_per_site": (e1 + e_shift) / n_sites,
             "c_kb": (np.dot(w, e_tot * e_tot) - e1 * e1) / (n_sites * kt * kt),
             "m_abs": m1, "chi_m": n_sites * (m2 - m1 * m1) / kt,
-            "u4_m": 1.0 - m4 / (3.0 * m2 * m2)}
+            "u4_m": binder_from_moments(m2, m4, n_components)}
 
 
 def reweighted_curves(series: Sequence[dict], temperatures, n_sites: int, grid,
@@ -189,8 +191,9 @@ def reweighted_curves(series: Sequence[dict], temperatures, n_sites: int, grid,
     """Curves of E, C, |m|, chi, U4 on ``grid`` (K) from K simulations.
 
     series: K dicts as :func:`mmace_fast.mc.stats.summarize` reads ("energy" [n] eV total,
-    "magnetisation" [n, 3], optional "staggered" [n, 3]); order: 'm' (magnetisation) or 'ms'
-    (staggered) as the order parameter; n_sites: sites per lattice (per-site normalisation).
+    "magnetisation" [n, 3], optional "staggered" [n, 3 k]: k patterns); order: 'm'
+    (magnetisation) or 'ms' (staggered) as the order parameter; n_sites: sites per lattice
+    (per-site normalisation).
     """
     if order not in ("m", "ms"):
         raise StatsError(f"order must be 'm' or 'ms', got {order!r}")
@@ -199,14 +202,17 @@ def reweighted_curves(series: Sequence[dict], temperatures, n_sites: int, grid,
         raise StatsError(f"n_sites must be a positive integer, got {n_sites}")
     n_sites = int(n_sites)
     grid = np.asarray(grid, dtype=np.float64)
-    energies, norms = [], []
+    energies, norms, n_components = [], [], None
     for k, s in enumerate(series):
         if key not in s or s[key] is None:
             raise StatsError(f"series {k} has no {key!r}")
         e = np.asarray(s["energy"], dtype=np.float64)
         mv = np.asarray(s[key], dtype=np.float64)
-        if mv.shape != (len(e), 3):
-            raise StatsError(f"series {k}: {key} must be [{len(e)}, 3], got {mv.shape}")
+        n_components = mv.shape[1] if n_components is None and mv.ndim == 2 else n_components
+        if not (mv.ndim == 2 and mv.shape[0] == len(e) and mv.shape[1] == n_components
+                and n_components % 3 == 0):
+            raise StatsError(f"series {k}: {key} must be [{len(e)}, 3 k] with the same k for "
+                             f"every series, got {mv.shape}")
         energies.append(e)
         norms.append(np.linalg.norm(mv, axis=1))
     _, temps = _check_inputs(energies, temperatures)
@@ -227,7 +233,8 @@ def reweighted_curves(series: Sequence[dict], temperatures, n_sites: int, grid,
         ess = np.empty(len(grid))
         for g, t in enumerate(grid):
             lw = mh.log_weights(t)
-            obs = _observables(lw, mh.energies, mh.e_shift, ms, n_sites, KB_EV_PER_K * t)
+            obs = _observables(lw, mh.energies, mh.e_shift, ms, n_sites, KB_EV_PER_K * t,
+                               n_components)
             for k in CURVE_KEYS:
                 out[k][g] = obs[k]
             ess[g] = float(np.exp(-logsumexp(2.0 * lw)))

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class System:
-    """What a scan simulates: a Hamiltonian, initial moments [n, 3] muB, sublattice signs [n],
+    """What a scan simulates: a Hamiltonian, initial moments [n, 3] muB, sublattice signs [n] or
+    [n_patterns, n] (domains),
     optional active sites (bool mask [n] or indices; None = all), an optional surrogate
     Hamiltonian of the same sites (delayed acceptance, guided over-relaxation). Per-site
     observables (E per site, C, chi) are normalised by the number of active sites."""

@@ -338,9 +338,10 @@ def _vector_norm(m, name: str) -> np.ndarray:
     a = np.asarray(m, dtype=np.float64)
     if a.ndim == 1:
         return np.abs(a)
-    if a.ndim == 2 and a.shape[1] == 3:
+    if a.ndim == 2 and a.shape[1] % 3 == 0 and a.shape[1] > 0:
         return np.linalg.norm(a, axis=1)
-    raise StatsError(f"{name} must be [n_samples, 3] vectors or [n_samples] norms, got {a.shape}")
+    raise StatsError(f"{name} must be [n_samples, 3 k] vectors (k staggered patterns) or "
+                     f"[n_samples] norms, got {a.shape}")
 
 
 def susceptibility(m, n_sites: int, temperature_K: float, n_blocks: int = 50) -> JackknifeResult:
@@ -376,15 +377,30 @@ def specific_heat(energy_total, n_sites: int, temperature_K: float,
     return jackknife(lambda e1, e2: (e2 - e1 * e1) / (n * kt * kt), d, d * d, n_blocks=n_blocks)
 
 
-def binder_cumulant(m, n_blocks: int = 50) -> JackknifeResult:
-    """Binder cumulant U4 = 1 - <m^4> / (3 <m^2>^2) for a 3-component order parameter.
+def binder_from_moments(m2, m4, n_components: int = 3):
+    """U4 from <m^2> and <m^4> on the 3-component scale: 1 - r3 / 3 with r = <m^4> / <m^2>^2
+    and r3 = 1 + (r - 1) n / 3 for an n-component order parameter. n = 3: the usual
+    1 - <m^4> / (3 <m^2>^2); any n: 2/3 for a fixed-length (ordered) parameter, 4/9 for an
+    isotropic Gaussian (disordered) one, so that the thresholds of the Tc protocol mean the same
+    for an order parameter made of several staggered vectors (the domains of an
+    antiferromagnet, mmace_fast.mc.lattice.domain_weights). The map is linear in r: crossings
+    of U4 curves are those of r."""
+    r = m4 / (m2 * m2)
+    return 1.0 - (1.0 + (r - 1.0) * (n_components / 3.0)) / 3.0
 
-    ``m  # [n, 3]`` vectors or ``[n]`` norms (any unit: U4 is dimensionless). Limits: 2/3 for
-    a fixed-length (ordered) order parameter, 4/9 for an isotropic Gaussian (disordered) one.
+
+def binder_cumulant(m, n_blocks: int = 50, n_components: int | None = None) -> JackknifeResult:
+    """Binder cumulant U4 (:func:`binder_from_moments`) of ``m  # [n, c]`` vectors (c
+    components) or ``[n]`` norms of an ``n_components``-component parameter (default 3); any
+    unit: U4 is dimensionless. Limits: 2/3 ordered (fixed length), 4/9 disordered (Gaussian).
     """
+    arr = np.asarray(m)
+    if n_components is None:
+        n_components = arr.shape[1] if arr.ndim == 2 else 3
     a = _vector_norm(m, "m")
     a2 = a * a
-    return jackknife(lambda m2, m4: 1.0 - m4 / (3.0 * m2 * m2), a2, a2 * a2, n_blocks=n_blocks)
+    return jackknife(lambda m2, m4: binder_from_moments(m2, m4, n_components), a2, a2 * a2,
+                     n_blocks=n_blocks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,7 +425,7 @@ def _add_order_parameter(out: dict, prefix: str, m: np.ndarray, n_sites: int,
         out[f"{prefix}_{comp}"], out[f"{prefix}_{comp}_err"] = mean, err
     chi = susceptibility(norm, n_sites, temperature_K, n_blocks)
     out[f"chi_{prefix}"], out[f"chi_{prefix}_err"] = chi.value, chi.error
-    u4 = binder_cumulant(norm, n_blocks)
+    u4 = binder_cumulant(norm, n_blocks, n_components=m.shape[1])
     out[f"u4_{prefix}"], out[f"u4_{prefix}_err"] = u4.value, u4.error
 
 

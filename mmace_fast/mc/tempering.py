@@ -54,8 +54,9 @@ PT_CHECKPOINT_VERSION = 1
 
 @dataclass
 class SlotSamples:
-    """Samples per temperature slot: energy [K, s] eV total, magnetisation and staggered
-    [K, s, 3] muB per active site, replica [s, K] (which replica held each slot)."""
+    """Samples per temperature slot: energy [K, s] eV total, magnetisation [K, s, 3] and
+    staggered [K, s, 3 n_patterns] muB per active site, replica [s, K] (which replica held each
+    slot)."""
 
     energy: np.ndarray
     magnetisation: np.ndarray
@@ -70,7 +71,8 @@ class SlotSamples:
     def extend(self, e, m, ms, rep):
         self.energy = np.concatenate([self.energy, e], axis=1)
         self.magnetisation = np.concatenate([self.magnetisation, m], axis=1)
-        self.staggered = np.concatenate([self.staggered, ms], axis=1)
+        self.staggered = (np.array(ms) if self.staggered.shape[1] == 0
+                          else np.concatenate([self.staggered, ms], axis=1))
         self.replica = np.concatenate([self.replica, rep], axis=0)
 
     def __len__(self):

@@ -12,7 +12,8 @@ constexpr real_t KB_EV_PER_K = 8.617333262e-5;  // mirrors mmace_fast.convention
 
 MonteCarlo::MonteCarlo(Hamiltonian& h, std::uint64_t seed, std::uint64_t stream)
     : h_(h), spin_h_(dynamic_cast<SpinHamiltonian*>(&h)), rng_(seed, stream),
-      signs_(h.n_sites(), 1.0), len_(h.n_sites(), 0.0), active_(h.n_sites()), mark_(h.n_sites(), 0) {
+      signs_(h.n_sites(), 1.0), len_(h.n_sites(), 0.0), active_(h.n_sites()), mark_(h.n_sites(), 0),
+      mssum_(1) {
     for (index_t i = 0; i < h.n_sites(); ++i) active_[i] = i;
     set_temperature(300.0);
     resync();
@@ -25,11 +26,19 @@ void MonteCarlo::set_temperature(real_t kelvin) {
     beta_ = 1.0 / (KB_EV_PER_K * kelvin);
 }
 
-void MonteCarlo::set_sublattice_signs(const real_t* s) {
-    for (index_t i = 0; i < h_.n_sites(); ++i) {
-        if (!std::isfinite(s[i])) throw InputError("non-finite sublattice sign");
-        signs_[i] = s[i];
-    }
+void MonteCarlo::set_sublattice_signs(const real_t* s, int n_patterns) {
+    if (n_patterns < 1) throw InputError("at least one sublattice-sign pattern is needed");
+    const std::size_t n = static_cast<std::size_t>(h_.n_sites());
+    std::vector<real_t> w(n * static_cast<std::size_t>(n_patterns));
+    for (int d = 0; d < n_patterns; ++d)
+        for (std::size_t i = 0; i < n; ++i) {
+            const real_t v = s[static_cast<std::size_t>(d) * n + i];
+            if (!std::isfinite(v)) throw InputError("non-finite sublattice sign");
+            w[i * static_cast<std::size_t>(n_patterns) + d] = v;
+        }
+    signs_.swap(w);
+    n_patterns_ = n_patterns;
+    mssum_.assign(static_cast<std::size_t>(n_patterns), Vec3());
     resync();
 }
 
@@ -92,11 +101,11 @@ void MonteCarlo::resync() {
     if (surrogate_) surrogate_->set_spins(h_.spins());
     energy_ = h_.total_energy();
     msum_ = Vec3();
-    mssum_ = Vec3();
+    std::fill(mssum_.begin(), mssum_.end(), Vec3());
     for (const index_t i : active_) {
         const Vec3 m = Vec3::load(h_.spin(i));
         msum_ += m;
-        mssum_ += m * signs_[i];
+        add_staggered(i, m);
         len_[i] = m.norm();
         if (!h_.variable_length() && !(len_[i] > 0))
             throw InputError("zero-length moment on site " + std::to_string(i) +
@@ -121,7 +130,7 @@ inline void MonteCarlo::apply(H& h, index_t i, const Vec3& mo, const Vec3& mn, r
     energy_ += de;
     const Vec3 d = mn - mo;
     msum_ += d;
-    mssum_ += d * signs_[i];
+    add_staggered(i, d);
     ++accepted_[kind];
     if (kind == STAT_LONGITUDINAL) len_[i] = mn.norm();
 }
@@ -230,7 +239,7 @@ void MonteCarlo::wolff_cluster(SpinHamiltonian& h) {
         h.set_spin_unchecked(k, mn);
         energy_ += de;
         msum_ += mn - mo;
-        mssum_ += (mn - mo) * signs_[k];
+        add_staggered(k, mn - mo);
         mark_[k] = generation_;
         stack_.push_back(k);
     };
@@ -290,7 +299,9 @@ std::int64_t MonteCarlo::run_impl(H& h, std::int64_t n_steps, std::int64_t every
         if (every > 0 && s % every == 0 && written < max_samples) {
             if (e_out) e_out[written] = energy_;
             if (m_out) (msum_ * invn).store(m_out + 3 * written);
-            if (ms_out) (mssum_ * invn).store(ms_out + 3 * written);
+            if (ms_out)
+                for (int d = 0; d < n_patterns_; ++d)
+                    (mssum_[d] * invn).store(ms_out + 3 * (written * n_patterns_ + d));
             ++written;
         }
     }

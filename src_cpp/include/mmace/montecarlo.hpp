@@ -57,7 +57,12 @@ public:
 
     void set_temperature(real_t kelvin);
     real_t temperature() const { return temperature_; }
-    void set_sublattice_signs(const real_t* s);   // [n] (+1/-1 or any weights)
+    // Weights of the staggered order parameter: s [n_patterns][n] (+1/-1 or any weights);
+    // every pattern gives one staggered vector Ms_d = sum_{i active} s_d,i m_i / n_active (the
+    // symmetry-equivalent domains of an antiferromagnetic order: its norm over d sees every
+    // domain).
+    void set_sublattice_signs(const real_t* s, int n_patterns = 1);
+    int n_patterns() const { return n_patterns_; }
     // Sites that Metropolis trials visit: sorted unique indices [n_active], n_active >= 1.
     void set_active_sites(const index_t* idx, index_t n_active);
     const std::vector<index_t>& active_sites() const { return active_; }
@@ -72,8 +77,8 @@ public:
     void set_settings(const MCSettings& s);
     const MCSettings& settings() const { return cfg_; }
 
-    // Run n_steps MC steps; every sample_every steps write E (eV, total), M and Ms (vectors per
-    // site, muB) to the next row of the output arrays. Returns the number of rows written.
+    // Run n_steps MC steps; every sample_every steps write E (eV, total), M [3] and Ms
+    // [n_patterns][3] (vectors per site, muB) to the next row of the output arrays. Returns the number of rows written.
     // resync_first: recompute the cached energies from the moments first (a full evaluation).
     // Only a caller that changed nothing but the temperature and the move widths since the last
     // run may skip it (parallel tempering between exchanges): the caches then carry over.
@@ -106,7 +111,8 @@ private:
     Rng rng_;
     MCSettings cfg_;
     real_t temperature_ = 0.0, beta_ = 0.0;
-    std::vector<real_t> signs_, len_;
+    std::vector<real_t> signs_, len_;  // signs_ [n][n_patterns] (site-major)
+    int n_patterns_ = 1;
     std::vector<index_t> active_;      // [n_active] sites visited by Metropolis trials
     Hamiltonian* surrogate_ = nullptr;
     std::uint64_t da_screened_ = 0, da_exact_ = 0;
@@ -114,7 +120,16 @@ private:
     std::vector<index_t> stack_;
     std::uint32_t generation_ = 0;
     real_t energy_ = 0.0;
-    Vec3 msum_, mssum_;
+    Vec3 msum_;
+    std::vector<Vec3> mssum_;          // [n_patterns]
+    void add_staggered(index_t i, const Vec3& d) {
+        if (n_patterns_ == 1) {
+            mssum_[0] += d * signs_[i];
+            return;
+        }
+        const real_t* w = signs_.data() + static_cast<std::size_t>(i) * n_patterns_;
+        for (int k = 0; k < n_patterns_; ++k) mssum_[k] += d * w[k];
+    }
     std::uint64_t tried_[N_STAT] = {0, 0, 0, 0, 0, 0}, accepted_[N_STAT] = {0, 0, 0, 0, 0, 0};
 };
 
