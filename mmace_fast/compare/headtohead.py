@@ -310,9 +310,10 @@ def spiral_stage(quick: bool = False, fits: Optional[dict] = None) -> dict:
 
 
 # =========================================================================== thermo
-#: version of the thermo stage's procedure and result layout: part of the benchmark's cache key,
-#: so a cached stage of another procedure is recomputed, never reported as this one's
-THERMO_VERSION = 3
+#: version of the thermo stage's procedure and result layout: part of the benchmark's cache key
+#: and of the checkpoint folders, so a cached stage or chain of another procedure is recomputed,
+#: never reported as this one's (5: the order parameter sums over the domains of an order)
+THERMO_VERSION = 5
 
 #: effort of the Tc protocol (:class:`mmace_fast.mc.protocol.TcProtocol` fields but the bracket
 #: and threads) per mode and model family; mMACE per material. mMACE sizes are even (CrN's
@@ -429,12 +430,12 @@ def thermo_stage(material: str, workdir, quick: bool = False, fit=None, names=No
     if fit is None:
         fit = fit_material(material, kind="fixed_lattice", configs=read_material(material),
                            root=str(ROOT))
-    fit_dir = workdir / f"fit_{fit_key(fit)}"
+    fit_dir = workdir / f"fit_{fit_key(fit)}_v{THERMO_VERSION}"
     moment = float(max(fit.moments.values()))
     grade = grade or ("mc" if material in available("mc") else "accurate")
     frozen = load_frozen(material, grade)
     mmace_key = hashlib.sha256(frozen_path(material, grade).read_bytes()).hexdigest()[:12]
-    mmace_dir = workdir / f"mmace_{mmace_key}_m{moment:.3f}_{sampler}"
+    mmace_dir = workdir / f"mmace_{mmace_key}_m{moment:.3f}_{sampler}_v{THERMO_VERSION}"
     mf = float(fit.mean_field.get("T_K", 0.0) or 0.0)
     out = {"material": material, "moment": moment, "mean_field_heis_K": mf, "models": {},
            "order_checks": {}, "fit_dir": fit_dir.name, "mmace_dir": mmace_dir.name,
