@@ -104,3 +104,16 @@ def test_binder_on_the_three_component_scale_for_any_number_of_components():
                "staggered": rng.normal(size=(4000, 18))} for _ in range(2)]
     curves = reweighted_curves(series, [100.0, 101.0], 100, [100.5], order="ms", n_blocks=4)
     assert curves.values["u4_m"][0] == pytest.approx(4 / 9, abs=0.02)
+
+
+def test_summary_of_one_temperature_takes_several_staggered_vectors():
+    rng = np.random.default_rng(2)
+    n = 400
+    series = {"energy": rng.normal(size=n), "magnetisation": rng.normal(size=(n, 3)),
+              "staggered": rng.normal(size=(n, 9))}
+    out = stats.summarize(series, n_sites=64, temperature_K=100.0, n_blocks=10)
+    assert out["u4_ms"] == pytest.approx(stats.binder_cumulant(series["staggered"], 10).value)
+    assert out["ms_abs"] == pytest.approx(np.mean(np.linalg.norm(series["staggered"], axis=1)))
+    series["magnetisation"] = rng.normal(size=(n, 9))          # M stays a 3-vector
+    with pytest.raises(stats.StatsError, match="magnetisation must be"):
+        stats.summarize(series, n_sites=64, temperature_K=100.0)

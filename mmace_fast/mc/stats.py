@@ -438,7 +438,8 @@ def summarize(series: dict, n_sites: int, temperature_K: float, n_blocks: int = 
         ``"energy"``         [n] eV, total energy of the lattice (required);
         ``"magnetisation"``  [n, 3], magnetisation per site (1/N) sum_i m_i, muB (or
                              dimensionless for unit spins) (required);
-        ``"staggered"``      [n, 3], optional staggered magnetisation per site
+        ``"staggered"``      [n, 3 k], optional staggered magnetisation per site (k patterns:
+                             the domains of an order; the order parameter is the norm)
                              (1/N) sum_i s_i m_i with the sublattice signs s_i = +-1;
         ``"acceptance"``     [n] or scalar, optional acceptance ratio per sample.
     n_sites : int
@@ -482,8 +483,11 @@ def summarize(series: dict, n_sites: int, temperature_K: float, n_blocks: int = 
         mags["ms"] = series["staggered"]
     for prefix, arr in list(mags.items()):
         a = _as_series(arr, prefix, min_len=8)
-        if a.shape != (n, 3):
-            raise StatsError(f"{prefix} magnetisation must be [{n}, 3] like energy, got {a.shape}")
+        ok = a.shape == (n, 3) or (prefix == "ms" and a.ndim == 2 and a.shape[0] == n
+                                   and a.shape[1] % 3 == 0 and a.shape[1] > 0)
+        if not ok:
+            raise StatsError(f"{prefix} magnetisation must be [{n}, 3] like energy "
+                             f"([{n}, 3 k] for k staggered patterns), got {a.shape}")
         mags[prefix] = a
     out: dict = {"temperature_K": float(temperature_K), "n_sites": n_sites, "n_samples": n}
     e_site = e / n_sites
