@@ -204,11 +204,11 @@ def evaluate(material: str, quick: bool, work: Path) -> dict:
 
 # ------------------------------------------------------------------------------------ Tc
 #: Tc protocol of every member (mmace_fast.mc.protocol.TcProtocol fields but the bracket):
-#: bench_mmace_tc's Monte Carlo grade plan at one size smaller and half its per-size budget,
+#: bench_mmace_tc's Monte Carlo grade plan at one size smaller and 40 % of its per-size budget,
 #: so that K members cost what one model costs there
 MEMBER_TC_PLAN = dict(sizes=(6, 8, 10), n_bracket_replicas=8, bracket_sweeps=(100, 200),
                       n_replicas=6, n_equil=200, min_prod=600, chunk=400, max_prod=3000,
-                      target_u4_err=0.005, max_wall_s=150.0)
+                      target_u4_err=0.005, max_wall_s=120.0)
 
 
 #: the fitted Heisenberg model's posterior draws (classical spins: cheap; bench_mmace_tc's
@@ -313,7 +313,7 @@ def main(argv=None):
                    help="default: --train / --ship fe; evaluation: every shipped committee")
     p.add_argument("--members", type=int, default=N_MEMBERS)
     p.add_argument("--tc", action="store_true", help="also Tc of every committee member "
-                   "(fixed moment length; Fe: resumable, about 10 min per member on 2 threads)")
+                   "(fixed moment length; Fe: resumable, about 7 min per member on 2 threads)")
     p.add_argument("--threads", type=int, default=2, help="replicas run concurrently (--tc)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "committee")
     args = p.parse_args(argv)
