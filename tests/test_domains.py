@@ -117,3 +117,19 @@ def test_summary_of_one_temperature_takes_several_staggered_vectors():
     series["magnetisation"] = rng.normal(size=(n, 9))          # M stays a 3-vector
     with pytest.raises(stats.StatsError, match="magnetisation must be"):
         stats.summarize(series, n_sites=64, temperature_K=100.0)
+
+
+def test_chi_peak_error_is_at_least_half_the_grid_spacing():
+    """Replicates that all peak at one grid point give a jackknife error of 0: the reported
+    error is then half the grid spacing, never 0."""
+    from mmace_fast.mc.protocol import _chi_peak
+    from mmace_fast.mc.reweight import ReweightedCurves
+    grid = np.linspace(70.0, 75.0, 11)
+    chi = np.exp(-((grid - 72.5) / 1.0) ** 2)
+    curves = ReweightedCurves.__new__(ReweightedCurves)
+    curves.grid = grid
+    curves.reliable = np.ones_like(grid, dtype=bool)
+    curves.values = {"chi_m": chi}
+    curves.replicates = {"chi_m": [chi.copy() for _ in range(5)]}
+    peak = _chi_peak(curves)
+    assert peak["t"] == 72.5 and peak["t_err"] == pytest.approx(0.25)

@@ -244,8 +244,9 @@ def _curves(pt: ParallelTempering, staggered: bool, grid, n_blocks: int
 
 
 def _chi_peak(c: ReweightedCurves) -> Optional[dict]:
-    """Reweighted chi maximum over the reliable interior grid, jackknife error (None if on an
-    edge: a bound, not a peak)."""
+    """Reweighted chi maximum over the reliable interior grid, jackknife error, at least half
+    the grid spacing (the peak is located on the grid: replicates that all pick the same grid
+    point do not make it exact); None if on an edge (a bound, not a peak)."""
     ok = np.flatnonzero(c.reliable)
     if len(ok) < 3:
         return None
@@ -256,7 +257,8 @@ def _chi_peak(c: ReweightedCurves) -> Optional[dict]:
     reps = [c.grid[ok][int(np.argmax(r[ok]))] for r in c.replicates["chi_m"]]
     nb = len(reps)
     err = float(np.sqrt((nb - 1) / nb * np.sum((np.asarray(reps) - np.mean(reps)) ** 2)))
-    return {"t": float(c.grid[ok][k]), "t_err": err}
+    spacing = float(np.max(np.diff(c.grid))) if len(c.grid) > 1 else 0.0
+    return {"t": float(c.grid[ok][k]), "t_err": max(err, 0.5 * spacing)}
 
 
 def _first_order(c: ReweightedCurves, L: int) -> Optional[dict]:
