@@ -190,3 +190,26 @@ def test_monte_carlo_grade_fe_model_is_ferromagnetic():
         load_default("fe", grade="fast")
     with pytest.raises(UnknownModelError, match="mc model"):
         load_default("fept", grade="mc")
+
+
+def test_shipped_fe_committee_is_intact_and_of_the_monte_carlo_grade_recipe():
+    """models/fe_mc/committee: 5 members whose files match the manifest, the fe_mc
+    architecture, distinct seeds and bootstrap samples, recalibration factors recorded."""
+    from mmace_fast.export.committee import read_manifest
+    from mmace_fast.models import committee_dir, load_frozen_committee
+    doc = read_manifest(committee_dir("fe"))                 # verifies every file's SHA-256
+    assert len(doc["members"]) == 5
+    assert all(v > 0 for v in doc["recalibration"].values())
+    com = load_frozen_committee("fe")
+    _, cfg, _ = load_default("fe", grade="mc")
+    mc = cfg.to_dict()
+    seeds = set()
+    for name in doc["members"]:
+        meta = json.loads((committee_dir("fe") / name / "model.json").read_text())
+        mcfg = meta["model_config"]
+        assert {k: mcfg[k] for k in ("n_layers", "n_channels", "correlation", "r_cut")} == {
+            k: mc[k] for k in ("n_layers", "n_channels", "correlation", "r_cut")}
+        tc = meta["metadata"]["train_config"]
+        assert tc["resample"]["kind"] == "bootstrap"
+        seeds.add((tc["seed"], tc["resample"]["seed"]))
+    assert len(seeds) == 5 and len(com) == 5
