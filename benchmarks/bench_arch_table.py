@@ -32,6 +32,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from mmace_fast.materials import get as get_material  # noqa: E402
+from mmace_fast.pidfile import pid_lock  # noqa: E402
 
 log = logging.getLogger("bench_arch_table")
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,30 +78,11 @@ def train_command(out: Path, name: str, quick: bool) -> list[str]:
     return cmd + (["--quick"] if quick else [])
 
 
-def pid_alive(pid_file: Path) -> int | None:
-    """PID recorded in ``pid_file`` if that process still runs, else None."""
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
-
-
 def train_missing(out: Path, names: list[str], quick: bool) -> None:
     """Train the variants without results, one after another (a PID file guards the queue)."""
     out.mkdir(parents=True, exist_ok=True)
     pid_file = out / ("queue_quick.pid" if quick else "queue.pid")
-    other = pid_alive(pid_file)
-    if other is not None and other != os.getpid():
-        raise SystemExit(f"a training queue already runs (PID {other}, {pid_file})")
-    pid_file.write_text(f"{os.getpid()}\n")
-    try:
+    with pid_lock(pid_file, "a training queue"):
         for name in names:
             if result_path(out, name, quick).exists():
                 log.info("%s: done, skipped", name)
@@ -114,9 +96,6 @@ def train_missing(out: Path, names: list[str], quick: bool) -> None:
             if rc != 0:
                 raise SystemExit(f"{name}: training failed (exit {rc}), see {log_file}")
             log.info("%s: trained in %.0f s", name, time.perf_counter() - t0)
-    finally:
-        if pid_alive(pid_file) == os.getpid():
-            pid_file.unlink()
 
 
 def frozen_path(out: Path, name: str, quick: bool) -> Path:

@@ -44,6 +44,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from mmace_fast.pidfile import pid_lock  # noqa: E402
+
 
 log = logging.getLogger("bench_uncertainty")
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,30 +76,11 @@ def train_command(out: Path, material: str, k: int, quick: bool) -> list[str]:
     return cmd + (["--quick"] if quick else [])
 
 
-def pid_alive(pid_file: Path) -> int | None:
-    """PID recorded in ``pid_file`` if that process still runs, else None."""
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
-
-
 def train_missing(out: Path, materials: list[str], n_members: int, quick: bool) -> None:
     """Train the members without results, one after another (a PID file guards the queue)."""
     out.mkdir(parents=True, exist_ok=True)
     pid_file = out / ("queue_quick.pid" if quick else "queue.pid")
-    other = pid_alive(pid_file)
-    if other is not None and other != os.getpid():
-        raise SystemExit(f"a training queue already runs (PID {other}, {pid_file})")
-    pid_file.write_text(f"{os.getpid()}\n")
-    try:
+    with pid_lock(pid_file, "a training queue"):
         for material in materials:
             for k in range(n_members):
                 if (member_run(out, material, k, quick) / RESULTS_NAME).exists():
@@ -114,9 +97,6 @@ def train_missing(out: Path, materials: list[str], n_members: int, quick: bool) 
                     raise SystemExit(f"{material} m{k}: training failed (exit {rc}), see "
                                      f"{log_file}")
                 log.info("%s m%d: trained in %.0f s", material, k, time.perf_counter() - t0)
-    finally:
-        if pid_alive(pid_file) == os.getpid():
-            pid_file.unlink()
 
 
 # ------------------------------------------------------------------------------------ shipping

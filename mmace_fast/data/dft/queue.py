@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mmace_fast.pidfile import alive
+
 from .settings import MaterialSettings, get_settings
 from .structures import build_atoms, make_manifest, spec_json, split_of
 
@@ -163,16 +165,6 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 # --- running -----------------------------------------------------------------------------------
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:                       # exists, owned by someone else
-        return True
-    return True
-
-
 def claim_pending(wd: WorkDir, cid: str) -> Path | None:
     """Take pending/<cid>.extxyz for settling by renaming it (atomic) to
     ``<cid>.extxyz.claimed-<pid>``; None when it is gone (another process sharing the work
@@ -191,7 +183,7 @@ def recover_stale_claims(wd: WorkDir) -> list[str]:
     out = []
     for p in (wd.root / "pending").glob("*.extxyz.claimed-*"):
         pid = int(p.name.rsplit("-", 1)[1])
-        if not _pid_alive(pid):
+        if not alive(pid):
             os.replace(p, p.with_name(p.name.split(".claimed-")[0]))
             out.append(p.name.split(".extxyz")[0])
     return out
