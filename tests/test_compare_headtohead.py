@@ -75,3 +75,20 @@ def test_data_dir_snapshot_is_what_the_stages_read(tmp_path, monkeypatch):
     assert hh.data_dir() == tmp_path
     assert len(hh.read_material("fe")) == 3
     assert hh.dft_spirals(2.866) == []            # no spiral file in the snapshot
+
+
+def test_preferred_order_flags_lower_states_outside_the_listed_orders():
+    """The withdrawn Monte Carlo grade CrN model's order check at 30 K (meV per site): FM and
+    AFM2 starts lost their order and ended 12.8 meV below AFM3, the only start that stayed
+    ordered."""
+    from mmace_fast.compare.headtohead import preferred_order
+    runs = {"FM": {"e_per_site_meV": -18748.199, "e_err_meV": 0.128, "order_abs": 0.017},
+            "AFM1": {"e_per_site_meV": -18735.841, "e_err_meV": 0.032, "order_abs": 0.061},
+            "AFM2": {"e_per_site_meV": -18748.529, "e_err_meV": 0.047, "order_abs": 0.116},
+            "AFM3": {"e_per_site_meV": -18735.709, "e_err_meV": 0.070, "order_abs": 0.977}}
+    assert preferred_order(runs) == ("AFM3", ["FM", "AFM2"])
+    runs["AFM3"]["e_per_site_meV"] = -18749.0                # now the lowest: nothing below
+    assert preferred_order(runs) == ("AFM3", [])
+    for r in runs.values():
+        r["order_abs"] = 0.1                                 # none ordered: the lowest wins
+    assert preferred_order(runs) == ("AFM3", [])

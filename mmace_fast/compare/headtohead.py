@@ -351,8 +351,8 @@ def order_check(make, orders, temperature: float, size: int, n_equil: int, n_pro
                 workdir, norm: float = 1.0, seed: int = 0) -> dict:
     """Start ``make(order)`` (a ModelSystem) in each order at ``temperature`` on size ``size``;
     <E> per site and the own order parameter <|m_s|> / ``norm`` (the moment length: 1 = fully
-    ordered). The preferred order: lowest <E> among those whose order parameter stays above
-    0.5 (all of them if none does)."""
+    ordered). The preferred order and the starts that found lower states outside the listed
+    orders: :func:`preferred_order` (the latter logged and recorded as a warning)."""
     from mmace_fast.mc.scan import temperature_scan
     res = {}
     for o in orders:
@@ -365,9 +365,28 @@ def order_check(make, orders, temperature: float, size: int, n_equil: int, n_pro
         res[o] = {"e_per_site_meV": float(row["e_per_site"]) * 1e3,
                   "e_err_meV": float(row["e_per_site_err"]) * 1e3,
                   "order_abs": float(row[key]) / norm}
-    alive = {o: r for o, r in res.items() if r["order_abs"] > 0.5} or res
+    best, lower = preferred_order(res)
+    out = {"temperature_K": temperature, "runs": res, "preferred": best}
+    if lower:
+        out["lower_unlisted"] = lower
+        out["warning"] = (f"starts {lower} left their order for states below the preferred "
+                          f"{best}: the model's ground state is none of {list(orders)}, and a "
+                          f"transition temperature of {best} is not its ordering temperature")
+        log.warning("order check: %s", out["warning"])
+    return out
+
+
+def preferred_order(runs: dict, n_sigma: float = 3.0) -> tuple:
+    """(preferred order, starts below it). The preferred order: lowest <E> among the starts
+    whose order parameter stays above 0.5 (all of them if none does). Starts that lost their
+    order and ended more than ``n_sigma`` combined errors below it found a state outside the
+    listed orders."""
+    alive = {o: r for o, r in runs.items() if r["order_abs"] > 0.5} or runs
     best = min(alive, key=lambda o: alive[o]["e_per_site_meV"])
-    return {"temperature_K": temperature, "runs": res, "preferred": best}
+    b = runs[best]
+    lower = [o for o, r in runs.items() if o not in alive and r["e_per_site_meV"]
+             < b["e_per_site_meV"] - n_sigma * np.hypot(r["e_err_meV"], b["e_err_meV"])]
+    return best, lower
 
 
 def fit_key(fit) -> str:
