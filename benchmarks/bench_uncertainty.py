@@ -143,11 +143,12 @@ def ship(material: str, out: Path, n_members: int) -> Path:
                 recalibration_method="coverage (68.27 % quantile of |err| / spread, valid split)",
                 made_by=f"python benchmarks/bench_uncertainty.py --train --ship --materials "
                         f"{material} --members {n_members}")
-    write_committee(dest, [r / "model" for r in runs], None, meta)
+    members = [r / "model" for r in runs]
     frames = labelled_frames(material, runs[0], runs[0] / f"{material}.extxyz.gz")
-    recal = fit_recalibration(committee_errors(Committee.load(dest), frames["valid"]))
+    recal = fit_recalibration(committee_errors(Committee.from_model_dirs(members),
+                                               frames["valid"]))
     meta["recalibration_frames"] = len(frames["valid"])
-    write_committee(dest, [r / "model" for r in runs], recal, meta)
+    write_committee(dest, members, recal, meta)
     log.info("%s: committee of %d -> %s, recalibration %s", material, n_members, dest,
              {k: round(v, 3) for k, v in recal.items()})
     return dest

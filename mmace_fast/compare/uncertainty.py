@@ -113,7 +113,7 @@ def _frames(paths, split: str | None, species) -> list:
             confs = [c for c in confs if c.info.get("split") == split]
         out += confs
     if not out:
-        raise ValueError(f"no {split or ''} frames in {list(paths)}".replace("  ", " "))
+        raise ValueError(f"no frames{f' of split {split!r}' if split else ''} in {list(paths)}")
     return out
 
 
@@ -129,14 +129,13 @@ def cmd_build(args) -> int:
         if not (Path(d) / "model.mmace").exists():
             export_model(load_model(d)[0], Path(d) / "model.mmace")
     meta = {"members_from": [str(d) for d in args.members], "made_by": "mmace committee build"}
-    out = write_committee(args.out, args.members, None, meta)
     recal = {}
     if args.valid:
-        com = Committee.load(out)
+        com = Committee.from_model_dirs(args.members)
         valid = _frames(args.valid, "valid", com.species)
         recal = fit_recalibration(committee_errors(com, valid))
         meta.update(recalibration_frames=len(valid), recalibration_data=list(args.valid))
-        write_committee(args.out, args.members, recal, meta)
+    out = write_committee(args.out, args.members, recal, meta)
     print(json.dumps({"committee": str(out), "members": len(args.members),
                       "recalibration": recal}))
     return 0

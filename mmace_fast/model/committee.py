@@ -44,13 +44,22 @@ class Committee:
         self.sha256 = sha256
 
     @classmethod
-    def load(cls, directory) -> "Committee":
+    def from_model_dirs(cls, dirs, recalibration: dict | None = None, source: str = "<dirs>",
+                        sha256: str | None = None) -> "Committee":
+        """Members straight from trained model directories (no manifest: what a committee
+        is built from, e.g. to fit its recalibration before writing it)."""
         from mmace_fast.model.io import load_model
+        loaded = [load_model(d) for d in dirs]
+        return cls([m for m, _, _ in loaded], [c for _, c, _ in loaded], recalibration,
+                   source, sha256)
+
+    @classmethod
+    def load(cls, directory) -> "Committee":
         directory = Path(directory)
         doc = read_manifest(directory)
-        loaded = [load_model(directory / name) for name in doc["members"]]
-        self = cls([m for m, _, _ in loaded], [c for _, c, _ in loaded], doc["recalibration"],
-                   str(directory), _sha256(directory / MANIFEST_NAME))
+        self = cls.from_model_dirs([directory / name for name in doc["members"]],
+                                   doc["recalibration"], str(directory),
+                                   _sha256(directory / MANIFEST_NAME))
         self.metadata = doc.get("metadata", {})
         return self
 
