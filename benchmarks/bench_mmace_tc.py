@@ -66,6 +66,8 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--sizes", type=int, nargs="+", default=None, help="mMACE sizes")
     p.add_argument("--max-prod", type=int, default=None, help="mMACE production budget")
+    p.add_argument("--max-wall", type=float, default=None,
+                   help="mMACE wall budget per size (s; a resumed size counts this run's time)")
     p.add_argument("--threads", type=int, default=2, help="replicas run concurrently")
     p.add_argument("--sampler", default="guided", choices=MMACE_SAMPLERS,
                    help="mMACE chains: delayed acceptance + guided over-relaxation with the "
@@ -109,6 +111,8 @@ def main(argv=None):
             plan["sizes"] = tuple(args.sizes)
         if family == "mmace" and args.max_prod:
             plan["max_prod"] = args.max_prod
+        if family == "mmace" and args.max_wall:
+            plan["max_wall_s"] = args.max_wall
         protocol = TcProtocol(**plan)
         wd = args.out / mode / (f"mmace_{key}_{args.sampler}" if family == "mmace"
                                 else "classical")

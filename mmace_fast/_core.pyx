@@ -131,6 +131,17 @@ cdef class HamiltonianBase:
             h.effective_field(&ov[0, 0])
         return out
 
+    def field_at(self, spins):
+        """-dE/dm [n, 3] eV/muB at the moments ``spins`` [n, 3] (the state is not changed)."""
+        m = _as_array(spins, (self.n_sites, 3), "spins")
+        out = np.empty((self.n_sites, 3))
+        cdef double[:, ::1] mv = m
+        cdef double[:, ::1] ov = out
+        cdef Hamiltonian* h = self.ptr()
+        with nogil:
+            h.field_at(&mv[0, 0], &ov[0, 0])
+        return out
+
     cdef Vec3 _trial(self, int32_t i, m_new) except *:
         if not 0 <= i < self.n_sites:
             raise IndexError(f"site {i} out of range [0, {self.n_sites})")
@@ -389,3 +400,6 @@ cdef class MonteCarloCore:
 
 # Frozen mMACE evaluator wrappers (owned separately; declarations and cdef classes live there).
 include "_evaluator.pxi"
+
+# Spin dynamics (stochastic LLG, Ma-Dudarev Langevin).
+include "_dynamics.pxi"

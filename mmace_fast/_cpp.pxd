@@ -30,6 +30,7 @@ cdef extern from "mmace/hamiltonian.hpp" namespace "mmace":
         double total_energy() nogil
         void site_energies(double* out) nogil
         void effective_field(double* out) except + nogil
+        void field_at(const double* m, double* out) except + nogil
         double propose(int32_t i, const Vec3& m_new) except + nogil
         void accept() except + nogil
         void reject() except + nogil
@@ -121,3 +122,24 @@ cdef extern from *:
     void mmace_get_rng_state(MonteCarlo& mc, unsigned long long* out)
     void mmace_set_rng_state(MonteCarlo& mc, const unsigned long long* inp)
     int mmace_openmp_enabled()
+
+
+cdef extern from "mmace/spin_dynamics.hpp" namespace "mmace":
+    cdef cppclass LLGSettings:
+        double dt
+        double gamma
+        double alpha
+        double kT
+        cbool longitudinal
+        double eta
+    cdef cppclass SpinDynamics:
+        SpinDynamics(Hamiltonian& h, uint64_t seed, uint64_t stream) except +
+        void set_settings(const LLGSettings& s) except +
+        const LLGSettings& settings()
+        int64_t run(int64_t n_steps, int64_t sample_every, double* e_out, double* m_out,
+                    int64_t max_samples) except + nogil
+        const double* last_noise()
+        void set_last_noise(const double* xi)
+        Rng& rng()
+        int64_t steps()
+        void set_steps(int64_t n)

@@ -34,6 +34,12 @@ Metropolis with a symmetric proposal in the 3-vector m samples exp(-E/kT) d^3 m
 = exp(-E/kT) |m|^2 d|m| dOmega (the measure of Landau-type spin-fluctuation models). This is the
 measure of every longitudinal move in mmace_fast (``MEASURE = "d3m"``).
 
+Spin dynamics
+-------------
+Time in fs. dm/dt = -gamma m x h (+ damping and noise, ``mmace_fast.dynamics``) with h = -dE/dm
+in eV/muB and gamma = ``GAMMA_RAD_PER_FS_EV`` = g/hbar; a magnon of angular frequency omega
+(rad/fs) has energy hbar omega = ``HBAR_EV_FS`` * omega eV.
+
 Stress
 ------
 Virial stress sigma = (1/V) dE/d(strain), eV/A^3, positive = tensile (ASE convention), Voigt
@@ -66,6 +72,11 @@ MRY_IN_EV: float = 13.605693122994e-3      #: 1 mRy in eV
 MUB_EV_PER_T: float = 5.7883818060e-5      #: Bohr magneton, eV/T
 ZEEMAN_EV_PER_T_MUB: float = MUB_EV_PER_T  #: h [eV/muB] = this * B [T]
 EV_PER_A3_IN_GPA: float = 160.21766208     #: 1 eV/A^3 in GPa
+HBAR_EV_FS: float = 0.6582119569           #: reduced Planck constant, eV fs
+G_SPIN: float = 2.00231930436              #: electron spin g-factor (spin dynamics)
+#: gyromagnetic ratio of a moment in the project's units: dm/dt = -GAMMA m x h precesses at
+#: GAMMA |h| rad/fs for h = -dE/dm in eV/muB (g / hbar; the moment is antiparallel to the spin)
+GAMMA_RAD_PER_FS_EV: float = G_SPIN / HBAR_EV_FS
 
 # --- conventions as data ----------------------------------------------------------------------
 EXCHANGE_SIGN: int = -1          #: H = EXCHANGE_SIGN * sum_pairs J m_i.m_j

@@ -1,5 +1,5 @@
-"""The rooms that must run without torch (mc/, baseline/, export/, the registry): every module
-of them imports, and a baseline is fitted and its Heisenberg model sampled, in a process where
+"""The rooms that must run without torch (mc/, baseline/, export/, dynamics/, the registry):
+every module of them imports, and a baseline is fitted and its Heisenberg model sampled, in a process where
 importing torch or e3nn fails loudly."""
 import ast
 import subprocess
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_torch_free_rooms_never_import_torch():
-    rooms = ("mc", "baseline", "export")
+    rooms = ("mc", "baseline", "export", "dynamics")
     modules = sorted({f"mmace_fast.{room}.{p.stem}" for room in rooms
                       for p in (ROOT / "mmace_fast" / room).glob("*.py")
                       if p.stem not in ("__init__", "__main__", "testing")}

@@ -233,7 +233,7 @@ def _site_array(x, n, tail, name):
         return None
     a = np.asarray(x, dtype=np.float64)
     if a.shape == tail:
-        a = np.broadcast_to(a, (n,) + tail)
+        a = np.array(np.broadcast_to(a, (n,) + tail))   # a writable copy, also for n = 1
     if a.shape != (n,) + tail:
         raise ValueError(f"{name} has shape {a.shape}, expected {(n,) + tail} or {tail}")
     if not np.all(np.isfinite(a)):

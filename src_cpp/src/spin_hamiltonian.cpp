@@ -176,12 +176,14 @@ void SpinHamiltonian::site_energies(real_t* out) const {
     }
 }
 
-void SpinHamiltonian::effective_field(real_t* out) const {
+void SpinHamiltonian::effective_field(real_t* out) const { field_at(spins_.data(), out); }
+
+void SpinHamiltonian::field_at(const real_t* m, real_t* out) const {
     for (index_t i = 0; i < n_; ++i) {
-        const Vec3 mi = Vec3::load(spin(i));
+        const Vec3 mi = Vec3::load(m + 3 * static_cast<std::size_t>(i));
         Vec3 f = onsite_field(i, mi);
         for (index_t k = offs_[i]; k < offs_[i + 1]; ++k) {
-            const Vec3 mj = Vec3::load(spin(nbr_[k]));
+            const Vec3 mj = Vec3::load(m + 3 * static_cast<std::size_t>(nbr_[k]));
             f += mj * J_[k];
             if (has_tensor_) f += matvec(&T_[9 * k], mj);
             if (has_biquad_) f += mj * (2.0 * B_[k] * mi.dot(mj));

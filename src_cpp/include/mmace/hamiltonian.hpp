@@ -2,6 +2,7 @@
 // later). The Hamiltonian owns the moment vectors; a move is propose(i, m_new) -> dE computed on
 // the current, consistent configuration, then accept() (commit spin and any caches) or reject().
 #pragma once
+#include <stdexcept>
 #include <vector>
 
 #include "mmace/types.hpp"
@@ -26,6 +27,12 @@ public:
     virtual real_t total_energy() const = 0;                 // eV
     virtual void site_energies(real_t* out) const = 0;       // [n] eV, sums to total_energy
     virtual void effective_field(real_t* out) const = 0;     // [n, 3] -dE/dm, eV/muB
+    // -dE/dm [n, 3] at the moments m [n, 3] (not the state's; nothing cached changes): what spin
+    // dynamics evaluates at its predictor and midpoint configurations. Hamiltonians without
+    // magnetic forces throw std::logic_error.
+    virtual void field_at(const real_t* /*m*/, real_t* /*out*/) const {
+        throw std::logic_error("this Hamiltonian provides no magnetic forces (-dE/dm)");
+    }
     // Energy change if moment i became m_new (state unchanged). Remembers the proposal.
     virtual real_t propose(index_t i, const Vec3& m_new) = 0;
     // Commit the last proposal (moment and caches).

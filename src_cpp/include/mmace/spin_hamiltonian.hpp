@@ -37,6 +37,7 @@ public:
     real_t total_energy() const override;
     void site_energies(real_t* out) const override;
     void effective_field(real_t* out) const override;
+    void field_at(const real_t* m, real_t* out) const override;
     real_t propose(index_t i, const Vec3& m_new) override;
     void accept() override;
     bool variable_length() const override { return has_landau_; }

@@ -1,0 +1,256 @@
+"""Spin dynamics against exact results: magnetic forces against finite differences, precession
+and spin waves against their closed forms (linear spin-wave theory; the conical spiral is an exact
+solution), conservation laws with their order in dt, the thermostats against Boltzmann
+distributions (one anisotropic spin, a Heisenberg dimer, a Landau site with free length), and
+bit-identical restarts."""
+import numpy as np
+import pytest
+from scipy import integrate
+
+from mmace_fast import conventions as cv
+from mmace_fast.dynamics import (LLGConfig, SpinDynamics, bond_vectors_of, lswt_energies,
+                                 structure_factor)
+from mmace_fast.mc.hamiltonian import SpinHamiltonian
+from mmace_fast.mc.presets import pajda_bcc_fe
+
+
+def _random_hamiltonian(rng, n=5, landau=True):
+    pi, pj = np.triu_indices(n, 1)
+    P = len(pi)
+    kw = dict(J=rng.normal(0, 0.02, P), T=rng.normal(0, 0.005, (P, 3, 3)),
+              B=rng.normal(0, 0.002, P), Ku=rng.normal(0, 0.01, n), axis=rng.normal(size=(n, 3)),
+              Kc=rng.normal(0, 0.002, n), field=rng.normal(0, 0.01, (n, 3)))
+    if landau:
+        kw.update(a2=rng.uniform(-0.1, 0.0, n), a4=rng.uniform(0.01, 0.02, n))
+    return SpinHamiltonian(n, pi, pj, **kw)
+
+
+def _block_mean(x, n_blocks=50):
+    b = x[: len(x) // n_blocks * n_blocks].reshape(n_blocks, -1).mean(axis=1)
+    return b.mean(), b.std(ddof=1) / np.sqrt(n_blocks)
+
+
+def test_field_at_is_minus_the_energy_gradient_and_leaves_the_state():
+    rng = np.random.default_rng(0)
+    ham = _random_hamiltonian(rng)
+    state = rng.normal(size=(5, 3)) * 2
+    ham.core.set_spins(state)
+    m = rng.normal(size=(5, 3)) * 2
+    f = ham.core.field_at(m)
+    h = 1e-5
+    fd = np.zeros_like(m)
+    for i in range(5):
+        for a in range(3):
+            mp, mm = m.copy(), m.copy()
+            mp[i, a] += h
+            mm[i, a] -= h
+            fd[i, a] = -(ham.energy(mp) - ham.energy(mm)) / (2 * h)
+    ham.core.set_spins(state)
+    assert np.abs(f - fd).max() < 1e-8 * max(1.0, np.abs(f).max())
+    np.testing.assert_array_equal(ham.core.field_at(state), ham.core.effective_field())
+    np.testing.assert_array_equal(ham.core.get_spins(), state)
+
+
+def test_single_spin_precesses_at_gamma_h_exactly():
+    h = 0.1                                                    # eV/muB along z
+    ham = SpinHamiltonian(1, field=[0.0, 0.0, h])
+    dyn = SpinDynamics(ham, [[1.5, 0.0, 0.0]], LLGConfig(dt_fs=0.7, alpha=0.0))
+    s = dyn.run(500, 1)
+    phase = np.unwrap(np.arctan2(s.M[:, 1], s.M[:, 0]))
+    # the predictor and the corrector see the same field: each step is the exact rotation
+    np.testing.assert_allclose(phase, cv.GAMMA_RAD_PER_FS_EV * h * s.t_fs, rtol=0, atol=1e-11)
+    assert abs(np.linalg.norm(dyn.spins) - 1.5) < 1e-12
+    # with damping it relaxes into the field
+    dyn = SpinDynamics(ham, [[1.5, 0.0, 0.0]], LLGConfig(dt_fs=0.7, alpha=0.5))
+    dyn.run(3000, 3000)
+    np.testing.assert_allclose(dyn.spins[0], [0, 0, 1.5], atol=1e-9)
+
+
+@pytest.mark.parametrize("qf", [(1, 0, 0), (1, 1, 0), (1, 1, 1)])
+def test_conical_spiral_precesses_at_the_spin_wave_frequency(qf):
+    """A conical spiral is an exact solution of the undamped equations: it precesses at
+    cos(theta) times the linear spin-wave energy of the same pair list (Pajda's bcc Fe)."""
+    L, M, theta = 4, 2.2, 0.3
+    ham, lat = pajda_bcc_fe(L)
+    pos = lat.positions
+    q = 2 * np.pi * np.asarray(qf, float) / lat.cell[0, 0]
+    e_lswt = lswt_energies(bond_vectors_of(ham, pos, lat.cell), ham.terms["J"], len(pos),
+                           q[None], length=1.0, unit_moment_muB=M)[0]
+    ph = pos @ q
+    start = np.stack([np.sin(theta) * np.cos(ph), np.sin(theta) * np.sin(ph),
+                      np.full_like(ph, np.cos(theta))], axis=1)
+    errs = []
+    for dt in (0.4, 0.2):
+        dyn = SpinDynamics(ham, start, LLGConfig(dt_fs=dt, alpha=0.0, unit_moment_muB=M),
+                           positions=pos, q_points=q[None])
+        s = dyn.run(int(round(100 / dt)), 1)
+        z = np.unwrap(np.angle(s.mq[:, 0, 0] + 1j * s.mq[:, 0, 1]))
+        w = abs(z[-1] - z[0]) / (s.t_fs[-1] - s.t_fs[0])
+        errs.append(w * cv.HBAR_EV_FS * 1e3 / (e_lswt * np.cos(theta)) - 1)
+        assert np.abs(np.linalg.norm(dyn.spins, axis=1) - 1).max() < 1e-12
+    assert abs(errs[1]) < 4e-3
+    assert abs(errs[0]) / abs(errs[1]) > 3.0          # second order in dt
+
+
+def test_energy_is_conserved_to_second_order_without_damping():
+    rng = np.random.default_rng(1)
+    ham = _random_hamiltonian(rng, landau=False)
+    start = rng.normal(size=(5, 3))
+    start /= np.linalg.norm(start, axis=1)[:, None]
+    e0 = ham.energy(start)
+    drift = []
+    for dt in (0.4, 0.2, 0.1):
+        dyn = SpinDynamics(ham, start, LLGConfig(dt_fs=dt, alpha=0.0))
+        s = dyn.run(int(round(200 / dt)), int(round(1 / dt)))
+        drift.append(np.abs(s.energy - e0).max())
+        assert np.abs(np.linalg.norm(dyn.spins, axis=1) - 1).max() < 1e-12
+    assert drift[2] < 1e-5
+    assert drift[0] / drift[1] > 3.5 and drift[1] / drift[2] > 3.5
+
+
+def test_transverse_thermostat_samples_a_single_anisotropic_spin():
+    """P(cos theta) of E = -K (m.z)^2, K = 2 kT, |m| = 2, against the exact density."""
+    T, M = 300.0, 2.0
+    kT = float(cv.kelvin_to_ev(T))
+    K = 2 * kT
+    ham = SpinHamiltonian(1, Ku=K / M ** 2, axis=[0, 0, 1])
+    dyn = SpinDynamics(ham, [[M, 0, 0]], LLGConfig(temperature=T, dt_fs=0.1, alpha=1.0, seed=3))
+    _, m = dyn.core.run(8_000_000, 4)
+    c = m[:, 2] / M
+    mean, err = _block_mean(c ** 2)
+    z = integrate.quad(lambda x: np.exp(K / kT * x * x), -1, 1)[0]
+    exact = integrate.quad(lambda x: x * x * np.exp(K / kT * x * x), -1, 1)[0] / z
+    # weak order 1: the bias at dt = 0.1 fs is about 8e-4 (0.8 fs: 6e-3), inside 4 sigma
+    assert abs(mean - exact) < 4 * err + 1e-3, (mean, err, exact)
+    edges = np.linspace(-1, 1, 11)
+    hist = np.histogram(c, bins=edges)[0] / len(c)
+    want = [integrate.quad(lambda x: np.exp(K / kT * x * x), a, b)[0] / z
+            for a, b in zip(edges[:-1], edges[1:])]
+    np.testing.assert_allclose(hist, want, atol=0.006)
+
+
+def test_transverse_thermostat_samples_a_heisenberg_dimer():
+    """<m1.m2> of a free dimer E = -J m1.m2 (unit vectors) is the Langevin function."""
+    T = 400.0
+    kT = float(cv.kelvin_to_ev(T))
+    J = 1.5 * kT
+    ham = SpinHamiltonian(2, [0], [1], J=[J])
+    dyn = SpinDynamics(ham, [[0, 0, 1.0], [1.0, 0, 0]],
+                       LLGConfig(temperature=T, dt_fs=0.1, alpha=1.0, unit_moment_muB=2.2, seed=4))
+    e, _ = dyn.core.run(4_000_000, 4)
+    mean, err = _block_mean(-e / J)
+    x = J / kT
+    exact = 1 / np.tanh(x) - 1 / x
+    assert abs(mean - exact) < 4 * err + 2e-3, (mean, err, exact)
+
+
+def test_longitudinal_thermostat_samples_a_landau_site_in_d3m():
+    """Free |m| (Ma-Dudarev + Leimkuhler-Matthews): <|m|^2> and <cos^2> of a Landau double well
+    with uniaxial anisotropy against the exact d^3m averages; the stationary bias is second
+    order (against first order for Euler-Maruyama) and small at dt = 0.2 fs."""
+    T = 500.0
+    kT = float(cv.kelvin_to_ev(T))
+    a2, a4, K = -0.2, 0.02, 0.01
+    ham = SpinHamiltonian(1, a2=a2, a4=a4, Ku=K, axis=[0, 0, 1])
+
+    def w(m, c):
+        return m * m * np.exp(-(a2 * m * m + a4 * m ** 4 - K * (m * c) ** 2) / kT)
+
+    z = integrate.dblquad(lambda c, m: w(m, c), 0, 8, -1, 1)[0]
+    m2 = integrate.dblquad(lambda c, m: m * m * w(m, c), 0, 8, -1, 1)[0] / z
+    c2 = integrate.dblquad(lambda c, m: c * c * w(m, c), 0, 8, -1, 1)[0] / z
+    dyn = SpinDynamics(ham, [[2.2, 0, 0]], LLGConfig(temperature=T, dt_fs=0.2, alpha=0.5,
+                                                     longitudinal=True, seed=3))
+    _, m = dyn.core.run(4_000_000, 2)
+    r2 = (m ** 2).sum(axis=1)
+    mean, err = _block_mean(r2)
+    assert abs(mean - m2) < 4 * err + 2e-3, (mean, err, m2)
+    mean, err = _block_mean(m[:, 2] ** 2 / r2)
+    assert abs(mean - c2) < 4 * err + 1e-3, (mean, err, c2)
+
+
+@pytest.mark.parametrize("longitudinal", [False, True])
+def test_restart_from_checkpoint_is_bit_identical(tmp_path, longitudinal):
+    rng = np.random.default_rng(2)
+    ham = _random_hamiltonian(rng, landau=longitudinal)
+    start = rng.normal(size=(5, 3))
+    cfg = LLGConfig(temperature=200.0, dt_fs=0.2, alpha=0.3, longitudinal=longitudinal, seed=9)
+    q = np.array([[0.3, 0.0, 0.1]])
+    pos = rng.normal(size=(5, 3))
+    ref = SpinDynamics(ham, start, cfg, positions=pos, q_points=q).run(400, 10)
+    ref_spins = ham.core.get_spins()
+    ck = tmp_path / "llg.npz"
+    SpinDynamics(ham, start, cfg, positions=pos, q_points=q).run(200, 10, checkpoint=ck)
+    dyn = SpinDynamics(ham, start, cfg, positions=pos, q_points=q)
+    s = dyn.run(400, 10, checkpoint=ck)
+    np.testing.assert_array_equal(ham.core.get_spins(), ref_spins)
+    np.testing.assert_array_equal(s.energy, ref.energy)
+    np.testing.assert_array_equal(s.mq, ref.mq)
+    assert dyn.steps == 400
+    other = LLGConfig(temperature=250.0, dt_fs=0.2, alpha=0.3, longitudinal=longitudinal, seed=9)
+    with pytest.raises(ValueError, match="another run"):
+        SpinDynamics(ham, start, other, positions=pos, q_points=q).run(600, 10, checkpoint=ck)
+
+
+def test_trajectory_frames_after_the_checkpoint_are_not_duplicated(tmp_path):
+    from ase import Atoms
+    from ase.io import read
+
+    ham, lat = pajda_bcc_fe(2)
+    atoms = Atoms("Fe" * lat.n_sites, positions=lat.positions, cell=lat.cell, pbc=True)
+    start = np.tile([0.0, 0.0, 1.0], (lat.n_sites, 1))
+    cfg = LLGConfig(temperature=100.0, dt_fs=0.5, alpha=0.1, unit_moment_muB=2.2, seed=1)
+    traj, ck = tmp_path / "t.extxyz", tmp_path / "c.npz"
+    SpinDynamics(ham, start, cfg).run(40, 10, checkpoint=ck, trajectory=traj,
+                                      trajectory_every=1, atoms=atoms)
+    # a crash after the checkpoint leaves frames the resumed run will write again
+    SpinDynamics(ham, start, cfg).run(60, 10, trajectory=traj, trajectory_every=1, atoms=atoms)
+    assert len(read(traj, ":")) == 10
+    SpinDynamics(ham, start, cfg).run(80, 10, checkpoint=ck, trajectory=traj,
+                                      trajectory_every=1, atoms=atoms)
+    frames = read(traj, ":")
+    assert [f.info["time_fs"] for f in frames] == [5.0 * k for k in range(1, 9)]
+    from mmace_fast.data.readers import read_extxyz
+    confs = read_extxyz(traj)
+    np.testing.assert_allclose(np.linalg.norm(confs[-1].magmoms, axis=1), 2.2, rtol=1e-7)   # 8 decimals in extxyz
+
+
+def test_bad_input_is_refused_with_a_reason():
+    ham = SpinHamiltonian(2, [0], [1], J=[0.01])
+    with pytest.raises(ValueError, match="needs damping"):
+        LLGConfig(temperature=100.0, alpha=0.0)
+    with pytest.raises(ValueError, match="dt_fs"):
+        LLGConfig(dt_fs=0.0)
+    with pytest.raises(ValueError, match="shape"):
+        SpinDynamics(ham, np.zeros((3, 3)), LLGConfig())
+    with pytest.raises(ValueError, match="finite"):
+        SpinDynamics(ham, [[np.nan, 0, 0], [1, 0, 0]], LLGConfig())
+    with pytest.raises(ValueError, match="positions"):
+        SpinDynamics(ham, [[1, 0, 0], [1, 0, 0]], LLGConfig(), q_points=[[0, 0, 1]])
+    with pytest.raises(ValueError, match="eta"):
+        SpinDynamics(ham, [[1, 0, 0], [1, 0, 0]], LLGConfig()).core.set_settings(eta=1.0)
+
+
+def test_frozen_mmace_is_refused_until_it_has_magnetic_forces():
+    from mmace_fast.export import FrozenModel
+    from mmace_fast.mc.lattice import material_lattice
+    from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian
+    from mmace_fast.models import frozen_path
+
+    lat = material_lattice("bcc_Fe", 2, 2.866)
+    ham = FrozenMMACEHamiltonian(FrozenModel.load(frozen_path("fe", "mc")), lat.positions,
+                                 lat.cell, lat.pbc, lat.numbers)
+    with pytest.raises(ValueError, match="magnetic forces"):
+        SpinDynamics(ham, np.tile([0, 0, 2.2], (lat.n_sites, 1)), LLGConfig())
+
+
+def test_structure_factor_finds_a_precession_frequency():
+    dt, w = 2.0, 0.05                                          # fs, rad/fs
+    t = np.arange(2048) * dt
+    mq = np.zeros((len(t), 2, 3), dtype=complex)
+    mq[:, 0, 0] = np.cos(w * t)
+    mq[:, 0, 1] = -np.sin(w * t)
+    mq[:, 1, 0] = np.cos(3 * w * t)
+    sf = structure_factor(mq, dt)
+    want = np.array([w, 3 * w]) * cv.HBAR_EV_FS * 1e3
+    np.testing.assert_allclose(sf.peak_mev, want, atol=0.25 * sf.resolution_mev)
