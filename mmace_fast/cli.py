@@ -8,6 +8,7 @@
     mmace fit-baseline --material fe                    Heisenberg baseline fitted to data
     mmace mc tc --model sc-nn --sizes 4 6 --tmin 1.2 --tmax 1.7 --reduced
                                                         Monte Carlo (scan, the Tc protocol)
+    mmace dynamics magnons --model pajda-fe --out runs/m spin dynamics (stochastic LLG), magnons
     mmace models domain fe                              shipped models: freeze, domains
     mmace demo [--quick]                                the main job (Curie temperature of Fe)
 
@@ -42,6 +43,11 @@ def _mc(argv):
 
 def _models(argv):
     from mmace_fast.models.__main__ import main  # noqa: PLC0415
+    return main(argv)
+
+
+def _dynamics(argv):
+    from mmace_fast.dynamics.cli import main  # noqa: PLC0415
     return main(argv)
 
 
@@ -87,6 +93,8 @@ COMMANDS = {
                      "fit the Heisenberg baseline: mmace fit-baseline --material fe"),
     "mc": (_mc, "Monte Carlo: mmace mc tc --model sc-nn --sizes 4 6 --tmin 1.2 --tmax 1.7 "
                 "--reduced"),
+    "dynamics": (_dynamics, "spin dynamics: mmace dynamics magnons --model pajda-fe --L 8 "
+                            "--out runs/magnons"),
     "models": (_models, "shipped models: mmace models domain fe"),
     "demo": (_demo, "the main job: mmace demo --quick"),
 }

@@ -254,3 +254,52 @@ def test_structure_factor_finds_a_precession_frequency():
     sf = structure_factor(mq, dt)
     want = np.array([w, 3 * w]) * cv.HBAR_EV_FS * 1e3
     np.testing.assert_allclose(sf.peak_mev, want, atol=0.25 * sf.resolution_mev)
+
+
+def test_adiabatic_magnons_of_a_heisenberg_model_are_its_spin_wave_energies():
+    ham, lat = pajda_bcc_fe(4)
+    from mmace_fast.dynamics.magnons import adiabatic_magnons, cubic_q_path
+    _, q = cubic_q_path(4, lat.cell[0, 0] / 4)
+    lswt = lswt_energies(bond_vectors_of(ham, lat.positions, lat.cell), ham.terms["J"],
+                         lat.n_sites, q, length=1.0, unit_moment_muB=2.2)
+    ad = adiabatic_magnons(ham, lat.positions, q, 1.0, 2.2)
+    np.testing.assert_allclose(ad, lswt, rtol=1e-10)
+    # the same in muB vectors with the couplings scaled by 1 / M^2
+    ham_mu = SpinHamiltonian(lat.n_sites, ham.shells.pair_i, ham.shells.pair_j,
+                             J=ham.terms["J"] / 2.2 ** 2)
+    ham_mu.shells = ham.shells
+    np.testing.assert_allclose(adiabatic_magnons(ham_mu, lat.positions, q, 2.2), lswt,
+                               rtol=1e-10)
+    np.testing.assert_allclose(lswt_energies(bond_vectors_of(ham_mu, lat.positions, lat.cell),
+                                             ham_mu.terms["J"], lat.n_sites, q, length=2.2),
+                               lswt, rtol=1e-10)
+
+
+def test_magnon_peaks_of_a_thermal_trajectory_are_the_spin_wave_energies(tmp_path):
+    from mmace_fast.dynamics.magnons import cubic_q_path, magnon_spectrum
+    ham, lat = pajda_bcc_fe(4)
+    labels, q = cubic_q_path(4, lat.cell[0, 0] / 4)
+    spec = magnon_spectrum(ham, lat.positions, lat.cell, labels, q, 10.0, 2.2, t_equil_fs=200,
+                           t_prod_fs=3000, alpha=0.005, workdir=tmp_path)
+    dev = np.abs(spec.peak_mev - spec.lswt_mev)
+    assert np.all(dev < np.maximum(2 * spec.resolution_mev, 0.025 * spec.lswt_mev)), dev
+    assert spec.mean_moment > 0.99
+    again = magnon_spectrum(ham, lat.positions, lat.cell, labels, q, 10.0, 2.2, t_equil_fs=200,
+                            t_prod_fs=3000, alpha=0.005, workdir=tmp_path)          # resumed: identical
+    np.testing.assert_array_equal(again.peak_mev, spec.peak_mev)
+
+
+def test_command_line_runs_resumes_and_refuses_another_run(tmp_path, capsys):
+    from mmace_fast.cli import main
+    out = tmp_path / "llg"
+    args = ["dynamics", "run", "--model", "pajda-fe", "--L", "2", "--time-fs", "100",
+            "--trajectory-every", "20", "--out", str(out)]
+    assert main(args) == 0
+    first = (out / "summary.json").read_text()
+    assert main(args) == 0                                   # resumed: nothing left to run
+    assert (out / "summary.json").read_text() == first
+    from mmace_fast.data.readers import read_extxyz
+    assert len(read_extxyz(out / "trajectory.extxyz")) == 5
+    with pytest.raises(SystemExit):
+        main(args[:-2] + ["--temperature", "500", "--out", str(out)])
+    assert "another run" in capsys.readouterr().err

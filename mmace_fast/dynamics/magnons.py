@@ -13,11 +13,16 @@ returned in meV.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from mmace_fast import conventions as cv
+
+log = logging.getLogger(__name__)
 
 
 def exchange_transform(bond_vectors, J, q) -> np.ndarray:
@@ -41,14 +46,59 @@ def lswt_energies(bond_vectors, J, n_sites, q, length=1.0, unit_moment_muB=1.0) 
 
 
 def bond_vectors_of(hamiltonian, positions, cell) -> np.ndarray:
-    """[P, 3] A: r_j - r_i + shift @ cell of the pair-once bonds of a Hamiltonian built from
-    shells or distances (``hamiltonian.shells``)."""
+    """[P, 3] A: the bond vectors r_j - r_i + shift @ cell of a Hamiltonian's pair-once list
+    (``hamiltonian.bond_vectors`` of a fitted baseline, or ``hamiltonian.shells`` of one built
+    from shells or distances)."""
+    bv = getattr(hamiltonian, "bond_vectors", None)
+    if bv is not None:
+        return np.asarray(bv, dtype=np.float64).reshape(-1, 3)
     sh = getattr(hamiltonian, "shells", None)
     if sh is None:
-        raise ValueError("the Hamiltonian keeps no pair list with shifts (build it with "
-                         "from_shells or from_distances)")
+        raise ValueError("the Hamiltonian keeps no pair list with bond vectors (build it with "
+                         "from_shells or from_distances, or from a fitted baseline)")
     pos = np.asarray(positions, dtype=np.float64)
     return pos[sh.pair_j] - pos[sh.pair_i] + sh.shift @ np.asarray(cell, dtype=np.float64)
+
+
+def cubic_q_path(L: int, a: float) -> tuple[list, np.ndarray]:
+    """Wave vectors of an L x L x L supercell of a cubic cell (side a, A) along Gamma-H
+    (h, 0, 0), Gamma-N (h, h, 0) and Gamma-P (h, h, h), h = k / L in units of 2 pi / a (up to
+    H = (1, 0, 0), N = (1/2, 1/2, 0), P = (1/2, 1/2, 1/2) of bcc). Returns (labels, q [n_q, 3]
+    1/A)."""
+    if L < 2:
+        raise ValueError("L must be >= 2")
+    labels, fr = [], []
+    for k in range(1, L + 1):
+        labels.append(f"GH {k}/{L}")
+        fr.append((k / L, 0.0, 0.0))
+    for k in range(1, L // 2 + 1):
+        labels.append(f"GN {k}/{L}")
+        fr.append((k / L, k / L, 0.0))
+    for k in range(1, L // 2 + 1):
+        labels.append(f"GP {k}/{L}")
+        fr.append((k / L, k / L, k / L))
+    return labels, 2 * np.pi / a * np.asarray(fr)
+
+
+def adiabatic_magnons(hamiltonian, positions, q, length: float, unit_moment_muB: float = 1.0
+                      ) -> np.ndarray:
+    """Frozen-magnon energies hbar omega(q) [n_q] meV of any Hamiltonian with energies (the
+    frozen mMACE included): the planar spiral of wave vector q (commensurate with the cell) at
+    moment length ``length`` costs dE(q) per site over the ferromagnet, and
+    hbar omega = 2 g dE(q) / M (M = length * unit_moment_muB), which is linear spin-wave theory
+    exactly for a Heisenberg model (Halilov et al., PRB 58, 293 (1998), adiabatic magnons)."""
+    pos = np.asarray(positions, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64).reshape(-1, 3)
+    n = len(pos)
+    fm = np.tile([length, 0.0, 0.0], (n, 1))
+    e_fm = hamiltonian.energy(fm)
+    out = np.empty(len(q))
+    for k, qk in enumerate(q):
+        ph = pos @ qk
+        sp = length * np.stack([np.cos(ph), np.sin(ph), np.zeros(n)], axis=1)
+        de = (hamiltonian.energy(sp) - e_fm) / n
+        out[k] = 1e3 * 2 * cv.G_SPIN * de / (length * unit_moment_muB)
+    return out
 
 
 @dataclass
@@ -99,3 +149,72 @@ def _peak(x, y) -> float:
         if den < 0:
             return float(x[k] + 0.5 * (a - c) / den * (x[1] - x[0]))
     return float(x[k])
+
+
+@dataclass
+class MagnonSpectrum:
+    """Peaks of S(q, omega) of a trajectory beside linear spin-wave theory.
+
+    labels [n_q]; q [n_q, 3] 1/A; peak_mev [n_q]; lswt_mev [n_q] (None when the Hamiltonian
+    has no Heisenberg pair list); resolution_mev (frequency grid spacing); mean_moment: <|M|>
+    per site over the production run in the Hamiltonian's unit (the thermal renormalisation of
+    the ferromagnet's precession frequencies, about <|M|> / length at low T); settings.
+    """
+
+    labels: list
+    q: np.ndarray
+    peak_mev: np.ndarray
+    lswt_mev: Optional[np.ndarray]
+    resolution_mev: float
+    mean_moment: float
+    settings: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return dict(labels=list(self.labels), q=self.q.tolist(), peak_mev=self.peak_mev.tolist(),
+                    lswt_mev=None if self.lswt_mev is None else self.lswt_mev.tolist(),
+                    resolution_mev=self.resolution_mev, mean_moment=self.mean_moment,
+                    settings=self.settings)
+
+
+def magnon_spectrum(hamiltonian, positions, cell, labels, q, temperature: float,
+                    unit_moment_muB: float, length: float = 1.0, dt_fs: float = 0.125,
+                    alpha: float = 0.005, t_equil_fs: float = 1000.0, t_prod_fs: float = 4000.0,
+                    sample_fs: float = 1.0, seed: int = 0, workdir=None) -> MagnonSpectrum:
+    """S(q, omega) of the ferromagnet at ``temperature`` (K) by stochastic LLG: thermalised
+    from the ferromagnet along z with strong damping (alpha 0.5) for t_equil_fs, then sampled
+    every sample_fs over t_prod_fs with the weak damping ``alpha`` (which broadens each peak by
+    about alpha omega). The integrator's phase error grows as (omega dt)^2: at dt 0.25 fs the
+    400 meV magnons of Fe come out about 1.5 % low, at the default 0.125 fs about 0.4 %. workdir: checkpoints of both stages (a rerun resumes)."""
+    from mmace_fast.dynamics.llg import LLGConfig, SpinDynamics  # noqa: PLC0415
+
+    every = int(round(sample_fs / dt_fs))
+    if every < 1 or abs(every * dt_fs - sample_fs) > 1e-9 * sample_fs:
+        raise ValueError("sample_fs must be a whole number of time steps")
+    n_eq = int(round(t_equil_fs / dt_fs / every)) * every
+    n_prod = int(round(t_prod_fs / dt_fs / every)) * every
+    pos = np.asarray(positions, dtype=np.float64)
+    n = len(pos)
+    wd = None if workdir is None else Path(workdir)
+    start = np.tile([0.0, 0.0, length], (n, 1))
+    eq = SpinDynamics(hamiltonian, start, LLGConfig(temperature=temperature, dt_fs=dt_fs,
+                                                    alpha=0.5, unit_moment_muB=unit_moment_muB,
+                                                    seed=seed))
+    eq.run(n_eq, every, checkpoint=None if wd is None else wd / "equilibration.npz")
+    prod = SpinDynamics(hamiltonian, eq.spins,
+                        LLGConfig(temperature=temperature, dt_fs=dt_fs, alpha=alpha,
+                                  unit_moment_muB=unit_moment_muB, seed=seed + 1),
+                        positions=pos, q_points=q)
+    s = prod.run(n_prod, every, checkpoint=None if wd is None else wd / "production.npz")
+    sf = structure_factor(s.mq, every * dt_fs)
+    try:
+        lswt = lswt_energies(bond_vectors_of(hamiltonian, pos, cell), hamiltonian.terms["J"], n,
+                             q, length=length, unit_moment_muB=unit_moment_muB)
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        log.info("no linear spin-wave reference: %s", exc)
+        lswt = None
+    return MagnonSpectrum(list(labels), np.asarray(q), sf.peak_mev, lswt, sf.resolution_mev,
+                          float(np.linalg.norm(s.M, axis=1).mean()),
+                          dict(temperature=temperature, dt_fs=dt_fs, alpha=alpha,
+                               t_equil_fs=n_eq * dt_fs, t_prod_fs=n_prod * dt_fs,
+                               sample_fs=every * dt_fs, unit_moment_muB=unit_moment_muB,
+                               length=length, n_sites=n, seed=seed))
