@@ -4,7 +4,7 @@ VENV  ?= .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.mmace_installed
 
-.PHONY: install build test test-slow test-sanitize demo bench-quick clean
+.PHONY: install build lint test test-slow test-sanitize demo bench-quick clean
 
 # torch is pinned to the local CPU wheel (an unpinned torch pulls CUDA packages).
 $(STAMP): pyproject.toml setup.py
@@ -20,6 +20,9 @@ install: $(STAMP)
 # (re)compile the C++/Cython extension in place; a no-op when nothing changed
 build: install
 	$(BIN)/python setup.py -q build_ext --inplace
+
+lint: install
+	$(BIN)/ruff check mmace_fast benchmarks tests setup.py
 
 test: build
 	$(BIN)/python -m pytest -q

@@ -8,7 +8,6 @@ OpenMP is probed by compiling a tiny program and enabled only if that works;
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from glob import glob

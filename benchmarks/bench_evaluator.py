@@ -299,7 +299,6 @@ def cost_model(cfg: dict, st: dict) -> dict:
         for v in s_t | {k}:
             receivers.update(out_nb[v])
         edges = sum(len(out_nb[v]) for v in s_t) + sum(1 for v in in_nb[k] if v not in s_t)
-        d_in = 1 if t == 0 else (cfg["l_max_hidden"] + 1) ** 2
         d_out = 1 if last else (cfg["l_max_hidden"] + 1) ** 2
         n_paths = 3 if t == 0 else 7              # reference model: 0e x Y -> A; (0e+1o) x Y -> A
         tp_terms = 9 * 2 if t == 0 else 45 + 21   # multiply-adds per channel per edge message

@@ -1,6 +1,7 @@
 """Spin dynamics: atom-steps per second, and the magnons of bcc Fe from it and from spirals.
 
-    python benchmarks/bench_spin_dynamics.py [--quick] [--out benchmarks/results/bench_spin_dynamics.json]
+    python benchmarks/bench_spin_dynamics.py [--quick]
+        [--out benchmarks/results/bench_spin_dynamics.json]
 
 1. Rates (one thread, best of 3): stochastic LLG of Pajda's bcc Fe (unit vectors, 8 shells,
    112 neighbours) at 300 K, and Ma-Dudarev dynamics (free |m|) of the Heisenberg-plus-Landau

@@ -1,6 +1,6 @@
 """The rooms that must run without torch (mc/, baseline/, export/, dynamics/, the registry):
-every module of them imports, and a baseline is fitted and its Heisenberg model sampled, in a process where
-importing torch or e3nn fails loudly."""
+every module of them imports, and a baseline is fitted and its Heisenberg model sampled, in a
+process where importing torch or e3nn fails loudly."""
 import ast
 import subprocess
 import sys

@@ -212,7 +212,8 @@ def test_trajectory_frames_after_the_checkpoint_are_not_duplicated(tmp_path):
     assert [f.info["time_fs"] for f in frames] == [5.0 * k for k in range(1, 9)]
     from mmace_fast.data.readers import read_extxyz
     confs = read_extxyz(traj)
-    np.testing.assert_allclose(np.linalg.norm(confs[-1].magmoms, axis=1), 2.2, rtol=1e-7)   # 8 decimals in extxyz
+    # extxyz keeps 8 decimals
+    np.testing.assert_allclose(np.linalg.norm(confs[-1].magmoms, axis=1), 2.2, rtol=1e-7)
 
 
 def test_bad_input_is_refused_with_a_reason():
@@ -285,7 +286,7 @@ def test_magnon_peaks_of_a_thermal_trajectory_are_the_spin_wave_energies(tmp_pat
     assert np.all(dev < np.maximum(2 * spec.resolution_mev, 0.025 * spec.lswt_mev)), dev
     assert spec.mean_moment > 0.99
     again = magnon_spectrum(ham, lat.positions, lat.cell, labels, q, 10.0, 2.2, t_equil_fs=200,
-                            t_prod_fs=3000, alpha=0.005, workdir=tmp_path)          # resumed: identical
+                            t_prod_fs=3000, alpha=0.005, workdir=tmp_path)   # resumed
     np.testing.assert_array_equal(again.peak_mev, spec.peak_mev)
 
 

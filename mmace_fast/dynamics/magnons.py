@@ -184,7 +184,8 @@ def magnon_spectrum(hamiltonian, positions, cell, labels, q, temperature: float,
     from the ferromagnet along z with strong damping (alpha 0.5) for t_equil_fs, then sampled
     every sample_fs over t_prod_fs with the weak damping ``alpha`` (which broadens each peak by
     about alpha omega). The integrator's phase error grows as (omega dt)^2: at dt 0.25 fs the
-    400 meV magnons of Fe come out about 1.5 % low, at the default 0.125 fs about 0.4 %. workdir: checkpoints of both stages (a rerun resumes)."""
+    400 meV magnons of Fe come out about 1.5 % low, at the default 0.125 fs about 0.4 %.
+    workdir: checkpoints of both stages (a rerun resumes)."""
     from mmace_fast.dynamics.llg import LLGConfig, SpinDynamics  # noqa: PLC0415
 
     every = int(round(sample_fs / dt_fs))

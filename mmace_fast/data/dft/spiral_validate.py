@@ -13,7 +13,6 @@ import json
 import logging
 from pathlib import Path
 
-from .runner import run_calculation
 from .settings import get_settings
 from .spirals import BCC_POINTS, run_spiral
 from .structures import build_atoms
