@@ -367,3 +367,29 @@ def test_cli_builds_a_recalibrated_committee_and_evaluates_it(tmp_path, capsys):
     assert doc["frames"] == 12
     # the recalibration was fitted on these very frames: 68 % of them inside 1 sigma
     assert doc["table"]["energy"]["coverage_1sigma"] == pytest.approx(8 / 12)
+
+
+def test_committee_observables_of_identical_members_have_zero_spread():
+    """Magnons and extracted exchange of a committee: identical members give exactly the
+    single model's values and zero spread; the shipped members disagree."""
+    from mmace_fast.compare.uncertainty import committee_exchange, committee_magnons
+    from mmace_fast.dynamics.magnons import adiabatic_magnons, cubic_q_path
+    from mmace_fast.export.committee import FrozenCommittee
+    from mmace_fast.mc.lattice import material_lattice
+    from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian
+    from mmace_fast.models import load_frozen, load_frozen_committee
+
+    m = load_frozen("fe", "mc")
+    lat = material_lattice("bcc_Fe", 2, 2.866)
+    _, q = cubic_q_path(2, 2.866)
+    twin = FrozenCommittee([m, m], {"energy": 1.5})
+    r = committee_magnons(twin, lat, q, 2.2)
+    ham = FrozenMMACEHamiltonian.from_arrays(m, lat.positions, lat.cell, lat.pbc, lat.numbers)
+    np.testing.assert_array_equal(r["mean"], adiabatic_magnons(ham, lat.positions, q, 2.2))
+    assert r["spread"] == [0.0] * len(q) and r["factor"] == 1.5
+    ex = committee_exchange(twin, "fe", 2.2, L=2, n_shells=2, n_configs=8)
+    assert ex["spread"] == [0.0, 0.0] and ex["members"][0] == ex["members"][1]
+    shipped = committee_magnons(load_frozen_committee("fe"), lat, q, 2.2)
+    assert min(shipped["spread"]) > 0
+    np.testing.assert_allclose(shipped["spread_recalibrated"],
+                               np.array(shipped["spread"]) * shipped["factor"])
