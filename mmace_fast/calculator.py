@@ -6,6 +6,9 @@
     atoms.get_potential_energy(); atoms.get_forces(); atoms.get_stress()
     atoms.calc.get_property("magforces", atoms) # -dE/dm, [n, 3] eV/muB
 
+    atoms.calc = FrozenCalculator("mmace_fast/models/fe/model.mmace")   # torch-free
+    atoms.get_potential_energy(); atoms.calc.results["energies"]      # energies only (for now)
+
     atoms.calc = CommitteeCalculator("mmace_fast/models/fe_mc/committee")
     atoms.get_forces()                           # committee mean
     atoms.calc.results["forces_std"]             # recalibrated committee spread, [n, 3] eV/A
@@ -16,7 +19,10 @@ for fully periodic cells) and ``magforces`` (-dE/dm, eV/muB). Moments are read f
 ``atoms.get_initial_magnetic_moments()``; changing them triggers a recalculation (ASE compares
 ``initial_magmoms`` in ``check_state``). The committee calculator returns the committee mean
 of each property and adds ``<property>_std`` (the spread over members, recalibrated by the
-committee's factors; ``energies_std`` raw) and ``energy_members`` [K] eV.
+committee's factors; ``energies_std`` raw) and ``energy_members`` [K] eV. The frozen
+calculator (C++ evaluator, no torch) gives ``energy``, ``free_energy`` and ``energies``; its
+forces, stress and magnetic forces wait for the evaluator's adjoints (issue 31 item 1), and
+asking for them raises PropertyNotImplementedError.
 """
 from __future__ import annotations
 
@@ -101,6 +107,34 @@ class MMACECalculator(Calculator):
             self.results["magforces"] = out["magforces"].numpy().copy()
             if periodic:
                 self.results["stress"] = full_3x3_to_voigt_6_stress(out["stress"][0].numpy())
+
+
+class FrozenCalculator(Calculator):
+    """ASE calculator on a frozen model file (:class:`mmace_fast.export.FrozenModel`): total
+    and site energies from the C++ evaluator, without torch."""
+    implemented_properties = ["energy", "free_energy", "energies"]
+
+    def __init__(self, frozen=None, *, nonmagnetic: bool = False, bond_tol: float = 1e-9,
+                 **kwargs):
+        """frozen: a path to a ``.mmace`` file or a FrozenModel. Atoms without initial magnetic
+        moments are refused unless ``nonmagnetic=True`` (as in MMACECalculator)."""
+        self.nonmagnetic = bool(nonmagnetic)
+        self.bond_tol = float(bond_tol)
+        super().__init__(**kwargs)
+        from mmace_fast.export import FrozenModel
+        if frozen is None:
+            raise ValueError("FrozenCalculator needs a frozen model file or FrozenModel")
+        self.model = frozen if isinstance(frozen, FrozenModel) else FrozenModel.load(frozen)
+        self.species = set(int(z) for z in self.model.species)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        conf = atoms_configuration(self.atoms, self.species, self.nonmagnetic)
+        e = self.model.site_energies(positions=conf.positions, cell=conf.cell, pbc=conf.pbc,
+                                     numbers=conf.numbers, magmoms=conf.magmoms,
+                                     bond_tol=self.bond_tol)
+        energy = float(e.sum())
+        self.results = {"energy": energy, "free_energy": energy, "energies": np.asarray(e)}
 
 
 class CommitteeCalculator(Calculator):

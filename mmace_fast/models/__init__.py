@@ -95,6 +95,13 @@ def default_calculator(material: str, grade: str = "accurate"):
 FROZEN_NAME = "model.mmace"
 
 
+def frozen_calculator(material: str, grade: str = "accurate"):
+    """:class:`mmace_fast.calculator.FrozenCalculator` (torch-free, energies) on the shipped
+    frozen model."""
+    from mmace_fast.calculator import FrozenCalculator
+    return FrozenCalculator(load_frozen(material, grade))
+
+
 def frozen_path(material: str, grade: str = "accurate") -> Path:
     """Path of the shipped frozen file of ``material`` (raises if missing)."""
     p = model_dir(material, grade) / FROZEN_NAME
