@@ -144,7 +144,7 @@ def trial_time(frozen, st: dict, n_active: int, sweeps: int, repeats: int, **cac
                 mem=mem, n_bonds=int(ham.core.n_bonds), touched=ham.core.last_touched())
 
 
-# ---------------------------------------------------------------------- shipped model, before / after
+# ---------------------------------------------------------------- shipped model, before / after
 SHIPPED_FE = ROOT / "mmace_fast" / "models" / "fe" / "model.mmace"
 
 # Run in a fresh interpreter with a checkout's root first on sys.path, so that the same timing

@@ -150,7 +150,8 @@ def main(argv=None) -> int:
                for s in stages}
     full = assemble(results)
     summ = report.summary(full)
-    summ.update({"quick": args.quick, "stages": list(stages), "data_dir": os.path.relpath(hh.data_dir(), ROOT),
+    summ.update({"quick": args.quick, "stages": list(stages),
+                 "data_dir": os.path.relpath(hh.data_dir(), ROOT),
                  "wall_s": round(time.perf_counter() - t0, 1)})
     full["summary"] = summ
     out_dir = workdir if args.quick or args.stages else ROOT / "benchmarks" / "results"

@@ -51,9 +51,12 @@ def main(argv=None):
     ham_fe, fe = pajda_bcc_fe(16)
     best = {k: 0.0 for k in ("sc_uniform", "sc_gaussian", "fe_uniform", "numpy", "spirit")}
     for _ in range(reps):
-        best["sc_uniform"] = max(best["sc_uniform"], ours(ham_sc, sc.n_sites, t_sc, sweeps_sc, "uniform"))
-        best["sc_gaussian"] = max(best["sc_gaussian"], ours(ham_sc, sc.n_sites, t_sc, sweeps_sc, "gaussian"))
-        best["fe_uniform"] = max(best["fe_uniform"], ours(ham_fe, fe.n_sites, 950.0, sweeps_fe, "uniform"))
+        best["sc_uniform"] = max(best["sc_uniform"],
+                                 ours(ham_sc, sc.n_sites, t_sc, sweeps_sc, "uniform"))
+        best["sc_gaussian"] = max(best["sc_gaussian"],
+                                  ours(ham_sc, sc.n_sites, t_sc, sweeps_sc, "gaussian"))
+        best["fe_uniform"] = max(best["fe_uniform"],
+                                 ours(ham_fe, fe.n_sites, 950.0, sweeps_fe, "uniform"))
         best["numpy"] = max(best["numpy"], numpy_checkerboard_sc(32, max(2, sweeps_sc // 4)))
         sp = spirit_sc(32, max(2, sweeps_sc // 4))
         best["spirit"] = max(best["spirit"], sp or 0.0)

@@ -65,7 +65,8 @@ def main(argv=None):
     if args.quick:
         sizes, temps, n_equil, n_prod, n_eff = (4, 6), np.linspace(820, 1000, 7), 200, 800, 600
     else:
-        sizes, temps, n_equil, n_prod, n_eff = (6, 10, 14), np.linspace(850, 970, 9), 1000, 8000, 6000
+        sizes, temps, n_equil, n_prod, n_eff = ((6, 10, 14), np.linspace(850, 970, 9),
+                                                1000, 8000, 6000)
     t0 = time.perf_counter()
     _, tc = run_scans("pajda-fe", sizes, temps, n_equil, n_prod, wolff=0, overrelax=1)
     wall = time.perf_counter() - t0

@@ -22,12 +22,13 @@ Gaussian negative log-likelihood of the errors under the recalibrated spread, th
 correlation of spread and error over held-out atoms (forces) and frames (energies), the fraction
 of errors inside the recalibrated 1-sigma interval, and a binned error-against-spread table;
 for Fe the committee's adiabatic magnon energies (against the DFT spirals) and extracted
-exchange constants (``observables``); and, with ``--tc``, the Curie temperature of every member of the Fe committee (and of the
-shipped Monte Carlo grade model beside them) through the one Tc protocol, fixed moment length:
-fe_tc_committee_mean_k, fe_tc_model_std_k (the members' spread with their sampling variance
-taken out), fe_tc_stat_err_k (sampling error of the mean); the same for draws from the fitted
-Heisenberg model's posterior over its constants (fe_tc_heis_post_*). The last stdout line is one JSON
-object; the full run also writes ``benchmarks/results/bench_uncertainty.json``.
+exchange constants (``observables``); and, with ``--tc``, the Curie temperature of every
+member of the Fe committee (and of the shipped Monte Carlo grade model beside them) through the
+one Tc protocol, fixed moment length: fe_tc_committee_mean_k, fe_tc_model_std_k (the members'
+spread with their sampling variance taken out), fe_tc_stat_err_k (sampling error of the mean);
+the same for draws from the fitted Heisenberg model's posterior over its constants
+(fe_tc_heis_post_*). The last stdout line is one JSON object; the full run also writes
+``benchmarks/results/bench_uncertainty.json``.
 """
 from __future__ import annotations
 

@@ -41,7 +41,8 @@ __all__ = ["numpy_checkerboard_run", "numpy_checkerboard_sc", "spirit_available"
 # --------------------------------------------------------------------------------------------
 def _check_lattice(L: int, n_sweeps: int) -> None:
     if int(L) != L or L < 2 or L % 2:
-        raise ValueError(f"L must be an even integer >= 2 (checkerboard with periodic boundaries), got {L}")
+        raise ValueError("L must be an even integer >= 2 (checkerboard with periodic "
+                         f"boundaries), got {L}")
     if int(n_sweeps) != n_sweeps or n_sweeps < 0:
         raise ValueError(f"n_sweeps must be a non-negative integer, got {n_sweeps}")
 
@@ -77,7 +78,8 @@ def numpy_checkerboard_run(L: int, n_sweeps: int, beta_J: float, seed: int = 0,
     if spins is None:
         spins = _random_unit(rng, L ** 3).reshape(3, L, L, L)
     elif spins.shape != (3, L, L, L) or spins.dtype != np.float64:
-        raise ValueError(f"spins must be float64 [3, {L}, {L}, {L}], got {spins.dtype} {spins.shape}")
+        raise ValueError(f"spins must be float64 [3, {L}, {L}, {L}], got {spins.dtype} "
+                         f"{spins.shape}")
     x, y, z = np.indices((L, L, L))
     masks = [((x + y + z) % 2) == c for c in (0, 1)]       # [L, L, L] bool per colour
     n_half = L ** 3 // 2
@@ -235,7 +237,8 @@ def spirit_sc(L: int = 32, n_sweeps: int = 20, kT_over_J: float = 1.44293) -> fl
 
 
 def main() -> None:
-    """Print one JSON line with both speeds for sc 32^3 (``python benchmarks/peers.py [--quick]``)."""
+    """Print one JSON line with both speeds for sc 32^3
+    (``python benchmarks/peers.py [--quick]``)."""
     import json
     quick = "--quick" in sys.argv[1:]
     L, sweeps = (16, 5) if quick else (32, 20)

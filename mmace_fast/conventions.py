@@ -25,7 +25,8 @@ antisymmetric part encodes DMI: D_ij . (m_i x m_j) with D = (J_yz - J_zy, J_zx -
 J_xy - J_yx)/2 up to the overall minus sign of H; symmetric traceless part = anisotropic exchange).
 Biquadratic: E_ij = - B_ij (m_i . m_j)^2.
 Single-ion: uniaxial E_i = - K_i (m_i . n_i)^2 (K > 0 easy axis); cubic E_i = - Kc_i (mx^4 + my^4
-+ mz^4). Zeeman: E_i = - h . m_i with h in eV/muB; a field B in T gives h = ``ZEEMAN_EV_PER_T_MUB`` * B.
++ mz^4). Zeeman: E_i = - h . m_i with h in eV/muB; a field B in T gives
+h = ``ZEEMAN_EV_PER_T_MUB`` * B.
 Longitudinal (Landau) term per species: E_i = a2 |m_i|^2 + a4 |m_i|^4 + a6 |m_i|^6.
 
 Monte Carlo measure for variable moment lengths

@@ -152,9 +152,9 @@ def training_data_check(data_path, metadata: dict) -> dict:
 
 def _exchange_comparison(fit, moment: float, quick: bool, grade: str = "mc") -> dict:
     """J per shell (meV, unit spins, pair once) of the fitted baseline, of the shipped frozen
-    mMACE of ``grade`` (extracted from its energies at |m| = ``moment`` on random directions in a 30-degree
-    cap around FM, the magnon regime of Pajda's constants) and of Pajda et al.; logged as the
-    energy scale behind each model's Tc."""
+    mMACE of ``grade`` (extracted from its energies at |m| = ``moment`` on random directions in
+    a 30-degree cap around FM, the magnon regime of Pajda's constants) and of Pajda et al.;
+    logged as the energy scale behind each model's Tc."""
     from mmace_fast.baseline import extract_from_frozen, reference_structure  # noqa: PLC0415
     from mmace_fast.mc.lattice import material_lattice  # noqa: PLC0415
     from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415

@@ -308,7 +308,7 @@ def test_dispersion_check_matches_pajdas_lattice_sum_and_the_supercell_energies(
     # 8 first neighbours have cos = 0, the 6 second -1, the 12 third (110) +1, ...
     J = pajda_fe_exchange_ev()                                             # [8] eV
     from itertools import permutations, product
-    qp = np.pi * np.ones(3)                                                 # 2 pi / a (1/2,1/2,1/2) * a
+    qp = np.pi * np.ones(3)                                             # 2 pi / a (1/2,1/2,1/2) * a
     e_p = 0.0
     for jn, sh in zip(J, PAJDA_SHELLS):
         vecs = {tuple(s * np.array(p)) for p in set(permutations(sh.tolist()))

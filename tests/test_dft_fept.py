@@ -321,7 +321,8 @@ def _fake_fept_frame(cid: str, m_fe, u_fe, m_pt) -> "object":
     n = len(atoms)
     m = np.array([m_fe, m_pt], dtype=float)                       # [2, 3] muB
     u = np.array([u_fe, u_fe], dtype=float)
-    atoms.info.update(REF_energy=-19.5, initial_magmoms=atoms.get_initial_magnetic_moments().ravel(),
+    atoms.info.update(REF_energy=-19.5,
+                      initial_magmoms=atoms.get_initial_magnetic_moments().ravel(),
                       converged_magmoms=m.ravel(), noncollinear=True, soc=True,
                       angle_to_target_deg=np.degrees(np.arccos(np.clip(
                           np.einsum("av,av->a", m, u) / np.linalg.norm(m, axis=1), -1, 1))),

@@ -98,7 +98,7 @@ def test_afm1_and_bcc_afm_patterns():
     assert sorted(m.tolist()) == [-3.0, 0.0, 0.0, 3.0]
     cr = np.array(crn.get_chemical_symbols()) == "Cr"
     z = crn.positions[cr, 2]
-    assert abs(z[0] - z[1]) == pytest.approx(4.15 / 2)     # the two Cr sit in different (001) planes
+    assert abs(z[0] - z[1]) == pytest.approx(4.15 / 2)    # the two Cr sit in different (001) planes
     fe = build_atoms({"id": "x", "family": "t", "material": "fe", "prototype": "bcc_Fe",
                       "cell": "cubic", "order": "AFM"})
     assert fe.get_initial_magnetic_moments().tolist() == [2.5, -2.5]
@@ -865,4 +865,5 @@ def test_summary_reads_the_shipped_records_not_the_work_directory(tmp_path):
          "F_fd": 0.4999, "abs_diff": 1e-4, "rel_diff": 2e-4}) + "\n")
     text = summarize_shipped(tmp_path)
     assert "| fe | 2 | 2 | 2/0/0 | 1.00 | scf_not_converged: 1 | 1 |" in text
-    assert "| fe | fe-x-0 | atom 0 z | 0.01 | 0.50000 | 0.49990 | 0.10 | 0.02 % |" in fd_table(tmp_path)
+    assert ("| fe | fe-x-0 | atom 0 z | 0.01 | 0.50000 | 0.49990 | 0.10 | 0.02 % |"
+            in fd_table(tmp_path))

@@ -98,7 +98,8 @@ def test_longitudinal_single_site_d3m_measure():
         assert _z(r ** p, exact) < 4.5, p
     # the |m|-symmetric measure d|m| would give a visibly different <r^2>
     z_alt = integrate.quad(lambda r: np.exp(-(a * r * r + b * r ** 4) / kt), 0, np.inf)[0]
-    alt = integrate.quad(lambda r: r * r * np.exp(-(a * r * r + b * r ** 4) / kt), 0, np.inf)[0] / z_alt
+    alt = integrate.quad(lambda r: r * r * np.exp(-(a * r * r + b * r ** 4) / kt), 0,
+                         np.inf)[0] / z_alt
     assert _z(r ** 2, alt) > 10
 
 

@@ -132,9 +132,9 @@ def test_fept_anisotropy_easy_axis_c():
 
 def test_fept_moments_relax_to_dft():
     """Moment relaxation from the DFT state along [001] stays near it: Fe 2.75 muB in DFT
-    (the 2026-12-07 model, 40 frames: 2.81; the 2026-12-06 model's 2.52), Pt's induced ~0.34 muB, and
-    almost no energy to gain (0.14 meV/atom; earlier FePt models gained 1-259 meV/atom through
-    holes in E(m), RESULTS.md)."""
+    (the 2026-12-07 model, 40 frames: 2.81; the 2026-12-06 model's 2.52), Pt's induced ~0.34
+    muB, and almost no energy to gain (0.14 meV/atom; earlier FePt models gained 1-259 meV/atom
+    through holes in E(m), RESULTS.md)."""
     conf = _fept_aniso_frames()["ideal2_aniso_FM001"]
     model, _, _ = load_default("fept")
     m, e = relax_moments(model, conf, fix_directions=True, max_steps=300, gtol=1e-7)

@@ -114,7 +114,8 @@ def test_packed_lattice_path_delta_energy():
     # the same energy as an explicit per-pair sum
     sh = ham.shells
     m = core.get_spins()
-    ref = -np.sum(pajda_fe_exchange_ev()[sh.shell] * np.einsum("ij,ij->i", m[sh.pair_i], m[sh.pair_j]))
+    ref = -np.sum(pajda_fe_exchange_ev()[sh.shell]
+                  * np.einsum("ij,ij->i", m[sh.pair_i], m[sh.pair_j]))
     assert core.total_energy() == pytest.approx(ref, rel=1e-12)
 
 

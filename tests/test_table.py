@@ -10,7 +10,8 @@ from mmace_fast.mc.table import ScanTable, TableError
 
 def _table():
     t = ScanTable(metadata={"lattice": "sc", "L": 8})
-    t.add_row({"temperature_K": 200.0, "u4_m": np.float64(0.6), "u4_m_err": 0.01, "n_sites": np.int64(512)})
+    t.add_row({"temperature_K": 200.0, "u4_m": np.float64(0.6), "u4_m_err": 0.01,
+               "n_sites": np.int64(512)})
     t.add_row({"temperature_K": 100.0, "u4_m": 0.65, "u4_m_err": float("nan"), "note": "cold"})
     return t
 

@@ -36,7 +36,8 @@ def exchange_table(fits) -> list[str]:
 
 def error_table(fits) -> list[str]:
     out = ["| material | model | frames fit / test | " + " | ".join(
-        f"test {lab} (MAE / RMSE)" for _, lab in _ERR) + " | train E (RMSE) | mean-field T (K), mode |",
+        f"test {lab} (MAE / RMSE)" for _, lab in _ERR)
+           + " | train E (RMSE) | mean-field T (K), mode |",
            "|---|---|---|" + "---|" * len(_ERR) + "---|---|"]
     for f in fits:
         cells = []

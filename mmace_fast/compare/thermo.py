@@ -199,7 +199,8 @@ def _material(material: str):
     try:
         return MATERIALS[material]
     except KeyError:
-        raise ThermoError(f"unknown material {material!r}; choose from {sorted(MATERIALS)}") from None
+        raise ThermoError(f"unknown material {material!r}; choose from "
+                          f"{sorted(MATERIALS)}") from None
 
 
 def protocol_tc(model: ModelSystem, protocol, workdir: Optional[str] = None, seed: int = 0,

@@ -100,7 +100,8 @@ class MonteCarlo:
     (replicas: same seed, different streams). Settings: move ('uniform', 'gaussian', 'flip',
     'hinzke_nowak'), sigma, p_longitudinal, sigma_long (muB), random_order, metropolis,
     wolff_per_sweep, overrelax_per_sweep (reflections about the exchange field, Metropolis-
-    accepted: exact for any Hamiltonian offering an axis), target_acceptance. sublattice_signs [n] for the staggered magnetisation.
+    accepted: exact for any Hamiltonian offering an axis), target_acceptance.
+    sublattice_signs [n] for the staggered magnetisation.
     active_sites: None (all), a bool mask [n] or site indices: the sites Metropolis visits.
     surrogate: optional cheap Hamiltonian of the same sites (e.g. a fitted Heisenberg model) for
     delayed acceptance (Christen and Fox 2005): trials it rejects never reach the exact

@@ -1,7 +1,8 @@
 """Classical Heisenberg-plus-anisotropy spin Hamiltonian (the baseline and the MC test bed).
 
     E = sum_{pairs once} [ -J m_i.m_j - m_i^T T m_j - B (m_i.m_j)^2 ]
-      + sum_i [ -Ku (m_i.n_i)^2 - Kc (mx^4 + my^4 + mz^4) - h.m_i + a2|m_i|^2 + a4|m_i|^4 + a6|m_i|^6 ]
+      + sum_i [ -Ku (m_i.n_i)^2 - Kc (mx^4 + my^4 + mz^4) - h.m_i
+                + a2|m_i|^2 + a4|m_i|^4 + a6|m_i|^6 ]
 
 Units and conventions: :mod:`mmace_fast.conventions` (pairs counted once, J > 0 ferromagnetic).
 The arithmetic is in C++ (src_cpp/src/spin_hamiltonian.cpp); this module builds the pair list

@@ -18,8 +18,8 @@ the Monte Carlo settings and a :class:`TcProtocol`:
    transition; at most ``MAX_RECENTRE`` times).
 3. **Stopping rule, per size.** Production in chunks until every slot's series is at least
    ``MIN_SAMPLES_PER_TAU`` tau_int long (tau of E and of |order parameter|) and the largest U4
-   error over the middle half of the slots is <= ``target_u4_err`` (``stop = "converged"``), or ``max_prod``
-   sweeps / ``max_wall_s`` seconds are spent (``stop = "budget"``).
+   error over the middle half of the slots is <= ``target_u4_err`` (``stop = "converged"``),
+   or ``max_prod`` sweeps / ``max_wall_s`` seconds are spent (``stop = "budget"``).
 4. **Crossings.** Reweighted U4 curves of every size on one grid; the crossing of every pair of
    sizes with its jackknife error. Tc is the crossing of the two largest sizes (the smallest
    finite-size drift); with three or more sizes the crossings of consecutive pairs are also
@@ -146,7 +146,8 @@ class TcProtocolResult:
 
     tc: float
     tc_err: float
-    method: str                    #: "binder_largest_pair", "binder_widest_pair", "chi_peak", "none"
+    method: str                    #: "binder_largest_pair", "binder_widest_pair", "chi_peak",
+                                   #: "none"
     errors_reliable: bool
     note: str
     centre: float

@@ -182,7 +182,8 @@ def integrated_autocorr_time(x, c: float = 5.0) -> TauResult:
 # --------------------------------------------------------------------------------------------
 # blocking
 # --------------------------------------------------------------------------------------------
-def _blocking_column(x: np.ndarray, alpha: float) -> tuple[float, int, bool, np.ndarray, np.ndarray]:
+def _blocking_column(x: np.ndarray,
+                     alpha: float) -> tuple[float, int, bool, np.ndarray, np.ndarray]:
     """Flyvbjerg-Petersen levels plus Jonsson's M-test for one column."""
     levels_err, levels_err_err, ns, s2s, gammas = [], [], [], [], []
     y = x.copy()
@@ -258,7 +259,8 @@ def blocking_error(x, alpha: float = 0.01) -> BlockingResult:
     errs = np.stack([c[3] for c in cols], axis=1)
     errs_err = np.stack([c[4] for c in cols], axis=1)
     if not np.all(conv):
-        logger.warning("blocking found no plateau for %d of %d columns", int(np.sum(~conv)), conv.size)
+        logger.warning("blocking found no plateau for %d of %d columns", int(np.sum(~conv)),
+                       conv.size)
     return BlockingResult(err, lev, conv, errs, errs_err)
 
 
@@ -301,7 +303,8 @@ def jackknife(func: Callable[..., object], *series, n_blocks: int = 50) -> Jackk
     if n < n_blocks:
         raise StatsError(f"n_blocks={n_blocks} exceeds the number of samples {n}")
     b = n // n_blocks
-    block_means = [a[: b * n_blocks].reshape((n_blocks, b) + a.shape[1:]).mean(axis=1) for a in arrs]
+    block_means = [a[: b * n_blocks].reshape((n_blocks, b) + a.shape[1:]).mean(axis=1)
+                   for a in arrs]
     totals = [bm.mean(axis=0) for bm in block_means]
     naive = np.asarray(func(*totals), dtype=np.float64)
     loo = []
@@ -419,7 +422,8 @@ def _mean_with_error(x: np.ndarray) -> tuple[float, float, float]:
 def _add_order_parameter(out: dict, prefix: str, m: np.ndarray, n_sites: int,
                          temperature_K: float, n_blocks: int) -> None:
     norm = np.linalg.norm(m, axis=1)                                  # [n]
-    out[f"{prefix}_abs"], out[f"{prefix}_abs_err"], out[f"tau_{prefix}_abs"] = _mean_with_error(norm)
+    (out[f"{prefix}_abs"], out[f"{prefix}_abs_err"],
+     out[f"tau_{prefix}_abs"]) = _mean_with_error(norm)
     for c, comp in enumerate("xyz"):
         mean, err, _ = _mean_with_error(m[:, c])
         out[f"{prefix}_{comp}"], out[f"{prefix}_{comp}_err"] = mean, err
@@ -458,7 +462,8 @@ def summarize(series: dict, n_sites: int, temperature_K: float, n_blocks: int = 
         ``m_abs, m_abs_err, tau_m_abs`` <|m|>; ``m_x, m_y, m_z`` (+ ``_err``) the mean vector;
         ``chi_m, chi_m_err`` per-site susceptibility in [m]^2/eV (see :func:`susceptibility`);
         ``u4_m, u4_m_err`` Binder cumulant;
-        with ``"staggered"`` the same keys with prefix ``ms`` (``ms_abs``, ``chi_ms``, ``u4_ms``...);
+        with ``"staggered"`` the same keys with prefix ``ms`` (``ms_abs``, ``chi_ms``,
+        ``u4_ms``...);
         with ``"acceptance"``: ``acceptance``.
         Errors of means are from blocking, of chi, C, U4 from the block jackknife.
     """
@@ -470,7 +475,8 @@ def summarize(series: dict, n_sites: int, temperature_K: float, n_blocks: int = 
     known = {"energy", "magnetisation", "staggered", "acceptance"}
     unknown = set(series) - known
     if unknown:
-        raise StatsError(f"unknown series keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+        raise StatsError(f"unknown series keys {sorted(unknown)}; expected a subset of "
+                         f"{sorted(known)}")
     n_sites = _check_n_sites(n_sites)
     _kt_ev(temperature_K)
     e = _as_series(series["energy"], "energy", min_len=8)
@@ -515,7 +521,8 @@ def weighted_mean(values: Sequence[float], errors: Sequence[float]) -> tuple[flo
     v = np.asarray(values, dtype=np.float64)
     s = np.asarray(errors, dtype=np.float64)
     if v.shape != s.shape or v.ndim != 1 or v.size == 0:
-        raise StatsError(f"values and errors must be equal-length 1-d arrays, got {v.shape}, {s.shape}")
+        raise StatsError(f"values and errors must be equal-length 1-d arrays, got {v.shape}, "
+                         f"{s.shape}")
     if np.any(~np.isfinite(s)) or np.any(s <= 0):
         raise StatsError("errors must be finite and > 0")
     w = 1.0 / s ** 2

@@ -123,7 +123,8 @@ class ScanTable:
         if name not in self.columns:
             raise KeyError(f"no column {name!r}; columns: {self.columns}")
         vals = [r.get(name) for r in self.rows]
-        if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in vals):
+        if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+               for v in vals):
             return np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
         return np.array(vals, dtype=object)
 
@@ -165,7 +166,8 @@ class ScanTable:
         if not isinstance(d, Mapping) or d.get("format") != FORMAT:
             raise TableError(f"not a {FORMAT} document")
         if d.get("version") != VERSION:
-            raise TableError(f"unsupported {FORMAT} version {d.get('version')!r} (expected {VERSION})")
+            raise TableError(f"unsupported {FORMAT} version {d.get('version')!r} "
+                             f"(expected {VERSION})")
         cols, rows = d.get("columns"), d.get("rows")
         if not isinstance(cols, list) or not isinstance(rows, list):
             raise TableError("malformed table: 'columns' and 'rows' must be lists")

@@ -89,7 +89,8 @@ class CrossingResult:
     u4: float               #: U4 at the crossing
     u4_err: float
     n_boot_failed: int      #: bootstrap replicates without a crossing in the fit range
-    boot: np.ndarray = field(repr=False, default=None)  #: [n_boot] replicate crossings (NaN = failed)
+    boot: np.ndarray = field(repr=False, default=None)  #: [n_boot] replicate crossings
+                                                        #: (NaN = failed)
     #: every sign change of U4(L1) - U4(L2) between the linear interpolants, increasing; more than
     #: one means the curves cross repeatedly within their noise and ``tc`` is one of several
     #: candidates (the spread is the honest uncertainty of a coarse scan)
@@ -101,7 +102,8 @@ class BinderTcResult:
     """Tc combined over all pairs of sizes."""
 
     tc: float                    #: weighted mean over pairs
-    tc_err: float                #: bootstrap error of the weighted mean (pair correlations included)
+    tc_err: float                #: bootstrap error of the weighted mean (pair correlations
+                                 #: included)
     chi2_dof: float              #: scatter of pairs about the mean (ignoring correlations); >> 1
                                  #: signals corrections to scaling: prefer the largest pair
     u4: float                    #: weighted mean U4 at the crossings
@@ -237,7 +239,8 @@ def _coarse_roots(s1: SizeScan, s2: SizeScan) -> tuple[np.ndarray, np.ndarray, n
         where = "below" if d[0] > 0 else "above"
         raise NoCrossingError(
             f"U4(L={s1.L:g}) - U4(L={s2.L:g}) keeps its sign in [{lo:g}, {hi:g}]: the curves do "
-            f"not cross; the whole range looks {side} Tc, extend the scan {where} {lo if d[0] > 0 else hi:g}")
+            f"not cross; the whole range looks {side} Tc, extend the scan {where} "
+            f"{lo if d[0] > 0 else hi:g}")
     roots = []
     for i in sign_change:
         if d[i] == d[i + 1]:

@@ -255,7 +255,8 @@ class TrainConfig:
         if not isinstance(r, dict) or r.get("kind") not in RESAMPLE_KINDS:
             raise ConfigError(f"resample must be null or a mapping with kind one of "
                               f"{RESAMPLE_KINDS}, got {r!r}")
-        need = {"bootstrap": {"kind", "seed"}, "kfold": {"kind", "seed", "folds", "fold"}}[r["kind"]]
+        need = {"bootstrap": {"kind", "seed"},
+                "kfold": {"kind", "seed", "folds", "fold"}}[r["kind"]]
         if set(r) != need:
             raise ConfigError(f"resample {r['kind']} takes exactly the keys {sorted(need)}, "
                               f"got {sorted(r)}")

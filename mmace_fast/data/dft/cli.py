@@ -1,7 +1,8 @@
 """Command line of the GPAW data generator.
 
     python -m mmace_fast.data.dft run --material fe --workdir dft_runs/fe [--tiers 0 1]
-    python -m mmace_fast.data.dft collect --material fe --workdir dft_runs/fe [--out data/fe.extxyz.gz]
+    python -m mmace_fast.data.dft collect --material fe --workdir dft_runs/fe
+        [--out data/fe.extxyz.gz]
     python -m mmace_fast.data.dft fdcheck --material fe --workdir dft_runs/fe --ids ID [ID ...]
     python -m mmace_fast.data.dft pipeline --root dft_runs --nice 10   (the background run)
     python -m mmace_fast.data.dft restore --material fe --workdir dft_runs/fe   (from data/)
@@ -105,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run these (material, tier) pairs to completion first, e.g. fe:4 fe:5")
     q.add_argument("--deadline", type=_deadline, default=None, metavar="TIME",
                    help="start no calculation that would not finish by TIME: ISO date-time "
-                        "(2026-12-04T06:40) or +MINUTES from now (the end of the allotted machine time)")
+                        "(2026-12-04T06:40) or +MINUTES from now (the end of the allotted "
+                        "machine time)")
     q.add_argument("--materials", type=_materials, default=None,
                    help="comma-separated subset, e.g. fe or feal,crn,fept (default: all); "
                         "pipelines on disjoint subsets can share a root, one per core")

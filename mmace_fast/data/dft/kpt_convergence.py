@@ -240,8 +240,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--material", default="crn")
     p.add_argument("--densities", type=float, nargs="+", default=[3.5, 5.0])
-    p.add_argument("--mode", choices=("auto", "collinear", "soc", "torque", "ordering"), default="auto",
-                   help="auto: soc for spin-orbit materials, else collinear")
+    p.add_argument("--mode", choices=("auto", "collinear", "soc", "torque", "ordering"),
+                   default="auto", help="auto: soc for spin-orbit materials, else collinear")
     p.add_argument("--axes", nargs="+", default=["001", "100"], choices=sorted(FEPT_AXES))
     p.add_argument("--ecut", type=float, default=None, help="override the cutoff (eV)")
     p.add_argument("--theta", type=float, default=45.0, help="polar angle (deg) of --mode torque")

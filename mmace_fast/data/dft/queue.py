@@ -342,12 +342,12 @@ _CLASS_CACHE: dict[str, tuple] = {}
 
 # --- starting patterns whose SCF does not converge ---------------------------------------------
 #
-# Fe's random up/down 4-atom cells (2026-11-25 to 2026-12-05): every start in which some Fe has all eight
-# nearest neighbours antiparallel (the checkerboard, or one moment flipped in a ferromagnetic
-# cell) ran into the SCF cap after ~25 CPU-min (5 of 5), every other start converged (10 of
-# 10). The queue defers a spec whose neighbour pattern has failed like that at least
-# SCF_RISK_MIN_FAILURES times in the same cell and never converged; it stays in the manifest and
-# runs with ``include_scf_risk`` (e.g. after a change of mixer).
+# Fe's random up/down 4-atom cells (2026-11-25 to 2026-12-05): every start in which some Fe has
+# all eight nearest neighbours antiparallel (the checkerboard, or one moment flipped in a
+# ferromagnetic cell) ran into the SCF cap after ~25 CPU-min (5 of 5), every other start
+# converged (10 of 10). The queue defers a spec whose neighbour pattern has failed like that at
+# least SCF_RISK_MIN_FAILURES times in the same cell and never converged; it stays in the
+# manifest and runs with ``include_scf_risk`` (e.g. after a change of mixer).
 
 #: failures of a pattern class, with no success, before its other specs are deferred
 SCF_RISK_MIN_FAILURES = 2
@@ -482,10 +482,10 @@ def run_queue(material: str, workdir: str | Path, seed: int = 20261124,
     Specs of a starting pattern that has only failed its SCF (:func:`scf_risk_ids`) are skipped
     (counted as 'scf_risk') unless ``include_scf_risk``, ``retry_failed`` or named in ``ids``.
 
-    ``deadline`` (epoch seconds, e.g. the end of the allotted machine time, when the processes are killed):
-    a spec whose estimated wall time (:func:`estimated_wall_s` x ``WALL_SAFETY``) would end
-    after it is skipped for a later run (counted as 'deferred'), so that CPU hours go to
-    calculations expected to finish (one slower than its estimate is still killed)."""
+    ``deadline`` (epoch seconds, e.g. the end of the allotted machine time, when the processes
+    are killed): a spec whose estimated wall time (:func:`estimated_wall_s` x ``WALL_SAFETY``)
+    would end after it is skipped for a later run (counted as 'deferred'), so that CPU hours go
+    to calculations expected to finish (one slower than its estimate is still killed)."""
     wd = WorkDir(workdir, material)
     handler = logging.FileHandler(wd.root / "log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
