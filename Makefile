@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "setuptools>=77" wheel "Cython>=3.0" numpy
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet --no-build-isolation -e ".[train,test]"
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[train,test,mpi]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -103,11 +103,7 @@ class ParallelTempering:
     def __init__(self, hamiltonians: Sequence, spins, temperatures, seed: int = 0,
                  exchange_every: int = 1, threads: int = 1, sublattice_signs=None,
                  active_sites=None, surrogates=None, **settings):
-        temps = np.asarray(temperatures, dtype=np.float64)
-        if temps.ndim != 1 or len(temps) < 2:
-            raise ValueError("parallel tempering needs at least two temperatures")
-        if not np.all(np.isfinite(temps)) or np.any(temps <= 0) or np.any(np.diff(temps) <= 0):
-            raise ValueError("temperatures must be positive, finite and strictly increasing")
+        temps = _check_temperatures(temperatures)
         hams = list(hamiltonians)
         if len(hams) != len(temps):
             raise ValueError(f"{len(hams)} Hamiltonians for {len(temps)} temperatures: one "
@@ -132,6 +128,15 @@ class ParallelTempering:
                                  f"({len(temps)}), got {len(surs)}")
             if any(x.content_hash() != surs[0].content_hash() for x in surs[1:]):
                 raise ValueError("the replicas' surrogates differ (content hashes)")
+        start = self._setup(temps, seed, exchange_every, threads, spins)
+        self.replicas = [MonteCarlo(h, start[r], t, seed=seed, stream=r,
+                                    sublattice_signs=sublattice_signs, active_sites=active_sites,
+                                    surrogate=sur, **settings)
+                         for r, (h, t, sur) in enumerate(zip(hams, temps, surs))]
+        self._finish_setup()
+
+    def _setup(self, temps, seed, exchange_every, threads, spins) -> np.ndarray:
+        """Scalar settings; returns the starting moments [K, n, 3]."""
         self.temperatures = temps                       # [K] K, slot order
         self.seed = seed_value(seed)
         self.exchange_every = int(exchange_every)
@@ -144,14 +149,14 @@ class ParallelTempering:
         if start.ndim != 3 or start.shape[0] != len(temps):
             raise ValueError(f"spins must be [n, 3] or [{len(temps)}, n, 3], got "
                              f"{np.shape(spins)}")
-        self.replicas = [MonteCarlo(h, start[r], t, seed=seed, stream=r,
-                                    sublattice_signs=sublattice_signs, active_sites=active_sites,
-                                    surrogate=sur, **settings)
-                         for r, (h, t, sur) in enumerate(zip(hams, temps, surs))]
+        return start
+
+    def _finish_setup(self) -> None:
+        """Ensemble state from ``self.replicas`` (each with start_hash, requested_settings)."""
         self.start_hash = hashlib.sha256("".join(mc.start_hash for mc in self.replicas)
                                          .encode()).hexdigest()
         self.requested_settings = dict(self.replicas[0].requested_settings)
-        k = len(temps)
+        k = len(self.temperatures)
         self.slot_replica = np.arange(k, dtype=np.int64)   # [K] replica at each slot
         self._rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed,
                                                                                 0x50545350])))
@@ -204,14 +209,18 @@ class ParallelTempering:
         """One block of exchange_every steps on every replica; returns per-replica samples.
         resync=False: the replicas keep their caches from the previous block (only the
         temperatures and move widths changed since, by exchanges)."""
+        return self._run_replicas(self.replicas, adapt, sample_every, resync)
+
+    def _run_replicas(self, replicas, adapt: bool, sample_every: int, resync: bool) -> list:
+        """One block on each of ``replicas`` (concurrently with threads > 1)."""
         def one(mc):
             return mc.core.run(self.exchange_every, sample_every, adapt, resync)
-        if self.threads > 1:
+        if self.threads > 1 and len(replicas) > 1:
             if self._pool is None:                 # one pool for the ensemble's lifetime
                 self._pool = ThreadPoolExecutor(max_workers=self.threads)
                 weakref.finalize(self, self._pool.shutdown, wait=False)
-            return list(self._pool.map(one, self.replicas))
-        return [one(mc) for mc in self.replicas]
+            return list(self._pool.map(one, replicas))
+        return [one(mc) for mc in replicas]
 
     def _exchange(self):
         """Swap attempts between neighbouring slots (even or odd pairs by block parity)."""
@@ -306,9 +315,21 @@ class ParallelTempering:
         return self.samples
 
     # -- checkpoints --------------------------------------------------------------------------
+    def _reference_replica(self) -> MonteCarlo:
+        """A replica engine of this process (its Hamiltonian, sites and signs are everyone's)."""
+        return self.replicas[0]
+
+    def _restore(self, mc, st: dict, meta: dict, r: int) -> None:
+        _restore_replica(mc, st, meta, r)
+
+    def replica_states(self) -> list[dict]:
+        """[K] per replica: spins [n, 3], rng [4], tried / accepted [N_STAT], settings,
+        da_counters (what a checkpoint stores of each replica)."""
+        return [_replica_state(mc) for mc in self.replicas]
+
     def chain_parameters(self) -> dict:
         """Everything that defines this ensemble (JSON-able)."""
-        mc = self.replicas[0]
+        mc = self._reference_replica()
         params = {"temperatures": [float(t) for t in self.temperatures], "seed": self.seed,
                   "exchange_every": self.exchange_every,
                   "settings": dict(self.requested_settings),
@@ -320,18 +341,18 @@ class ParallelTempering:
         return params
 
     def state_dict(self) -> dict:
-        stats = [mc.core.get_stats() for mc in self.replicas]
+        reps = self.replica_states()
         meta = {"format": PT_CHECKPOINT_FORMAT, "version": PT_CHECKPOINT_VERSION,
-                "chain": self.chain_parameters(), "n_sites": self.replicas[0].n_sites,
+                "chain": self.chain_parameters(), "n_sites": len(reps[0]["spins"]),
                 "blocks": self.blocks, "progress": self.progress,
                 "exchange_rng": self._rng.bit_generator.state,
-                "replica_settings": [mc.core.get_settings() for mc in self.replicas],
-                "da_counters": [list(mc.core.get_da_counters()) for mc in self.replicas]}
+                "replica_settings": [r["settings"] for r in reps],
+                "da_counters": [r["da_counters"] for r in reps]}
         return {"meta": np.array(json.dumps(meta)),
-                "spins": np.stack([mc.spins for mc in self.replicas]),          # [K, n, 3]
-                "rng": np.stack([mc.core.get_rng_state() for mc in self.replicas]),
-                "tried": np.stack([t for t, _ in stats]),
-                "accepted": np.stack([a for _, a in stats]),
+                "spins": np.stack([r["spins"] for r in reps]),                  # [K, n, 3]
+                "rng": np.stack([r["rng"] for r in reps]),
+                "tried": np.stack([r["tried"] for r in reps]),
+                "accepted": np.stack([r["accepted"] for r in reps]),
                 "slot_replica": self.slot_replica,
                 "exchange_tried": self.exchange_tried,
                 "exchange_accepted": self.exchange_accepted,
@@ -353,20 +374,14 @@ class ParallelTempering:
             raise CheckpointError(f"{path}: checkpoint belongs to another parallel-tempering "
                                   "run: " + "; ".join(f"{k} is {a!r} in the checkpoint, {b!r} "
                                                       f"here" for k, a, b in diffs))
-        k, n = self.n_replicas, self.replicas[0].n_sites
+        k, n = self.n_replicas, self._reference_replica().n_sites
         if st["spins"].shape != (k, n, 3) or st["rng"].shape != (k, 4):
             raise CheckpointError(f"{path}: arrays do not match {k} replicas of {n} sites")
         perm = np.asarray(st["slot_replica"], dtype=np.int64)
         if sorted(perm.tolist()) != list(range(k)):
             raise CheckpointError(f"{path}: slot -> replica map is not a permutation")
         for r, mc in enumerate(self.replicas):
-            mc.hamiltonian.core.set_spins(st["spins"][r])
-            mc.core.set_settings(**meta["replica_settings"][r])
-            mc.core.set_rng_state(st["rng"][r])
-            mc.core.set_stats(_pad_stats(st["tried"][r]), _pad_stats(st["accepted"][r]))
-            if "da_counters" in meta:
-                mc.core.set_da_counters(*meta["da_counters"][r])
-            mc.core.resync()
+            self._restore(mc, st, meta, r)
         self.slot_replica = perm
         for slot, r in enumerate(perm):
             self.replicas[r].temperature = self.temperatures[slot]
@@ -378,6 +393,33 @@ class ParallelTempering:
                                    np.asarray(st["replica"], dtype=np.int64))
         self.progress = dict(meta["progress"])
         self._synced = os.path.abspath(path)
+
+
+def _check_temperatures(temperatures) -> np.ndarray:
+    temps = np.asarray(temperatures, dtype=np.float64)
+    if temps.ndim != 1 or len(temps) < 2:
+        raise ValueError("parallel tempering needs at least two temperatures")
+    if not np.all(np.isfinite(temps)) or np.any(temps <= 0) or np.any(np.diff(temps) <= 0):
+        raise ValueError("temperatures must be positive, finite and strictly increasing")
+    return temps
+
+
+def _replica_state(mc: MonteCarlo) -> dict:
+    tried, accepted = mc.core.get_stats()
+    return {"spins": mc.spins, "rng": mc.core.get_rng_state(), "tried": tried,
+            "accepted": accepted, "settings": mc.core.get_settings(),
+            "da_counters": list(mc.core.get_da_counters())}
+
+
+def _restore_replica(mc, st: dict, meta: dict, r: int) -> None:
+    """Replica r's state from a checkpoint (``st`` arrays, ``meta``) into its engine."""
+    mc.hamiltonian.core.set_spins(st["spins"][r])
+    mc.core.set_settings(**meta["replica_settings"][r])
+    mc.core.set_rng_state(st["rng"][r])
+    mc.core.set_stats(_pad_stats(st["tried"][r]), _pad_stats(st["accepted"][r]))
+    if "da_counters" in meta:
+        mc.core.set_da_counters(*meta["da_counters"][r])
+    mc.core.resync()
 
 
 def _read_pt_checkpoint(path) -> dict:

@@ -1,0 +1,167 @@
+"""Parallel tempering over MPI ranks: the replicas of one ensemble spread over the processes.
+
+    mpiexec -n 2 python my_scan.py            # my_scan.py builds an MPIParallelTempering
+
+Replica r lives on rank r mod size (cold and hot replicas interleave, so a rank's cost per
+block evens out as the temperatures wander); each rank builds only its own Hamiltonians
+(``build(r)``). After every block of ``exchange_every`` steps the ranks exchange, in one
+allgather, what the swap decisions need: each replica's samples of the block, its energy and its
+adapted move widths. Every rank then runs the same exchange decisions with the same exchange
+random numbers, so all ranks agree on the slot -> replica map without further messages, and a
+swap moves temperatures, never configurations. The chains are those of
+:class:`~mmace_fast.mc.tempering.ParallelTempering` with the same seeds, bit for bit, on any
+number of ranks (one included).
+
+Checkpoints are the single-process format: rank 0 writes the ensemble (every replica's state
+gathered) atomically, so a run killed on 2 ranks continues on 1 rank or on 4, and a
+single-process checkpoint continues over MPI. mpi4py is optional (``pip install
+"mmace_fast[mpi]"``, which brings mpi4py and an MPICH from PyPI); without it, or on one rank,
+use ParallelTempering.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from mmace_fast.mc.engine import ADAPTED_SETTINGS, MonteCarlo, write_npz_atomic
+from mmace_fast.mc.tempering import ParallelTempering, _check_temperatures, _replica_state
+
+log = logging.getLogger(__name__)
+
+
+class MPIUnavailable(ImportError):
+    """mpi4py is not installed (or cannot load its MPI library)."""
+
+
+def world():
+    """MPI.COMM_WORLD, or MPIUnavailable with what to install."""
+    try:
+        from mpi4py import MPI  # noqa: PLC0415
+    except ImportError as exc:
+        raise MPIUnavailable("MPI parallel tempering needs mpi4py and an MPI library: "
+                             "pip install \"mmace_fast[mpi]\" (mpi4py + MPICH from PyPI), or "
+                             f"mpi4py built against your cluster's MPI ({exc})") from exc
+    return MPI.COMM_WORLD
+
+
+class _RemoteCore:
+    """The part of a replica engine's core that the exchange step reads and writes."""
+
+    def __init__(self, settings: dict):
+        self.settings = dict(settings)
+
+    def get_settings(self) -> dict:
+        return dict(self.settings)
+
+    def set_settings(self, **kw) -> None:
+        self.settings.update(kw)
+
+
+class _RemoteReplica:
+    """A replica owned by another rank: its temperature, energy and adapted widths, kept in
+    step by the allgather after each block."""
+
+    def __init__(self, info: dict, temperature: float):
+        self.temperature = float(temperature)
+        self.energy = float(info["energy"])
+        self.start_hash = info["start_hash"]
+        self.requested_settings = dict(info["requested_settings"])
+        self.n_active = int(info["n_active"])
+        self.core = _RemoteCore(info["settings"])
+
+
+class MPIParallelTempering(ParallelTempering):
+    """:class:`ParallelTempering` with its replicas spread over the ranks of ``comm``.
+
+    build(r) -> the Hamiltonian of replica r, or (Hamiltonian, surrogate): called on the rank
+    that owns r only. Every other argument as for ParallelTempering (``threads``: concurrent
+    replicas within a rank). Every rank must make the same calls (run, sample, checkpoints) in
+    the same order; the samples are complete on every rank.
+    """
+
+    def __init__(self, build, spins, temperatures, comm=None, seed: int = 0,
+                 exchange_every: int = 1, threads: int = 1, sublattice_signs=None,
+                 active_sites=None, **settings):
+        self.comm = world() if comm is None else comm
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        temps = _check_temperatures(temperatures)
+        k = len(temps)
+        if self.size > k:
+            raise ValueError(f"{self.size} ranks for {k} replicas: at most one rank per replica")
+        if "surrogate" in settings or "surrogates" in settings:
+            raise ValueError("surrogates come from build(r) -> (hamiltonian, surrogate)")
+        self.owner = np.arange(k) % self.size                       # [K] rank of replica r
+        start = self._setup(temps, seed, exchange_every, threads, spins)
+        mine = {}
+        for r in np.flatnonzero(self.owner == self.rank):
+            built = build(int(r))
+            ham, sur = built if isinstance(built, tuple) else (built, None)
+            mine[int(r)] = MonteCarlo(ham, start[r], temps[r], seed=seed, stream=int(r),
+                                      sublattice_signs=sublattice_signs,
+                                      active_sites=active_sites, surrogate=sur, **settings)
+        info = {}
+        for part in self.comm.allgather({r: _public(mc) for r, mc in mine.items()}):
+            info.update(part)
+        hashes = {(v["hamiltonian"], v["surrogate"]) for v in info.values()}
+        if len(hashes) != 1:
+            raise ValueError("the replicas' Hamiltonians (or surrogates) differ between ranks "
+                             "(content hashes)")
+        self.local = sorted(mine)
+        self.replicas = [mine[r] if r in mine else _RemoteReplica(info[r], temps[r])
+                         for r in range(k)]
+        self._finish_setup()
+
+    def _reference_replica(self) -> MonteCarlo:
+        return self.replicas[self.local[0]]
+
+    def _run_block(self, adapt: bool, sample_every: int, resync: bool = True):
+        out = self._run_replicas([self.replicas[r] for r in self.local], adapt, sample_every,
+                                 resync)
+        payload = {r: (o, self.replicas[r].energy, _adapted(self.replicas[r]))
+                   for r, o in zip(self.local, out)}
+        results = [None] * self.n_replicas
+        for part in self.comm.allgather(payload):
+            for r, (o, energy, widths) in part.items():
+                results[r] = o
+                rep = self.replicas[r]
+                if isinstance(rep, _RemoteReplica):
+                    rep.energy = energy
+                    rep.core.settings.update(widths)
+        return results
+
+    def replica_states(self) -> list[dict]:
+        states = [None] * self.n_replicas
+        for part in self.comm.allgather({r: _replica_state(self.replicas[r])
+                                         for r in self.local}):
+            for r, st in part.items():
+                states[r] = st
+        return states
+
+    def _restore(self, mc, st: dict, meta: dict, r: int) -> None:
+        if isinstance(mc, _RemoteReplica):
+            mc.core.settings = dict(meta["replica_settings"][r])
+            return
+        super()._restore(mc, st, meta, r)
+
+    def save_checkpoint(self, path):
+        """Rank 0 writes the whole ensemble (collective: every rank calls it)."""
+        state = self.state_dict()
+        if self.rank == 0:
+            write_npz_atomic(path, state)
+        self.comm.Barrier()
+        self._synced = os.path.abspath(path)
+
+
+def _public(mc: MonteCarlo) -> dict:
+    """What the other ranks keep of a replica."""
+    return {"energy": mc.energy, "start_hash": mc.start_hash,
+            "requested_settings": mc.requested_settings, "settings": mc.core.get_settings(),
+            "n_active": mc.n_active, "hamiltonian": mc.hamiltonian.content_hash(),
+            "surrogate": None if mc.surrogate is None else mc.surrogate.content_hash()}
+
+
+def _adapted(mc: MonteCarlo) -> dict:
+    s = mc.core.get_settings()
+    return {k: s[k] for k in ADAPTED_SETTINGS}
