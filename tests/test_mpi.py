@@ -1,6 +1,7 @@
 """Parallel tempering over MPI ranks (mmace_fast.mc.mpi): bit-identical to the single-process
 ensemble with the same seeds, for the classical and the frozen mMACE Hamiltonians; checkpoints
 continue on another number of ranks; a missing mpi4py is a clear error."""
+import json
 import os
 import shutil
 import subprocess
@@ -153,3 +154,23 @@ def test_one_rank_is_the_single_process_ensemble(tmp_path):
             def Get_size(self):
                 return 8
         MPIParallelTempering(build, start, temps, comm=Many(), seed=3, **settings)
+
+
+@needs_mpi
+def test_the_tc_protocol_under_mpiexec_gives_the_serial_result(tmp_path):
+    """`mpiexec -n 2 mmace-mc tc ...`: the protocol's ensembles spread over the ranks by
+    themselves; the same Tc as one process, printed once."""
+    args = ["tc", "--model", "sc-nn", "--sizes", "4", "6", "--tmin", "1.2", "--tmax", "1.7",
+            "--reduced", "--replicas", "4", "--n-equil", "50", "--min-prod", "200",
+            "--max-prod", "200"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    runs = []
+    for launcher, out in (([], "one"), ([MPIEXEC, "-n", "2"], "two")):
+        res = subprocess.run(launcher + [sys.executable, "-m", "mmace_fast.mc.cli"] + args +
+                             ["--out", str(tmp_path / out)], capture_output=True, text=True,
+                             timeout=600, cwd=ROOT, env=env)
+        assert res.returncode == 0, res.stderr[-3000:]
+        lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+        assert len(lines) == 1, res.stdout[-2000:]
+        runs.append({k: v for k, v in json.loads(lines[0]).items() if k != "wall_s"})
+    assert runs[0] == runs[1]

@@ -4,6 +4,7 @@
     mmace-mc tc --model sc-nn --sizes 4 6 8 --tmin 1.2 --tmax 1.7 --reduced
     mmace-mc scan --model pajda-fe --sizes 6 10 --tmin 860 --tmax 980 --nt 9 --out runs/fe
     mmace-mc scan --model sc-nn --sizes 8 16 --tmin 1.40 --tmax 1.48 --nt 5  (T in J/kB units*)
+    mpiexec -n 2 mmace-mc tc ...      (the protocol's replicas spread over 2 MPI ranks, same result)
 
 ``tc`` runs the one Tc protocol (mmace_fast.mc.protocol: parallel tempering bracketed by
 --tmin/--tmax, stopping rule, reweighted Binder crossings); ``scan`` is a plain temperature scan.
@@ -15,6 +16,7 @@ Scans are resumable: rerun the same command and finished work is skipped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -130,8 +132,13 @@ def run_tc(args) -> dict:
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from mmace_fast.mc.mpi import launched_rank  # noqa: PLC0415
+    root = launched_rank() == 0       # under mpiexec: one rank reports, every rank computes
+    logging.basicConfig(level=logging.INFO if root else logging.ERROR, format="%(message)s")
     try:
+        if not root:
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+                return _run(args)
         return _run(args)
     except CheckpointError as exc:     # e.g. the same --out with another seed or model
         log.error("mmace-mc %s: %s\n(use another --out, or the parameters of the run that "

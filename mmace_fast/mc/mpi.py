@@ -1,6 +1,12 @@
 """Parallel tempering over MPI ranks: the replicas of one ensemble spread over the processes.
 
     mpiexec -n 2 python my_scan.py            # my_scan.py builds an MPIParallelTempering
+    mpiexec -n 2 mmace mc tc --model pajda-fe --sizes 8 12 --tmin 850 --tmax 1000
+
+Under a launcher with two or more ranks, the Tc protocol (mmace_fast.mc.protocol) builds its
+ensembles with this class by itself, so every protocol caller (``mmace mc tc``, the demo,
+bench_mmace_tc.py) spreads its replicas over the ranks and gives the same numbers; every rank
+runs the same analysis (write access to the work directory from each is expected).
 
 Replica r lives on rank r mod size (cold and hot replicas interleave, so a rank's cost per
 block evens out as the temperatures wander); each rank builds only its own Hamiltonians
@@ -29,6 +35,29 @@ from mmace_fast.mc.engine import ADAPTED_SETTINGS, MonteCarlo, write_npz_atomic
 from mmace_fast.mc.tempering import ParallelTempering, _check_temperatures, _replica_state
 
 log = logging.getLogger(__name__)
+
+
+#: environment variables by which MPI launchers (MPICH / hydra, Open MPI, Slurm's PMI) announce
+#: the number of ranks
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+
+
+def launched_ranks() -> int:
+    """Number of ranks this process was launched with (1 outside mpiexec); no mpi4py import."""
+    for var in _SIZE_VARIABLES:
+        v = os.environ.get(var)
+        if v and v.isdigit():
+            return int(v)
+    return 1
+
+
+def launched_rank() -> int:
+    """This process's rank under an MPI launcher (0 outside one); no mpi4py import."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        v = os.environ.get(var)
+        if v and v.isdigit():
+            return int(v)
+    return 0
 
 
 class MPIUnavailable(ImportError):

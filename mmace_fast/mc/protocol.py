@@ -50,6 +50,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from mmace_fast.mc.mpi import MPIParallelTempering, launched_ranks
 from mmace_fast.mc.reweight import (U4_CROSS_MIN, ReweightedCurves, binder_crossing,
                                     reweighted_curves)
 from mmace_fast.mc.stats import MIN_SAMPLES_PER_TAU, StatsError, binder_cumulant
@@ -222,10 +223,15 @@ def _make_pt(systems: list, temps, settings: dict, protocol: TcProtocol, seed: i
         raise ProtocolError("a surrogate belongs to the System (System.surrogate, built for "
                             "its lattice), not to the Monte Carlo settings")
     surrogates = None if s0.surrogate is None else [s.surrogate for s in systems]
-    pt = ParallelTempering([s.hamiltonian for s in systems], s0.spins, temps, seed=seed,
-                           exchange_every=protocol.exchange_every, threads=protocol.threads,
-                           sublattice_signs=s0.signs, active_sites=s0.active,
-                           surrogates=surrogates, **settings)
+    common = dict(seed=seed, exchange_every=protocol.exchange_every, threads=protocol.threads,
+                  sublattice_signs=s0.signs, active_sites=s0.active, **settings)
+    if launched_ranks() > 1:          # under mpiexec: the replicas spread over the ranks
+        pt = MPIParallelTempering(
+            lambda r: (systems[r].hamiltonian, None if surrogates is None else surrogates[r]),
+            s0.spins, temps, **common)
+    else:
+        pt = ParallelTempering([s.hamiltonian for s in systems], s0.spins, temps,
+                               surrogates=surrogates, **common)
     if order is None:
         order = "m" if s0.signs is None else "ms"
     if order == "ms" and s0.signs is None:
