@@ -113,6 +113,8 @@ def test_a_run_continues_on_another_number_of_ranks(tmp_path):
     _serial("sc", ck2, 10, 20)                        # one process, then 2 ranks
     _same(_mpirun(tmp_path, 2, "sc", ck2, 10, 40), ref)
     _same(_mpirun(tmp_path, 3, "sc", ck2, 10, 40), ref)   # 3 ranks for 4 replicas
+    ck3 = tmp_path / "ck3.npz"
+    _same(_mpirun(tmp_path, 5, "sc", ck3, 10, 40), ref)   # a rank without a replica
 
 
 def test_missing_mpi4py_is_a_clear_error(monkeypatch):
@@ -134,6 +136,9 @@ class _OneRank:
     def allgather(self, x):
         return [x]
 
+    def bcast(self, x, root=0):
+        return x
+
     def Barrier(self):
         pass
 
@@ -149,11 +154,26 @@ def test_one_rank_is_the_single_process_ensemble(tmp_path):
                slot_replica=pt.slot_replica,
                spins=np.stack([s["spins"] for s in pt.replica_states()]))
     _same(got, _serial("sc", None, 10, 30))
-    with pytest.raises(ValueError, match="at most one rank per replica"):
-        class Many(_OneRank):
-            def Get_size(self):
-                return 8
-        MPIParallelTempering(build, start, temps, comm=Many(), seed=3, **settings)
+    with pytest.raises(ValueError, match="its own Hamiltonian"):
+        shared = build(0)
+        MPIParallelTempering(lambda r: shared, start, temps, comm=_OneRank(), seed=3,
+                             **settings)
+    with pytest.raises(ValueError, match="exchange_every"):
+        MPIParallelTempering(build, start, temps, comm=_OneRank(), seed=3, exchange_every=0,
+                             **settings)
+
+
+def test_launcher_environment_decides_the_number_of_ranks(monkeypatch):
+    from mmace_fast.mc import mpi
+    for var in mpi._SIZE_VARIABLES + mpi._RANK_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    assert mpi.launched_ranks() == 1 and mpi.launched_rank() == 0
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.setenv("PMI_SIZE", "4")
+    monkeypatch.setenv("PMI_RANK", "2")
+    assert mpi.launched_rank() == 2
+    with pytest.raises(mpi.MPIUnavailable):         # 4 ranks announced, no MPI to run them
+        mpi.launched_ranks()
 
 
 @needs_mpi

@@ -123,6 +123,11 @@ def committee_magnons(committee, lattice, q, moment: float) -> dict:
     from mmace_fast.dynamics.magnons import adiabatic_magnons  # noqa: PLC0415
     from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415
 
+    magnetic = getattr(lattice, "magnetic", None)
+    if magnetic is not None and not np.all(magnetic):
+        raise ValueError("adiabatic magnons are defined here for lattices whose every site "
+                         "carries a moment (one Bravais lattice of moments, e.g. bcc Fe); this "
+                         "one has non-magnetic sites")
     vals = []
     for m in committee.members:
         ham = FrozenMMACEHamiltonian.from_arrays(m, lattice.positions, lattice.cell, lattice.pbc,

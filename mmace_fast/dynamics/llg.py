@@ -39,8 +39,9 @@ class LLGConfig:
     """Settings of one trajectory.
 
     temperature K; dt_fs fs; alpha: Gilbert damping (transverse) or, longitudinal, the same
-    dimensionless damping turned into the Ma-Dudarev rate eta = gamma alpha m_ref (the rate at
-    which both give the same transverse relaxation at |m| = m_ref); unit_moment_muB: muB per
+    dimensionless damping turned into the Ma-Dudarev rate eta = gamma alpha m_ref / (1 +
+    alpha^2) (the rate at which both give the same transverse relaxation at |m| = m_ref, since
+    Gilbert's damping term is gamma alpha / (1 + alpha^2) |m| h_perp); unit_moment_muB: muB per
     unit of the Hamiltonian's vectors (1 for vectors in muB; M for unit-vector models of
     moments M); m_ref: reference length in the Hamiltonian's unit (None: the RMS initial
     length).
@@ -132,11 +133,14 @@ class SpinDynamics:
         if config.longitudinal:
             self.core.set_settings(dt=config.dt_fs, gamma=config.gamma, alpha=0.0, kT=kT,
                                    longitudinal=True,
-                                   eta=config.gamma * config.alpha * self.m_ref)
+                                   eta=config.gamma * config.alpha * self.m_ref
+                                   / (1.0 + config.alpha ** 2))
         else:
             self.core.set_settings(dt=config.dt_fs, gamma=config.gamma, alpha=config.alpha,
                                    kT=kT, longitudinal=False, eta=0.0)
         hamiltonian.core.set_spins(spins)
+        #: identity of the starting moments: a checkpoint resumes only the same trajectory
+        self.start_hash = hashlib.sha256(spins.tobytes()).hexdigest()
         self._series = {"t_fs": [], "energy": [], "M": [], "mq": []}
         self._traj_frames = 0
 
@@ -164,10 +168,11 @@ class SpinDynamics:
                           else np.asarray(s["mq"], dtype=complex).reshape(-1, nq, 3))
 
     def identity(self, sample_every: int) -> str:
-        """What a checkpoint must match to be resumed: the Hamiltonian, the settings, the
-        sampling and the q points."""
+        """What a checkpoint must match to be resumed: the Hamiltonian, the starting moments,
+        the settings, the sampling and the q points."""
         h = hashlib.sha256(CHECKPOINT_FORMAT.encode())
         h.update(self.ham.content_hash().encode())
+        h.update(self.start_hash.encode())
         h.update(json.dumps(asdict(self.config), sort_keys=True).encode())
         h.update(json.dumps(self.core.get_settings(), sort_keys=True).encode())
         h.update(str(int(sample_every)).encode())
@@ -189,6 +194,9 @@ class SpinDynamics:
         n_steps, sample_every = int(n_steps), int(sample_every)
         if n_steps < 0 or sample_every < 1:
             raise ValueError("n_steps must be >= 0 and sample_every >= 1")
+        if n_steps % sample_every:
+            raise ValueError(f"n_steps ({n_steps}) must be a multiple of sample_every "
+                             f"({sample_every})")
         if trajectory is not None and (atoms is None or trajectory_every < 1):
             raise ValueError("a trajectory needs atoms and trajectory_every >= 1")
         ident = self.identity(sample_every)
@@ -253,8 +261,9 @@ class SpinDynamics:
             if str(z["format"]) != CHECKPOINT_FORMAT:
                 raise ValueError(f"{path}: not a spin dynamics checkpoint ({z['format']})")
             if str(z["identity"]) != ident:
-                raise ValueError(f"{path} is another run (Hamiltonian, settings, sampling or q "
-                                 "points differ): remove it or choose another checkpoint path")
+                raise ValueError(f"{path} is another run (Hamiltonian, starting moments, settings, "
+                             "sampling or q points differ): remove it or choose another "
+                             "checkpoint path")
             self.ham.core.set_spins(z["spins"])
             self.core.set_rng_state(z["rng"])
             self.core.steps = int(z["steps"])

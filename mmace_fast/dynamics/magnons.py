@@ -86,7 +86,9 @@ def adiabatic_magnons(hamiltonian, positions, q, length: float, unit_moment_muB:
     frozen mMACE included): the planar spiral of wave vector q (commensurate with the cell) at
     moment length ``length`` costs dE(q) per site over the ferromagnet, and
     hbar omega = 2 g dE(q) / M (M = length * unit_moment_muB), which is linear spin-wave theory
-    exactly for a Heisenberg model (Halilov et al., PRB 58, 293 (1998), adiabatic magnons)."""
+    exactly for a Heisenberg model (Halilov et al., PRB 58, 293 (1998), adiabatic magnons).
+    Every site carries a moment and the sites form one Bravais lattice (one magnon branch):
+    lattices with non-magnetic sites or several magnetic sublattices are not handled here."""
     pos = np.asarray(positions, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64).reshape(-1, 3)
     n = len(pos)

@@ -31,33 +31,10 @@ import os
 
 import numpy as np
 
-from mmace_fast.mc.engine import ADAPTED_SETTINGS, MonteCarlo, write_npz_atomic
+from mmace_fast.mc.engine import ADAPTED_SETTINGS, CheckpointError, MonteCarlo, write_npz_atomic
 from mmace_fast.mc.tempering import ParallelTempering, _check_temperatures, _replica_state
 
 log = logging.getLogger(__name__)
-
-
-#: environment variables by which MPI launchers (MPICH / hydra, Open MPI, Slurm's PMI) announce
-#: the number of ranks
-_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
-
-
-def launched_ranks() -> int:
-    """Number of ranks this process was launched with (1 outside mpiexec); no mpi4py import."""
-    for var in _SIZE_VARIABLES:
-        v = os.environ.get(var)
-        if v and v.isdigit():
-            return int(v)
-    return 1
-
-
-def launched_rank() -> int:
-    """This process's rank under an MPI launcher (0 outside one); no mpi4py import."""
-    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
-        v = os.environ.get(var)
-        if v and v.isdigit():
-            return int(v)
-    return 0
 
 
 class MPIUnavailable(ImportError):
@@ -73,6 +50,46 @@ def world():
                              "pip install \"mmace_fast[mpi]\" (mpi4py + MPICH from PyPI), or "
                              f"mpi4py built against your cluster's MPI ({exc})") from exc
     return MPI.COMM_WORLD
+
+
+#: environment variables by which MPI launchers (MPICH / hydra, Open MPI, Slurm's PMI) announce
+#: the number of ranks
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS")
+_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+
+
+def _env_int(names) -> int | None:
+    for var in names:
+        v = os.environ.get(var)
+        if v and v.isdigit():
+            return int(v)
+    return None
+
+
+def launched_ranks() -> int:
+    """Number of ranks this process was launched with (1 outside a launcher). Read from the
+    launcher's environment; where only a rank is announced (e.g. Slurm with PMIx), MPI itself
+    is asked, and a launcher count that MPI contradicts (mpi4py built for another MPI) is an
+    error rather than every rank running the whole job alone."""
+    n = _env_int(_SIZE_VARIABLES)
+    if n is None and _env_int(_RANK_VARIABLES) is None:
+        return 1
+    try:
+        size = world().Get_size()
+    except MPIUnavailable:
+        if n is not None and n > 1:
+            raise
+        return 1
+    if n is not None and n != size:
+        raise MPIUnavailable(f"the launcher started {n} ranks but MPI sees {size}: mpi4py is "
+                             "built against another MPI than the launcher's")
+    return size
+
+
+def launched_rank() -> int:
+    """This process's rank under an MPI launcher (0 outside one); no mpi4py import."""
+    r = _env_int(_RANK_VARIABLES)
+    return 0 if r is None else r
 
 
 class _RemoteCore:
@@ -105,9 +122,10 @@ class MPIParallelTempering(ParallelTempering):
     """:class:`ParallelTempering` with its replicas spread over the ranks of ``comm``.
 
     build(r) -> the Hamiltonian of replica r, or (Hamiltonian, surrogate): called on the rank
-    that owns r only. Every other argument as for ParallelTempering (``threads``: concurrent
-    replicas within a rank). Every rank must make the same calls (run, sample, checkpoints) in
-    the same order; the samples are complete on every rank.
+    that owns r only (a rank beyond the number of replicas owns none and builds replica 0 once,
+    as a reference it never runs). Every other argument as for ParallelTempering (``threads``:
+    concurrent replicas within a rank). Every rank must make the same calls (run, sample,
+    checkpoints) in the same order; the samples are complete on every rank.
     """
 
     def __init__(self, build, spins, temperatures, comm=None, seed: int = 0,
@@ -117,19 +135,27 @@ class MPIParallelTempering(ParallelTempering):
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         temps = _check_temperatures(temperatures)
         k = len(temps)
-        if self.size > k:
-            raise ValueError(f"{self.size} ranks for {k} replicas: at most one rank per replica")
         if "surrogate" in settings or "surrogates" in settings:
             raise ValueError("surrogates come from build(r) -> (hamiltonian, surrogate)")
         self.owner = np.arange(k) % self.size                       # [K] rank of replica r
         start = self._setup(temps, seed, exchange_every, threads, spins)
-        mine = {}
-        for r in np.flatnonzero(self.owner == self.rank):
+
+        def engine(r):
             built = build(int(r))
             ham, sur = built if isinstance(built, tuple) else (built, None)
-            mine[int(r)] = MonteCarlo(ham, start[r], temps[r], seed=seed, stream=int(r),
-                                      sublattice_signs=sublattice_signs,
-                                      active_sites=active_sites, surrogate=sur, **settings)
+            return MonteCarlo(ham, start[r], temps[r], seed=seed, stream=int(r),
+                              sublattice_signs=sublattice_signs, active_sites=active_sites,
+                              surrogate=sur, **settings)
+
+        mine = {int(r): engine(r) for r in np.flatnonzero(self.owner == self.rank)}
+        objs = [id(mc.hamiltonian) for mc in mine.values()] + \
+            [id(mc.surrogate) for mc in mine.values() if mc.surrogate is not None]
+        if len(set(objs)) != len(objs):
+            raise ValueError("each replica needs its own Hamiltonian (and surrogate) object: "
+                             "build(r) must return new ones for every r")
+        # a rank beyond the number of replicas owns none; it keeps an engine of replica 0,
+        # never run, as the reference for the ensemble's parameters and joins every exchange
+        self._ref = mine[min(mine)] if mine else engine(0)
         info = {}
         for part in self.comm.allgather({r: _public(mc) for r, mc in mine.items()}):
             info.update(part)
@@ -143,7 +169,10 @@ class MPIParallelTempering(ParallelTempering):
         self._finish_setup()
 
     def _reference_replica(self) -> MonteCarlo:
-        return self.replicas[self.local[0]]
+        return self._ref
+
+    def agree(self, decision: bool) -> bool:
+        return bool(self.comm.bcast(bool(decision), root=0))
 
     def _run_block(self, adapt: bool, sample_every: int, resync: bool = True):
         out = self._run_replicas([self.replicas[r] for r in self.local], adapt, sample_every,
@@ -177,9 +206,15 @@ class MPIParallelTempering(ParallelTempering):
     def save_checkpoint(self, path):
         """Rank 0 writes the whole ensemble (collective: every rank calls it)."""
         state = self.state_dict()
+        error = None
         if self.rank == 0:
-            write_npz_atomic(path, state)
-        self.comm.Barrier()
+            try:
+                write_npz_atomic(path, state)
+            except Exception as exc:             # every rank must learn of it, or they hang
+                error = f"{type(exc).__name__}: {exc}"
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise CheckpointError(f"rank 0 could not write the checkpoint {path}: {error}")
         self._synced = os.path.abspath(path)
 
 

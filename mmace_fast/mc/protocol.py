@@ -365,8 +365,9 @@ def _window_run(build, settings, protocol, L, centre, workdir, seed, order) -> t
         if conv and u4_err <= protocol.target_u4_err:
             stop = "converged"
             break
-        if target >= protocol.max_prod or (protocol.max_wall_s is not None
-                                            and wall >= protocol.max_wall_s):
+        # one decision for every MPI rank (their clocks differ by milliseconds)
+        if pt.agree(target >= protocol.max_prod or (protocol.max_wall_s is not None
+                                                    and wall >= protocol.max_wall_s)):
             break
         target = min(protocol.max_prod, target + step)
     run = SizeRun(int(L), n, [float(t) for t in temps], int(pt.progress["production"]), stop,

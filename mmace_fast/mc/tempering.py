@@ -114,10 +114,6 @@ class ParallelTempering:
         h0 = hams[0].content_hash()
         if any(h.content_hash() != h0 for h in hams[1:]):
             raise ValueError("the replicas' Hamiltonians differ (content hashes)")
-        if int(exchange_every) != exchange_every or exchange_every < 1:
-            raise ValueError(f"exchange_every must be a positive integer, got {exchange_every}")
-        if int(threads) != threads or threads < 1:
-            raise ValueError(f"threads must be a positive integer, got {threads}")
         if "surrogate" in settings:
             raise ValueError("parallel tempering takes one surrogate per replica: pass "
                              "surrogates=[...], not surrogate=")
@@ -136,7 +132,11 @@ class ParallelTempering:
         self._finish_setup()
 
     def _setup(self, temps, seed, exchange_every, threads, spins) -> np.ndarray:
-        """Scalar settings; returns the starting moments [K, n, 3]."""
+        """Scalar settings (validated); returns the starting moments [K, n, 3]."""
+        if int(exchange_every) != exchange_every or exchange_every < 1:
+            raise ValueError(f"exchange_every must be a positive integer, got {exchange_every}")
+        if int(threads) != threads or threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads}")
         self.temperatures = temps                       # [K] K, slot order
         self.seed = seed_value(seed)
         self.exchange_every = int(exchange_every)
@@ -313,6 +313,11 @@ class ParallelTempering:
                 log.info("parallel tempering resumed from %s at %s", checkpoint, self.progress)
         run_in_chunks(self, n_equil, n_prod, every, chunk, checkpoint, callback)
         return self.samples
+
+    def agree(self, decision: bool) -> bool:
+        """A decision every process of the ensemble takes alike (here: the one given; over MPI
+        rank 0's), for choices that depend on more than the samples, e.g. wall-clock budgets."""
+        return bool(decision)
 
     # -- checkpoints --------------------------------------------------------------------------
     def _reference_replica(self) -> MonteCarlo:

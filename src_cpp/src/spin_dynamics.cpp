@@ -22,6 +22,9 @@ void SpinDynamics::set_settings(const LLGSettings& s) {
     if (bad(s.eta) || s.eta < 0) throw InputError("longitudinal rate eta must be >= 0");
     if (s.longitudinal && s.alpha != 0)
         throw InputError("the longitudinal dynamics damps through eta (alpha must be 0)");
+    if (s.longitudinal && !h_.variable_length())
+        throw InputError("longitudinal dynamics needs a Hamiltonian whose energy depends on |m| "
+                         "(Landau terms); this one has fixed moment lengths");
     if (!s.longitudinal && s.eta != 0)
         throw InputError("eta applies to the longitudinal dynamics only");
     if (s.kT > 0 && !s.longitudinal && s.alpha == 0)
