@@ -16,7 +16,7 @@ MonteCarlo::MonteCarlo(Hamiltonian& h, std::uint64_t seed, std::uint64_t stream)
       mssum_(1) {
     for (index_t i = 0; i < h.n_sites(); ++i) active_[i] = i;
     set_temperature(300.0);
-    resync();
+    sync_observables();   // the Hamiltonian's caches follow its moments (set_spins refreshes)
 }
 
 void MonteCarlo::set_temperature(real_t kelvin) {
@@ -39,7 +39,7 @@ void MonteCarlo::set_sublattice_signs(const real_t* s, int n_patterns) {
     signs_.swap(w);
     n_patterns_ = n_patterns;
     mssum_.assign(static_cast<std::size_t>(n_patterns), Vec3());
-    resync();
+    sync_observables();
 }
 
 void MonteCarlo::set_active_sites(const index_t* idx, index_t n_active) {
@@ -53,7 +53,7 @@ void MonteCarlo::set_active_sites(const index_t* idx, index_t n_active) {
     if (static_cast<index_t>(a.size()) != h_.n_sites() && cfg_.wolff_per_sweep > 0)
         throw InputError("Wolff updates need every site active");
     active_.swap(a);
-    resync();
+    sync_observables();
 }
 
 void MonteCarlo::set_surrogate(Hamiltonian* s) {
@@ -67,7 +67,8 @@ void MonteCarlo::set_surrogate(Hamiltonian* s) {
         if (cfg_.wolff_per_sweep > 0) throw InputError("Wolff updates cannot be combined with delayed acceptance");
     }
     surrogate_ = s;
-    resync();
+    if (surrogate_) surrogate_->set_spins(h_.spins());
+    sync_observables();
 }
 
 void MonteCarlo::set_settings(const MCSettings& s) {
@@ -99,6 +100,12 @@ void MonteCarlo::set_settings(const MCSettings& s) {
 void MonteCarlo::resync() {
     h_.refresh();
     if (surrogate_) surrogate_->set_spins(h_.spins());
+    sync_observables();
+}
+
+// The tracked energy and magnetisation sums from the Hamiltonian's current caches (no full
+// re-evaluation: what changing the signs, the active sites or the surrogate needs).
+void MonteCarlo::sync_observables() {
     energy_ = h_.total_energy();
     msum_ = Vec3();
     std::fill(mssum_.begin(), mssum_.end(), Vec3());

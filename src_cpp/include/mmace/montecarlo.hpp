@@ -85,7 +85,9 @@ public:
     std::int64_t run(std::int64_t n_steps, std::int64_t sample_every, bool adapt, real_t* e_out,
                      real_t* m_out, real_t* ms_out, std::int64_t max_samples,
                      bool resync_first = true);
-    // Recompute the tracked energy and magnetisations from scratch.
+    // Recompute the Hamiltonian's caches (a full evaluation), then the tracked energy and
+    // magnetisations. The setters above only re-derive the tracked quantities from the
+    // Hamiltonian's current caches (no full evaluation before the first sweep).
     void resync();
 
     real_t energy() const { return energy_; }
@@ -103,6 +105,7 @@ private:
                                              real_t*, real_t*, std::int64_t, bool);
     void wolff_cluster(SpinHamiltonian& h);
     void adapt_widths(const std::uint64_t* tried0, const std::uint64_t* acc0);
+    void sync_observables();
     template <class H> void apply(H& h, index_t i, const Vec3& mo, const Vec3& mn, real_t de,
                                   int kind);
 
