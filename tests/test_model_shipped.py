@@ -192,20 +192,38 @@ def test_monte_carlo_grade_fe_model_is_ferromagnetic():
         load_default("fept", grade="mc")
 
 
-def test_shipped_fe_committee_is_intact_and_of_the_monte_carlo_grade_recipe():
-    """models/fe_mc/committee: 5 members whose files match the manifest, the fe_mc
-    architecture, distinct seeds and bootstrap samples, recalibration factors recorded."""
+def _shipped_committees() -> list:
+    from mmace_fast.models import committee_dir
+    out = []
+    for m in available("mc"):
+        try:
+            committee_dir(m)
+        except UnknownModelError:
+            continue
+        out.append(m)
+    return out
+
+
+def test_the_fe_committee_is_shipped():
+    assert "fe" in _shipped_committees()
+
+
+@pytest.mark.parametrize("material", _shipped_committees())
+def test_shipped_committee_is_intact_and_of_the_monte_carlo_grade_recipe(material):
+    """models/<material>_mc/committee: 5 members whose files match the manifest, the
+    material's Monte Carlo grade architecture, distinct seeds and bootstrap samples,
+    recalibration factors recorded."""
     from mmace_fast.export.committee import read_manifest
     from mmace_fast.models import committee_dir, load_frozen_committee
-    doc = read_manifest(committee_dir("fe"))                 # verifies every file's SHA-256
+    doc = read_manifest(committee_dir(material))             # verifies every file's SHA-256
     assert len(doc["members"]) == 5
     assert all(v > 0 for v in doc["recalibration"].values())
-    com = load_frozen_committee("fe")
-    _, cfg, _ = load_default("fe", grade="mc")
+    com = load_frozen_committee(material)
+    _, cfg, _ = load_default(material, grade="mc")
     mc = cfg.to_dict()
     seeds = set()
     for name in doc["members"]:
-        meta = json.loads((committee_dir("fe") / name / "model.json").read_text())
+        meta = json.loads((committee_dir(material) / name / "model.json").read_text())
         mcfg = meta["model_config"]
         assert {k: mcfg[k] for k in ("n_layers", "n_channels", "correlation", "r_cut")} == {
             k: mc[k] for k in ("n_layers", "n_channels", "correlation", "r_cut")}
