@@ -82,6 +82,7 @@ def main(argv=None):
     logging.getLogger("mmace_fast.mc.hamiltonian").setLevel(logging.WARNING)
     logging.getLogger("mmace_fast.mc.mmace_hamiltonian").setLevel(logging.WARNING)
     from mmace_fast.compare.thermo import protocol_tc
+    from mmace_fast.mc.table import atomic_write_text
     from mmace_fast.mc.protocol import TcProtocol
 
     from mmace_fast.models import frozen_path
@@ -138,6 +139,9 @@ def main(argv=None):
     result["sizes"] = list(mm[0].as_dict()["sizes"]) if mm else []
     result["largest_L"] = max(result["sizes"]) if result["sizes"] else None
     result["wall_s"] = time.perf_counter() - t0
+    from mmace_fast.mc.mpi import launched_rank
+    if launched_rank() != 0:          # under mpiexec every rank computes, rank 0 reports
+        return
     if not args.quick:
         name = "bench_mmace_tc.json" if label == "mc" else f"bench_mmace_tc_{label}.json"
         path = ROOT / "benchmarks" / "results" / name
@@ -154,7 +158,7 @@ def main(argv=None):
             if not result["sizes"]:                      # no mMACE run now: keep its sizes
                 keep.update(sizes=old.get("sizes", []), largest_L=old.get("largest_L"))
             result = {**result, **keep}
-        path.write_text(json.dumps(result, indent=1, default=float) + "\n")
+        atomic_write_text(str(path), json.dumps(result, indent=1, default=float) + "\n")
     print(json.dumps(result, default=float))
 
 
