@@ -8,8 +8,8 @@ ensembles with this class by itself, so every protocol caller (``mmace mc tc``, 
 bench_mmace_tc.py) spreads its replicas over the ranks and gives the same numbers; every rank
 runs the same analysis (write access to the work directory from each is expected).
 
-Replica r lives on rank r mod size (cold and hot replicas interleave, so a rank's cost per
-block evens out as the temperatures wander); each rank builds only its own Hamiltonians
+Replicas are dealt to the ranks in boustrophedon order (``snake_owners``: each rank gets cold
+and hot replicas alike, so the cost per block evens out); each rank builds only its own Hamiltonians
 (``build(r)``). After every block of ``exchange_every`` steps the ranks exchange, in one
 allgather, what the swap decisions need: each replica's samples of the block, its energy and its
 adapted move widths. Every rank then runs the same exchange decisions with the same exchange
@@ -119,7 +119,8 @@ class _RemoteReplica:
 
 
 class MPIParallelTempering(ParallelTempering):
-    """:class:`ParallelTempering` with its replicas spread over the ranks of ``comm``.
+    """:class:`ParallelTempering` with its replicas spread over the ranks of ``comm``
+    (:func:`snake_owners`).
 
     build(r) -> the Hamiltonian of replica r, or (Hamiltonian, surrogate): called on the rank
     that owns r only (a rank beyond the number of replicas owns none and builds replica 0 once,
@@ -137,7 +138,7 @@ class MPIParallelTempering(ParallelTempering):
         k = len(temps)
         if "surrogate" in settings or "surrogates" in settings:
             raise ValueError("surrogates come from build(r) -> (hamiltonian, surrogate)")
-        self.owner = np.arange(k) % self.size                       # [K] rank of replica r
+        self.owner = snake_owners(k, self.size)                     # [K] rank of replica r
         start = self._setup(temps, seed, exchange_every, threads, spins)
 
         def engine(r):
@@ -216,6 +217,16 @@ class MPIParallelTempering(ParallelTempering):
         if error is not None:
             raise CheckpointError(f"rank 0 could not write the checkpoint {path}: {error}")
         self._synced = os.path.abspath(path)
+
+
+def snake_owners(k: int, size: int) -> np.ndarray:
+    """[k] rank of each replica, dealt in boustrophedon order (0, 1, ..., size-1, size-1, ...,
+    0, 0, 1, ...): replicas start in temperature order, and the cost of a sweep grows with the
+    temperature, so each rank gets a cold and a hot one rather than rank size-1 the hottest of
+    every round."""
+    r = np.arange(k)
+    lap, pos = divmod(r, size)
+    return np.where(lap % 2 == 0, pos, size - 1 - pos)
 
 
 def _public(mc: MonteCarlo) -> dict:
