@@ -33,7 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from mmace_fast.dynamics import LLGConfig, SpinDynamics  # noqa: E402
 from mmace_fast.dynamics.magnons import (adiabatic_magnons, cubic_q_path,  # noqa: E402
-                                         magnon_spectrum)
+                                         frozen_magnon_mev, magnon_spectrum)
 from mmace_fast.mc.presets import FE_A, pajda_bcc_fe  # noqa: E402
 
 log = logging.getLogger("bench_spin_dynamics")
@@ -101,13 +101,12 @@ def main(argv=None):
         ham = FrozenMMACEHamiltonian(FrozenModel.load(frozen_path("fe", grade)), mlat.positions,
                                      mlat.cell, mlat.pbc, mlat.numbers)
         ad[key] = adiabatic_magnons(ham, mlat.positions, q, M)
-    from mmace_fast import conventions as cv
     from mmace_fast.compare.headtohead import dft_spirals
     dft = {tuple(np.round(d["q"], 6)): d["energy"] for d in dft_spirals(FE_A)}
     q_frac = np.round(q * FE_A / (2 * np.pi), 6)
     if (0.0, 0.0, 0.0) in dft:      # DFT spirals (moment lengths relaxed), where q matches
         e0 = dft[(0.0, 0.0, 0.0)]
-        ad["dft_spirals"] = np.array([1e3 * 2 * cv.G_SPIN * (dft[tuple(f)] - e0) / M
+        ad["dft_spirals"] = np.array([frozen_magnon_mev(dft[tuple(f)] - e0, M)
                                       if tuple(f) in dft else np.nan for f in q_frac])
     header = f"{'q':>9} {'LSWT':>7} {'S(q,w)':>7} " + " ".join(f"{k:>17}" for k in ad)
     lines = [header] + [

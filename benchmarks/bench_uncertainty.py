@@ -46,7 +46,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from mmace_fast import conventions as cv  # noqa: E402
 from mmace_fast.pidfile import pid_lock  # noqa: E402
 
 
@@ -197,7 +196,7 @@ def observables(material: str, quick: bool) -> dict:
     from mmace_fast.baseline import fit_material
     from mmace_fast.compare.headtohead import dft_spirals
     from mmace_fast.compare.uncertainty import committee_exchange, committee_magnons
-    from mmace_fast.dynamics.magnons import cubic_q_path
+    from mmace_fast.dynamics.magnons import cubic_q_path, frozen_magnon_mev
     from mmace_fast.materials import get as get_material
     from mmace_fast.mc.lattice import material_lattice
     from mmace_fast.models import load_frozen_committee
@@ -210,7 +209,7 @@ def observables(material: str, quick: bool) -> dict:
     dft = {tuple(np.round(d["q"], 6)): d["energy"] for d in dft_spirals(mat.a)}
     e0 = dft.get((0.0, 0.0, 0.0))
     ref = [None if e0 is None or tuple(f) not in dft
-           else 1e3 * 2 * cv.G_SPIN * (dft[tuple(f)] - e0) / moment
+           else float(frozen_magnon_mev(dft[tuple(f)] - e0, moment))
            for f in np.round(q * mat.a / (2 * np.pi), 6)]
     z = [abs(r - m) / s if r is not None and s > 0 else None
          for r, m, s in zip(ref, mag["mean"], mag["spread_recalibrated"])]

@@ -112,7 +112,8 @@ def _run(args) -> int:
                    errors="block errors of 20 blocks (no autocorrelation check: a bound)")
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"{args.model} L={args.L} T={args.temperature} K, {dyn.time_fs:.0f} fs: "
-          f"E/site = {e:.5f} +- {de:.5f} eV, |M| = {m:.4f} +- {dm:.4f} muB per site")
+          f"E/site = {e:.5f} +- {de:.5f}+ eV, |M| = {m:.4f} +- {dm:.4f}+ muB per site "
+          "(block errors without an autocorrelation check: lower bounds)")
     return 0
 
 

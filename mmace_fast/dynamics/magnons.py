@@ -80,6 +80,13 @@ def cubic_q_path(L: int, a: float) -> tuple[list, np.ndarray]:
     return labels, 2 * np.pi / a * np.asarray(fr)
 
 
+def frozen_magnon_mev(de_per_site, moment_muB: float):
+    """hbar omega = 2 g dE / M in meV from the energy cost dE (eV per site) of a flat spiral over
+    the ferromagnet at moment M (muB): the frozen-magnon relation of :func:`adiabatic_magnons`,
+    for spiral energies from anywhere (e.g. DFT)."""
+    return 1e3 * 2 * cv.G_SPIN * np.asarray(de_per_site, dtype=float) / moment_muB
+
+
 def adiabatic_magnons(hamiltonian, positions, q, length: float, unit_moment_muB: float = 1.0
                       ) -> np.ndarray:
     """Frozen-magnon energies hbar omega(q) [n_q] meV of any Hamiltonian with energies (the
@@ -99,7 +106,7 @@ def adiabatic_magnons(hamiltonian, positions, q, length: float, unit_moment_muB:
         ph = pos @ qk
         sp = length * np.stack([np.cos(ph), np.sin(ph), np.zeros(n)], axis=1)
         de = (hamiltonian.energy(sp) - e_fm) / n
-        out[k] = 1e3 * 2 * cv.G_SPIN * de / (length * unit_moment_muB)
+        out[k] = frozen_magnon_mev(de, length * unit_moment_muB)
     return out
 
 
