@@ -1,6 +1,7 @@
 """Command line: ``python -m mmace_fast.training {train,evaluate} ...``.
 
     python -m mmace_fast.training train --config cfg.yaml [--set key=value ...]
+    torchrun --nproc_per_node N -m mmace_fast.training train --config cfg.yaml   (data-parallel)
     python -m mmace_fast.training evaluate --model runs/x --data test.extxyz [--non-magnetic]
 """
 from __future__ import annotations
@@ -53,16 +54,28 @@ def load_config(path: str, overrides: list[str]) -> TrainConfig:
 
 
 def cmd_train(args) -> int:
+    from mmace_fast.training.distributed import DistributedError, context_from_env, shutdown
     from mmace_fast.training.metrics import error_table
     from mmace_fast.training.trainer import train
     from mmace_fast.model.io import has_weights
     from mmace_fast.training.trainer import TrainingDivergedError
     cfg = load_config(args.config, args.set)
     try:
-        results = train(cfg)
+        ctx = context_from_env()      # under torchrun: this process's rank
+    except DistributedError as exc:
+        logging.getLogger("mmace_fast.training").error("%s", exc)
+        return 2
+    if not ctx.is_main:               # one log and one table: rank 0's
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        results = train(cfg, ctx=ctx)
     except TrainingDivergedError as exc:
         logging.getLogger("mmace_fast.training").error("training diverged: %s", exc)
         return 2
+    finally:
+        shutdown(ctx)
+    if not ctx.is_main:
+        return 0
     print(error_table(results))
     if not has_weights(cfg.out_dir):
         logging.getLogger("mmace_fast.training").error("no model was written to %s",

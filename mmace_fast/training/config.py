@@ -111,6 +111,8 @@ class TrainConfig:
     out_dir: str = "runs/mmace"
     resume: bool = True                          #: continue from out_dir/checkpoint.pt
     progress: bool = True                        #: tqdm bar over batches
+    #: where the model trains: the trainer runs on the CPU only (several CPU processes:
+    #: mmace_fast.training.distributed); any other value is refused rather than ignored
     device: str = "cpu"
 
     def __post_init__(self):
@@ -184,6 +186,10 @@ class TrainConfig:
             raise ConfigError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
         if self.stress_voigt_order not in ("ase", "vasp"):
             raise ConfigError("stress_voigt_order must be 'ase' or 'vasp'")
+        if self.device != "cpu":
+            raise ConfigError(f"device {self.device!r}: the trainer runs on the CPU only "
+                              "(data-parallel over processes: torchrun --nproc_per_node N -m "
+                              "mmace_fast.training train ...)")
         if self.moment_stability_weight > 0:
             rng = self.moment_stability_range
             if (not isinstance(rng, (list, tuple)) or len(rng) != 2

@@ -88,11 +88,25 @@ def _penalty(diff: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
                                                 delta=delta)
 
 
-def _masked_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    count = (weights > 0).sum()
+def _masked_mean(values: torch.Tensor, weights: torch.Tensor, count=None) -> torch.Tensor:
+    """sum(weights * values) / count, count = the labelled entries (weights > 0) here unless
+    given (data-parallel training divides a rank's share by the global batch's count)."""
+    if count is None:
+        count = int((weights > 0).sum())
     if int(count) == 0:
         return values.new_zeros(())
     return (weights * values).sum() / count
+
+
+#: the loss terms and the mask each is a mean over
+LOSS_MASKS = {"energy": "energy_mask", "forces": "forces_mask", "stress": "stress_mask",
+              "magforces": "magforces_mask"}
+
+
+def label_counts(t: Targets) -> dict:
+    """{term: number of labelled entries} of a batch: the denominators of the loss's means
+    (:class:`WeightedLoss` takes those of the global batch in data-parallel training)."""
+    return {k: int((getattr(t, m) > 0).sum()) for k, m in LOSS_MASKS.items()}
 
 
 class WeightedLoss(torch.nn.Module):
@@ -107,19 +121,24 @@ class WeightedLoss(torch.nn.Module):
                         "stress": float(stress_weight), "magforces": float(magforces_weight)}
         self.kind, self.delta = kind, float(huber_delta)
 
-    def forward(self, out: dict, t: Targets):
+    def forward(self, out: dict, t: Targets, counts: dict | None = None):
+        """counts: {term: denominator} (:func:`label_counts` of the global batch when ``t`` is
+        one rank's share of it); None: the labelled entries of ``t``."""
         p = lambda d: _penalty(d, self.kind, self.delta)  # noqa: E731
+        c = counts or {}
         terms = {}
         if self.weights["energy"] > 0:
             d = (out["energy"] - t.energy) / t.n_atoms                        # [G] eV/atom
-            terms["energy"] = _masked_mean(p(d), t.energy_mask)
+            terms["energy"] = _masked_mean(p(d), t.energy_mask, c.get("energy"))
         if self.weights["forces"] > 0 and "forces" in out:
-            terms["forces"] = _masked_mean(p(out["forces"] - t.forces), t.forces_mask)
+            terms["forces"] = _masked_mean(p(out["forces"] - t.forces), t.forces_mask,
+                                           c.get("forces"))
         if self.weights["stress"] > 0 and "stress" in out and t.has_stress:
-            terms["stress"] = _masked_mean(p(out["stress"] - t.stress), t.stress_mask)
+            terms["stress"] = _masked_mean(p(out["stress"] - t.stress), t.stress_mask,
+                                           c.get("stress"))
         if self.weights["magforces"] > 0 and "magforces" in out and t.has_magforces:
             terms["magforces"] = _masked_mean(p(out["magforces"] - t.magforces),
-                                              t.magforces_mask)
+                                              t.magforces_mask, c.get("magforces"))
         total = sum(self.weights[k] * v for k, v in terms.items())
         if not terms:
             total = out["energy"].sum() * 0.0
@@ -204,6 +223,18 @@ def induced_moment_penalty(model, batch, induced: torch.Tensor, radius: float,
     induced     [N] bool, the sites whose species carries no moment of its own
     radius      r, muB
     directions  [N, 3] unit vectors u_i (rows of other sites are ignored)"""
+    return _mean(*induced_moment_parts(model, batch, induced, radius, directions,
+                                       min_curvature), batch.magmoms)
+
+
+def _mean(total: torch.Tensor, count: int, like: torch.Tensor) -> torch.Tensor:
+    return total / count if count else like.new_zeros(())
+
+
+def induced_moment_parts(model, batch, induced: torch.Tensor, radius: float,
+                         directions: torch.Tensor, min_curvature: float) -> tuple:
+    """(sum over frames with induced sites of relu(c_min - c_g(r))^2, number of such frames):
+    :func:`induced_moment_penalty` before the mean (graph kept)."""
     m0 = batch.magmoms                                                  # [N, 3] muB
     mask = induced.to(m0.dtype)                                         # [N]
     u = directions.to(m0.dtype) * mask[:, None]                         # [N, 3]
@@ -215,14 +246,22 @@ def induced_moment_penalty(model, batch, induced: torch.Tensor, radius: float,
     count = m0.new_zeros(g).index_add(0, batch.batch, mask)            # [G]
     has = count > 0
     if not bool(has.any()):
-        return m0.new_zeros(())
+        return m0.new_zeros(()), 0
     curvature = de_dr[has] / (radius * count[has])                     # [G'] eV/muB^2
-    return (torch.relu(min_curvature - curvature) ** 2).mean()
+    return (torch.relu(min_curvature - curvature) ** 2).sum(), int(has.sum())
 
 
 def moment_stability_penalty(model, batch, scale: float, min_moment: float,
                              min_curvature: float, profile: str = "constant") -> torch.Tensor:
     """Mean over frames of relu(t(s) - c_g(s))^2 (see the module docstring); graph kept."""
+    return _mean(*moment_stability_parts(model, batch, scale, min_moment, min_curvature,
+                                         profile), batch.magmoms)
+
+
+def moment_stability_parts(model, batch, scale: float, min_moment: float,
+                           min_curvature: float, profile: str = "constant") -> tuple:
+    """(sum over frames with magnetic sites of relu(t(s) - c_g(s))^2, number of such frames):
+    :func:`moment_stability_penalty` before the mean (graph kept)."""
     threshold = stability_threshold(scale, min_curvature, profile)
     m0 = batch.magmoms                                                  # [N, 3] muB
     norm2 = (m0 * m0).sum(-1)                                           # [N]
@@ -236,9 +275,9 @@ def moment_stability_penalty(model, batch, scale: float, min_moment: float,
     weight = m0.new_zeros(g).index_add(0, batch.batch, norm2 * magnetic)   # [G] muB^2
     has = weight > 0
     if not bool(has.any()):
-        return m0.new_zeros(())
+        return m0.new_zeros(()), 0
     curvature = de_ds[has] / ((scale - 1.0) * weight[has])             # [G'] eV/muB^2
-    return (torch.relu(threshold - curvature) ** 2).mean()
+    return (torch.relu(threshold - curvature) ** 2).sum(), int(has.sum())
 
 
 def collapse_penalty(model, batch, start: torch.Tensor, scale: float,

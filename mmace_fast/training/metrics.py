@@ -41,8 +41,27 @@ class ErrorAccumulator:
         if "magforces" in out:
             self._add("magforces", out["magforces"].detach() - t.magforces, t.magforces_mask)
         if loss is not None:
-            self.loss_sum += loss * n_graphs
-            self.loss_count += n_graphs
+            self.add_loss(loss, n_graphs)
+
+    def add_loss(self, loss: float, n_graphs: int) -> None:
+        """A batch loss weighted by its number of graphs (in data-parallel training: a rank's
+        part of the global batch's loss, weighted by the global batch's graphs)."""
+        self.loss_sum += loss * n_graphs
+        self.loss_count += n_graphs
+
+    def reduce(self, ctx) -> None:
+        """Sum the error sums and the loss over the ranks of ``ctx``
+        (:class:`mmace_fast.training.distributed.DistContext`); the graph count of the loss is
+        the global batches' already, the same on every rank."""
+        if not ctx.active:
+            return
+        keys = [k for k, _, _ in QUANTITIES]
+        flat = [x for k in keys for x in self.sums[k]] + [self.loss_sum]
+        total = ctx.sum_floats(flat)
+        for n, k in enumerate(keys):
+            a, sq, c = total[3 * n:3 * n + 3]
+            self.sums[k] = [a, sq, int(round(c))]
+        self.loss_sum = total[-1]
 
     def result(self) -> dict:
         """{'loss', 'energy_mae', 'energy_rmse', ...} in meV units; NaN where no labels."""

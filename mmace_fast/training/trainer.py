@@ -23,10 +23,11 @@ from mmace_fast.data.records import Configuration
 from mmace_fast.training import data as tdata
 from mmace_fast.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from mmace_fast.training.config import ConfigError, TrainConfig
+from mmace_fast.training.distributed import DistContext, context_from_env
 from mmace_fast.training.ema import EMA
 from mmace_fast.training.loss import (WeightedLoss, collapse_penalty, induced_directions_for,
-                                      induced_moment_penalty, moment_stability_penalty,
-                                      stability_scale)
+                                      induced_moment_parts, label_counts,
+                                      moment_stability_parts, stability_scale)
 from mmace_fast.training.metrics import ErrorAccumulator, table_header, table_row
 from mmace_fast.model.io import (atomic_write_text, backend, build_model, cutoff_of,
                                  fill_model_config, has_weights, load_model, load_state,
@@ -39,15 +40,24 @@ log = logging.getLogger(__name__)
 # model evaluation on configurations (shared by the trainer, the CLI and tests)
 # --------------------------------------------------------------------------------------------
 def evaluate_configs(model, configs: Sequence[Configuration], cutoff: float, batch_size: int,
-                     loss_fn: Optional[WeightedLoss] = None) -> dict:
-    """MAE/RMSE (meV units) and mean loss of ``model`` over ``configs``."""
+                     loss_fn: Optional[WeightedLoss] = None,
+                     ctx: DistContext = DistContext()) -> dict:
+    """MAE/RMSE (meV units) and mean loss of ``model`` over ``configs``; with a data-parallel
+    ``ctx`` each rank evaluates its share of every batch and the sums are reduced."""
     acc = ErrorAccumulator()
     for idx in tdata.batch_indices(len(configs), batch_size, None):
         chunk = [configs[i] for i in idx]
-        t = tdata.make_targets(chunk)
-        out = predict(model, chunk, cutoff, stress=t.has_stress, magforces=True)
-        loss = float(loss_fn(out, t)[0]) if loss_fn is not None else None
+        local = ctx.shard(chunk)
+        counts = label_counts(tdata.make_targets(chunk)) if ctx.active else None
+        if not local:
+            if loss_fn is not None:
+                acc.add_loss(0.0, len(chunk))
+            continue
+        t = tdata.make_targets(local)
+        out = predict(model, local, cutoff, stress=t.has_stress, magforces=True)
+        loss = float(loss_fn(out, t, counts)[0]) if loss_fn is not None else None
         acc.add(out, t, loss, n_graphs=len(chunk))
+    acc.reduce(ctx)
     res = acc.result()
     res["n_configs"] = len(configs)
     return res
@@ -78,8 +88,11 @@ class TrainState:
 class Trainer:
     """``Trainer(cfg).setup()`` then ``fit()``; see the module docstring."""
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, ctx: Optional[DistContext] = None):
+        """ctx: the data-parallel context (default: from the launcher's environment, the
+        one-process context without one; :mod:`mmace_fast.training.distributed`)."""
         self.cfg = cfg
+        self.ctx = ctx if ctx is not None else context_from_env()
         self.out_dir = Path(cfg.out_dir)
         self.checkpoint_path = self.out_dir / CHECKPOINT_NAME
         self.state = TrainState()
@@ -260,8 +273,10 @@ class Trainer:
         return None
 
     def _write_run_files(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.out_dir / "train_config.json", self.cfg.to_json())
+        if self.ctx.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out_dir / "train_config.json", self.cfg.to_json())
+        self.ctx.barrier()
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_dict(self) -> dict:
@@ -281,7 +296,10 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> None:
-        save_checkpoint(self.checkpoint_path, self.checkpoint_dict())
+        """Rank 0 writes (atomically); every rank waits until it is on disk."""
+        if self.ctx.is_main:
+            save_checkpoint(self.checkpoint_path, self.checkpoint_dict())
+        self.ctx.barrier()
 
     def _restore(self, ckpt: dict) -> None:
         self.model.load_state_dict(ckpt["model"])
@@ -298,68 +316,112 @@ class Trainer:
     def train_epoch(self) -> dict:
         """One pass over the shuffled training set; returns training metrics. A non-finite
         loss raises :class:`TrainingDivergedError` before the optimizer step, so the weights
-        and the last checkpoint on disk stay those of the last good epoch."""
-        cfg = self.cfg
+        and the last checkpoint on disk stay those of the last good epoch. With several ranks
+        each takes its share of every global batch (:mod:`mmace_fast.training.distributed`)."""
+        cfg, ctx = self.cfg, self.ctx
         self.model.train()
         acc = ErrorAccumulator()
+        params = [p for p in self.model.parameters() if p.requires_grad]
         batches = tdata.batch_indices(len(self.train_set), cfg.batch_size, self.generator)
-        bar = _progress(batches, cfg.progress, f"epoch {self.state.epoch + 1}")
+        bar = _progress(batches, cfg.progress and ctx.is_main, f"epoch {self.state.epoch + 1}")
         for idx in bar:
             chunk = [self.train_set[i] for i in idx]
-            t = tdata.make_targets(chunk)
+            local = ctx.shard(chunk)
             self.optimizer.zero_grad(set_to_none=True)
-            out = predict(self.model, chunk, self.cutoff, stress=self.compute_stress,
-                          magforces=True, training=True)
-            loss, _ = self.loss_fn(out, t)
-            if cfg.moment_stability_weight > 0:
-                loss = loss + cfg.moment_stability_weight * self._stability_term(chunk)
-            if not bool(torch.isfinite(loss.detach())):
+            loss, out, t = self._local_loss(chunk, local)
+            if loss.requires_grad:
+                loss.backward()
+            total = ctx.sum_grads(params, float(loss.detach()))
+            if not math.isfinite(total):
                 frames = [c.info.get("id", int(k)) for k, c in zip(idx, chunk)]
                 raise TrainingDivergedError(
-                    f"non-finite training loss ({float(loss.detach())}) in epoch "
+                    f"non-finite training loss ({total}) in epoch "
                     f"{self.state.epoch + 1} on frames {frames}; the checkpoint of epoch "
                     f"{self.state.epoch} in {self.out_dir} is kept (check the loss weights, "
                     "the learning rate and the data)")
-            loss.backward()
             if cfg.clip_grad:
-                torch.nn.utils.clip_grad_norm_(
-                    [p for p in self.model.parameters() if p.requires_grad], cfg.clip_grad)
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
             self.optimizer.step()
             if self.ema is not None:
                 self.ema.update(self.model)
-            loss_value = float(loss.detach())
-            acc.add({k: v.detach() for k, v in out.items()}, t, loss_value, len(chunk))
+            if out is not None:
+                acc.add({k: v.detach() for k, v in out.items()}, t, float(loss.detach()),
+                        len(chunk))
+            else:
+                acc.add_loss(float(loss.detach()), len(chunk))
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{loss_value:.4g}")
+                bar.set_postfix(loss=f"{total:.4g}")
+        acc.reduce(ctx)
         return acc.result()
 
-    def _stability_term(self, chunk) -> torch.Tensor:
+    def _local_loss(self, chunk: list, local: list) -> tuple:
+        """This rank's part of the loss of the global batch ``chunk`` (its share ``local``;
+        the whole batch on one rank): (loss, predictions or None, targets or None)."""
+        cfg, ctx = self.cfg, self.ctx
+        counts = label_counts(tdata.make_targets(chunk)) if ctx.active else None
+        out = t = None
+        if local:
+            t = tdata.make_targets(local)
+            out = predict(self.model, local, self.cutoff, stress=self.compute_stress,
+                          magforces=True, training=True)
+            loss, _ = self.loss_fn(out, t, counts)
+        else:
+            loss = torch.zeros((), dtype=torch.float64)
+        if cfg.moment_stability_weight > 0:
+            loss = loss + cfg.moment_stability_weight * self._stability_term(chunk, local)
+        return loss, out, t
+
+    def _stability_term(self, chunk, local=None) -> torch.Tensor:
         """Moment-stability prior on this batch at the next scale of the sequence, plus the
-        induced-moment prior when species are listed for it (same call count: resumable)."""
-        cfg = self.cfg
+        induced-moment prior when species are listed for it (same call count: resumable).
+        ``local``: this rank's share of ``chunk`` (default all of it); each prior is a mean
+        over the frames of the global batch that it applies to."""
+        cfg, ctx = self.cfg, self.ctx
+        local = list(chunk) if local is None else local
         lo, hi = (float(x) for x in cfg.moment_stability_range)
         call = self.state.stability_calls
         scale = stability_scale(call, lo, hi)
         self.state.stability_calls += 1
-        batch = backend().collate(list(chunk), self.cutoff)
+        zero = torch.zeros((), dtype=torch.float64)
+        parts = [(zero, 0), (zero, 0)]                 # (sum, frames): stability, induced
         with torch.enable_grad():
-            term = moment_stability_penalty(self.model, batch, scale,
-                                            cfg.moment_stability_min_moment,
-                                            cfg.moment_stability_curvature,
-                                            cfg.moment_stability_profile)
-            if cfg.moment_stability_induced_species:
-                ilo, ihi = (float(x) for x in cfg.moment_stability_induced_range)
-                radius = ilo + (ihi - ilo) * stability_scale(call, 0.0, 1.0, gap=0.0)
-                induced = torch.isin(batch.numbers, torch.as_tensor(
-                    cfg.moment_stability_induced_species, dtype=batch.numbers.dtype))
-                term = term + induced_moment_penalty(
-                    self.model, batch, induced, radius,
-                    induced_directions_for(cfg.moment_stability_induced_directions, batch,
-                                           call, cfg.seed),
-                    cfg.moment_stability_curvature)
-            if self.collapse_set:
+            if local:
+                batch = backend().collate(list(local), self.cutoff)
+                parts[0] = moment_stability_parts(self.model, batch, scale,
+                                                  cfg.moment_stability_min_moment,
+                                                  cfg.moment_stability_curvature,
+                                                  cfg.moment_stability_profile)
+                if cfg.moment_stability_induced_species:
+                    ilo, ihi = (float(x) for x in cfg.moment_stability_induced_range)
+                    radius = ilo + (ihi - ilo) * stability_scale(call, 0.0, 1.0, gap=0.0)
+                    induced = torch.isin(batch.numbers, torch.as_tensor(
+                        cfg.moment_stability_induced_species, dtype=batch.numbers.dtype))
+                    parts[1] = induced_moment_parts(
+                        self.model, batch, induced, radius,
+                        self._induced_directions(chunk, call), cfg.moment_stability_curvature)
+            frames = ctx.sum_floats([parts[0][1], parts[1][1]])
+            term = zero
+            for (total, _), n in zip(parts, frames):
+                if n > 0:
+                    term = term + total / n
+            if self.collapse_set and ctx.is_main:
                 term = term + self._collapse_term(call)
         return term
+
+    def _induced_directions(self, chunk: list, call: int) -> torch.Tensor:
+        """[n_local, 3] directions of the induced-moment prior: drawn for the global batch
+        ``chunk`` (so that they do not depend on how it is split), this rank's rows."""
+        sizes = [c.n_atoms for c in chunk]
+        mags = np.concatenate([c.magmoms if c.magmoms is not None else np.zeros((c.n_atoms, 3))
+                               for c in chunk])
+        whole = _DirectionBatch(
+            magmoms=torch.as_tensor(mags, dtype=torch.float64),
+            batch=torch.as_tensor(np.repeat(np.arange(len(chunk)), sizes)),
+            n_graphs=len(chunk), numbers=torch.zeros(sum(sizes), dtype=torch.int64))
+        u = induced_directions_for(self.cfg.moment_stability_induced_directions, whole, call,
+                                   self.cfg.seed)                      # [N_global, 3]
+        start, stop = self.ctx.shard_offset(sizes)
+        return u[start:stop]
 
     def _collapse_term(self, call: int) -> torch.Tensor:
         """Collapse prior on every collapsed training frame, at the call's path fraction."""
@@ -382,9 +444,9 @@ class Trainer:
         if self.ema is not None:
             with self.ema.applied(self.model):
                 return evaluate_configs(self.model, configs, self.cutoff,
-                                        self.cfg.valid_batch_size, self.loss_fn)
+                                        self.cfg.valid_batch_size, self.loss_fn, self.ctx)
         return evaluate_configs(self.model, configs, self.cutoff, self.cfg.valid_batch_size,
-                                self.loss_fn)
+                                self.loss_fn, self.ctx)
 
     def _end_of_epoch(self, train: dict, valid: dict) -> bool:
         """Scheduler, early stopping, best model, checkpoint. Returns True to stop."""
@@ -413,8 +475,9 @@ class Trainer:
             self.save_final_model(self.out_dir, tag={"epoch": st.epoch, "monitor": monitor,
                                                      "keep_model": "last"})
         stop = self.cfg.patience is not None and st.bad_epochs >= self.cfg.patience
+        if self.ctx.is_main:
+            atomic_write_text(self.out_dir / "metrics.json", json.dumps(st.history, indent=1))
         self.save_checkpoint()
-        atomic_write_text(self.out_dir / "metrics.json", json.dumps(st.history, indent=1))
         if stop:
             log.info("early stopping after %d epochs without improvement (best epoch %d)",
                      st.bad_epochs, st.best_epoch)
@@ -449,14 +512,19 @@ class Trainer:
                                   ("test", self.test_set)):
                 if configs:
                     results[name] = evaluate_configs(best, configs, self.cutoff,
-                                                     self.cfg.valid_batch_size)
-        atomic_write_text(self.out_dir / "final_metrics.json",
-                          json.dumps({k: _finite(v) for k, v in results.items()}, indent=1))
+                                                     self.cfg.valid_batch_size, ctx=self.ctx)
+        if self.ctx.is_main:
+            atomic_write_text(self.out_dir / "final_metrics.json",
+                              json.dumps({k: _finite(v) for k, v in results.items()}, indent=1))
+        self.ctx.barrier()
         return results
 
     # ------------------------------------------------------------------ final model
     def save_final_model(self, out_dir, tag: Optional[dict] = None) -> Path:
-        """``model.pt`` (EMA weights when EMA is on) + ``model.json`` with metadata."""
+        """``model.pt`` (EMA weights when EMA is on) + ``model.json`` with metadata; written
+        by rank 0 only (the other ranks hold the same weights)."""
+        if not self.ctx.is_main:
+            return Path(out_dir)
         state = self.model.state_dict()
         if self.ema is not None:
             state = {**state, **self.ema.shadow}
@@ -472,6 +540,16 @@ class Trainer:
             **({"saved_at": tag} if tag else {}),
         }
         return save_model(out_dir, self.model, self.model_config, meta, state_dict=state)
+
+
+@dataclass(frozen=True)
+class _DirectionBatch:
+    """What :func:`induced_directions_for` reads of a batch, built without a neighbour list."""
+
+    magmoms: torch.Tensor        # [N, 3] muB
+    batch: torch.Tensor          # [N] graph index
+    n_graphs: int
+    numbers: torch.Tensor        # [N]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -495,6 +573,7 @@ def _progress(items, enabled: bool, desc: str):
     return tqdm(items, desc=desc, leave=False, dynamic_ncols=True)
 
 
-def train(cfg: TrainConfig, on_epoch_end=None) -> dict:
-    """Set up and run a training; returns the final metrics."""
-    return Trainer(cfg).setup().fit(on_epoch_end)
+def train(cfg: TrainConfig, on_epoch_end=None, ctx: Optional[DistContext] = None) -> dict:
+    """Set up and run a training; returns the final metrics. ctx: the data-parallel context
+    (default: from the launcher's environment)."""
+    return Trainer(cfg, ctx).setup().fit(on_epoch_end)
