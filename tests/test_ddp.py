@@ -118,6 +118,17 @@ def test_shards_partition_every_batch():
             assert all(offs[r][1] == offs[r + 1][0] for r in range(w - 1))
             for r in range(w):
                 assert offs[r][1] - offs[r][0] == sum(sizes[i] for i in shards[r])
+            # shares balanced by cost: contiguous, covering, no rank above its fair share by
+            # more than the largest item
+            cost = [float(x) for x in np.random.default_rng(n + 10 * w).integers(1, 20, n)]
+            wsh = [DistContext(r, w).shard(list(range(n)), cost) for r in range(w)]
+            assert sum(wsh, []) == list(range(n))
+            woffs = [DistContext(r, w).shard_offset(sizes, cost) for r in range(w)]
+            for r in range(w):
+                load = sum(cost[i] for i in wsh[r])
+                assert load <= sum(cost) / w + max(cost, default=0.0) + 1e-12
+                assert woffs[r][1] - woffs[r][0] == sum(sizes[i] for i in wsh[r])
+            assert all(woffs[r][1] == woffs[r + 1][0] for r in range(w - 1))
 
 
 def test_two_ranks_give_the_single_process_training(tmp_path):

@@ -7,9 +7,9 @@ those variables, or with ``WORLD_SIZE=1``, training is the single-process traine
 What makes N ranks give the single-process result (to rounding, tested to 1e-10 in float64):
 
 * every rank draws the same shuffle (the trainer's seeded generator) and so the same sequence
-  of global batches of ``batch_size`` frames; rank r takes the r-th contiguous share of each
-  (:meth:`DistContext.shard`, the distributed sampler), so the global batch does not depend on
-  the number of ranks;
+  of global batches of ``batch_size`` frames; rank r takes the r-th contiguous share of each,
+  the shares balanced by atoms (:meth:`DistContext.shard`, the distributed sampler), so the
+  global batch does not depend on the number of ranks;
 * every loss term is a masked mean over the global batch: each rank sums its share and divides
   by the global count (:class:`mmace_fast.training.loss.WeightedLoss` takes the counts; the
   moment priors return sums and counts), so the rank losses add up to the global loss;
@@ -34,6 +34,7 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
@@ -61,22 +62,34 @@ class DistContext:
     def active(self) -> bool:
         return self.world_size > 1
 
-    def shard(self, items: Sequence) -> list:
-        """This rank's contiguous share of ``items`` (shares differ in length by at most one,
-        the first ones longer; a share may be empty when there are fewer items than ranks)."""
-        n, w = len(items), self.world_size
-        base, extra = divmod(n, w)
-        start = self.rank * base + min(self.rank, extra)
-        stop = start + base + (1 if self.rank < extra else 0)
-        return list(items[start:stop])
+    def bounds(self, weights: Sequence[float]) -> tuple[int, int]:
+        """[first, last) of this rank's contiguous share of items of cost ``weights`` (e.g.
+        atoms per frame): item k goes to rank floor(W (c_k + w_k / 2) / C), c_k the cost
+        before it and C the total, so the shares carry about equal cost and are contiguous.
+        Equal weights give shares differing in length by at most one; a share may be empty."""
+        n, w = len(weights), self.world_size
+        if w == 1 or n == 0:
+            return (0, n)
+        c = np.cumsum(np.asarray(weights, dtype=float))
+        total = c[-1]
+        if not total > 0:
+            c, total = np.arange(1, n + 1, dtype=float), float(n)
+        mid = c - 0.5 * np.diff(np.concatenate([[0.0], c]))
+        owner = np.minimum((w * mid / total).astype(int), w - 1)          # [n] non-decreasing
+        return (int(np.searchsorted(owner, self.rank, "left")),
+                int(np.searchsorted(owner, self.rank, "right")))
 
-    def shard_offset(self, sizes: Sequence[int]) -> tuple[int, int]:
-        """(start, stop) of this rank's share in the concatenation of items of ``sizes``
-        (e.g. atom rows of the global batch, ``sizes`` = atoms per frame)."""
-        n, w = len(sizes), self.world_size
-        base, extra = divmod(n, w)
-        first = self.rank * base + min(self.rank, extra)
-        last = first + base + (1 if self.rank < extra else 0)
+    def shard(self, items: Sequence, weights: Sequence[float] | None = None) -> list:
+        """This rank's contiguous share of ``items`` (:meth:`bounds`; equal weights when
+        none are given)."""
+        first, last = self.bounds([1.0] * len(items) if weights is None else weights)
+        return list(items[first:last])
+
+    def shard_offset(self, sizes: Sequence[int], weights: Sequence[float] | None = None
+                     ) -> tuple[int, int]:
+        """(start, stop) of this rank's share (:meth:`shard` with the same ``weights``) in the
+        concatenation of items of ``sizes`` (e.g. atom rows of the global batch)."""
+        first, last = self.bounds([1.0] * len(sizes) if weights is None else weights)
         return int(sum(sizes[:first])), int(sum(sizes[:last]))
 
     def sum_(self, t: torch.Tensor) -> torch.Tensor:

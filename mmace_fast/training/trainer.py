@@ -47,7 +47,7 @@ def evaluate_configs(model, configs: Sequence[Configuration], cutoff: float, bat
     acc = ErrorAccumulator()
     for idx in tdata.batch_indices(len(configs), batch_size, None):
         chunk = [configs[i] for i in idx]
-        local = ctx.shard(chunk)
+        local = ctx.shard(chunk, [c.n_atoms for c in chunk])
         counts = label_counts(tdata.make_targets(chunk)) if ctx.active else None
         if not local:
             if loss_fn is not None:
@@ -326,7 +326,7 @@ class Trainer:
         bar = _progress(batches, cfg.progress and ctx.is_main, f"epoch {self.state.epoch + 1}")
         for idx in bar:
             chunk = [self.train_set[i] for i in idx]
-            local = ctx.shard(chunk)
+            local = ctx.shard(chunk, [c.n_atoms for c in chunk])
             self.optimizer.zero_grad(set_to_none=True)
             loss, out, t = self._local_loss(chunk, local)
             if loss.requires_grad:
@@ -420,7 +420,7 @@ class Trainer:
             n_graphs=len(chunk), numbers=torch.zeros(sum(sizes), dtype=torch.int64))
         u = induced_directions_for(self.cfg.moment_stability_induced_directions, whole, call,
                                    self.cfg.seed)                      # [N_global, 3]
-        start, stop = self.ctx.shard_offset(sizes)
+        start, stop = self.ctx.shard_offset(sizes, sizes)
         return u[start:stop]
 
     def _collapse_term(self, call: int) -> torch.Tensor:
