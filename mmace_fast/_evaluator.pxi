@@ -55,16 +55,6 @@ cdef extern from "mmace/evaluator.hpp" namespace "mmace":
                               double* out) except + nogil
 
 
-cdef extern from *:
-    """
-    #include "mmace/evaluator.hpp"
-    static inline void mmace_frozen_field(mmace::FrozenMMACE& h, double* out) {
-        h.effective_field(out);
-    }
-    """
-    void mmace_frozen_field(FrozenMMACE& h, double* out) except +
-
-
 cdef class FrozenModelCore:
     """A frozen mMACE model in C++, built from the named arrays of a frozen-model file.
 
@@ -193,13 +183,6 @@ cdef class FrozenMMACECore(HamiltonianBase):
 
     cdef Hamiltonian* ptr(self) except NULL:
         return self.h.get()
-
-    def effective_field(self):
-        """-dE/dm: not available for the frozen model in C++ (raises RuntimeError)."""
-        out = np.empty((self.n_sites, 3))
-        cdef double[:, ::1] ov = out
-        mmace_frozen_field(self.h.get()[0], &ov[0, 0])
-        return out
 
     def propose(self, int32_t i, m_new):
         """Energy change (eV) of moment i -> m_new; follow with accept() or reject()."""

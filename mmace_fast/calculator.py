@@ -7,7 +7,7 @@
     atoms.calc.get_property("magforces", atoms) # -dE/dm, [n, 3] eV/muB
 
     atoms.calc = FrozenCalculator("mmace_fast/models/fe/model.mmace")   # torch-free
-    atoms.get_potential_energy(); atoms.calc.results["energies"]      # energies only (for now)
+    atoms.get_potential_energy(); atoms.calc.get_property("magforces", atoms)
 
     atoms.calc = CommitteeCalculator("mmace_fast/models/fe_mc/committee")
     atoms.get_forces()                           # committee mean
@@ -20,9 +20,10 @@ for fully periodic cells) and ``magforces`` (-dE/dm, eV/muB). Moments are read f
 ``initial_magmoms`` in ``check_state``). The committee calculator returns the committee mean
 of each property and adds ``<property>_std`` (the spread over members, recalibrated by the
 committee's factors; ``energies_std`` raw) and ``energy_members`` [K] eV. The frozen
-calculator (C++ evaluator, no torch) gives ``energy``, ``free_energy`` and ``energies``; its
-forces, stress and magnetic forces wait for the evaluator's adjoints (issue 31 item 1), and
-asking for them raises PropertyNotImplementedError.
+calculator (C++ evaluator, no torch) gives ``energy``, ``free_energy``, ``energies`` and
+``magforces`` (a reverse pass through the evaluator); its forces and stress need the
+positional adjoints, not written yet, and asking for them raises
+PropertyNotImplementedError.
 """
 from __future__ import annotations
 
@@ -111,8 +112,8 @@ class MMACECalculator(Calculator):
 
 class FrozenCalculator(Calculator):
     """ASE calculator on a frozen model file (:class:`mmace_fast.export.FrozenModel`): total
-    and site energies from the C++ evaluator, without torch."""
-    implemented_properties = ["energy", "free_energy", "energies"]
+    and site energies and magnetic forces from the C++ evaluator, without torch."""
+    implemented_properties = ["energy", "free_energy", "energies", "magforces"]
 
     def __init__(self, frozen=None, *, nonmagnetic: bool = False, bond_tol: float = 1e-9,
                  **kwargs):
@@ -130,11 +131,17 @@ class FrozenCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         conf = atoms_configuration(self.atoms, self.species, self.nonmagnetic)
-        e = self.model.site_energies(positions=conf.positions, cell=conf.cell, pbc=conf.pbc,
-                                     numbers=conf.numbers, magmoms=conf.magmoms,
-                                     bond_tol=self.bond_tol)
+        arrays = dict(positions=conf.positions, cell=conf.cell, pbc=conf.pbc,
+                      numbers=conf.numbers, magmoms=conf.magmoms, bond_tol=self.bond_tol)
+        if "magforces" in properties:
+            out = self.model.evaluate(**arrays)
+            e = out["energies"]
+        else:
+            e = self.model.site_energies(**arrays)
         energy = float(e.sum())
         self.results = {"energy": energy, "free_energy": energy, "energies": np.asarray(e)}
+        if "magforces" in properties:
+            self.results["magforces"] = out["magforces"]
 
 
 class CommitteeCalculator(Calculator):

@@ -129,9 +129,10 @@ def test_reject_and_repeated_proposals_leave_state():
         h.propose(5, [0, 0, 1.0])
 
 
-def test_effective_field_not_available():
+def test_effective_field_of_the_hamiltonian_is_the_evaluators():
+    # the Monte Carlo Hamiltonian's -dE/dm is the C++ reverse pass (tests/test_frozen_gradients)
     cfg = random_model_config(3)
     frozen, _ = frozen_from_torch(random_model(cfg, seed=3))
     st = random_structure(np.random.default_rng(0), cfg["species"], n_atoms=4)
-    with pytest.raises(RuntimeError, match="not available"):
-        _hamiltonian(frozen, st).effective_field()
+    np.testing.assert_array_equal(_hamiltonian(frozen, st).effective_field(),
+                                  frozen.magforces(**st))

@@ -35,6 +35,9 @@ def test_frozen_calculator_gives_the_torch_calculators_energies():
     ref.calc = MMACECalculator(model_dir("fe", "mc"))
     assert e == pytest.approx(ref.get_potential_energy(), rel=1e-10, abs=1e-10)
     np.testing.assert_allclose(site, ref.calc.results["energies"], rtol=0, atol=1e-10)
+    # magnetic forces from the C++ reverse pass equal torch's autograd
+    np.testing.assert_allclose(atoms.calc.get_property("magforces", atoms),
+                               ref.calc.get_property("magforces", ref), rtol=0, atol=1e-10)
     # moments are part of the state: changing them recalculates
     atoms.set_initial_magnetic_moments(np.tile([0.0, 0.0, 2.2], (len(atoms), 1)))
     assert atoms.get_potential_energy() != pytest.approx(e)

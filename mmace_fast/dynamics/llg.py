@@ -6,8 +6,8 @@ rounding). Longitudinal (free |m|): Ma-Dudarev Langevin spin dynamics, whose sta
 exp(-E/kT) d^3m, the measure of the Monte Carlo engine. Equations, references and integrators:
 src_cpp/include/mmace/spin_dynamics.hpp; units: :mod:`mmace_fast.conventions` (time fs).
 
-The Hamiltonian must give -dE/dm (``field_at``): the classical spin Hamiltonians do; the frozen
-mMACE does not yet (its magnetic forces are issue 31's first item) and is refused with that
+The Hamiltonian must give -dE/dm (``field_at``): the classical spin Hamiltonians and the frozen
+mMACE (a reverse pass through its C++ evaluator) do; one that does not is refused with the
 reason.
 
 Units and shapes: spins [n, 3] in the Hamiltonian's own unit (muB, or unit vectors with

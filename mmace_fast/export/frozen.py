@@ -4,6 +4,7 @@
     model = FrozenModel.load("fe.mmace")          # validated: magic, version, hash, arrays
     e = model.energy(atoms)                        # eV; moments from atoms' initial magmoms
     e_i = model.site_energies(positions=..., cell=..., pbc=..., numbers=..., magmoms=...)
+    f_m = model.magforces(atoms)                   # -dE/dm [n, 3] eV/muB, C++ reverse pass
 
 The neighbour list is the project's C++ cell list (:func:`mmace_fast.neighbours.neighbour_list`,
 the one the PyTorch model is trained with), with the model's cutoff.
@@ -124,6 +125,19 @@ class FrozenModel:
         i, j, s = self.edges(st["positions"], st["cell"], st["pbc"])
         return self.core.site_energies(st["positions"], st["cell"], st["numbers"], st["magmoms"],
                                        i, j, s, bond_tol)
+
+    def evaluate(self, atoms=None, *, bond_tol: float = 1e-9, **arrays) -> dict:
+        """Site energies and magnetic forces from one evaluator: {"energies": [n] eV,
+        "magforces": [n, 3] eV/muB (-dE/dm, the C++ reverse pass)}."""
+        st = self.structure(atoms, **arrays)
+        i, j, s = self.edges(st["positions"], st["cell"], st["pbc"])
+        h = _core.FrozenMMACECore(self.core, st["positions"], st["cell"], st["numbers"], i, j, s,
+                                  st["magmoms"], bond_tol=bond_tol)
+        return {"energies": h.site_energies(), "magforces": h.effective_field()}
+
+    def magforces(self, atoms=None, **arrays) -> np.ndarray:
+        """-dE/dm [n, 3] eV/muB."""
+        return self.evaluate(atoms, **arrays)["magforces"]
 
     def energy(self, atoms=None, **arrays) -> float:
         """Total energy, eV."""

@@ -11,8 +11,9 @@ The energy of a trial move comes from the C++ incremental evaluator
 to rounding), with a cost independent of the number of atoms. The model depends on |m|, so
 ``variable_length`` is True and longitudinal moves are allowed; with the engine's moves the chain
 samples exp(-E/kT) d^3m (:data:`mmace_fast.conventions.MEASURE`). No torch is imported.
-Magnetic forces (-dE/dm) are not available from the frozen model yet (``effective_field``
-raises); the Monte Carlo driver does not need them.
+Magnetic forces -dE/dm (``effective_field``, and ``core.field_at`` at other moments, what spin
+dynamics calls) come from one reverse-mode pass through the evaluator's cached features
+(src_cpp/src/evaluator_gradient.cpp; equal to torch's autograd to rounding).
 """
 from __future__ import annotations
 
@@ -89,8 +90,7 @@ class FrozenMMACEHamiltonian(CoreHamiltonian):
     def from_arrays(cls, model, positions, cell, pbc, numbers, **kw) -> "FrozenMMACEHamiltonian":
         return cls(model, positions, cell, pbc, numbers, **kw)
 
-    # -- evaluation: energy, site_energies, delta_energy (CoreHamiltonian); effective_field
-    # raises RuntimeError (magnetic forces of the frozen model are not available in C++ yet)
+    # -- evaluation: energy, site_energies, delta_energy, effective_field (CoreHamiltonian)
 
     def memory(self) -> dict:
         """Cache sizes in bytes (geometry, nodes, scratch, total, per_atom)."""

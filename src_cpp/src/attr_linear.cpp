@@ -58,4 +58,40 @@ void AttrLinear::apply(const real_t* x, const NodeAttr& a, real_t* y, real_t* tm
     }
 }
 
+void AttrLinear::backward(const real_t* x, const NodeAttr& a, const real_t* ybar, real_t* xbar,
+                          real_t* phibar, real_t* tmp) const {
+    MMACE_CHECK_INDEX(a.species, a.phi == nullptr ? n_attr : n_attr / n_mag);
+    const std::size_t cc = static_cast<std::size_t>(c) * c;
+    const int nb = static_cast<int>(in0.size());
+    const int nq = a.phi == nullptr ? 1 : n_mag;
+    for (int b = 0; b < nb; ++b) {
+        const real_t* wb = w.data() + static_cast<std::size_t>(b) * n_attr * cc;
+        const real_t* w0 = wb + static_cast<std::size_t>(a.species) * nq * cc;   // [nq][c][c]
+        // G[k][j] = sum_m x[m][k] ybar[m][j]: dE/dW(phi) of this block
+        std::fill(tmp, tmp + cc, 0.0);
+        for (int m = 0; m < dim[b]; ++m) {
+            const real_t* xr = x + static_cast<std::size_t>(in0[b] + m) * c;
+            const real_t* yr = ybar + static_cast<std::size_t>(out0[b] + m) * c;
+            real_t* xo = xbar + static_cast<std::size_t>(in0[b] + m) * c;
+            for (int k = 0; k < c; ++k) {
+                real_t s = 0.0;
+                for (int j = 0; j < c; ++j) {
+                    tmp[static_cast<std::size_t>(k) * c + j] += xr[k] * yr[j];
+                    real_t wkj = 0.0;
+                    for (int q = 0; q < nq; ++q)
+                        wkj += (a.phi == nullptr ? 1.0 : a.phi[q]) * w0[q * cc + static_cast<std::size_t>(k) * c + j];
+                    s += wkj * yr[j];
+                }
+                xo[k] += s;
+            }
+        }
+        if (a.phi != nullptr)
+            for (int q = 0; q < nq; ++q) {
+                real_t s = 0.0;
+                for (std::size_t k = 0; k < cc; ++k) s += tmp[k] * w0[q * cc + k];
+                phibar[q] += s;
+            }
+    }
+}
+
 }  // namespace mmace

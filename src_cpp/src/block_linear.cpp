@@ -54,6 +54,22 @@ void BlockLinear::apply_batch_add(const real_t* x, std::size_t n, real_t* y) con
                        y + static_cast<std::size_t>(out0[b] + m) * c_out, ys, true);
 }
 
+void BlockLinear::transpose_add(const real_t* ybar, real_t* xbar) const {
+    const int nb = static_cast<int>(in0.size());
+    for (int b = 0; b < nb; ++b) {
+        const real_t* wb = w.data() + static_cast<std::size_t>(b) * c_in * c_out;   // [c_in][c_out]
+        for (int m = 0; m < dim[b]; ++m) {
+            const real_t* yr = ybar + static_cast<std::size_t>(out0[b] + m) * c_out;
+            real_t* xr = xbar + static_cast<std::size_t>(in0[b] + m) * c_in;
+            for (int k = 0; k < c_in; ++k) {
+                real_t s = 0.0;
+                for (int j = 0; j < c_out; ++j) s += wb[static_cast<std::size_t>(k) * c_out + j] * yr[j];
+                xr[k] += s;
+            }
+        }
+    }
+}
+
 void BlockLinear::scale(real_t f) {
     for (real_t& v : w) v *= f;
 }

@@ -57,6 +57,15 @@ FrozenMMACE::FrozenMMACE(std::shared_ptr<const FrozenModel> model, index_t n_sit
         if (!std::isfinite(positions[k])) throw InputError("non-finite positions");
     for (int k = 0; k < 9; ++k)
         if (!std::isfinite(cell[k])) throw InputError("non-finite cell");
+    input_.numbers.assign(numbers, numbers + n_sites);
+    input_.positions.assign(positions, positions + 3 * static_cast<std::size_t>(n_sites));
+    input_.cell.assign(cell, cell + 9);
+    if (edges.n_edges > 0 && edges.receiver != nullptr && edges.sender != nullptr &&
+        edges.shifts != nullptr) {
+        input_.receiver.assign(edges.receiver, edges.receiver + edges.n_edges);
+        input_.sender.assign(edges.sender, edges.sender + edges.n_edges);
+        input_.shifts.assign(edges.shifts, edges.shifts + 3 * edges.n_edges);
+    }
     build_geometry(positions, cell, edges);
     build_bond_caches();
     alloc_caches();
@@ -366,12 +375,6 @@ real_t FrozenMMACE::total_energy() const {
 }
 
 void FrozenMMACE::site_energies(real_t* out) const { std::copy(site_.begin(), site_.end(), out); }
-
-void FrozenMMACE::effective_field(real_t*) const {
-    throw std::logic_error(
-        "magnetic forces (-dE/dm) of the frozen mMACE are not available in C++ yet; use the "
-        "PyTorch model (MMACECalculator 'magforces') for them");
-}
 
 std::size_t FrozenMMACE::geometry_bytes() const {
     std::size_t b = bond_vec_.size() + bond_y_.size();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "load_checks.hpp"
 #include "mmace/small_gemm.hpp"
@@ -38,6 +39,57 @@ void Mlp::load(const ArrayStore& s, const std::string& p) {
 }
 
 int Mlp::max_width() const { return *std::max_element(widths.begin(), widths.end()); }
+
+std::size_t Mlp::backward_scratch() const {
+    // pre-activations and activations of every matrix, then two gradient rows
+    std::size_t n = 0;
+    for (int v : widths) n += 2 * static_cast<std::size_t>(v);
+    return n + 2 * static_cast<std::size_t>(max_width());
+}
+
+void Mlp::backward(const real_t* x, const real_t* ybar, real_t* xbar, real_t* tmp) const {
+    // forward keeping the pre-activations z_k [widths[k+1]] of every matrix, then back
+    const int depth = static_cast<int>(w.size());
+    std::vector<real_t*> z(depth);
+    real_t* p = tmp;
+    const real_t* in = x;
+    for (int k = 0; k < depth; ++k) {
+        const int a = widths[k], b = widths[k + 1];
+        z[k] = p;
+        p += b;
+        for (int j = 0; j < b; ++j) {
+            real_t s = 0.0;
+            for (int i = 0; i < a; ++i) s += in[i] * w[k][static_cast<std::size_t>(i) * b + j];
+            z[k][j] = s;
+        }
+        if (k < depth - 1) {                 // the next layer's input: silu(z_k), kept after z
+            real_t* act = p;
+            p += b;
+            for (int j = 0; j < b; ++j) act[j] = silu(z[k][j]);
+            in = act;
+        }
+    }
+    const int mw = max_width();
+    real_t* gb = p;                          // dE/dz of the current matrix's output
+    real_t* ga = p + mw;                     // dE/d(its input)
+    std::copy(ybar, ybar + widths[depth], gb);
+    for (int k = depth - 1; k >= 0; --k) {
+        const int a = widths[k], b = widths[k + 1];
+        for (int i = 0; i < a; ++i) {
+            real_t s = 0.0;
+            for (int j = 0; j < b; ++j) s += w[k][static_cast<std::size_t>(i) * b + j] * gb[j];
+            ga[i] = s;
+        }
+        if (k == 0) {
+            for (int i = 0; i < a; ++i) xbar[i] += ga[i];
+        } else {                             // through silu of the previous pre-activation
+            for (int i = 0; i < a; ++i) {
+                const real_t zi = z[k - 1][i], sg = 1.0 / (1.0 + std::exp(-zi));
+                gb[i] = ga[i] * sg * (1.0 + zi * (1.0 - sg));
+            }
+        }
+    }
+}
 
 void Mlp::apply(const real_t* x, real_t* y, real_t* tmp) const {
     const int depth = static_cast<int>(w.size());

@@ -223,4 +223,57 @@ void SymmetricContractionF::apply_batch(const real_t* a, std::size_t n, const No
     for (; r < n; ++r) sc_nodes<1>(*this, a + r * as, as, at + r, b + r * bs, bs, scratch);
 }
 
+void SymmetricContractionF::backward(const real_t* a, const NodeAttr& at, const real_t* bbar,
+                                     real_t* abar, real_t* phibar, real_t* scratch) const {
+    MMACE_CHECK_INDEX(at.species, at.phi == nullptr ? n_attr : n_attr / n_mag);
+    const std::size_t cs = static_cast<std::size_t>(c);
+    const int nq = at.phi == nullptr ? 1 : n_mag;
+    real_t* wa = scratch;                                // [max_wa][C] weights of the block
+    real_t* wabar = scratch + static_cast<std::size_t>(max_wa) * cs;   // dE/dwa
+    for (const Block& blk : blocks) {
+        for (const Term& term : blk.terms) {
+            const std::size_t ec = static_cast<std::size_t>(term.eta) * cs;
+            const real_t* w0 = term.w.data() + static_cast<std::size_t>(at.species) * nq * ec;
+            for (std::size_t k = 0; k < ec; ++k) {
+                real_t s = 0.0;
+                for (int q = 0; q < nq; ++q) s += (at.phi == nullptr ? 1.0 : at.phi[q]) * w0[q * ec + k];
+                wa[term.wa0 * cs + k] = s;
+            }
+        }
+        std::fill(wabar, wabar + static_cast<std::size_t>(blk.n_wa) * cs, 0.0);
+        for (int m = 0; m < blk.dim; ++m) {
+            const real_t* bb = bbar + static_cast<std::size_t>(blk.out0 + m) * cs;
+            for (int gi = blk.g_off[m]; gi < blk.g_off[m + 1]; ++gi) {
+                const Group& g = blk.groups[gi];
+                for (int e = g.e0; e < g.e1; ++e) {
+                    const Entry& x = blk.entries[e];
+                    const int* cp = blk.comps.data() + x.comp;
+                    for (std::size_t ch = 0; ch < cs; ++ch) {
+                        real_t prod = 1.0;
+                        for (int r = 0; r < g.nu; ++r) prod *= a[cp[r] + ch];
+                        wabar[x.wa * cs + ch] += x.val * prod * bb[ch];
+                        const real_t coef = x.val * wa[x.wa * cs + ch] * bb[ch];
+                        for (int r = 0; r < g.nu; ++r) {
+                            real_t others = 1.0;
+                            for (int r2 = 0; r2 < g.nu; ++r2)
+                                if (r2 != r) others *= a[cp[r2] + ch];
+                            abar[cp[r] + ch] += coef * others;
+                        }
+                    }
+                }
+            }
+        }
+        if (at.phi == nullptr) continue;
+        for (const Term& term : blk.terms) {
+            const std::size_t ec = static_cast<std::size_t>(term.eta) * cs;
+            const real_t* w0 = term.w.data() + static_cast<std::size_t>(at.species) * nq * ec;
+            for (int q = 0; q < nq; ++q) {
+                real_t s = 0.0;
+                for (std::size_t k = 0; k < ec; ++k) s += wabar[term.wa0 * cs + k] * w0[q * ec + k];
+                phibar[q] += s;
+            }
+        }
+    }
+}
+
 }  // namespace mmace

@@ -86,6 +86,41 @@ void TensorProduct::fold(const real_t* psi, real_t* g) const {
     }
 }
 
+void TensorProduct::fold_transpose(const real_t* gbar, real_t* psibar) const {
+    const std::size_t n = e_val.size();
+    for (std::size_t e = 0; e < n; ++e) {
+        const Path& p = MMACE_AT(paths, e_path[e]);
+        psibar[e_k[e]] += e_val[e] * gbar[p.g0 + e_m[e] * p.mo + e_o[e]];
+    }
+}
+
+void TensorProduct::message_backward(const real_t* u, const real_t* g, const real_t* w,
+                                     const real_t* abar, int c, real_t* ubar, real_t* wbar,
+                                     real_t* gbar) const {
+    // acc[o][ch] += w[p][ch] sum_m u[in0 + m][ch] g[g + m gs] over the terms of o
+    const std::size_t cs = static_cast<std::size_t>(c);
+    for (int o = 0; o < d_out; ++o) {
+        const real_t* ab = abar + o * cs;
+        for (int q = out_off[o]; q < out_off[o + 1]; ++q) {
+            const OutTerm& tm = out_terms[q];
+            const real_t* wp = w + tm.p * cs;
+            real_t* wpb = wbar + tm.p * cs;
+            for (int m = 0; m < tm.m1; ++m) {
+                const real_t gm = g[tm.g + m * tm.gs];
+                const real_t* ur = u + (tm.in0 + m) * cs;
+                real_t* ub = ubar + (tm.in0 + m) * cs;
+                real_t gsum = 0.0;
+                for (std::size_t ch = 0; ch < cs; ++ch) {
+                    ub[ch] += ab[ch] * wp[ch] * gm;
+                    wpb[ch] += ab[ch] * ur[ch] * gm;
+                    gsum += ab[ch] * wp[ch] * ur[ch];
+                }
+                if (gbar != nullptr) gbar[tm.g + m * tm.gs] += gsum;
+            }
+        }
+    }
+}
+
 namespace {
 
 // Messages of R edges for the channels of one chunk K (see evaluator_simd.hpp):

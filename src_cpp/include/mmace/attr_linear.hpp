@@ -18,6 +18,10 @@ struct AttrLinear {
     void load(const ArrayStore& s, const std::string& prefix, int c, int n_attr, int n_mag);
     // y [d_out][c] = map(x [d_in][c]); tmp needs c * c reals
     void apply(const real_t* x, const NodeAttr& a, real_t* y, real_t* tmp) const;
+    // adjoint of apply at (x, a): xbar [d_in][c] += dE/dx, phibar [n_mag] += dE/dphi (centre
+    // spin only) from ybar = dE/dy [d_out][c]; tmp needs c * c reals
+    void backward(const real_t* x, const NodeAttr& a, const real_t* ybar, real_t* xbar,
+                  real_t* phibar, real_t* tmp) const;
 };
 
 }  // namespace mmace

@@ -22,6 +22,8 @@ struct BlockLinear {
     void apply_batch(const real_t* x, std::size_t n, real_t* y) const;
     void apply_batch_add(const real_t* x, std::size_t n, real_t* y) const;   // y += map(x)
     void scale(real_t f);                    // map <- f map (folds a constant factor in)
+    // adjoint: xbar [d_in][c_in] += map^T(ybar [d_out][c_out])
+    void transpose_add(const real_t* ybar, real_t* xbar) const;
 };
 
 }  // namespace mmace

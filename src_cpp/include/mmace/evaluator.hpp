@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <memory>
 #include <vector>
+#include <vector>
 
 #include "mmace/evaluator_model.hpp"
 #include "mmace/hamiltonian.hpp"
@@ -60,7 +61,14 @@ public:
 
     real_t total_energy() const override;
     void site_energies(real_t* out) const override;
-    void effective_field(real_t* out) const override;   // throws std::logic_error (not available)
+    // -dE/dm [n, 3] eV/muB at the current moments: one reverse pass through the cached
+    // features (evaluator_gradient.cpp)
+    void effective_field(real_t* out) const override;
+    // -dE/dm at other moments m [n, 3]: evaluated on a second evaluator of the same structure
+    // (built on the first call, kept), so this one's caches and moments stay as they are
+    void field_at(const real_t* m, real_t* out) const override;
+    // dE/dm [n, 3] eV/muB at the current moments
+    void moment_gradient(real_t* out) const;
     real_t propose(index_t i, const Vec3& m_new) override;
     void accept() override;
     void reject() override;
@@ -131,6 +139,14 @@ private:
 
     std::shared_ptr<const FrozenModel> model_;
     EvaluatorOptions opt_;
+    // the structure as given (numbers, positions, cell, edges): what field_at's probe is built from
+    struct StructureCopy {
+        std::vector<std::int64_t> numbers, shifts;
+        std::vector<real_t> positions, cell;
+        std::vector<index_t> receiver, sender;
+    };
+    StructureCopy input_;
+    mutable std::unique_ptr<FrozenMMACE> probe_;
     int C_ = 0, L_ = 0;
     std::vector<int> species_;               // [n]
     // geometry: edges sorted by receiver

@@ -119,6 +119,32 @@ public:
     void soc_psi(const real_t* y_bond, const real_t* ys_i, const real_t* ys_j, real_t* psi,
                  real_t* tmp) const;
 
+    // --- adjoints (reverse mode; every one adds into its outputs; frozen_model_gradients.cpp)
+    // dE/dv of the harmonics Y(v) [(l_max+1)^2] given ybar = dE/dY
+    Vec3 sh_backward(const Vec3& v, int l_max, const real_t* ybar) const;
+    // dE/dm (muB^-1 eV) of a moment m on species s through its features, given xbar = dE/dx,
+    // phibar [n_mag] = dE/dphi and ysbar [(Ls+1)^2] = dE/dys
+    Vec3 spin_features_backward(int s, const Vec3& m, real_t xbar, const real_t* phibar,
+                                const real_t* ysbar) const;
+    real_t landau_derivative(int s, real_t x) const;          // dE_Landau/dx
+    // phibar [n_mag] += dE/dphi of h0 = embed(a) given h0bar [C] (centre spin only)
+    void embed_backward(const NodeAttr& a, const real_t* h0bar, real_t* phibar) const;
+    // phibar_i [n_mag] += dE/dphi_i of Xr = receiver_weights(phi_i) given xrbar [n_kappa][P][C]
+    void receiver_weights_backward(int layer, const real_t* xrbar, real_t* phibar) const;
+    // w = R (x) sum_r kappa_r xr[r]: kappabar [n_kappa] += dE/dkappa and, if xrbar is not
+    // nullptr, xrbar [n_kappa][P][C] += dE/dxr, given wbar [P][C]
+    void edge_weights_backward(int layer, const real_t* radial, const real_t* kappa,
+                               const real_t* xr, const real_t* wbar, real_t* kappabar,
+                               real_t* xrbar) const;
+    // kappa = edge_kappa(ys_i, phi_j, ys_j): ysbar_i, phibar_j, ysbar_j += given kappabar
+    void edge_kappa_backward(const real_t* ys_i, const real_t* phi_j, const real_t* ys_j,
+                             const real_t* kappabar, real_t* ysbar_i, real_t* phibar_j,
+                             real_t* ysbar_j) const;
+    // psi = soc_psi(y_bond, ys_i, ys_j): ysbar_i, ysbar_j += given psibar; tmp: 2 spin_pair.dk
+    void soc_psi_backward(const real_t* y_bond, const real_t* ys_i, const real_t* ys_j,
+                          const real_t* psibar, real_t* ysbar_i, real_t* ysbar_j,
+                          real_t* tmp) const;
+
     // --- constants (public: read-only after construction)
     std::vector<int> species_z;
     std::array<int, 119> z_to_species{};

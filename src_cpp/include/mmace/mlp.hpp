@@ -20,6 +20,9 @@ struct Mlp {
     void apply(const real_t* x, real_t* y, real_t* tmp) const;   // tmp: 2 * max_width reals
     // n inputs with row stride xs -> y [n][n_out]; tmp: 2 * n * max_width reals
     void apply_batch(const real_t* x, std::size_t xs, std::size_t n, real_t* y, real_t* tmp) const;
+    // adjoint at input x: xbar [n_in] += J^T ybar [n_out]; tmp: backward_scratch() reals
+    void backward(const real_t* x, const real_t* ybar, real_t* xbar, real_t* tmp) const;
+    std::size_t backward_scratch() const;
 };
 
 }  // namespace mmace

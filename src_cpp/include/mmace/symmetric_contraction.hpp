@@ -46,6 +46,11 @@ struct SymmetricContractionF {
     // n nodes: a [n][d_a][C], at [n] -> b [n][d_out][C]
     void apply_batch(const real_t* a, std::size_t n, const NodeAttr* at, real_t* b,
                      real_t* scratch) const;
+    // adjoint of apply at (a, at): abar [d_a][C] += dE/da, phibar [n_mag] += dE/dphi (centre
+    // spin only) from bbar = dE/db [d_out][C]; scratch: backward_scratch() reals
+    void backward(const real_t* a, const NodeAttr& at, const real_t* bbar, real_t* abar,
+                  real_t* phibar, real_t* scratch) const;
+    std::size_t backward_scratch() const { return 2 * static_cast<std::size_t>(max_wa) * c; }
 };
 
 }  // namespace mmace

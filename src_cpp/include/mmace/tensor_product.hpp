@@ -24,6 +24,12 @@ struct TensorProduct {
     int d_in = 0, d_psi = 0, d_out = 0, g_size = 0;
     void load(const ArrayStore& s, const std::string& prefix, int d_in, int d_psi, int d_out);
     void fold(const real_t* psi, real_t* g) const;
+    // adjoint of fold: psibar [d_psi] += fold^T(gbar [g_size])
+    void fold_transpose(const real_t* gbar, real_t* psibar) const;
+    // adjoint of message at (u, g, w) for abar = dE/dacc [d_out][C]: ubar [d_in][C] += dE/du,
+    // wbar [P][C] += dE/dw, gbar [g_size] += dE/dg (gbar may be nullptr: g is fixed)
+    void message_backward(const real_t* u, const real_t* g, const real_t* w, const real_t* abar,
+                          int c, real_t* ubar, real_t* wbar, real_t* gbar) const;
     // acc [d_out][C] += message(u [d_in][C], g, w [P][C])
     void message(const real_t* u, const real_t* g, const real_t* w, int c, real_t* acc) const;
     // acc += message(u1, g, w1) - message(u0, g0, w0) (an edge whose weights changed)
