@@ -48,6 +48,7 @@ cdef extern from "mmace/evaluator.hpp" namespace "mmace":
         size_t node_cache_bytes()
         size_t scratch_bytes()
         cvector[size_t] last_touched()
+        void gradients(double* dE_dm, double* dE_dpos, double* dE_dstrain) except + nogil
 
     void frozen_site_energies(shared_ptr[FrozenModel] model, int32_t n, const int64_t* numbers,
                               const double* positions, const double* cell,
@@ -183,6 +184,21 @@ cdef class FrozenMMACECore(HamiltonianBase):
 
     cdef Hamiltonian* ptr(self) except NULL:
         return self.h.get()
+
+    def gradients(self):
+        """One reverse pass at the current state: (dE/dm [n, 3] eV/muB, dE/dx [n, 3] eV/A,
+        dE/d(strain) [3, 3] eV, under a symmetric strain r -> (1 + eps) r; stress = that /
+        volume)."""
+        dm = np.empty((self.n_sites, 3))
+        dx = np.empty((self.n_sites, 3))
+        ds = np.empty((3, 3))
+        cdef double[:, ::1] a = dm
+        cdef double[:, ::1] b = dx
+        cdef double[:, ::1] s = ds
+        cdef FrozenMMACE* h = self.h.get()
+        with nogil:
+            h.gradients(&a[0, 0], &b[0, 0], &s[0, 0])
+        return dm, dx, ds
 
     def propose(self, int32_t i, m_new):
         """Energy change (eV) of moment i -> m_new; follow with accept() or reject()."""

@@ -1,8 +1,9 @@
-"""Magnetic forces -dE/dm of the frozen C++ evaluator (reverse mode, evaluator_gradient.cpp):
-against PyTorch autograd to 1e-10 on the random-model parity suite (SOC / non-SOC, centre spin
-on / off, 1-3 layers, correlation 1-3, Landau on / off), against central finite differences of
-the C++ energy, after accepted Monte Carlo moves (incremental caches), and field_at (other
-moments, the state untouched). The shipped models are checked against torch as well.
+"""Gradients of the frozen C++ evaluator (one reverse pass, evaluator_gradient.cpp): magnetic
+forces -dE/dm, forces -dE/dx and the stress against PyTorch autograd to 1e-10 on the
+random-model parity suite (SOC / non-SOC, centre spin on / off, 1-3 layers, correlation 1-3,
+Landau on / off), against central finite differences of the C++ energy (moments, positions,
+strain), after accepted Monte Carlo moves (incremental caches), and field_at (other moments,
+the state untouched). The shipped models are checked against torch as well.
 """
 import numpy as np
 import pytest
@@ -16,14 +17,25 @@ from mmace_fast.export.testing import (frozen_from_torch, random_model,  # noqa:
 TOL = 1e-10
 
 
-def torch_magforces(model, st: dict) -> np.ndarray:
-    """-dE/dm [n, 3] eV/muB of the torch model (autograd)."""
+def torch_outputs(model, st: dict) -> dict:
+    """magforces [n, 3] eV/muB, forces [n, 3] eV/A, stress [3, 3] eV/A^3 of the torch model."""
     from mmace_fast.data.graph import collate
     from mmace_fast.data.records import Configuration
     conf = Configuration(positions=st["positions"], cell=st["cell"], pbc=st["pbc"],
                          numbers=st["numbers"], magmoms=st["magmoms"])
-    out = model(collate([conf], model.config.r_cut), forces=False, magforces=True)
-    return out["magforces"].detach().numpy().copy()
+    out = model(collate([conf], model.config.r_cut), forces=True, stress=True, magforces=True)
+    return {"magforces": out["magforces"].detach().numpy().copy(),
+            "forces": out["forces"].detach().numpy().copy(),
+            "stress": out["stress"][0].detach().numpy().copy()}
+
+
+def torch_magforces(model, st: dict) -> np.ndarray:
+    return torch_outputs(model, st)["magforces"]
+
+
+def cpp_outputs(h, st: dict) -> dict:
+    dm, dx, ds = h.gradients()
+    return {"magforces": -dm, "forces": -dx, "stress": ds / abs(np.linalg.det(st["cell"]))}
 
 
 def _core_of(frozen, st: dict):
@@ -54,6 +66,56 @@ def test_magnetic_forces_equal_torch_autograd(seed):
     enters = (cfg["landau_order"] > 0 or cfg["n_mag_features"] > 1
               or (cfg["l_spin_max"] > 0 and (cfg["soc"] or cfg["centre_spin"])))
     assert (nontrivial > 1e-8) == enters, (nontrivial, enters)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_forces_and_stress_equal_torch_autograd(seed):
+    cfg = random_model_config(seed)
+    model = random_model(cfg, seed=seed)
+    frozen, _ = frozen_from_torch(model)
+    rng = np.random.default_rng(200 + seed)
+    st = random_structure(rng, cfg["species"], n_atoms=6, a=3.2 + rng.uniform())
+    ref = torch_outputs(model, st)
+    got = cpp_outputs(_core_of(frozen, st), st)
+    for key in ("magforces", "forces", "stress"):
+        _close(got[key], ref[key])
+    assert np.abs(ref["forces"]).max() > 1e-6
+    # the magnetic forces of the combined pass are those of the moments-only pass
+    np.testing.assert_array_equal(got["magforces"], _core_of(frozen, st).effective_field())
+
+
+@pytest.mark.parametrize("seed", [1, 7, 16])
+def test_forces_and_strain_derivative_are_finite_difference_gradients(seed):
+    cfg = random_model_config(seed)
+    model = random_model(cfg, seed=seed)
+    frozen, _ = frozen_from_torch(model)
+    rng = np.random.default_rng(seed)
+    st = random_structure(rng, cfg["species"], n_atoms=4, a=3.5)
+    _, dx, ds = _core_of(frozen, st).gradients()
+
+    def energy(positions, cell):
+        return frozen.site_energies(**dict(st, positions=positions, cell=cell)).sum()
+
+    eps = 1e-5
+    fd = np.zeros_like(dx)
+    for i in range(len(dx)):
+        for a in range(3):
+            p, q = st["positions"].copy(), st["positions"].copy()
+            p[i, a] += eps
+            q[i, a] -= eps
+            fd[i, a] = (energy(p, st["cell"]) - energy(q, st["cell"])) / (2 * eps)
+    assert np.abs(fd).max() > 1e-5
+    _close(dx, fd, tol=1e-7)
+    fs = np.zeros((3, 3))
+    for a in range(3):
+        for b in range(3):
+            e = np.zeros((3, 3))
+            e[a, b] = e[b, a] = 0.5 * eps if a != b else eps       # symmetric strain
+            up = np.eye(3) + e
+            dn = np.eye(3) - e
+            fs[a, b] = (energy(st["positions"] @ up, st["cell"] @ up)
+                        - energy(st["positions"] @ dn, st["cell"] @ dn)) / (2 * eps)
+    _close(ds, fs, tol=1e-7)
 
 
 @pytest.mark.parametrize("seed", [2, 7, 10, 11])
@@ -114,7 +176,7 @@ def test_field_at_evaluates_other_moments_and_leaves_the_state():
 
 @pytest.mark.parametrize("material,grade", [("fe", "accurate"), ("fe", "mc"),
                                             ("fept", "accurate")])
-def test_shipped_models_magnetic_forces_equal_torch(material, grade):
+def test_shipped_models_gradients_equal_torch(material, grade):
     from mmace_fast.export import FrozenModel
     from mmace_fast.models import frozen_path, model_dir
     from mmace_fast.model.io import load_model
@@ -130,6 +192,8 @@ def test_shipped_models_magnetic_forces_equal_torch(material, grade):
     mags = rng.normal(size=(len(atoms), 3)) * 1.5
     st = dict(positions=pos, cell=atoms.cell[:], pbc=atoms.pbc, numbers=atoms.numbers,
               magmoms=mags)
-    ref = torch_magforces(model, st)
-    assert np.abs(ref).max() > 1e-3
-    _close(_core_of(frozen, st).effective_field(), ref)
+    ref = torch_outputs(model, st)
+    got = cpp_outputs(_core_of(frozen, st), st)
+    assert np.abs(ref["magforces"]).max() > 1e-3 and np.abs(ref["forces"]).max() > 1e-3
+    for key in ("magforces", "forces", "stress"):
+        _close(got[key], ref[key])

@@ -67,6 +67,12 @@ void AttrLinear::backward(const real_t* x, const NodeAttr& a, const real_t* ybar
     for (int b = 0; b < nb; ++b) {
         const real_t* wb = w.data() + static_cast<std::size_t>(b) * n_attr * cc;
         const real_t* w0 = wb + static_cast<std::size_t>(a.species) * nq * cc;   // [nq][c][c]
+        real_t* wphi = tmp + cc;                                               // W(phi) [c][c]
+        for (std::size_t k = 0; k < cc; ++k) {
+            real_t s = 0.0;
+            for (int q = 0; q < nq; ++q) s += (a.phi == nullptr ? 1.0 : a.phi[q]) * w0[q * cc + k];
+            wphi[k] = s;
+        }
         // G[k][j] = sum_m x[m][k] ybar[m][j]: dE/dW(phi) of this block
         std::fill(tmp, tmp + cc, 0.0);
         for (int m = 0; m < dim[b]; ++m) {
@@ -77,10 +83,7 @@ void AttrLinear::backward(const real_t* x, const NodeAttr& a, const real_t* ybar
                 real_t s = 0.0;
                 for (int j = 0; j < c; ++j) {
                     tmp[static_cast<std::size_t>(k) * c + j] += xr[k] * yr[j];
-                    real_t wkj = 0.0;
-                    for (int q = 0; q < nq; ++q)
-                        wkj += (a.phi == nullptr ? 1.0 : a.phi[q]) * w0[q * cc + static_cast<std::size_t>(k) * c + j];
-                    s += wkj * yr[j];
+                    s += wphi[static_cast<std::size_t>(k) * c + j] * yr[j];
                 }
                 xo[k] += s;
             }

@@ -146,17 +146,45 @@ void FrozenModel::edge_kappa_backward(const real_t* ys_i, const real_t* phi_j, c
 
 void FrozenModel::soc_psi_backward(const real_t* y_bond, const real_t* ys_i, const real_t* ys_j,
                                    const real_t* psibar, real_t* ysbar_i, real_t* ysbar_j,
-                                   real_t* tmp) const {
-    real_t* pairbar = tmp;                    // [spin_pair.dk]
+                                   real_t* ybbar, real_t* tmp) const {
+    real_t* pair = tmp;                       // [spin_pair.dk] the forward pair product
+    real_t* pairbar = tmp + spin_pair.dk;     // [spin_pair.dk]
     std::fill(pairbar, pairbar + spin_pair.dk, 0.0);
-    const std::size_t n2 = bond_spin.v.size();
-    for (std::size_t e = 0; e < n2; ++e)
-        pairbar[bond_spin.j[e]] += y_bond[bond_spin.i[e]] * psibar[bond_spin.k[e]] * bond_spin.v[e];
-    const std::size_t n1 = spin_pair.v.size();
+    const std::size_t n1 = spin_pair.v.size(), n2 = bond_spin.v.size();
+    if (ybbar != nullptr) {
+        std::fill(pair, pair + spin_pair.dk, 0.0);
+        for (std::size_t e = 0; e < n1; ++e)
+            pair[spin_pair.k[e]] += ys_i[spin_pair.i[e]] * ys_j[spin_pair.j[e]] * spin_pair.v[e];
+    }
+    for (std::size_t e = 0; e < n2; ++e) {
+        const real_t f = psibar[bond_spin.k[e]] * bond_spin.v[e];
+        pairbar[bond_spin.j[e]] += y_bond[bond_spin.i[e]] * f;
+        if (ybbar != nullptr) ybbar[bond_spin.i[e]] += pair[bond_spin.j[e]] * f;
+    }
     for (std::size_t e = 0; e < n1; ++e) {
         const real_t f = pairbar[spin_pair.k[e]] * spin_pair.v[e];
         ysbar_i[spin_pair.i[e]] += f * ys_j[spin_pair.j[e]];
         ysbar_j[spin_pair.j[e]] += f * ys_i[spin_pair.i[e]];
+    }
+}
+
+void FrozenModel::radial_basis_jvp(real_t r, real_t* out, real_t* dout) const {
+    // out_k = pref sin(f_k t) / r env(t), t = r / r_cut, env = 1 + c0 t^p + c1 t^(p+1)
+    // + c2 t^(p+2) below the cutoff, 0 beyond
+    const real_t t = r / r_cut;
+    const int nb = static_cast<int>(freq.size());
+    real_t env = 0.0, denv = 0.0;            // env and d env / dr
+    if (t < 1.0) {
+        const real_t tp = std::pow(t, envelope_p), tpm = std::pow(t, envelope_p - 1);
+        env = 1.0 + envelope_coef[0] * tp + envelope_coef[1] * (tp * t) +
+              envelope_coef[2] * (tp * t * t);
+        denv = (envelope_coef[0] * envelope_p * tpm + envelope_coef[1] * (envelope_p + 1) * tp +
+                envelope_coef[2] * (envelope_p + 2) * tp * t) / r_cut;
+    }
+    for (int k = 0; k < nb; ++k) {
+        const real_t s = std::sin(freq[k] * t), c = std::cos(freq[k] * t);
+        out[k] = radial_pref * s / r * env;
+        dout[k] = radial_pref * ((freq[k] * c / r_cut / r - s / (r * r)) * env + s / r * denv);
     }
 }
 

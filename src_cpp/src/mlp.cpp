@@ -47,6 +47,36 @@ std::size_t Mlp::backward_scratch() const {
     return n + 2 * static_cast<std::size_t>(max_width());
 }
 
+void Mlp::jvp(const real_t* x, const real_t* dx, real_t* y, real_t* dy, real_t* tmp) const {
+    const int depth = static_cast<int>(w.size());
+    const int mw = max_width();
+    const real_t* in = x;
+    const real_t* din = dx;
+    for (int k = 0; k < depth; ++k) {
+        const int a = widths[k], b = widths[k + 1];
+        const bool last = k == depth - 1;
+        real_t* out = last ? y : tmp + (k % 2) * 2 * mw;
+        real_t* dout = last ? dy : out + mw;
+        for (int j = 0; j < b; ++j) {
+            real_t s = 0.0, ds = 0.0;
+            for (int i = 0; i < a; ++i) {
+                const real_t wij = w[k][static_cast<std::size_t>(i) * b + j];
+                s += in[i] * wij;
+                ds += din[i] * wij;
+            }
+            if (!last) {                     // silu'(z) = sg (1 + z (1 - sg))
+                const real_t sg = 1.0 / (1.0 + std::exp(-s));
+                ds *= sg * (1.0 + s * (1.0 - sg));
+                s = silu(s);
+            }
+            out[j] = s;
+            dout[j] = ds;
+        }
+        in = out;
+        din = dout;
+    }
+}
+
 void Mlp::backward(const real_t* x, const real_t* ybar, real_t* xbar, real_t* tmp) const {
     // forward keeping the pre-activations z_k [widths[k+1]] of every matrix, then back
     const int depth = static_cast<int>(w.size());

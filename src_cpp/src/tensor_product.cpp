@@ -107,15 +107,17 @@ void TensorProduct::message_backward(const real_t* u, const real_t* g, const rea
             real_t* wpb = wbar + tm.p * cs;
             for (int m = 0; m < tm.m1; ++m) {
                 const real_t gm = g[tm.g + m * tm.gs];
-                const real_t* ur = u + (tm.in0 + m) * cs;
-                real_t* ub = ubar + (tm.in0 + m) * cs;
-                real_t gsum = 0.0;
+                const real_t* __restrict ur = u + (tm.in0 + m) * cs;
+                real_t* __restrict ub = ubar + (tm.in0 + m) * cs;
                 for (std::size_t ch = 0; ch < cs; ++ch) {
                     ub[ch] += ab[ch] * wp[ch] * gm;
                     wpb[ch] += ab[ch] * ur[ch] * gm;
-                    gsum += ab[ch] * wp[ch] * ur[ch];
                 }
-                if (gbar != nullptr) gbar[tm.g + m * tm.gs] += gsum;
+                if (gbar != nullptr) {
+                    real_t gsum = 0.0;
+                    for (std::size_t ch = 0; ch < cs; ++ch) gsum += ab[ch] * wp[ch] * ur[ch];
+                    gbar[tm.g + m * tm.gs] += gsum;
+                }
             }
         }
     }

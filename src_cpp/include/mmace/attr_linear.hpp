@@ -19,7 +19,7 @@ struct AttrLinear {
     // y [d_out][c] = map(x [d_in][c]); tmp needs c * c reals
     void apply(const real_t* x, const NodeAttr& a, real_t* y, real_t* tmp) const;
     // adjoint of apply at (x, a): xbar [d_in][c] += dE/dx, phibar [n_mag] += dE/dphi (centre
-    // spin only) from ybar = dE/dy [d_out][c]; tmp needs c * c reals
+    // spin only) from ybar = dE/dy [d_out][c]; tmp needs 2 c * c reals
     void backward(const real_t* x, const NodeAttr& a, const real_t* ybar, real_t* xbar,
                   real_t* phibar, real_t* tmp) const;
 };

@@ -68,7 +68,12 @@ public:
     // (built on the first call, kept), so this one's caches and moments stay as they are
     void field_at(const real_t* m, real_t* out) const override;
     // dE/dm [n, 3] eV/muB at the current moments
-    void moment_gradient(real_t* out) const;
+    void moment_gradient(real_t* out) const { gradients(out, nullptr, nullptr); }
+    // One reverse pass at the current moments and positions (evaluator_gradient.cpp); each
+    // output may be nullptr: dE_dm [n, 3] eV/muB, dE_dpos [n, 3] eV/A, dE_dstrain [3, 3] eV
+    // (the symmetric part of sum over edges of dE/dr_ij (x) r_ij: the derivative under a
+    // symmetric strain r -> (1 + eps) r; the stress is dE_dstrain / volume)
+    void gradients(real_t* dE_dm, real_t* dE_dpos, real_t* dE_dstrain) const;
     real_t propose(index_t i, const Vec3& m_new) override;
     void accept() override;
     void reject() override;
@@ -127,6 +132,14 @@ private:
     void node_updates(int t, std::size_t n, const real_t* a_raw, const real_t* skip,
                       const NodeAttr* attrs, real_t* h_next, real_t* e);
     void compute_skip(int t, const real_t* h_in, const NodeAttr& at, real_t* skip);
+    // reverse pass of layer t (evaluator_gradient.cpp): the node updates, dE/dh_{t+1}
+    // [n][D_out][C] (empty: last layer) -> dE/dA_t (abar) and into dE/dh_t (hbar_in) and
+    // dE/dphi; the messages, dE/dA_t -> dE/du_t (ubar), dE/dphi, dE/dys and, if dv is not
+    // nullptr, dE/dr of every edge [n_edges][3]
+    void backward_node_updates(int t, const std::vector<real_t>& hbar_out, real_t* abar,
+                               real_t* hbar_in, real_t* phibar) const;
+    void backward_messages(int t, const real_t* abar, real_t* ubar, real_t* phibar,
+                           real_t* ysbar, real_t* dv) const;
     real_t site_energy(index_t i) const;
     void ensure_level(int t, std::size_t n_slots);
     // Message changes of layer t (see propose), added into the receivers' slots of `out`:

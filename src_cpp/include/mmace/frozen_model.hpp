@@ -127,6 +127,8 @@ public:
     Vec3 spin_features_backward(int s, const Vec3& m, real_t xbar, const real_t* phibar,
                                 const real_t* ysbar) const;
     real_t landau_derivative(int s, real_t x) const;          // dE_Landau/dx
+    // radial_basis(r) [n_bessel] and its derivative d/dr [n_bessel]
+    void radial_basis_jvp(real_t r, real_t* out, real_t* dout) const;
     // phibar [n_mag] += dE/dphi of h0 = embed(a) given h0bar [C] (centre spin only)
     void embed_backward(const NodeAttr& a, const real_t* h0bar, real_t* phibar) const;
     // phibar_i [n_mag] += dE/dphi_i of Xr = receiver_weights(phi_i) given xrbar [n_kappa][P][C]
@@ -140,9 +142,10 @@ public:
     void edge_kappa_backward(const real_t* ys_i, const real_t* phi_j, const real_t* ys_j,
                              const real_t* kappabar, real_t* ysbar_i, real_t* phibar_j,
                              real_t* ysbar_j) const;
-    // psi = soc_psi(y_bond, ys_i, ys_j): ysbar_i, ysbar_j += given psibar; tmp: 2 spin_pair.dk
+    // psi = soc_psi(y_bond, ys_i, ys_j): ysbar_i, ysbar_j and (if not nullptr) ybbar
+    // [(l_max_sh+1)^2] += given psibar; tmp: 2 spin_pair.dk
     void soc_psi_backward(const real_t* y_bond, const real_t* ys_i, const real_t* ys_j,
-                          const real_t* psibar, real_t* ysbar_i, real_t* ysbar_j,
+                          const real_t* psibar, real_t* ysbar_i, real_t* ysbar_j, real_t* ybbar,
                           real_t* tmp) const;
 
     // --- constants (public: read-only after construction)
