@@ -223,6 +223,7 @@ void SymmetricContractionF::apply_batch(const real_t* a, std::size_t n, const No
     for (; r < n; ++r) sc_nodes<1>(*this, a + r * as, as, at + r, b + r * bs, bs, scratch);
 }
 
+MMACE_KERNEL
 void SymmetricContractionF::backward(const real_t* a, const NodeAttr& at, const real_t* bbar,
                                      real_t* abar, real_t* phibar, real_t* scratch) const {
     MMACE_CHECK_INDEX(at.species, at.phi == nullptr ? n_attr : n_attr / n_mag);
@@ -248,16 +249,48 @@ void SymmetricContractionF::backward(const real_t* a, const NodeAttr& at, const 
                 for (int e = g.e0; e < g.e1; ++e) {
                     const Entry& x = blk.entries[e];
                     const int* cp = blk.comps.data() + x.comp;
-                    for (std::size_t ch = 0; ch < cs; ++ch) {
-                        real_t prod = 1.0;
-                        for (int r = 0; r < g.nu; ++r) prod *= a[cp[r] + ch];
-                        wabar[x.wa * cs + ch] += x.val * prod * bb[ch];
-                        const real_t coef = x.val * wa[x.wa * cs + ch] * bb[ch];
-                        for (int r = 0; r < g.nu; ++r) {
-                            real_t others = 1.0;
-                            for (int r2 = 0; r2 < g.nu; ++r2)
-                                if (r2 != r) others *= a[cp[r2] + ch];
-                            abar[cp[r] + ch] += coef * others;
+                    real_t* wab = wabar + x.wa * cs;
+                    const real_t* wrow = wa + x.wa * cs;
+                    // product rule over the monomial's factors (they may repeat: each occurrence
+                    // adds its term); orders 1-3 unrolled, the channel loop innermost
+                    if (g.nu == 1) {
+                        const real_t* a0 = a + cp[0];
+                        real_t* b0 = abar + cp[0];
+                        for (std::size_t ch = 0; ch < cs; ++ch) {
+                            wab[ch] += x.val * a0[ch] * bb[ch];
+                            b0[ch] += x.val * wrow[ch] * bb[ch];
+                        }
+                    } else if (g.nu == 2) {
+                        const real_t *a0 = a + cp[0], *a1 = a + cp[1];
+                        for (std::size_t ch = 0; ch < cs; ++ch) {
+                            const real_t coef = x.val * wrow[ch] * bb[ch];
+                            const real_t v0 = a0[ch], v1 = a1[ch];
+                            wab[ch] += x.val * v0 * v1 * bb[ch];
+                            abar[cp[0] + ch] += coef * v1;
+                            abar[cp[1] + ch] += coef * v0;
+                        }
+                    } else if (g.nu == 3) {
+                        const real_t *a0 = a + cp[0], *a1 = a + cp[1], *a2 = a + cp[2];
+                        for (std::size_t ch = 0; ch < cs; ++ch) {
+                            const real_t coef = x.val * wrow[ch] * bb[ch];
+                            const real_t v0 = a0[ch], v1 = a1[ch], v2 = a2[ch];
+                            wab[ch] += x.val * v0 * v1 * v2 * bb[ch];
+                            abar[cp[0] + ch] += coef * v1 * v2;
+                            abar[cp[1] + ch] += coef * v0 * v2;
+                            abar[cp[2] + ch] += coef * v0 * v1;
+                        }
+                    } else {
+                        for (std::size_t ch = 0; ch < cs; ++ch) {
+                            real_t prod = 1.0;
+                            for (int r = 0; r < g.nu; ++r) prod *= a[cp[r] + ch];
+                            wab[ch] += x.val * prod * bb[ch];
+                            const real_t coef = x.val * wrow[ch] * bb[ch];
+                            for (int r = 0; r < g.nu; ++r) {
+                                real_t others = 1.0;
+                                for (int r2 = 0; r2 < g.nu; ++r2)
+                                    if (r2 != r) others *= a[cp[r2] + ch];
+                                abar[cp[r] + ch] += coef * others;
+                            }
                         }
                     }
                 }

@@ -94,6 +94,7 @@ void TensorProduct::fold_transpose(const real_t* gbar, real_t* psibar) const {
     }
 }
 
+MMACE_KERNEL
 void TensorProduct::message_backward(const real_t* u, const real_t* g, const real_t* w,
                                      const real_t* abar, int c, real_t* ubar, real_t* wbar,
                                      real_t* gbar) const {
