@@ -6,8 +6,8 @@
     atoms.get_potential_energy(); atoms.get_forces(); atoms.get_stress()
     atoms.calc.get_property("magforces", atoms) # -dE/dm, [n, 3] eV/muB
 
-    atoms.calc = FrozenCalculator("mmace_fast/models/fe/model.mmace")   # torch-free
-    atoms.get_potential_energy(); atoms.calc.get_property("magforces", atoms)
+    atoms.calc = FrozenCalculator("mmace_fast/models/fe/model.mmace")   # torch-free, C++
+    atoms.get_forces(); atoms.get_stress(); atoms.calc.get_property("magforces", atoms)
 
     atoms.calc = CommitteeCalculator("mmace_fast/models/fe_mc/committee")
     atoms.get_forces()                           # committee mean
@@ -20,10 +20,10 @@ for fully periodic cells) and ``magforces`` (-dE/dm, eV/muB). Moments are read f
 ``initial_magmoms`` in ``check_state``). The committee calculator returns the committee mean
 of each property and adds ``<property>_std`` (the spread over members, recalibrated by the
 committee's factors; ``energies_std`` raw) and ``energy_members`` [K] eV. The frozen
-calculator (C++ evaluator, no torch) gives ``energy``, ``free_energy``, ``energies`` and
-``magforces`` (a reverse pass through the evaluator); its forces and stress need the
-positional adjoints, not written yet, and asking for them raises
-PropertyNotImplementedError.
+calculator (C++ evaluator, no torch) gives every property of the torch one: energies from the
+evaluator, forces, stress and magnetic forces from one reverse pass through it (equal to
+torch's autograd to rounding); it is the default for inference
+(:func:`mmace_fast.models.frozen_calculator`).
 """
 from __future__ import annotations
 
@@ -111,9 +111,10 @@ class MMACECalculator(Calculator):
 
 
 class FrozenCalculator(Calculator):
-    """ASE calculator on a frozen model file (:class:`mmace_fast.export.FrozenModel`): total
-    and site energies and magnetic forces from the C++ evaluator, without torch."""
-    implemented_properties = ["energy", "free_energy", "energies", "magforces"]
+    """ASE calculator on a frozen model file (:class:`mmace_fast.export.FrozenModel`): energies,
+    forces, stress and magnetic forces from the C++ evaluator, without torch."""
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress",
+                              "magforces"]
 
     def __init__(self, frozen=None, *, nonmagnetic: bool = False, bond_tol: float = 1e-9,
                  **kwargs):
@@ -131,17 +132,22 @@ class FrozenCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         conf = atoms_configuration(self.atoms, self.species, self.nonmagnetic)
+        periodic = bool(np.all(self.atoms.pbc))
+        if "stress" in properties and not periodic:
+            raise PropertyNotImplementedError("stress needs a cell periodic in all directions")
         arrays = dict(positions=conf.positions, cell=conf.cell, pbc=conf.pbc,
                       numbers=conf.numbers, magmoms=conf.magmoms, bond_tol=self.bond_tol)
-        if "magforces" in properties:
-            out = self.model.evaluate(**arrays)
-            e = out["energies"]
-        else:
+        if not any(p in properties for p in ("forces", "stress", "magforces")):
             e = self.model.site_energies(**arrays)
-        energy = float(e.sum())
-        self.results = {"energy": energy, "free_energy": energy, "energies": np.asarray(e)}
-        if "magforces" in properties:
-            self.results["magforces"] = out["magforces"]
+            energy = float(e.sum())
+            self.results = {"energy": energy, "free_energy": energy, "energies": np.asarray(e)}
+            return
+        out = self.model.evaluate(**arrays)
+        self.results = {"energy": out["energy"], "free_energy": out["energy"],
+                        "energies": out["energies"], "forces": out["forces"],
+                        "magforces": out["magforces"]}
+        if out["stress"] is not None:
+            self.results["stress"] = full_3x3_to_voigt_6_stress(out["stress"])
 
 
 class CommitteeCalculator(Calculator):

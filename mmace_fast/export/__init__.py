@@ -2,7 +2,9 @@
 
 - :mod:`mmace_fast.export.format`  the file format (magic, version, JSON header, sha256, arrays)
 - :mod:`mmace_fast.export.freeze`  MMACE (torch) -> arrays (imports torch; only for exporting)
-- :mod:`mmace_fast.export.frozen`  :class:`FrozenModel`: file -> C++ evaluator (no torch)
+- :mod:`mmace_fast.export.frozen`  :class:`FrozenModel`: file -> C++ evaluator (no torch):
+  energies, forces, stress and magnetic forces
+- :mod:`mmace_fast.export.relax`   torch-free moment relaxation with a frozen model
 """
 from mmace_fast.export.format import FrozenFormatError
 from mmace_fast.export.frozen import FrozenModel, UnknownSpeciesError

@@ -5,6 +5,7 @@
     e = model.energy(atoms)                        # eV; moments from atoms' initial magmoms
     e_i = model.site_energies(positions=..., cell=..., pbc=..., numbers=..., magmoms=...)
     f_m = model.magforces(atoms)                   # -dE/dm [n, 3] eV/muB, C++ reverse pass
+    out = model.evaluate(atoms)                    # energies, forces, stress, magforces
 
 The neighbour list is the project's C++ cell list (:func:`mmace_fast.neighbours.neighbour_list`,
 the one the PyTorch model is trained with), with the model's cutoff.
@@ -127,13 +128,20 @@ class FrozenModel:
                                        i, j, s, bond_tol)
 
     def evaluate(self, atoms=None, *, bond_tol: float = 1e-9, **arrays) -> dict:
-        """Site energies and magnetic forces from one evaluator: {"energies": [n] eV,
-        "magforces": [n, 3] eV/muB (-dE/dm, the C++ reverse pass)}."""
+        """Everything from one evaluation and one C++ reverse pass: {"energy": eV,
+        "energies": [n] eV, "magforces": [n, 3] eV/muB (-dE/dm), "forces": [n, 3] eV/A,
+        "stress": [3, 3] eV/A^3 (dE/d(strain) / volume, None unless periodic in all three
+        directions), "virial_ev": [3, 3] eV (dE/d(strain))}."""
         st = self.structure(atoms, **arrays)
         i, j, s = self.edges(st["positions"], st["cell"], st["pbc"])
         h = _core.FrozenMMACECore(self.core, st["positions"], st["cell"], st["numbers"], i, j, s,
                                   st["magmoms"], bond_tol=bond_tol)
-        return {"energies": h.site_energies(), "magforces": h.effective_field()}
+        dm, dx, ds = h.gradients()
+        energies = h.site_energies()
+        vol = abs(float(np.linalg.det(st["cell"])))
+        stress = ds / vol if bool(np.all(st["pbc"])) and vol > 0 else None
+        return {"energy": float(energies.sum()), "energies": energies, "magforces": -dm,
+                "forces": -dx, "stress": stress, "virial_ev": ds}
 
     def magforces(self, atoms=None, **arrays) -> np.ndarray:
         """-dE/dm [n, 3] eV/muB."""
