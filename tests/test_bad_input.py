@@ -59,7 +59,7 @@ def test_coincident_atoms_follow_one_rule_in_every_path():
     all refuse them with the same message (the torch path used to return NaN)."""
     from ase import Atoms
 
-    from mmace_fast.models import default_calculator, load_frozen
+    from mmace_fast.models import load_frozen, torch_calculator
     from mmace_fast.neighbours import neighbour_list
     pos = np.array([[0, 0, 0], [0, 0, 0], [1.4, 1.4, 1.4]])
     cell = np.eye(3) * 5.732
@@ -71,7 +71,7 @@ def test_coincident_atoms_follow_one_rule_in_every_path():
     pytest.importorskip("torch")
     atoms = Atoms("Fe3", positions=pos, cell=cell, pbc=True)
     atoms.set_initial_magnetic_moments([2.0] * 3)
-    atoms.calc = default_calculator("fe")
+    atoms.calc = torch_calculator("fe")
     with pytest.raises(ValueError, match="coincident atoms: 0 and 1"):
         atoms.get_potential_energy()
     # 1e-9 A apart is the same defect

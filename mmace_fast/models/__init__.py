@@ -2,7 +2,8 @@
 
     from mmace_fast.models import load_default, available
     model, config, metadata = load_default("fe")          # "fe", "feal", "crn" or "fept"
-    calc = default_calculator("crn")                       # an ASE calculator
+    calc = default_calculator("crn")                       # ASE calculator, C++, no torch
+    calc = torch_calculator("crn")                         # the PyTorch one (training use)
     frozen = load_frozen("fe")                             # C++ evaluator, no torch
     frozen = load_frozen("fe", grade="mc")                 # the Monte Carlo grade model
     committee = load_committee("fe")                       # its committee (mean and spread)
@@ -87,7 +88,15 @@ def metadata(material: str, grade: str = "accurate") -> dict:
 
 
 def default_calculator(material: str, grade: str = "accurate"):
-    """:class:`mmace_fast.calculator.MMACECalculator` on the shipped model."""
+    """The inference calculator of the shipped model: the torch-free
+    :class:`mmace_fast.calculator.FrozenCalculator` (energies, forces, stress and magnetic
+    forces from the C++ evaluator; :func:`frozen_calculator`)."""
+    return frozen_calculator(material, grade)
+
+
+def torch_calculator(material: str, grade: str = "accurate"):
+    """:class:`mmace_fast.calculator.MMACECalculator` on the shipped model (PyTorch: for
+    training-time use, e.g. gradients with respect to the weights)."""
     from mmace_fast.calculator import MMACECalculator
     return MMACECalculator(model_dir(material, grade))
 
@@ -96,8 +105,8 @@ FROZEN_NAME = "model.mmace"
 
 
 def frozen_calculator(material: str, grade: str = "accurate"):
-    """:class:`mmace_fast.calculator.FrozenCalculator` (torch-free, energies) on the shipped
-    frozen model."""
+    """:class:`mmace_fast.calculator.FrozenCalculator` (torch-free: energies, forces, stress,
+    magnetic forces) on the shipped frozen model, watching its training domain."""
     from mmace_fast.calculator import FrozenCalculator
     return FrozenCalculator(load_frozen(material, grade))
 
