@@ -168,17 +168,28 @@ void FrozenMMACE::build_bond_caches() {
     }
     int mw = 0;
     for (const auto& Lm : m.layers) mw = std::max(mw, Lm.radial_mlp.max_width());
-    tmp.assign(2 * mw, 0.0);
-    for (std::size_t b = 0; b < n_bonds_; ++b) {
-        const Vec3 v = Vec3::load(&bond_vec_[3 * b]);
-        m.bond_sh(v, y.data());
-        m.radial_basis(v.norm(), rb.data());
-        if (m.soc) std::copy(y.begin(), y.end(), bond_y_.begin() + b * d_sh);
+    // radial MLPs in chunks of bonds (one GEMM per matrix and chunk: a rattled structure has
+    // as many bonds as edges)
+    constexpr std::size_t kChunk = 64;
+    tmp.assign(2 * kChunk * mw, 0.0);
+    std::vector<real_t> rbs(kChunk * nb);                 // [chunk][n_bessel]
+    for (std::size_t b0 = 0; b0 < n_bonds_; b0 += kChunk) {
+        const std::size_t nc = std::min(kChunk, n_bonds_ - b0);
+        for (std::size_t r = 0; r < nc; ++r) {
+            const std::size_t b = b0 + r;
+            const Vec3 v = Vec3::load(&bond_vec_[3 * b]);
+            m.bond_sh(v, y.data());
+            m.radial_basis(v.norm(), rbs.data() + r * nb);
+            if (m.soc) std::copy(y.begin(), y.end(), bond_y_.begin() + b * d_sh);
+            if (!m.soc)
+                for (int t = 0; t < L_; ++t)
+                    m.layers[t].tp.fold(y.data(), bond_g_[t].data() + b * m.layers[t].tp.g_size);
+        }
         for (int t = 0; t < L_; ++t) {
             const LayerModel& Lm = m.layers[t];
             const std::size_t pc = static_cast<std::size_t>(Lm.n_paths) * C_;
-            Lm.radial_mlp.apply(rb.data(), bond_r_[t].data() + b * pc, tmp.data());
-            if (!m.soc) Lm.tp.fold(y.data(), bond_g_[t].data() + b * Lm.tp.g_size);
+            Lm.radial_mlp.apply_batch(rbs.data(), nb, nc, bond_r_[t].data() + b0 * pc,
+                                      tmp.data());
         }
     }
 }

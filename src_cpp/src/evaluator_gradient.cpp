@@ -65,12 +65,18 @@ void FrozenMMACE::backward_messages(int t, const real_t* abar, real_t* ubar, rea
     // dR/dr [n_bonds][P][C]: the radial MLP's tangent along the bond length, once per bond
     std::vector<real_t> drad;
     if (pos) {
+        constexpr std::size_t kChunk = 64;                          // bonds per GEMM
         const int nb = static_cast<int>(m.freq.size());
-        std::vector<real_t> rb(nb), drb(nb), y(pc), tmp(4 * Lm.radial_mlp.max_width());
+        std::vector<real_t> rb(kChunk * nb), drb(kChunk * nb), y(kChunk * pc),
+            tmp(4 * kChunk * Lm.radial_mlp.max_width());
         drad.assign(n_bonds_ * pc, 0.0);
-        for (std::size_t b = 0; b < n_bonds_; ++b) {
-            m.radial_basis_jvp(Vec3::load(&bond_vec_[3 * b]).norm(), rb.data(), drb.data());
-            Lm.radial_mlp.jvp(rb.data(), drb.data(), y.data(), drad.data() + b * pc, tmp.data());
+        for (std::size_t b0 = 0; b0 < n_bonds_; b0 += kChunk) {
+            const std::size_t nc = std::min(kChunk, n_bonds_ - b0);
+            for (std::size_t r = 0; r < nc; ++r)
+                m.radial_basis_jvp(Vec3::load(&bond_vec_[3 * (b0 + r)]).norm(),
+                                   rb.data() + r * nb, drb.data() + r * nb);
+            Lm.radial_mlp.jvp_batch(rb.data(), drb.data(), nc, y.data(),
+                                    drad.data() + b0 * pc, tmp.data());
         }
     }
     const int gs = std::max(Lm.tp.g_size, 1);

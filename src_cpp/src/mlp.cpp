@@ -48,32 +48,41 @@ std::size_t Mlp::backward_scratch() const {
 }
 
 void Mlp::jvp(const real_t* x, const real_t* dx, real_t* y, real_t* dy, real_t* tmp) const {
+    jvp_batch(x, dx, 1, y, dy, tmp);
+}
+
+void Mlp::jvp_batch(const real_t* x, const real_t* dx, std::size_t n, real_t* y, real_t* dy,
+                    real_t* tmp) const {
+    // 2n rows per layer, the values then their tangents, through one small GEMM per matrix
     const int depth = static_cast<int>(w.size());
-    const int mw = max_width();
-    const real_t* in = x;
-    const real_t* din = dx;
+    const std::size_t mw = static_cast<std::size_t>(max_width());
+    real_t* buf[2] = {tmp, tmp + 2 * n * mw};             // [2n][mw] each
+    const std::size_t a0 = static_cast<std::size_t>(widths[0]);
+    for (std::size_t r = 0; r < n; ++r) {
+        std::copy(x + r * a0, x + (r + 1) * a0, buf[1] + r * mw);
+        std::copy(dx + r * a0, dx + (r + 1) * a0, buf[1] + (n + r) * mw);
+    }
     for (int k = 0; k < depth; ++k) {
         const int a = widths[k], b = widths[k + 1];
-        const bool last = k == depth - 1;
-        real_t* out = last ? y : tmp + (k % 2) * 2 * mw;
-        real_t* dout = last ? dy : out + mw;
-        for (int j = 0; j < b; ++j) {
-            real_t s = 0.0, ds = 0.0;
-            for (int i = 0; i < a; ++i) {
-                const real_t wij = w[k][static_cast<std::size_t>(i) * b + j];
-                s += in[i] * wij;
-                ds += din[i] * wij;
+        const real_t* in = buf[(k + 1) % 2];
+        real_t* out = buf[k % 2];
+        small_gemm(in, mw, static_cast<int>(2 * n), a, w[k].data(), b, out, mw, false);
+        if (k < depth - 1)
+            for (std::size_t r = 0; r < n; ++r) {
+                real_t* z = out + r * mw;
+                real_t* dz = out + (n + r) * mw;
+                for (int j = 0; j < b; ++j) {         // silu'(z) = sg (1 + z (1 - sg))
+                    const real_t sg = 1.0 / (1.0 + std::exp(-z[j]));
+                    dz[j] *= sg * (1.0 + z[j] * (1.0 - sg));
+                    z[j] *= sg;
+                }
             }
-            if (!last) {                     // silu'(z) = sg (1 + z (1 - sg))
-                const real_t sg = 1.0 / (1.0 + std::exp(-s));
-                ds *= sg * (1.0 + s * (1.0 - sg));
-                s = silu(s);
-            }
-            out[j] = s;
-            dout[j] = ds;
-        }
-        in = out;
-        din = dout;
+    }
+    const real_t* last = buf[(depth - 1) % 2];
+    const std::size_t bo = static_cast<std::size_t>(widths[depth]);
+    for (std::size_t r = 0; r < n; ++r) {
+        std::copy(last + r * mw, last + r * mw + bo, y + r * bo);
+        std::copy(last + (n + r) * mw, last + (n + r) * mw + bo, dy + r * bo);
     }
 }
 

@@ -25,6 +25,9 @@ struct Mlp {
     std::size_t backward_scratch() const;
     // forward-mode: y = f(x) and dy = J dx (one tangent); tmp: 4 * max_width reals
     void jvp(const real_t* x, const real_t* dx, real_t* y, real_t* dy, real_t* tmp) const;
+    // n rows at once: x, dx [n][n_in] -> y, dy [n][n_out]; tmp: 4 * n * max_width reals
+    void jvp_batch(const real_t* x, const real_t* dx, std::size_t n, real_t* y, real_t* dy,
+                   real_t* tmp) const;
 };
 
 }  // namespace mmace
