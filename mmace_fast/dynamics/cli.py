@@ -1,7 +1,9 @@
-"""Command line: spin dynamics and magnons of the classical spin models (torch-free).
+"""Command line: spin dynamics and magnons of the classical spin models and the frozen mMACE
+(torch-free).
 
     mmace dynamics run --model pajda-fe --L 8 --temperature 300 --time-fs 2000 --out runs/llg
     mmace dynamics run --model fitted --material fe --longitudinal --temperature 600 --out runs/llg
+    mmace dynamics run --model mmace --material fe --grade mc --longitudinal --out runs/llg_mmace
     mmace dynamics magnons --model pajda-fe --L 10 --temperature 10 --out runs/magnons
 
 Models: ``pajda-fe`` (Pajda et al.'s bcc Fe exchange, unit vectors of the DFT moment) or
@@ -10,8 +12,10 @@ data of --material, or your own with --data; unit vectors of the fitted moment, 
 --longitudinal moment vectors in muB with the fitted Landau terms). ``run`` writes an extended
 XYZ trajectory (moments in muB), a checkpoint (a rerun resumes, a changed request is refused)
 and summary.json (time averages with block errors); ``magnons`` writes magnons.json with the
-S(q, omega) peaks beside linear spin-wave theory. The frozen mMACE needs magnetic forces,
-which it does not give yet (issue 31 item 1).
+S(q, omega) peaks beside linear spin-wave theory (for the pair models; the peaks alone for
+``mmace``). ``mmace``: the shipped frozen model of --material (``--grade accurate`` or ``mc``),
+moment vectors in muB starting ferromagnetic at the data's moment; its magnetic forces come
+from the C++ reverse pass.
 """
 from __future__ import annotations
 
@@ -25,10 +29,30 @@ import numpy as np
 log = logging.getLogger("mmace_fast.dynamics")
 
 
-def build_model(model: str, L: int, material: str = "fe", data=None, longitudinal=False):
+def build_model(model: str, L: int, material: str = "fe", data=None, longitudinal=False,
+                grade: str = "accurate"):
     """(Hamiltonian, positions [n, 3] A, cell [3, 3] A, symbols [n], start [n, 3],
     unit_moment_muB, cubic cell side a) of a named model on L^3 conventional cells."""
     from mmace_fast.materials import get as get_material  # noqa: PLC0415
+
+    if model == "mmace":
+        from ase.data import chemical_symbols  # noqa: PLC0415
+
+        from mmace_fast.mc.lattice import material_lattice  # noqa: PLC0415
+        from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415
+        from mmace_fast.models import load_frozen  # noqa: PLC0415
+
+        if data is not None:
+            raise ValueError("--data is for --model fitted; mmace uses the shipped model")
+        mat = get_material(material)
+        lat = material_lattice(mat.prototype, L, mat.a)
+        ham = FrozenMMACEHamiltonian(load_frozen(material, grade), lat.positions, lat.cell,
+                                     lat.pbc, lat.numbers)
+        lengths = {int(z): (_data_moment(material) if int(z) in mat.magnetic else 0.0)
+                   for z in set(np.asarray(lat.numbers).tolist())}
+        start = np.array([[0.0, 0.0, lengths[int(z)]] for z in lat.numbers])
+        return (ham, lat.positions, lat.cell, [chemical_symbols[int(z)] for z in lat.numbers],
+                start, 1.0, mat.a)
 
     if model == "pajda-fe":
         if longitudinal:
@@ -64,7 +88,7 @@ def build_model(model: str, L: int, material: str = "fe", data=None, longitudina
             unit = next(iter(moments.values()))
         return (ham, np.asarray(lat.positions)[sites], lat.cell,
                 [chemical_symbols[int(z)] for z in numbers], start, unit, mat.a)
-    raise ValueError(f"unknown model {model!r} (pajda-fe or fitted)")
+    raise ValueError(f"unknown model {model!r} (pajda-fe, fitted or mmace)")
 
 
 def _data_moment(material: str) -> float:
@@ -88,7 +112,8 @@ def _run(args) -> int:
     from mmace_fast.dynamics.llg import LLGConfig, SpinDynamics  # noqa: PLC0415
 
     ham, pos, cell, symbols, start, unit, _ = build_model(args.model, args.L, args.material,
-                                                          args.data, args.longitudinal)
+                                                          args.data, args.longitudinal,
+                                                          args.grade)
     cfg = LLGConfig(temperature=args.temperature, dt_fs=args.dt, alpha=args.alpha,
                     longitudinal=args.longitudinal, unit_moment_muB=unit, seed=args.seed)
     out = Path(args.out)
@@ -120,7 +145,8 @@ def _run(args) -> int:
 def _magnons(args) -> int:
     from mmace_fast.dynamics.magnons import cubic_q_path, magnon_spectrum  # noqa: PLC0415
 
-    ham, pos, cell, _, start, unit, a = build_model(args.model, args.L, args.material, args.data)
+    ham, pos, cell, _, start, unit, a = build_model(args.model, args.L, args.material, args.data,
+                                                    grade=args.grade)
     labels, q = cubic_q_path(args.L, a)
     out = Path(args.out)
     spec = magnon_spectrum(ham, pos, cell, labels, q, args.temperature, unit, dt_fs=args.dt,
@@ -143,8 +169,11 @@ def main(argv=None) -> int:
     for name, help_ in (("run", "a trajectory: time averages, extxyz, checkpoint"),
                         ("magnons", "S(q, omega) peaks against linear spin-wave theory")):
         s = sub.add_parser(name, help=help_)
-        s.add_argument("--model", default="pajda-fe", choices=("pajda-fe", "fitted"))
-        s.add_argument("--material", default="fe", help="registry material of --model fitted")
+        s.add_argument("--model", default="pajda-fe", choices=("pajda-fe", "fitted", "mmace"))
+        s.add_argument("--material", default="fe",
+                       help="registry material of --model fitted or mmace")
+        s.add_argument("--grade", default="accurate", choices=("accurate", "mc"),
+                       help="which shipped mMACE (--model mmace)")
         s.add_argument("--data", default=None, help="your own data (extxyz) for --model fitted")
         s.add_argument("--L", type=int, default=8, help="conventional cells per side")
         s.add_argument("--temperature", type=float, default=300.0 if name == "run" else 10.0)
@@ -157,7 +186,7 @@ def main(argv=None) -> int:
         s.add_argument("--out", required=True)
         if name == "run":
             s.add_argument("--longitudinal", action="store_true",
-                           help="free moment lengths (Ma-Dudarev), --model fitted")
+                           help="free moment lengths (Ma-Dudarev), --model fitted or mmace")
             s.add_argument("--sample-fs", type=float, default=1.0)
             s.add_argument("--trajectory-every", type=int, default=100,
                            help="samples between trajectory frames (0: none)")
