@@ -151,7 +151,8 @@ def _magnons(args) -> int:
     out = Path(args.out)
     spec = magnon_spectrum(ham, pos, cell, labels, q, args.temperature, unit, dt_fs=args.dt,
                            alpha=args.alpha, t_equil_fs=args.equil_fs, t_prod_fs=args.time_fs,
-                           seed=args.seed, workdir=out)
+                           seed=args.seed, workdir=out, start=start,
+                           length=float(np.linalg.norm(start, axis=1).max()))
     (out / "magnons.json").write_text(json.dumps(spec.as_dict(), indent=1) + "\n")
     print(f"magnons of {args.model} (L = {args.L}, {args.temperature} K; resolution "
           f"{spec.resolution_mev:.2f} meV)")

@@ -188,13 +188,16 @@ class MagnonSpectrum:
 def magnon_spectrum(hamiltonian, positions, cell, labels, q, temperature: float,
                     unit_moment_muB: float, length: float = 1.0, dt_fs: float = 0.125,
                     alpha: float = 0.005, t_equil_fs: float = 1000.0, t_prod_fs: float = 4000.0,
-                    sample_fs: float = 1.0, seed: int = 0, workdir=None) -> MagnonSpectrum:
+                    sample_fs: float = 1.0, seed: int = 0, workdir=None,
+                    start=None) -> MagnonSpectrum:
     """S(q, omega) of the ferromagnet at ``temperature`` (K) by stochastic LLG: thermalised
     from the ferromagnet along z with strong damping (alpha 0.5) for t_equil_fs, then sampled
     every sample_fs over t_prod_fs with the weak damping ``alpha`` (which broadens each peak by
     about alpha omega). The integrator's phase error grows as (omega dt)^2: at dt 0.25 fs the
     400 meV magnons of Fe come out about 1.5 % low, at the default 0.125 fs about 0.4 %.
-    workdir: checkpoints of both stages (a rerun resumes)."""
+    workdir: checkpoints of both stages (a rerun resumes). start: the ferromagnet [n, 3] to
+    start from (default: every site at ``length`` along z; moment-vector models with sites of
+    other lengths, e.g. a non-magnetic species at 0, pass theirs)."""
     from mmace_fast.dynamics.llg import LLGConfig, SpinDynamics  # noqa: PLC0415
 
     every = int(round(sample_fs / dt_fs))
@@ -205,7 +208,8 @@ def magnon_spectrum(hamiltonian, positions, cell, labels, q, temperature: float,
     pos = np.asarray(positions, dtype=np.float64)
     n = len(pos)
     wd = None if workdir is None else Path(workdir)
-    start = np.tile([0.0, 0.0, length], (n, 1))
+    start = (np.tile([0.0, 0.0, length], (n, 1)) if start is None
+             else np.asarray(start, dtype=np.float64))
     eq = SpinDynamics(hamiltonian, start, LLGConfig(temperature=temperature, dt_fs=dt_fs,
                                                     alpha=0.5, unit_moment_muB=unit_moment_muB,
                                                     seed=seed))
