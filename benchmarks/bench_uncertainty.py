@@ -4,6 +4,8 @@
     python benchmarks/bench_uncertainty.py --ship                  # committees -> models/<m>_mc/
     python benchmarks/bench_uncertainty.py                         # calibration of the shipped ones
     python benchmarks/bench_uncertainty.py --quick                 # 4 test frames (< 1 min)
+    python benchmarks/bench_uncertainty.py --train --kind seed     # seed-only members (hours)
+    python benchmarks/bench_uncertainty.py --tc --kind seed        # their Tc (hours, resumable)
 
 Members: the shipped Monte Carlo grade recipe of each material (``bench_dft_models.py`` with the
 ``fe_mc`` architecture: one layer, 8 channels, correlation 2, r_cut 6 A; the material's training
@@ -11,7 +13,10 @@ overrides, the fixed split of ``data/<material>.extxyz.gz``), member k with seed
 bootstrap sample of the training frames (``TrainConfig.resample``, seed 1000 + k); the valid and
 test frames are the same for every member. Trained one after another in subprocesses into
 ``runs/committee/<material>/m<k>`` (``--out``); a member with a ``results.json`` is done, and a
-PID file (``<out>/queue.pid``) guards the queue.
+PID file (``<out>/queue.pid``) guards the queue. ``--kind seed``: members that differ by their
+seed alone (every training frame once), in ``<out>/seed/<material>/m<k>``: the spread of
+optimisation alone, against the bootstrap members' data-plus-optimisation spread (not shipped;
+``--tc --kind seed`` runs their Tc from the run directories).
 
 ``--ship`` freezes the members into ``mmace_fast/models/<material>_mc/committee/`` (see
 :mod:`mmace_fast.model.committee`) with the scalar recalibration of each property fitted on the
@@ -60,9 +65,21 @@ BOOTSTRAP_SEED0 = 1000
 RESULTS_NAME = "results.json"
 
 
-def member_spec(k: int) -> dict:
-    """Training changes of member k: its seed and bootstrap sample."""
+#: committee kinds: bootstrap members (seed k and a bootstrap sample of the training frames)
+#: and seed-only members (seed k, every training frame once)
+KINDS = ("bootstrap", "seed")
+
+
+def member_spec(k: int, kind: str = "bootstrap") -> dict:
+    """Training changes of member k: its seed, and for the bootstrap kind its sample."""
+    if kind == "seed":
+        return dict(seed=k)
     return dict(seed=k, resample={"kind": "bootstrap", "seed": BOOTSTRAP_SEED0 + k})
+
+
+def kind_dir(out: Path, kind: str) -> Path:
+    """Where the members of ``kind`` are trained (bootstrap: ``out`` itself, as before)."""
+    return out if kind == "bootstrap" else out / kind
 
 
 def member_run(out: Path, material: str, k: int, quick: bool) -> Path:
@@ -70,16 +87,19 @@ def member_run(out: Path, material: str, k: int, quick: bool) -> Path:
     return out / material / f"m{k}" / ("quick" if quick else "full") / material
 
 
-def train_command(out: Path, material: str, k: int, quick: bool) -> list[str]:
+def train_command(out: Path, material: str, k: int, quick: bool,
+                  kind: str = "bootstrap") -> list[str]:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_dft_models.py"), "--materials",
            material, "--out", str(out / material / f"m{k}")]
     cmd += [f"--model-set={key}={json.dumps(v)}" for key, v in MC_ARCH.items()]
-    cmd += [f"--train-set={key}={json.dumps(v)}" for key, v in member_spec(k).items()]
+    cmd += [f"--train-set={key}={json.dumps(v)}" for key, v in member_spec(k, kind).items()]
     return cmd + (["--quick"] if quick else [])
 
 
-def train_missing(out: Path, materials: list[str], n_members: int, quick: bool) -> None:
-    """Train the members without results, one after another (a PID file guards the queue)."""
+def train_missing(out: Path, materials: list[str], n_members: int, quick: bool,
+                  kind: str = "bootstrap") -> None:
+    """Train the members without results, one after another (a PID file guards the queue);
+    ``out`` is the kind's directory (:func:`kind_dir`)."""
     out.mkdir(parents=True, exist_ok=True)
     pid_file = out / ("queue_quick.pid" if quick else "queue.pid")
     with pid_lock(pid_file, "a training queue"):
@@ -93,7 +113,7 @@ def train_missing(out: Path, materials: list[str], n_members: int, quick: bool) 
                 log_file.parent.mkdir(parents=True, exist_ok=True)
                 log.info("%s m%d: training (%s)", material, k, log_file)
                 with open(log_file, "w") as fh:
-                    rc = subprocess.run(train_command(out, material, k, quick), stdout=fh,
+                    rc = subprocess.run(train_command(out, material, k, quick, kind), stdout=fh,
                                         stderr=subprocess.STDOUT, cwd=str(ROOT)).returncode
                 if rc != 0:
                     raise SystemExit(f"{material} m{k}: training failed (exit {rc}), see "
@@ -279,6 +299,44 @@ def _run_tc(model, bracket, plan: dict, threads: int, wd: Path, label: str) -> d
     return row
 
 
+def seed_members(out: Path, material: str, n_members: int) -> list:
+    """The seed-only members (FrozenModel each) from their run directories, frozen on first
+    use."""
+    from mmace_fast.export import FrozenModel, export_model
+    from mmace_fast.model.io import load_model
+    runs = [member_run(kind_dir(out, "seed"), material, k, False) for k in range(n_members)]
+    missing = [str(r) for r in runs if not (r / RESULTS_NAME).exists()]
+    if missing:
+        raise SystemExit(f"{material}: seed members not trained yet (--train --kind seed): "
+                         f"{missing}")
+    for r in runs:
+        if not (r / "model" / "model.mmace").exists():
+            export_model(load_model(r / "model")[0], r / "model" / "model.mmace")
+    return [FrozenModel.load(r / "model" / "model.mmace") for r in runs]
+
+
+def seed_committee_tc(material: str, threads: int, out: Path, n_members: int) -> dict:
+    """Tc of every seed-only member through the same plan as the bootstrap members:
+    <material>_tc_seed_{mean_k, member_std_k, model_std_k, stat_err_k, ...}."""
+    from bench_dft_models import data_file
+
+    from mmace_fast.baseline import fit_material
+    from mmace_fast.compare.thermo import tc_models
+    fit = fit_material(material, data_path=str(data_file(material)))
+    moment = float(max(fit.moments.values()))
+    rows = {}
+    for k, frozen in enumerate(seed_members(out, material, n_members)):
+        models, notes = tc_models(material, ["mmace_fixed"], fit, frozen, moment)
+        model, bracket = models["mmace_fixed"]
+        rows[f"s{k}"] = dict(_run_tc(model, bracket, MEMBER_TC_PLAN, threads,
+                                     out / "tc" / "seed" / f"s{k}_{frozen.sha256[:12]}",
+                                     f"{material} seed member {k}"),
+                             surrogate=notes.get("surrogate"))
+    res = {f"{material}_tc_seed_members": rows, f"{material}_tc_moment_muB": moment}
+    res.update(_stats(rows, list(rows), f"{material}_tc_seed"))
+    return res
+
+
 def committee_tc(material: str, quick: bool, threads: int, work: Path) -> dict:
     """Tc (fixed moment length, the guided sampler) of every member of the shipped committee
     through the one Tc protocol, and of the shipped Monte Carlo grade model beside them; the
@@ -344,15 +402,30 @@ def main(argv=None):
                    "(fixed moment length; Fe: resumable, about 7 min per member on 2 threads)")
     p.add_argument("--threads", type=int, default=2, help="replicas run concurrently (--tc)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "committee")
+    p.add_argument("--kind", default="bootstrap", choices=KINDS,
+                   help="members of --train / --tc: bootstrap samples (shipped) or seeds only")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.train or args.ship:
         materials = args.materials or ["fe"]
+        if args.ship and args.kind != "bootstrap":
+            raise SystemExit("only the bootstrap committee is shipped (--ship without --kind)")
         if args.train:
-            train_missing(args.out, materials, args.members, False)
+            train_missing(kind_dir(args.out, args.kind), materials, args.members, False,
+                          args.kind)
         if args.ship:
             for material in materials:
                 ship(material, args.out, args.members)
+        return
+    if args.kind == "seed":
+        if not args.tc:
+            raise SystemExit("--kind seed evaluates the seed-only members' Tc: add --tc")
+        result = {"kind": "seed"}
+        for material in args.materials or ["fe"]:
+            result.update(seed_committee_tc(material, args.threads, args.out, args.members))
+        path = ROOT / "benchmarks" / "results" / "bench_uncertainty_seed.json"
+        path.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result))
         return
     from mmace_fast.materials import MATERIALS
     from mmace_fast.models import UnknownModelError
