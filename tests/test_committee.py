@@ -123,13 +123,23 @@ def test_resample_bootstrap_and_kfold_are_deterministic_and_leave_others_alone()
     assert resample_train(confs, None) == confs
     with pytest.raises(ValueError, match="cannot make"):
         resample_train(confs[:3], {"kind": "kfold", "folds": 4, "fold": 0, "seed": 0})
+    # learning-curve subsets: n distinct frames in file order, nested in nothing, seeded
+    s1 = resample_train(confs, {"kind": "subset", "n": 7, "seed": 2})
+    assert s1 == resample_train(confs, {"kind": "subset", "n": 7, "seed": 2})
+    assert len(set(s1)) == 7 and s1 == sorted(s1)
+    assert s1 != resample_train(confs, {"kind": "subset", "n": 7, "seed": 3})
+    assert resample_train(confs, {"kind": "subset", "n": 20, "seed": 0}) == confs
+    with pytest.raises(ValueError, match="21 frames asked"):
+        resample_train(confs, {"kind": "subset", "n": 21, "seed": 0})
 
 
 @pytest.mark.parametrize("bad", [{"kind": "jackknife", "seed": 0}, {"kind": "bootstrap"},
                                  {"kind": "bootstrap", "seed": -1},
                                  {"kind": "bootstrap", "seed": 1.5},
                                  {"kind": "kfold", "folds": 1, "fold": 0, "seed": 0},
-                                 {"kind": "kfold", "folds": 3, "fold": 3, "seed": 0}, "boot"])
+                                 {"kind": "kfold", "folds": 3, "fold": 3, "seed": 0}, "boot",
+                                 {"kind": "subset", "n": 0, "seed": 0},
+                                 {"kind": "subset", "seed": 0}])
 def test_resample_config_is_validated(bad):
     with pytest.raises(ConfigError, match="resample"):
         TrainConfig(train_file="x.xyz", resample=bad)

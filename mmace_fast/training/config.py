@@ -15,8 +15,9 @@ LOSS_KINDS = ("mse", "huber")
 SCHEDULERS = ("plateau", "cosine", "none")
 STABILITY_PROFILES = ("constant", "landau")   #: moment-stability threshold t(s), see loss.py
 INDUCED_DIRECTION_MODES = ("random", "mixed")  #: induced-moment prior directions, see loss.py
-#: how committee members resample their training frames (see TrainConfig.resample)
-RESAMPLE_KINDS = ("bootstrap", "kfold")
+#: how committee members (and learning curves) resample their training frames (see
+#: TrainConfig.resample)
+RESAMPLE_KINDS = ("bootstrap", "kfold", "subset")
 #: labels a config_type_weights entry may scale ("all": every one of them)
 CONFIG_WEIGHT_LABELS = ("energy", "forces", "stress", "magforces", "all")
 
@@ -35,10 +36,11 @@ class TrainConfig:
     extxyz_keys: dict = field(default_factory=dict)   #: overrides of readers.ExtxyzKeys
     stress_voigt_order: str = "ase"              #: 6-number stresses in MP JSON: "ase"|"vasp"
     valid_fraction: float = 0.1                  #: used when no valid_file and no 'split' key
-    #: committee members: resample the training frames after the split (valid and test frames
-    #: are never touched). None (all training frames, once each), {"kind": "bootstrap",
-    #: "seed": s} (as many frames drawn with replacement) or {"kind": "kfold", "folds": K,
-    #: "fold": k, "seed": s} (fold k of a seeded K-way partition left out)
+    #: committee members and learning curves: resample the training frames after the split
+    #: (valid and test frames are never touched). None (all training frames, once each),
+    #: {"kind": "bootstrap", "seed": s} (as many frames drawn with replacement),
+    #: {"kind": "kfold", "folds": K, "fold": k, "seed": s} (fold k of a seeded K-way partition
+    #: left out) or {"kind": "subset", "n": N, "seed": s} (N frames drawn without replacement)
     resample: Optional[dict] = None
     # --- model -------------------------------------------------------------------------------
     model: dict = field(default_factory=dict)    #: ModelConfig kwargs; species from data if absent
@@ -262,7 +264,8 @@ class TrainConfig:
             raise ConfigError(f"resample must be null or a mapping with kind one of "
                               f"{RESAMPLE_KINDS}, got {r!r}")
         need = {"bootstrap": {"kind", "seed"},
-                "kfold": {"kind", "seed", "folds", "fold"}}[r["kind"]]
+                "kfold": {"kind", "seed", "folds", "fold"},
+                "subset": {"kind", "seed", "n"}}[r["kind"]]
         if set(r) != need:
             raise ConfigError(f"resample {r['kind']} takes exactly the keys {sorted(need)}, "
                               f"got {sorted(r)}")
@@ -272,6 +275,8 @@ class TrainConfig:
                 raise ConfigError(f"resample[{key!r}] must be an integer >= 0, got {v!r}")
         if r["kind"] == "kfold" and not (r["folds"] >= 2 and 0 <= r["fold"] < r["folds"]):
             raise ConfigError(f"resample kfold needs folds >= 2 and 0 <= fold < folds, got {r!r}")
+        if r["kind"] == "subset" and r["n"] < 1:
+            raise ConfigError(f"resample subset needs n >= 1, got {r!r}")
 
     def _validate_config_type_weights(self) -> None:
         ctw = self.config_type_weights

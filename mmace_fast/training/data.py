@@ -81,14 +81,20 @@ def split_configurations(configs: list[Configuration], valid_fraction: float, se
 
 def resample_train(configs: list[Configuration], spec: Optional[dict]) -> list[Configuration]:
     """The training frames of one committee member (``TrainConfig.resample``): all of them
-    (``spec`` None), a bootstrap sample of the same size (with replacement), or all but fold
-    ``fold`` of a seeded ``folds``-way partition. Deterministic in (frames, spec)."""
+    (``spec`` None), a bootstrap sample of the same size (with replacement), all but fold
+    ``fold`` of a seeded ``folds``-way partition, or ``n`` of them drawn without replacement
+    (a learning curve's subset; in their file order). Deterministic in (frames, spec)."""
     if spec is None:
         return list(configs)
     n = len(configs)
     rng = np.random.default_rng(int(spec["seed"]))
     if spec["kind"] == "bootstrap":
         idx = np.sort(rng.integers(0, n, size=n))
+    elif spec["kind"] == "subset":
+        if int(spec["n"]) > n:
+            raise ValueError(f"resample subset: {spec['n']} frames asked for, {n} training "
+                             "frames exist")
+        idx = np.sort(rng.permutation(n)[:int(spec["n"])])
     else:
         folds, fold = int(spec["folds"]), int(spec["fold"])
         if n < folds:
