@@ -819,3 +819,40 @@ def test_config_refuses_wrong_types_and_non_finite_values(key, value, match):
     from mmace_fast.training.config import ConfigError, TrainConfig
     with pytest.raises(ConfigError, match=match):
         TrainConfig(train_file=XYZ, **{key: value})
+
+
+def test_finetune_refits_reference_energies_to_the_new_data(tmp_path):
+    """init_e0s="refit": the per-species shifts are the least-squares fit of the pre-trained
+    model's residuals, so data shifted by a constant per atom shift them by that constant
+    exactly, the weights are untouched, and the saved model carries the new references."""
+    import ase.io
+    pre_dir = tmp_path / "pre"
+    Trainer(tiny_cfg(pre_dir, max_epochs=1, valid_fraction=0.0)).setup().fit()
+    frames = ase.io.read(XYZ, index=":")
+    shifted = tmp_path / "shifted.extxyz"
+    for a in frames:
+        a.info["REF_energy"] = a.info["REF_energy"] + 0.5 * len(a)
+    ase.io.write(str(shifted), frames, format="extxyz")
+    over = dict(init_from=str(pre_dir), init_e0s="refit", valid_fraction=0.0, max_epochs=1)
+    same = Trainer(tiny_cfg(tmp_path / "a", **over)).setup()
+    moved = Trainer(tiny_cfg(tmp_path / "b", train_file=str(shifted), **over)).setup()
+    kept = Trainer(tiny_cfg(tmp_path / "c", train_file=str(shifted),
+                            **dict(over, init_e0s="pretrained"))).setup()
+    for z in (13, 26):
+        assert moved.e0s[z] - same.e0s[z] == pytest.approx(0.5, abs=1e-9)
+    assert kept.e0s == {int(k): float(v) for k, v in
+                        json.loads((pre_dir / "model.json").read_text())["metadata"]
+                        ["e0s"].items()}
+    pre_state = torch.load(pre_dir / "model.pt", weights_only=True)
+    for k, v in moved.model.state_dict().items():
+        if k != "e0":
+            assert torch.equal(v, pre_state[k]), k
+    # the shifted data is fitted as well as the original: same energy errors
+    e_same = evaluate_configs(same.model, same.train_set, same.cutoff, 4)["energy_mae"]
+    e_moved = evaluate_configs(moved.model, moved.train_set, moved.cutoff, 4)["energy_mae"]
+    assert e_moved == pytest.approx(e_same, rel=1e-9)
+    moved.fit()
+    saved, cfg, meta = load_model(tmp_path / "b")
+    assert list(cfg.e0) == pytest.approx(moved.model.e0.tolist())
+    with pytest.raises(ConfigError, match="init_e0s"):
+        tiny_cfg(tmp_path / "d", init_e0s="average")

@@ -18,6 +18,8 @@ INDUCED_DIRECTION_MODES = ("random", "mixed")  #: induced-moment prior direction
 #: how committee members (and learning curves) resample their training frames (see
 #: TrainConfig.resample)
 RESAMPLE_KINDS = ("bootstrap", "kfold", "subset")
+#: how a fine-tune sets its species reference energies (see TrainConfig.init_e0s)
+INIT_E0S = ("pretrained", "refit")
 #: labels a config_type_weights entry may scale ("all": every one of them)
 CONFIG_WEIGHT_LABELS = ("energy", "forces", "stress", "magforces", "all")
 
@@ -108,6 +110,11 @@ class TrainConfig:
     # --- fine-tuning -------------------------------------------------------------------------
     init_from: Optional[str] = None              #: model dir (model.pt + model.json) or ckpt
     init_strict: bool = True                     #: all parameter names must match
+    #: the species reference energies of a fine-tune: "pretrained" (kept as they are) or
+    #: "refit" (shifted by the least-squares per-species fit of the pre-trained model's
+    #: energy residuals on the training frames, for the species those contain: a new
+    #: material's energies relative to the pre-training data; other species keep theirs)
+    init_e0s: str = "pretrained"
     freeze: list = field(default_factory=list)   #: fnmatch patterns of parameter names
     # --- bookkeeping -------------------------------------------------------------------------
     out_dir: str = "runs/mmace"
@@ -188,6 +195,8 @@ class TrainConfig:
             raise ConfigError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
         if self.stress_voigt_order not in ("ase", "vasp"):
             raise ConfigError("stress_voigt_order must be 'ase' or 'vasp'")
+        if self.init_e0s not in INIT_E0S:
+            raise ConfigError(f"init_e0s must be one of {INIT_E0S}, got {self.init_e0s!r}")
         if self.device != "cpu":
             raise ConfigError(f"device {self.device!r}: the trainer runs on the CPU only "
                               "(data-parallel over processes: torchrun --nproc_per_node N -m "

@@ -8,6 +8,7 @@ weights of an uninterrupted run (tested bit for bit).
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import logging
@@ -191,6 +192,8 @@ class Trainer:
         self.cutoff = cutoff_of(self.model_config)
         if resume is None and cfg.init_from:
             self._load_pretrained_weights()
+            if cfg.init_e0s == "refit":
+                self._refit_e0s()
         self._apply_freeze()
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
@@ -243,6 +246,29 @@ class Trainer:
             log.info("fine-tuning from %s: missing %s, unexpected %s", src,
                      list(res.missing_keys), list(res.unexpected_keys))
         log.info("initialised weights from %s", src)
+
+    def _refit_e0s(self) -> None:
+        """Shift the reference energies of the training data's species by the least-squares
+        fit of the pre-trained model's residuals E_DFT - E_model over the training frames."""
+        species = tdata.species_of(self.train_set)
+        residual = []
+        with_energy = [c for c in self.train_set if c.energy is not None]
+        for idx in tdata.batch_indices(len(with_energy), self.cfg.valid_batch_size, None):
+            chunk = [with_energy[i] for i in idx]
+            out = predict(self.model, chunk, self.cutoff, stress=False, magforces=False,
+                          forces=False)
+            residual += [dataclasses.replace(c, energy=float(c.energy - e))
+                         for c, e in zip(chunk, out["energy"].tolist())]
+        shift = tdata.fit_e0s(residual, species)                     # {Z: eV}
+        names = [int(z) for z in model_config_dict(self.model_config)["species"]]
+        with torch.no_grad():
+            for z, d in shift.items():
+                self.model.e0[names.index(z)] += d
+        self.e0s = {**self.e0s, **{z: self.e0s.get(z, 0.0) + d for z, d in shift.items()}}
+        e0 = [float(v) for v in self.model.e0.tolist()]
+        self.model_config = dataclasses.replace(self.model_config, e0=e0)
+        log.info("fine-tune: reference energies refitted to the training frames, shifts (eV) "
+                 "%s", {z: round(d, 6) for z, d in shift.items()})
 
     def _apply_freeze(self) -> None:
         patterns = self.cfg.freeze
