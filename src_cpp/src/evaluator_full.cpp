@@ -57,15 +57,6 @@ FrozenMMACE::FrozenMMACE(std::shared_ptr<const FrozenModel> model, index_t n_sit
         if (!std::isfinite(positions[k])) throw InputError("non-finite positions");
     for (int k = 0; k < 9; ++k)
         if (!std::isfinite(cell[k])) throw InputError("non-finite cell");
-    input_.numbers.assign(numbers, numbers + n_sites);
-    input_.positions.assign(positions, positions + 3 * static_cast<std::size_t>(n_sites));
-    input_.cell.assign(cell, cell + 9);
-    if (edges.n_edges > 0 && edges.receiver != nullptr && edges.sender != nullptr &&
-        edges.shifts != nullptr) {
-        input_.receiver.assign(edges.receiver, edges.receiver + edges.n_edges);
-        input_.sender.assign(edges.sender, edges.sender + edges.n_edges);
-        input_.shifts.assign(edges.shifts, edges.shifts + 3 * edges.n_edges);
-    }
     build_geometry(positions, cell, edges);
     build_bond_caches();
     alloc_caches();
@@ -75,6 +66,17 @@ FrozenMMACE::FrozenMMACE(std::shared_ptr<const FrozenModel> model, index_t n_sit
                 throw InputError("non-finite moment on site " + std::to_string(k / 3));
         std::copy(moments, moments + 3 * static_cast<std::size_t>(n_sites), spins_.begin());
     }
+    refresh();
+}
+
+FrozenMMACE::FrozenMMACE(const FrozenMMACE& o, ProbeTag)
+    : Hamiltonian(o.n_), model_(o.model_), opt_(o.opt_), C_(o.C_), L_(o.L_),
+      species_(o.species_), recv_off_(o.recv_off_), send_(o.send_), recv_(o.recv_),
+      bond_(o.bond_), out_off_(o.out_off_), out_edge_(o.out_edge_), out_pos_(o.out_pos_),
+      out_recv_(o.out_recv_), out_bond_(o.out_bond_), n_bonds_(o.n_bonds_),
+      bond_vec_(o.bond_vec_), bond_y_(o.bond_y_), bond_r_(o.bond_r_), bond_g_(o.bond_g_) {
+    alloc_caches();
+    spins_ = o.spins_;
     refresh();
 }
 

@@ -225,15 +225,8 @@ void FrozenMMACE::effective_field(real_t* out) const {
 }
 
 void FrozenMMACE::field_at(const real_t* m, real_t* out) const {
-    if (!probe_) {
-        const EdgeListInput edges{input_.receiver.data(), input_.sender.data(),
-                                  input_.shifts.data(), input_.receiver.size()};
-        probe_ = std::make_unique<FrozenMMACE>(model_, n_, input_.numbers.data(),
-                                               input_.positions.data(), input_.cell.data(),
-                                               edges, m, opt_);
-    } else {
-        probe_->set_spins(m);
-    }
+    if (!probe_) probe_.reset(new FrozenMMACE(*this, ProbeTag{}));
+    probe_->set_spins(m);
     probe_->effective_field(out);
 }
 

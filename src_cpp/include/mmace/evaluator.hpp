@@ -152,14 +152,11 @@ private:
 
     std::shared_ptr<const FrozenModel> model_;
     EvaluatorOptions opt_;
-    // the structure as given (numbers, positions, cell, edges): what field_at's probe is built from
-    struct StructureCopy {
-        std::vector<std::int64_t> numbers, shifts;
-        std::vector<real_t> positions, cell;
-        std::vector<index_t> receiver, sender;
-    };
-    StructureCopy input_;
+    // field_at's second evaluator: the same geometry (copied from this one on first use),
+    // other moments
     mutable std::unique_ptr<FrozenMMACE> probe_;
+    struct ProbeTag {};
+    FrozenMMACE(const FrozenMMACE& o, ProbeTag);
     int C_ = 0, L_ = 0;
     std::vector<int> species_;               // [n]
     // geometry: edges sorted by receiver
