@@ -77,10 +77,17 @@ def test_frozen_model_warns_once_and_the_protocol_says_so(caplog, tmp_path):
     assert res.runs[0].extrapolation
 
 
-def test_torch_calculator_warns_once(caplog):
-    pytest.importorskip("torch")
-    from mmace_fast.models import default_calculator
-    calc = default_calculator("fe", "mc")
+@pytest.mark.parametrize("kind", ["torch", "default"])
+def test_calculators_warn_once(caplog, kind):
+    """The torch calculator and the default (frozen, C++) one watch the training domain."""
+    from mmace_fast.models import default_calculator, torch_calculator
+    if kind == "torch":
+        pytest.importorskip("torch")
+        calc = torch_calculator("fe", "mc")
+        watch = calc.watch
+    else:
+        calc = default_calculator("fe", "mc")
+        watch = calc.model.watch
     lat = _bcc(0.8 * A_FE, 1)
     from ase import Atoms
     atoms = Atoms(numbers=lat.numbers, positions=lat.positions, cell=lat.cell, pbc=True)
@@ -89,6 +96,6 @@ def test_torch_calculator_warns_once(caplog):
     with caplog.at_level(logging.WARNING):
         atoms.get_potential_energy()
         atoms.positions += 0.01
-        atoms.get_potential_energy()
+        atoms.get_forces()
     assert caplog.text.count("outside its training data") == 1
-    assert any("density" in r for r in calc.watch.warned)
+    assert any("density" in r for r in watch.warned)
