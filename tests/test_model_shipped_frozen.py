@@ -13,7 +13,7 @@ from ase.io import read  # noqa: E402
 
 from mmace_fast.export import format as fmt  # noqa: E402
 from mmace_fast.export.freeze import freeze  # noqa: E402
-from mmace_fast.models import (GRADES, available, default_calculator,  # noqa: E402
+from mmace_fast.models import (GRADES, available, torch_calculator,  # noqa: E402
                                frozen_path, load_default, load_frozen)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -47,7 +47,7 @@ def test_frozen_file_is_current(material, grade):
 
 @pytest.mark.parametrize("material, grade", SHIPPED)
 def test_frozen_energy_equals_torch_on_shipped_frames(material, grade):
-    calc = default_calculator(material, grade)
+    calc = torch_calculator(material, grade)
     frozen = load_frozen(material, grade)
     with gzip.open(DATA / f"{material}.extxyz.gz", "rt") as fh:
         frames = read(fh, index=":3", format="extxyz")
