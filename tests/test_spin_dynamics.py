@@ -323,6 +323,21 @@ def test_command_line_runs_resumes_and_refuses_another_run(tmp_path, capsys):
     assert "another run" in capsys.readouterr().err
 
 
+def test_command_line_runs_the_frozen_mmace_with_free_lengths(tmp_path):
+    from mmace_fast.cli import main
+    from mmace_fast.data.readers import read_extxyz
+    out = tmp_path / "llg_mmace"
+    assert main(["dynamics", "run", "--model", "mmace", "--grade", "mc", "--L", "1",
+                 "--longitudinal", "--temperature", "500", "--time-fs", "20",
+                 "--trajectory-every", "10", "--out", str(out)]) == 0
+    import json
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "mmace" and summary["n_sites"] == 2
+    frames = read_extxyz(out / "trajectory.extxyz")
+    lengths = [np.linalg.norm(f.magmoms, axis=1) for f in frames]
+    assert len(frames) == 2 and np.ptp(np.concatenate(lengths)) > 1e-4   # lengths move
+
+
 @pytest.mark.slow
 def test_thermostat_of_a_lattice_matches_the_monte_carlo_engine():
     """Pajda's bcc Fe (L = 3, 54 moments, 112 neighbours) at 700 K: <E> and <|M|> of stochastic
