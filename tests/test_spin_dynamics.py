@@ -291,6 +291,37 @@ def test_adiabatic_magnons_of_a_heisenberg_model_are_its_spin_wave_energies():
     np.testing.assert_allclose(lswt_energies(bond_vectors_of(ham_mu, lat.positions, lat.cell),
                                              ham_mu.terms["J"], lat.n_sites, q, length=2.2),
                                lswt, rtol=1e-10)
+    # a Heisenberg model's spiral energy is proportional to sin^2 of the cone angle: conical
+    # frozen magnons are the planar ones
+    for cone in (5.0, 40.0):
+        np.testing.assert_allclose(adiabatic_magnons(ham, lat.positions, q, 1.0, 2.2, cone),
+                                   lswt, rtol=1e-9)
+
+
+@pytest.mark.parametrize("qf", [(1, 0, 0), (0.5, 0.5, 0.5)])
+def test_mmace_small_conical_spirals_precess_at_the_small_angle_frozen_magnon(qf):
+    """For an energy model that is not Heisenberg (the frozen Fe mMACE) small-amplitude
+    dynamics precesses at the small-angle frozen-magnon energy (its linear spin waves), not at
+    the planar spiral's: a 2 degree conical spiral at H and P, no damping."""
+    from mmace_fast.dynamics.magnons import adiabatic_magnons
+    from mmace_fast.mc.lattice import material_lattice
+    M, a = 2.2, 2.866
+    ham = _fe_mc(2)
+    pos = material_lattice("bcc_Fe", 2, a).positions
+    q = 2 * np.pi * np.asarray(qf, float) / a
+    th = np.radians(2.0)
+    ph = pos @ q
+    start = M * np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph),
+                          np.full(len(ph), np.cos(th))], axis=1)
+    dyn = SpinDynamics(ham, start, LLGConfig(dt_fs=0.25, alpha=0.0), positions=pos,
+                       q_points=q[None])
+    s = dyn.run(400, 1)
+    z = np.unwrap(np.angle(s.mq[:, 0, 0] + 1j * s.mq[:, 0, 1]))
+    e_dyn = abs(z[-1] - z[0]) / (s.t_fs[-1] - s.t_fs[0]) * cv.HBAR_EV_FS * 1e3   # meV
+    small = adiabatic_magnons(ham, pos, q[None], M, cone_deg=2.0)[0]
+    planar = adiabatic_magnons(ham, pos, q[None], M)[0]
+    assert abs(e_dyn / small - 1) < 0.015, (e_dyn, small)       # measured 0.6 % (H), 0.8 % (P)
+    assert abs(planar / small - 1) > 0.3                          # the two differ for this model
 
 
 def test_magnon_peaks_of_a_thermal_trajectory_are_the_spin_wave_energies(tmp_path):

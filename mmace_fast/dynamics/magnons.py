@@ -87,25 +87,37 @@ def frozen_magnon_mev(de_per_site, moment_muB: float):
     return 1e3 * 2 * cv.G_SPIN * np.asarray(de_per_site, dtype=float) / moment_muB
 
 
-def adiabatic_magnons(hamiltonian, positions, q, length: float, unit_moment_muB: float = 1.0
-                      ) -> np.ndarray:
+def adiabatic_magnons(hamiltonian, positions, q, length: float, unit_moment_muB: float = 1.0,
+                      cone_deg: float = 90.0) -> np.ndarray:
     """Frozen-magnon energies hbar omega(q) [n_q] meV of any Hamiltonian with energies (the
     frozen mMACE included): the planar spiral of wave vector q (commensurate with the cell) at
     moment length ``length`` costs dE(q) per site over the ferromagnet, and
     hbar omega = 2 g dE(q) / M (M = length * unit_moment_muB), which is linear spin-wave theory
     exactly for a Heisenberg model (Halilov et al., PRB 58, 293 (1998), adiabatic magnons).
+    ``cone_deg`` < 90: the conical spiral of that cone angle theta about z instead, with
+    dE(q, theta) / sin^2(theta) in place of dE(q): as theta -> 0 the linear spin-wave energy of
+    any energy model (what small-amplitude spin dynamics precesses at), equal to the planar
+    figure only where E(q, theta) is proportional to sin^2(theta), as for a Heisenberg model.
     Every site carries a moment and the sites form one Bravais lattice (one magnon branch):
     lattices with non-magnetic sites or several magnetic sublattices are not handled here."""
     pos = np.asarray(positions, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64).reshape(-1, 3)
     n = len(pos)
-    fm = np.tile([length, 0.0, 0.0], (n, 1))
+    if not 0.0 < cone_deg <= 90.0:
+        raise ValueError(f"cone_deg must be in (0, 90], got {cone_deg}")
+    planar = cone_deg == 90.0
+    theta = np.radians(cone_deg)
+    fm = np.tile([length, 0.0, 0.0] if planar else [0.0, 0.0, length], (n, 1))
     e_fm = hamiltonian.energy(fm)
     out = np.empty(len(q))
     for k, qk in enumerate(q):
         ph = pos @ qk
-        sp = length * np.stack([np.cos(ph), np.sin(ph), np.zeros(n)], axis=1)
-        de = (hamiltonian.energy(sp) - e_fm) / n
+        if planar:
+            sp = length * np.stack([np.cos(ph), np.sin(ph), np.zeros(n)], axis=1)
+        else:
+            sp = length * np.stack([np.sin(theta) * np.cos(ph), np.sin(theta) * np.sin(ph),
+                                    np.full(n, np.cos(theta))], axis=1)
+        de = (hamiltonian.energy(sp) - e_fm) / n / np.sin(theta) ** 2
         out[k] = frozen_magnon_mev(de, length * unit_moment_muB)
     return out
 
