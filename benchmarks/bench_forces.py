@@ -100,7 +100,7 @@ def main(argv=None):
 def _llg_rates(quick: bool) -> dict:
     """Atom-steps per second of stochastic LLG at 300 K: Pajda's bcc Fe and the shipped Fe
     mMACE (fixed |m| = 2.2 muB), bcc L = 10 (--quick L = 6)."""
-    from mmace_fast.dynamics import LLGConfig, SpinDynamics
+    from mmace_fast.dynamics import LLGConfig
     from mmace_fast.export import FrozenModel
     from mmace_fast.mc.lattice import material_lattice
     from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian
