@@ -209,3 +209,18 @@ def test_a_window_without_a_crossing_moves_towards_tc():
     # disordered windows: the larger size's U4 above the smaller's must not send it up
     assert recentre_side(0.40 + 0.03 * t, 0.44 + 0.007 * t) == "down"
     assert recentre_side(0.62 - 0.3 * t, 0.6 - 0.9 * t) == "stay"
+
+
+def test_two_windows_that_bracket_tc_centre_the_next_between_them():
+    """Seen on the free-length Fe mMACE (2026-12-07): 831-930 K said "below", the window one
+    width lower (737-824 K) said "above"; a full step up would land back on the first. The
+    next window is centred in the gap instead; windows on one side alone keep stepping."""
+    from mmace_fast.mc.protocol import bracketed_centre
+
+    history = [(831.0, 930.0, "down")]
+    assert bracketed_centre(history, 737.0, 824.0, "up") == pytest.approx(np.sqrt(824 * 831))
+    assert bracketed_centre([(737.0, 824.0, "up")], 831.0, 930.0, "down") == \
+        pytest.approx(np.sqrt(824 * 831))
+    assert bracketed_centre(history, 737.0, 824.0, "down") is None      # same direction
+    assert bracketed_centre([(700.0, 760.0, "down")], 737.0, 824.0, "up") is None   # below
+    assert bracketed_centre([], 737.0, 824.0, "up") is None

@@ -15,7 +15,8 @@ the Monte Carlo settings and a :class:`TcProtocol`:
    and when its curve does not cross the next smaller one inside the window, the windows of
    both move by the larger's width towards the side where Tc must lie (``recentre_side``:
    down when both are disordered, U4 < 1/2; not at all when U4 dips as at a first-order
-   transition; at most ``MAX_RECENTRE`` times).
+   transition; at most ``MAX_RECENTRE`` times; when two windows bracket Tc, one saying above
+   and one saying below, the next is centred between them rather than stepping over).
 3. **Stopping rule, per size.** Production in chunks until every slot's series is at least
    ``MIN_SAMPLES_PER_TAU`` tau_int long (tau of E and of |order parameter|) and the largest U4
    error over the middle half of the slots is <= ``target_u4_err`` (``stop = "converged"``),
@@ -424,6 +425,22 @@ def _recentre(small: ParallelTempering, big: ParallelTempering, stag: bool,
     return centre + width if side == "up" else max(centre - width, 0.5 * centre)
 
 
+def bracketed_centre(history: list, lo: float, hi: float, side: str) -> Optional[float]:
+    """After a move: the centre (K) between two windows that bracket Tc, or None.
+
+    history: (lo, hi, side) of the earlier windows of this size that did not cross (side "up":
+    Tc above that window, "down": below); (lo, hi, side) the current one. A window that says
+    "up" and one above it that says "down" put Tc between the first's top and the second's
+    bottom: the next window is centred there (geometric mean) instead of a full window width
+    further on, which would step over the crossing and back again."""
+    for lo0, hi0, side0 in reversed(history):
+        if side == "up" and side0 == "down" and lo0 >= lo:
+            return float(np.sqrt(hi * lo0))
+        if side == "down" and side0 == "up" and hi0 <= hi:
+            return float(np.sqrt(hi0 * lo))
+    return None
+
+
 def recentre_side(u4_small, u4_big) -> str:
     """Where Tc lies from the U4 curves [G] of two sizes that do not cross on a window:
     "stay" when either dips below U4_FIRST_ORDER (a first-order transition is inside: its
@@ -491,6 +508,7 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
     shifts = []
     c_next = centre
     for i, L in enumerate(protocol.sizes):
+        tried = []                     # (lo, hi, side) of this size's windows without crossing
         for attempt in range(MAX_RECENTRE + 1):
             pt, stag, run = _window_run(build, settings, protocol, L, c_next, workdir, seed,
                                         order)
@@ -500,6 +518,14 @@ def run_tc_protocol(build: Callable[[int], object], settings: dict, protocol: Tc
             moved = _recentre(prev_pt, pt, stag, protocol)
             if moved is None or attempt == MAX_RECENTRE:
                 break
+            lo_w, hi_w = float(run.temperatures[0]), float(run.temperatures[-1])
+            side = "up" if moved > c_next else "down"
+            between = bracketed_centre(tried, lo_w, hi_w, side)
+            tried.append((lo_w, hi_w, side))
+            if between is not None:
+                log.info("L=%d: Tc bracketed by this window and an earlier one: centred "
+                         "between them", L)
+                moved = between
             shifts.append({"L": L, "from": c_next, "to": moved, "why": "no crossing with "
                            f"L={protocol.sizes[i - 1]} in the window"})
             log.info("L=%d: no U4 crossing with L=%d in %.1f-%.1f K: both windows moved to "
