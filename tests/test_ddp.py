@@ -19,6 +19,7 @@ import torch
 from mmace_fast.training.config import ConfigError, TrainConfig
 from mmace_fast.training.distributed import DistContext, DistributedError, context_from_env
 from mmace_fast.training.trainer import Trainer
+from test_training import _with_collapsed_frames as _collapse_data  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 XYZ = str(DATA / "fe_al_noncollinear.extxyz")
@@ -28,21 +29,6 @@ TINY_MODEL = dict(r_cut=4.0, n_bessel=4, radial_mlp=[8], n_channels=4, l_max_sh=
                   l_spin_max=1, spin_pair_l_max=1, n_mag_features=2)
 
 TOL = 1e-10
-
-
-def _collapse_data(tmp_path) -> str:
-    """The shipped samples plus two relabelled as collapsed (zero converged moments, magnetic
-    starting moments on Fe), so that the collapse prior takes part."""
-    import ase.io
-    frames = ase.io.read(XYZ, index=":")
-    for a in frames[:2]:
-        b = a.copy()
-        b.arrays["REF_magmom"] = np.zeros((len(b), 3))
-        b.info["initial_magmoms"] = np.where(b.numbers == 26, 1.5, 0.0)
-        frames.append(b)
-    path = tmp_path / "collapse.extxyz"
-    ase.io.write(str(path), frames, format="extxyz")
-    return str(path)
 
 
 def _cfg(tmp_path, out: str, data: str, **over) -> dict:

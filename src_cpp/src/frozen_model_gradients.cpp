@@ -12,12 +12,7 @@ namespace mmace {
 Vec3 FrozenModel::sh_backward(const Vec3& v, int l_max, const real_t* ybar) const {
     MMACE_CHECK_INDEX(l_max, 13);
     real_t px[13], py[13], pz[13];
-    px[0] = py[0] = pz[0] = 1.0;
-    for (int k = 1; k <= l_max; ++k) {
-        px[k] = px[k - 1] * v.x;
-        py[k] = py[k - 1] * v.y;
-        pz[k] = pz[k - 1] * v.z;
-    }
+    harmonic_powers(v, l_max, px, py, pz);
     const int n = (l_max + 1) * (l_max + 1);
     Vec3 g;
     const std::size_t nnz = sh_index.size();

@@ -15,12 +15,7 @@ namespace mmace {
 void FrozenModel::sh(const Vec3& v, int l_max, real_t* out) const {
     MMACE_CHECK_INDEX(l_max, 13);            // the power tables below hold l <= 12
     real_t px[13], py[13], pz[13];
-    px[0] = py[0] = pz[0] = 1.0;
-    for (int k = 1; k <= l_max; ++k) {
-        px[k] = px[k - 1] * v.x;
-        py[k] = py[k - 1] * v.y;
-        pz[k] = pz[k - 1] * v.z;
-    }
+    harmonic_powers(v, l_max, px, py, pz);
     const int n = (l_max + 1) * (l_max + 1);
     std::fill(out, out + n, 0.0);
     const std::size_t nnz = sh_index.size();

@@ -19,6 +19,17 @@
 
 namespace mmace {
 
+// px[k] = v.x^k (and y, z) for k <= l_max: the power tables of the harmonic polynomials
+// (l_max <= 12)
+inline void harmonic_powers(const Vec3& v, int l_max, real_t* px, real_t* py, real_t* pz) {
+    px[0] = py[0] = pz[0] = 1.0;
+    for (int k = 1; k <= l_max; ++k) {
+        px[k] = px[k - 1] * v.x;
+        py[k] = py[k - 1] * v.y;
+        pz[k] = pz[k - 1] * v.z;
+    }
+}
+
 // One interaction layer: its channel mixings, MLPs, spin weights, tensor product and
 // symmetric contraction.
 struct LayerModel {
