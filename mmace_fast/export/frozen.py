@@ -133,9 +133,7 @@ class FrozenModel:
         "stress": [3, 3] eV/A^3 (dE/d(strain) / volume, None unless periodic in all three
         directions), "virial_ev": [3, 3] eV (dE/d(strain))}."""
         st = self.structure(atoms, **arrays)
-        i, j, s = self.edges(st["positions"], st["cell"], st["pbc"])
-        h = _core.FrozenMMACECore(self.core, st["positions"], st["cell"], st["numbers"], i, j, s,
-                                  st["magmoms"], bond_tol=bond_tol)
+        h = self._evaluator(st, bond_tol)
         dm, dx, ds = h.gradients()
         energies = h.site_energies()
         vol = abs(float(np.linalg.det(st["cell"])))
@@ -143,9 +141,15 @@ class FrozenModel:
         return {"energy": float(energies.sum()), "energies": energies, "magforces": -dm,
                 "forces": -dx, "stress": stress, "virial_ev": ds}
 
-    def magforces(self, atoms=None, **arrays) -> np.ndarray:
-        """-dE/dm [n, 3] eV/muB."""
-        return self.evaluate(atoms, **arrays)["magforces"]
+    def magforces(self, atoms=None, *, bond_tol: float = 1e-9, **arrays) -> np.ndarray:
+        """-dE/dm [n, 3] eV/muB (the reverse pass without the positional part)."""
+        return self._evaluator(self.structure(atoms, **arrays), bond_tol).effective_field()
+
+    def _evaluator(self, st: dict, bond_tol: float):
+        """The C++ evaluator of a structure (:meth:`structure`'s dict) at its moments."""
+        i, j, s = self.edges(st["positions"], st["cell"], st["pbc"])
+        return _core.FrozenMMACECore(self.core, st["positions"], st["cell"], st["numbers"], i,
+                                     j, s, st["magmoms"], bond_tol=bond_tol)
 
     def energy(self, atoms=None, **arrays) -> float:
         """Total energy, eV."""

@@ -141,7 +141,11 @@ void FrozenMMACE::backward_messages(int t, const real_t* abar, real_t* ubar, rea
                 for (std::size_t k = 0; k < pc; ++k) dedr += wb[k] * S[r * pc + k] * dR[k];
                 const Vec3 gu = m.sh_backward(u, m.l_max_sh, ybbar.data());
                 const Vec3 g_dir = (gu - u * gu.dot(u)) * (1.0 / len);
-                (u * dedr + g_dir).store(dv + 3 * static_cast<std::size_t>(e));
+                real_t* dve = dv + 3 * static_cast<std::size_t>(e);
+                const Vec3 d = u * dedr + g_dir;
+                dve[0] += d.x;
+                dve[1] += d.y;
+                dve[2] += d.z;
             }
             // dE/dkappa = T . Xr^T; dE/dXr += kappa^T . T (T = dE/dw (x) R)
             small_gemm(T.data(), pc, nb, static_cast<int>(pc), xrT.data(), nk, kbar.data(), nk,
@@ -171,17 +175,14 @@ void FrozenMMACE::gradients(real_t* dE_dm, real_t* dE_dpos, real_t* dE_dstrain) 
     const bool pos = dE_dpos != nullptr || dE_dstrain != nullptr;
     std::vector<real_t> phibar(n * nm, 0.0), ysbar(n * ns, 0.0);   // dE/dphi, dE/dys
     std::vector<real_t> dv(pos ? 3 * send_.size() : 0, 0.0);       // dE/dr of each edge
-    std::vector<real_t> dv_t(pos ? 3 * send_.size() : 0);
     std::vector<real_t> hbar_out;           // dE/dh_{t+1} [n][D_out][C] (empty: last layer)
     for (int t = L_ - 1; t >= 0; --t) {
         const LayerModel& Lm = m.layers[t];
         const std::size_t din = Lm.d_in * c, da = Lm.d_a * c;
         std::vector<real_t> abar(n * da, 0.0), hbar_in(n * din, 0.0), ubar(n * din, 0.0);
         backward_node_updates(t, hbar_out, abar.data(), hbar_in.data(), phibar.data());
-        if (pos) std::fill(dv_t.begin(), dv_t.end(), 0.0);
         backward_messages(t, abar.data(), ubar.data(), phibar.data(), ysbar.data(),
-                          pos ? dv_t.data() : nullptr);
-        for (std::size_t k = 0; k < dv.size(); ++k) dv[k] += dv_t[k];
+                          pos ? dv.data() : nullptr);
         for (std::size_t j = 0; j < n; ++j)
             Lm.linear_up.transpose_add(ubar.data() + j * din, hbar_in.data() + j * din);
         hbar_out.swap(hbar_in);

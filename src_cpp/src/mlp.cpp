@@ -47,10 +47,6 @@ std::size_t Mlp::backward_scratch() const {
     return n + 2 * static_cast<std::size_t>(max_width());
 }
 
-void Mlp::jvp(const real_t* x, const real_t* dx, real_t* y, real_t* dy, real_t* tmp) const {
-    jvp_batch(x, dx, 1, y, dy, tmp);
-}
-
 void Mlp::jvp_batch(const real_t* x, const real_t* dx, std::size_t n, real_t* y, real_t* dy,
                     real_t* tmp) const {
     // 2n rows per layer, the values then their tangents, through one small GEMM per matrix

@@ -135,7 +135,7 @@ private:
     // reverse pass of layer t (evaluator_gradient.cpp): the node updates, dE/dh_{t+1}
     // [n][D_out][C] (empty: last layer) -> dE/dA_t (abar) and into dE/dh_t (hbar_in) and
     // dE/dphi; the messages, dE/dA_t -> dE/du_t (ubar), dE/dphi, dE/dys and, if dv is not
-    // nullptr, dE/dr of every edge [n_edges][3]
+    // nullptr, dE/dr of every edge [n_edges][3] (added to dv)
     void backward_node_updates(int t, const std::vector<real_t>& hbar_out, real_t* abar,
                                real_t* hbar_in, real_t* phibar) const;
     void backward_messages(int t, const real_t* abar, real_t* ubar, real_t* phibar,

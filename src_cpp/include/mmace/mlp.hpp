@@ -23,9 +23,8 @@ struct Mlp {
     // adjoint at input x: xbar [n_in] += J^T ybar [n_out]; tmp: backward_scratch() reals
     void backward(const real_t* x, const real_t* ybar, real_t* xbar, real_t* tmp) const;
     std::size_t backward_scratch() const;
-    // forward-mode: y = f(x) and dy = J dx (one tangent); tmp: 4 * max_width reals
-    void jvp(const real_t* x, const real_t* dx, real_t* y, real_t* dy, real_t* tmp) const;
-    // n rows at once: x, dx [n][n_in] -> y, dy [n][n_out]; tmp: 4 * n * max_width reals
+    // forward mode, n rows at once: y = f(x) and dy = J dx (one tangent per row) for
+    // x, dx [n][n_in] -> y, dy [n][n_out]; tmp: 4 * n * max_width reals
     void jvp_batch(const real_t* x, const real_t* dx, std::size_t n, real_t* y, real_t* dy,
                    real_t* tmp) const;
 };
