@@ -6,6 +6,9 @@
     mmace committee build runs/m0 runs/m1 --out runs/c  a committee of trained models;
     mmace committee evaluate runs/c --data test.extxyz  its calibration on held-out frames
     mmace fit-baseline --material fe                    Heisenberg baseline fitted to data
+    mmace compare --structure my.cif --magnetic Mn --data my.extxyz --model my.mmace
+                                                        your own material: accuracy and Tc of
+                                                        the mMACE against the fitted baseline
     mmace mc tc --model sc-nn --sizes 4 6 --tmin 1.2 --tmax 1.7 --reduced
                                                         Monte Carlo (scan, the Tc protocol)
     mmace dynamics magnons --model pajda-fe --out runs/m spin dynamics (stochastic LLG), magnons
@@ -51,6 +54,11 @@ def _dynamics(argv):
     return main(argv)
 
 
+def _compare(argv):
+    from mmace_fast.compare.user import main  # noqa: PLC0415
+    return main(argv)
+
+
 def _demo(argv):
     from mmace_fast.demo import main  # noqa: PLC0415
     return main(argv)
@@ -91,6 +99,9 @@ COMMANDS = {
                               "--out runs/com --valid data.extxyz"),
     "fit-baseline": (_fit_baseline,
                      "fit the Heisenberg baseline: mmace fit-baseline --material fe"),
+    "compare": (_compare, "your own material, mMACE against the fitted Heisenberg model: mmace "
+                          "compare --structure my.cif --magnetic Mn --data my.extxyz --model "
+                          "my.mmace"),
     "mc": (_mc, "Monte Carlo: mmace mc tc --model sc-nn --sizes 4 6 --tmin 1.2 --tmax 1.7 "
                 "--reduced"),
     "dynamics": (_dynamics, "spin dynamics: mmace dynamics magnons --model pajda-fe --L 8 "

@@ -1,4 +1,5 @@
-"""The rooms that must run without torch (mc/, baseline/, export/, dynamics/, the registry):
+"""The rooms that must run without torch (mc/, baseline/, export/, dynamics/, the registry, a
+user's comparison):
 every module of them imports, and a baseline is fitted and its Heisenberg model sampled, in a
 process where importing torch or e3nn fails loudly."""
 import ast
@@ -17,7 +18,8 @@ def test_torch_free_rooms_never_import_torch():
                       if p.stem not in ("__init__", "__main__", "testing")}
                      | {"mmace_fast.materials", "mmace_fast.prototypes", "mmace_fast.datasets",
                         "mmace_fast.checks", "mmace_fast.conventions",
-                        "mmace_fast.compare.calibration"})
+                        "mmace_fast.compare.calibration", "mmace_fast.compare.user",
+                        "mmace_fast.compare.thermo", "mmace_fast.compare.accuracy"})
     code = textwrap.dedent(f"""
         import importlib, sys
         class Refuse:

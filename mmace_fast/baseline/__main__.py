@@ -2,6 +2,7 @@
 
     python -m mmace_fast.baseline fit --material fe [--kind spin_lattice] [--data PATH]
                                       [--json OUT.json]
+    python -m mmace_fast.baseline fit --structure my.cif --magnetic Mn --data my.extxyz
     python -m mmace_fast.baseline report [--materials fe feal crn] [--json OUT.json]
 
 ``fit`` prints the exchange and error tables of one material; ``report`` fits both model kinds
@@ -17,6 +18,7 @@ import sys
 from mmace_fast.baseline.material import MATERIALS, fit_material
 from mmace_fast.baseline.report import (error_table, exchange_table, fe_spiral_table,
                                         pajda_sentence)
+from mmace_fast.materials import MaterialSpecError, add_structure_flags, material_from_flags
 
 KINDS = ("fixed_lattice", "spin_lattice")
 
@@ -26,11 +28,13 @@ def _parser():
                                 description="Heisenberg baselines fitted to the DFT data")
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit", help="fit one material")
-    f.add_argument("--material", required=True, choices=sorted(MATERIALS))
+    f.add_argument("--material", default=None, choices=sorted(MATERIALS),
+                   help="a shipped material (or --structure for your own)")
     f.add_argument("--kind", default="fixed_lattice", choices=KINDS)
     f.add_argument("--data", default=None, help="extxyz file (default: the shipped one)")
     f.add_argument("--n-shells", type=int, default=None)
     f.add_argument("--json", default=None, help="write the result summary here")
+    add_structure_flags(f)
     r = sub.add_parser("report", help="fit all materials, print the markdown tables")
     r.add_argument("--materials", nargs="+", default=sorted(MATERIALS), choices=sorted(MATERIALS))
     r.add_argument("--json", default=None)
@@ -41,11 +45,22 @@ def _parser():
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    p = _parser()
+    args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.cmd == "fit":
-        fits = [fit_material(args.material, args.data, kind=args.kind, n_shells=args.n_shells,
+        material = args.material
+        if (args.structure is None) == (material is None):
+            p.error("give --material (a shipped one) or --structure (your own), not both")
+        if args.structure is not None:
+            if args.data is None:
+                p.error("--structure needs --data (the labelled frames to fit)")
+            try:
+                material = material_from_flags(args)
+            except MaterialSpecError as exc:
+                p.error(str(exc))
+        fits = [fit_material(material, args.data, kind=args.kind, n_shells=args.n_shells,
                              root=args.root)]
     else:
         fits = [fit_material(m, kind=k, root=args.root) for m in args.materials for k in KINDS]

@@ -29,7 +29,7 @@ from mmace_fast.baseline.spin_lattice import SpinLatticeDesign, SpinLatticeSpec
 from mmace_fast.baseline.units import literature_forms
 from mmace_fast.datasets import shipped_path
 from mmace_fast.materials import MATERIALS as REGISTRY
-from mmace_fast.materials import monte_carlo_materials
+from mmace_fast.materials import Material, MaterialLike, monte_carlo_materials
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,19 @@ FIXED_LATTICE_OPTS = {
 }
 
 
-def reference_structure(material: str) -> Structure:
-    if material not in MATERIALS:
-        raise BaselineInputError(f"unknown material {material!r}; choose from {sorted(MATERIALS)}")
-    return MATERIALS[material][0]()
+def reference_structure(material: MaterialLike) -> Structure:
+    """The reference lattice of a shipped material (its key) or of a user's material (a
+    :class:`mmace_fast.materials.Material` with its own cell)."""
+    if isinstance(material, Material) and material.cell is not None:
+        c = material.cell
+        lattice = np.array(c.lattice)
+        return Structure(np.array(c.frac) @ lattice, lattice, [True] * 3, list(c.numbers))
+    key = material.key if isinstance(material, Material) else material
+    if key not in MATERIALS:
+        raise BaselineInputError(f"unknown material {key!r}; choose from {sorted(MATERIALS)} "
+                                 "or build one from a structure "
+                                 "(mmace_fast.materials.material_from_structure)")
+    return MATERIALS[key][0]()
 
 
 def magnetic_species_of(configs, threshold: float = MAGNETIC_THRESHOLD) -> tuple:
@@ -309,12 +318,16 @@ def fit_pruned(design, configs, weights=None, lambdas=None, n_folds=5, seed=0, r
     return model, dropped
 
 
-def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fixed_lattice",
-                 n_shells: Optional[int] = None, weights: Optional[QuantityWeights] = None,
+def fit_material(material: MaterialLike, data_path: Optional[str] = None,
+                 kind: str = "fixed_lattice", n_shells: Optional[int] = None,
+                 weights: Optional[QuantityWeights] = None,
                  reweight: int = 0, lambdas=None, n_folds: int = 5, seed: int = 0,
                  root: Optional[str] = None, configs=None, prune: bool = True,
                  select: bool = True, **opts) -> MaterialFit:
     """Fit a baseline to a material's data (re-read from ``data_path`` on every call).
+
+    material: a shipped material's key (default data: the shipped file) or a user's
+    :class:`mmace_fast.materials.Material` (give ``data_path`` or ``configs``).
 
     kind: "fixed_lattice" (energies and magnetic forces) or "spin_lattice" (energies, forces,
     stress and magnetic forces). ``opts`` go to the model spec (e.g. biquadratic_shells=1,
@@ -331,7 +344,12 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
     """
     from mmace_fast.data.spirals import read_with_spirals
     ref = reference_structure(material)
+    user = isinstance(material, Material) and material.cell is not None
+    material = material.key if isinstance(material, Material) else material
+    max_shells = MAX_SHELLS if user else MATERIALS[material][2]
     if configs is None:
+        if data_path is None and user:
+            raise BaselineInputError(f"{material}: a user's material needs its data file")
         path = Path(data_path or shipped_path(MATERIALS[material][1]))
         if not path.is_absolute() and root is not None:
             path = Path(root) / path
@@ -344,14 +362,14 @@ def fit_material(material: str, data_path: Optional[str] = None, kind: str = "fi
     if not magnetic:
         raise BaselineInputError(f"{material}: no magnetic species in the data")
     moments = reference_moments(configs, magnetic)
-    if kind == "fixed_lattice":
+    if kind == "fixed_lattice" and not user:
         opts = {**FIXED_LATTICE_OPTS.get(material, {}), **opts}
     selection = []
     if kind == "fixed_lattice" and n_shells is None and select:
         n_sh, selection = select_shells(ref, species, magnetic, fit_set, weights, lambdas,
-                                        n_folds, seed, opts, MATERIALS[material][2], prune)
+                                        n_folds, seed, opts, max_shells, prune)
     else:
-        n_sh = MATERIALS[material][2] if n_shells is None else int(n_shells)
+        n_sh = max_shells if n_shells is None else int(n_shells)
     if kind == "spin_lattice" and select and not ({"r_cut_exchange", "n_exchange"} & set(opts)):
         opts, selection = select_exchange_range(ref, species, magnetic, fit_set, weights,
                                                 lambdas, n_folds, seed, opts)

@@ -12,7 +12,8 @@ A *predictor* is any callable ``predictor(config) -> dict`` returning, for one
 predictions with the labels, :func:`error_stats` turns them into MAE / RMSE in meV units
 (energy per atom; magnetic forces only where ``magforces_mask`` is set), and
 :func:`error_ratios` divides one model's errors by another's (baseline / mMACE in the issue's
-goals). Predictors for the shipped mMACE (:func:`mmace_predictor`), a fitted baseline
+goals). Predictors for the shipped mMACE (:func:`mmace_predictor`; torch-free from its frozen
+file: :func:`frozen_predictor`), a fitted baseline
 (:func:`baseline_predictor`) and a non-magnetic MMACE that sees zero moments
 (:func:`nonmagnetic_predictor`, trained by
 :func:`mmace_fast.training.nonmagnetic.train_nonmagnetic`) are provided.
@@ -157,6 +158,19 @@ def mmace_predictor(model, model_config, stress: bool = True) -> Predictor:
                "magforces": out["magforces"].numpy()}
         if want_stress and "stress" in out:
             res["stress"] = out["stress"][0].numpy()
+        return res
+    return fn
+
+
+def frozen_predictor(frozen) -> Predictor:
+    """A frozen mMACE (:class:`mmace_fast.export.FrozenModel`, the C++ evaluator and its reverse
+    pass) -> predictor of energy, forces, stress (periodic cells) and magforces; no torch."""
+    def fn(conf) -> dict:
+        out = frozen.evaluate(positions=conf.positions, cell=conf.cell, pbc=conf.pbc,
+                              numbers=conf.numbers, magmoms=conf.magmoms)
+        res = {k: out[k] for k in ("energy", "forces", "magforces")}
+        if out["stress"] is not None:
+            res["stress"] = out["stress"]
         return res
     return fn
 

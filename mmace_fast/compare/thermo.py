@@ -1,6 +1,6 @@
 """Ordering temperatures of one material with several models through the same Monte Carlo engine.
 
-Model kinds (all on :func:`mmace_fast.mc.lattice.material_lattice` supercells, so every model sees
+Model kinds (all on :func:`mmace_fast.mc.lattice.lattice_of` supercells, so every model sees
 the same sites and order parameter):
 
 - ``heisenberg``  the fitted fixed-lattice baseline (:mod:`mmace_fast.baseline`) on unit vectors
@@ -28,8 +28,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from mmace_fast.materials import MATERIALS as REGISTRY
-from mmace_fast.materials import monte_carlo_materials
-from mmace_fast.mc.lattice import MaterialLattice, material_lattice
+from mmace_fast.materials import MaterialError, MaterialLike, monte_carlo_materials, resolve
+from mmace_fast.mc.lattice import MaterialLattice, lattice_of
 from mmace_fast.mc.scan import System
 
 log = logging.getLogger(__name__)
@@ -91,18 +91,20 @@ def not_ferromagnetic_note(fit) -> str:
             f"T = {mf.get('T_K', float('nan')):.0f} K")
 
 
-def heisenberg_model(material: str, fit, order: Optional[str] = None,
+def heisenberg_model(material: MaterialLike, fit, order: Optional[str] = None,
                      moment: Optional[float] = None) -> ModelSystem:
     """The fitted fixed-lattice baseline ``fit`` (a :class:`mmace_fast.baseline.MaterialFit`)
-    as a classical Heisenberg(+anisotropy) model of unit vectors, lengths = fitted moments."""
+    as a classical Heisenberg(+anisotropy) model of unit vectors, lengths = fitted moments.
+    ``material``: a registry key or a user's :class:`mmace_fast.materials.Material`."""
     from mmace_fast.baseline import to_spin_hamiltonian  # noqa: PLC0415
 
-    prototype, a, default_order = _material(material)
-    order = order or default_order
+    mat = _material(material)
+    material = mat.key
+    order = order or mat.ground_order
     lengths = dict(fit.moments) if moment is None else {z: float(moment) for z in fit.moments}
 
     def build(L: int) -> System:
-        lat = material_lattice(prototype, L, a)
+        lat = lattice_of(mat, L)
         ham = to_spin_hamiltonian(fit.model, lat, moment_lengths=lengths, magnetic_only=True)
         sites = np.asarray(ham.sites)
         spins = np.zeros((len(sites), 3))
@@ -114,7 +116,7 @@ def heisenberg_model(material: str, fit, order: Optional[str] = None,
                        {"move": "gaussian", "overrelax_per_sweep": 1})
 
 
-def mmace_model(material: str, frozen, moment: float, free_length: bool,
+def mmace_model(material: MaterialLike, frozen, moment: float, free_length: bool,
                 order: Optional[str] = None, surrogate=None,
                 overrelax: bool = False) -> ModelSystem:
     """The frozen mMACE (a :class:`mmace_fast.export.FrozenModel` or a path) on ``material``'s
@@ -126,13 +128,14 @@ def mmace_model(material: str, frozen, moment: float, free_length: bool,
     surrogate's exchange field. Either only changes efficiency: the chain samples mMACE."""
     from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415
 
-    prototype, a, default_order = _material(material)
-    order = order or default_order
+    mat = _material(material)
+    material = mat.key
+    order = order or mat.ground_order
     if overrelax and surrogate is None:
         raise ThermoError("guided over-relaxation takes its axis from a surrogate: pass one")
 
     def build(L: int) -> System:
-        lat = material_lattice(prototype, L, a)
+        lat = lattice_of(mat, L)
         ham = FrozenMMACEHamiltonian.from_arrays(frozen, lat.positions, lat.cell, lat.pbc,
                                                  lat.numbers)
         spins = lat.moments(order, moment)
@@ -156,8 +159,8 @@ def mmace_model(material: str, frozen, moment: float, free_length: bool,
     return ModelSystem(name, kind, material, build, settings)
 
 
-def extracted_surrogate(material: str, frozen, moment: float, L: int = 4, n_shells: int = 5,
-                        n_configs: int = 96, seed: int = 0):
+def extracted_surrogate(material: MaterialLike, frozen, moment: float, L: int = 4,
+                        n_shells: int = 5, n_configs: int = 96, seed: int = 0):
     """The pairwise Heisenberg approximation of the frozen mMACE (a BaselineModel on moment
     vectors, for :func:`mmace_model`'s ``surrogate``): exchange per shell and species pair
     fitted to the model's energies of ``n_configs`` uniformly random directions (the
@@ -169,12 +172,12 @@ def extracted_surrogate(material: str, frozen, moment: float, L: int = 4, n_shel
     from mmace_fast.baseline import reference_structure  # noqa: PLC0415
     from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian  # noqa: PLC0415
 
-    prototype, a, _ = _material(material)
-    lat = material_lattice(prototype, L, a)
+    mat = _material(material)
+    lat = lattice_of(mat, L)
     ham = FrozenMMACEHamiltonian.from_arrays(frozen, lat.positions, lat.cell, lat.pbc,
                                              lat.numbers)
     species = sorted({int(z) for z in np.asarray(lat.numbers)[lat.magnetic]})
-    res = extract_from_frozen(ham, lat, reference_structure(material), species,
+    res = extract_from_frozen(ham, lat, reference_structure(mat), species,
                               {z: float(moment) for z in species}, n_shells=n_shells,
                               n_configs=n_configs, cone_deg=180.0, seed=seed)
     model = BaselineModel(res.design, res.theta, np.diag(res.sigma ** 2))
@@ -195,12 +198,18 @@ def pajda_model() -> ModelSystem:
                        {"move": "gaussian", "overrelax_per_sweep": 1})
 
 
-def _material(material: str):
+def _material(material: MaterialLike):
+    """The material record of a key or record; ThermoError where it has no Monte Carlo
+    lattice."""
     try:
-        return MATERIALS[material]
-    except KeyError:
+        mat = resolve(material)
+    except MaterialError:
+        mat = None
+    if mat is None or not mat.mc_orders:
         raise ThermoError(f"unknown material {material!r}; choose from "
-                          f"{sorted(MATERIALS)}") from None
+                          f"{sorted(MATERIALS)} or build one from a structure "
+                          "(mmace_fast.materials.material_from_structure)")
+    return mat
 
 
 def protocol_tc(model: ModelSystem, protocol, workdir: Optional[str] = None, seed: int = 0,
@@ -226,6 +235,9 @@ BRACKETS = {
     "feal": {"mmace_fixed": (30.0, 400.0), "mmace_free": (30.0, 400.0)},
 }
 HEIS_BRACKET = {"fe": (0.55, 1.0), "crn": (0.15, 1.0), "feal": (0.2, 1.0)}
+#: the fitted model's bracket (fractions of T_MF) on a user's material: wide enough for
+#: frustrated lattices, whose Tc lies far below mean field
+DEFAULT_HEIS_BRACKET = (0.15, 1.0)
 #: the names :func:`tc_models` knows (``pajda`` is bcc Fe only)
 TC_MODEL_NAMES = ("heis", "pajda", "mmace_fixed", "mmace_free")
 
@@ -236,20 +248,25 @@ TC_MODEL_NAMES = ("heis", "pajda", "mmace_fixed", "mmace_free")
 MMACE_SAMPLERS = ("guided", "plain")
 
 
-def tc_models(material: str, names, fit, frozen=None, moment: Optional[float] = None,
-              sampler: str = "guided", order: Optional[str] = None) -> tuple[dict, dict]:
+def tc_models(material: MaterialLike, names, fit, frozen=None, moment: Optional[float] = None,
+              sampler: str = "guided", order: Optional[str] = None,
+              brackets: Optional[dict] = None) -> tuple[dict, dict]:
     """The models of ``material`` whose ordering temperatures the demo, bench_mmace_tc and the
     head-to-head compare, as {name: (ModelSystem, bracket K)} for ``names`` among
     :data:`TC_MODEL_NAMES`: "heis" (``fit``, a fitted baseline; skipped with a note when it
     does not order in ``order``), "pajda" (bcc Fe only), "mmace_fixed" and "mmace_free"
     (``frozen``, moments of length ``moment`` muB, default the fitted moment of the most
     magnetic species; driven by ``sampler``, one of :data:`MMACE_SAMPLERS`). ``order``: the
-    order pattern, default the material's. Returns (models, notes {name: why skipped, or
-    "surrogate": how the guided sampler's surrogate was made})."""
+    order pattern, default the material's. ``brackets``: {name: (t_low, t_high) K} overriding
+    :data:`BRACKETS` (a user's material has none: the mMACE rows need one). Returns (models,
+    notes {name: why skipped, or "surrogate": how the guided sampler's surrogate was
+    made})."""
     if sampler not in MMACE_SAMPLERS:
         raise ThermoError(f"unknown sampler {sampler!r}; choose from {MMACE_SAMPLERS}")
-    _, _, default_order = _material(material)
-    order = order or default_order
+    mat = _material(material)
+    material = mat.key
+    order = order or mat.ground_order
+    brackets = {**BRACKETS.get(material, {}), **(brackets or {})}
     unknown = sorted(set(names) - set(TC_MODEL_NAMES))
     if unknown:
         raise ThermoError(f"unknown model names {unknown}; choose from {TC_MODEL_NAMES}")
@@ -263,8 +280,9 @@ def tc_models(material: str, names, fit, frozen=None, moment: Optional[float] = 
         elif order == "FM" and not ferromagnetic_fit(fit):
             notes["heis"] = not_ferromagnetic_note(fit)
         else:
-            models["heis"] = (heisenberg_model(material, fit, order),
-                              tuple(f * t_mf for f in HEIS_BRACKET[material]))
+            models["heis"] = (heisenberg_model(mat, fit, order), brackets.get("heis") or
+                              tuple(f * t_mf for f in HEIS_BRACKET.get(material,
+                                                                       DEFAULT_HEIS_BRACKET)))
     if "pajda" in names:
         if material != "fe":
             notes["pajda"] = "Pajda et al.'s constants are for bcc Fe only"
@@ -276,13 +294,16 @@ def tc_models(material: str, names, fit, frozen=None, moment: Optional[float] = 
             if frozen is None:
                 raise ThermoError(f"{name} needs a frozen mMACE")
             if sampler == "guided" and surrogate is None:
-                surrogate, info = extracted_surrogate(material, frozen, moment)
+                surrogate, info = extracted_surrogate(mat, frozen, moment)
                 notes["surrogate"] = (f"Heisenberg extracted from the mMACE at |m| = "
                                       f"{moment:.2f} muB (non-Heisenberg residual "
                                       f"{info['non_heisenberg']:.2f})")
-            models[name] = (mmace_model(material, frozen, moment, free_length=free, order=order,
+            if name not in brackets:
+                raise ThermoError(f"{name} on {material}: no bracket known; give one "
+                                  "(brackets={name: (t_low, t_high)} K)")
+            models[name] = (mmace_model(mat, frozen, moment, free_length=free, order=order,
                                         surrogate=surrogate, overrelax=surrogate is not None),
-                            BRACKETS[material][name])
+                            tuple(brackets[name]))
     return models, notes
 
 

@@ -84,6 +84,9 @@ class MaterialLattice:
     magnetic: np.ndarray
     signs: dict
     incommensurate: tuple = ()     #: orders whose period does not fit this supercell
+    #: False for a user's cell (mmace_fast.materials.UnitCell): its orders are sign lists, not
+    #: functions of position, and have no symmetry-equivalent domains to add
+    patterned: bool = True
 
     @property
     def n_sites(self) -> int:
@@ -121,6 +124,8 @@ class MaterialLattice:
             raise ValueError(f"order {order!r} has no sign pattern on this lattice (known: "
                              f"{sorted(self.signs)}; incommensurate: {list(self.incommensurate)})")
         base = self.signs[order]
+        if not self.patterned:
+            return base[None, :].copy()
         mag = np.flatnonzero(self.magnetic)
         u = self.positions[mag] / self.a                           # [n_mag, 3] units of a
         u0 = u[0]
@@ -177,3 +182,26 @@ def material_lattice(prototype: str, L: int, a: float) -> MaterialLattice:
     return MaterialLattice(prototype, L, float(a), atoms.positions.copy(),
                            np.array(atoms.cell), np.ones(3, bool), atoms.numbers.copy(),
                            magnetic, signs, tuple(bad))
+
+
+def lattice_of(material, L: int) -> MaterialLattice:
+    """Periodic L^3 supercell of a material (a registry key or a
+    :class:`mmace_fast.materials.Material`): the prototype's lattice for the shipped materials
+    (:func:`material_lattice`), L x L x L repeats of the user's cell with its sign patterns
+    otherwise."""
+    from mmace_fast.materials import resolve  # noqa: PLC0415
+
+    m = resolve(material)
+    if m.cell is None:
+        return material_lattice(m.prototype, L, m.a)
+    if int(L) < 1:
+        raise ValueError("L must be >= 1")
+    L = int(L)
+    atoms = m.cell.atoms().repeat((L, L, L))
+    magnetic = np.isin(atoms.numbers, m.magnetic)
+    signs = {"FM": np.where(magnetic, 1.0, 0.0)}
+    for name, s in m.order_signs:       # ase's repeat lists the copies of the cell one by one
+        signs[name] = np.tile(np.asarray(s, dtype=float), L ** 3)
+    return MaterialLattice(f"user:{m.key}", L, m.a, atoms.positions.copy(),
+                           np.array(atoms.cell), np.ones(3, bool), atoms.numbers.copy(),
+                           magnetic, signs, (), patterned=False)
