@@ -56,7 +56,7 @@ VARIANTS = {
 }
 SHIPPED = "L2_C16_c3_r5"
 RESULTS_NAME = "results.json"
-#: accuracy columns read from each run's results.json (bench_dft_models.evaluate_material)
+#: accuracy columns read from each run's results.json (release_checks.evaluate_material)
 ACCURACY_KEYS = {"test_e": "e_mae_mev_atom", "test_f": "f_mae_mev_a",
                  "test_magf": "magf_mae_mev_mub", "valid_e": "e_mae_valid_mev_atom",
                  "valid_f": "f_mae_valid_mev_a", "valid_magf": "magf_mae_valid_mev_mub",

@@ -6,10 +6,10 @@
     python benchmarks/bench_finetune.py --quick                # tiny models, the whole chain
 
 Joint model (stage ``joint``): one non-SOC mMACE of the shipped architecture
-(bench_dft_models.MODEL) on the train / valid splits of all four materials at once (Fe with its
-spiral supercells, FeAl, CrN, FePt; species N, Al, Cr, Fe, Pt), evaluated per material on the
-same test splits and with the same physics checks as the shipped per-material models
-(bench_dft_models.evaluate_material). How the materials share one recipe:
+(mmace_fast.models.recipes.MODEL) on the train / valid splits of all four materials at once (Fe
+with its spiral supercells, FeAl, CrN, FePt; species N, Al, Cr, Fe, Pt), evaluated per material
+on the same test splits and with the same physics checks as the shipped per-material models
+(mmace_fast.training.release_checks.evaluate_material). How the materials share one recipe:
 
 * one moment scale per species (:data:`JOINT_MOMENT_SCALE`; Fe's 2.8 muB fits Fe and FePt,
   FeAl's 0.78 muB Fe sits at 0.28 of it, still resolved by the magnitude features);
@@ -86,8 +86,8 @@ RESULTS = "results.json"
 
 # ------------------------------------------------------------------------------------ data
 def material_snapshot(material: str, work: Path) -> dict:
-    """bench_dft_models' snapshot of ``material`` (data copy, spiral supercells) in ``work``."""
-    from bench_dft_models import snapshot
+    """The release's snapshot of ``material`` (data copy, spiral supercells) in ``work``."""
+    from mmace_fast.training.release import snapshot
     return snapshot(material, work / "data" / material)
 
 
@@ -117,7 +117,7 @@ def tagged_file(materials, snaps: dict, work: Path, name: str) -> Path:
 # ------------------------------------------------------------------------------------ recipes
 def joint_recipe(materials, quick: bool, epochs: int) -> tuple[dict, dict]:
     """(model settings, train settings) of a joint model of ``materials``."""
-    from bench_dft_models import MODEL, QUICK_MODEL, TRAIN
+    from mmace_fast.models.recipes import MODEL, QUICK_MODEL, TRAIN
     species = sorted({int(z) for m in materials for z in _species(m)})
     model = dict(QUICK_MODEL if quick else MODEL, species=species,
                  moment_scale=[JOINT_MOMENT_SCALE[z] for z in species])
@@ -141,7 +141,7 @@ def _species(material: str) -> tuple:
 def curve_recipe(material: str, mode: str, n: int, n_train: int, subset: int, quick: bool,
                  steps: int, pretrained: Path) -> tuple[dict | None, dict]:
     """(model settings or None for a fine-tune, train settings) of one learning-curve run."""
-    from bench_dft_models import MOMENT_SCALE, model_settings, train_settings
+    from mmace_fast.models.recipes import MOMENT_SCALE, model_settings, train_settings
     batch = 4
     epochs = max(1, math.ceil(steps / math.ceil(min(n, n_train) / batch)))
     train = dict(train_settings(material, quick), batch_size=batch, scheduler="cosine",
@@ -201,7 +201,7 @@ def joint_stage(work: Path, snaps: dict, materials, quick: bool, epochs: int, tr
     res = done(run)
     if res is not None or not train:
         return res
-    from bench_dft_models import evaluate_material
+    from mmace_fast.training.release_checks import evaluate_material
     from mmace_fast.model.io import load_model
     model_s, train_s = joint_recipe(materials, quick, epochs)
     t0 = time.perf_counter()

@@ -130,7 +130,7 @@ def committee_dir(material: str) -> Path:
 
 def labelled_frames(material: str, run_dir: Path, data: Path | None = None) -> dict:
     """{split: [Configuration]} of the material's data file (``data``: a run's copy)."""
-    from bench_dft_models import snapshot
+    from mmace_fast.training.release import snapshot
     snap = snapshot(material, run_dir, data)
     out = {}
     for conf, _ in snap["frames"]:
@@ -318,7 +318,7 @@ def seed_members(out: Path, material: str, n_members: int) -> list:
 def seed_committee_tc(material: str, threads: int, out: Path, n_members: int) -> dict:
     """Tc of every seed-only member through the same plan as the bootstrap members:
     <material>_tc_seed_{mean_k, member_std_k, model_std_k, stat_err_k, ...}."""
-    from bench_dft_models import data_file
+    from mmace_fast.training.release import data_file
 
     from mmace_fast.baseline import fit_material
     from mmace_fast.compare.thermo import tc_models
@@ -343,7 +343,7 @@ def committee_tc(material: str, quick: bool, threads: int, work: Path) -> dict:
     fitted Heisenberg model's Tc and that of N_HEIS_DRAWS draws from its posterior over the
     constants. Model spread: the members' standard deviation with their sampling variance
     taken out, sqrt(max(0, var_k(Tc_k) - mean_k(err_k^2)))."""
-    from bench_dft_models import data_file
+    from mmace_fast.training.release import data_file
 
     from mmace_fast.baseline import fit_material
     from mmace_fast.compare.thermo import SMOKE_PLANS, tc_models

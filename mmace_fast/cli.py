@@ -12,7 +12,8 @@
     mmace mc tc --model sc-nn --sizes 4 6 --tmin 1.2 --tmax 1.7 --reduced
                                                         Monte Carlo (scan, the Tc protocol)
     mmace dynamics magnons --model pajda-fe --out runs/m spin dynamics (stochastic LLG), magnons
-    mmace models domain fe                              shipped models: freeze, domains
+    mmace models train fe --grade mc [--ship]           shipped models: train from the recipe,
+    mmace models evaluate fe                            check, ship, freeze, domains
     mmace demo [--quick]                                the main job (Curie temperature of Fe)
 
 ``mmace <command> --help`` shows each command's own flags. The module entry points
@@ -44,7 +45,14 @@ def _mc(argv):
     return main(argv)
 
 
+#: `mmace models` subcommands of the release (they train: mmace_fast.training.release)
+RELEASE_COMMANDS = ("train", "ship-run", "evaluate")
+
+
 def _models(argv):
+    if argv and argv[0] in RELEASE_COMMANDS:
+        from mmace_fast.training.release import main as release_main  # noqa: PLC0415
+        return release_main(argv)
     from mmace_fast.models.__main__ import main  # noqa: PLC0415
     return main(argv)
 
@@ -106,7 +114,8 @@ COMMANDS = {
                 "--reduced"),
     "dynamics": (_dynamics, "spin dynamics: mmace dynamics magnons --model pajda-fe --L 8 "
                             "--out runs/magnons"),
-    "models": (_models, "shipped models: mmace models domain fe"),
+    "models": (_models, "shipped models (train, ship-run, evaluate, freeze, domain): mmace "
+                        "models train fe --grade mc"),
     "demo": (_demo, "the main job: mmace demo --quick"),
 }
 

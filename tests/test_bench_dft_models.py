@@ -1,7 +1,10 @@
-"""benchmarks/bench_dft_models.py: the pieces that are not timing (fits, moment starts, the
-spin-orbit material's anisotropy table) and a quick end-to-end run on a synthetic FePt file."""
+"""The release of the shipped models (mmace_fast.training.release and release_checks, driven by
+benchmarks/bench_dft_models.py and `mmace models train`): the pieces that are not timing (fits,
+moment starts, the spin-orbit material's anisotropy table) and quick end-to-end runs on a
+synthetic FePt file."""
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import sys
@@ -14,6 +17,8 @@ from ase.io import write
 from mmace_fast.data.dft.settings import get_settings
 from mmace_fast.data.dft.structures import build_atoms, make_manifest
 from mmace_fast.data.records import Configuration
+from mmace_fast.training import release
+from mmace_fast.training import release_checks as checks
 
 _path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_dft_models.py"
 _spec = importlib.util.spec_from_file_location("bench_dft_models", _path)
@@ -27,12 +32,12 @@ K1, K2 = 1.7, -0.4                      # meV per formula unit, the synthetic an
 def test_fit_uniaxial_recovers_k1_and_k2():
     theta = np.array([0, 15, 30, 45, 60, 75, 90, 90.0])
     s2 = np.sin(np.radians(theta)) ** 2
-    fit = bench.fit_uniaxial(theta, 3.0 + K1 * s2 + K2 * s2 ** 2)
+    fit = checks.fit_uniaxial(theta, 3.0 + K1 * s2 + K2 * s2 ** 2)
     assert fit["k1_mev_fu"] == pytest.approx(K1, abs=1e-10)
     assert fit["k2_mev_fu"] == pytest.approx(K2, abs=1e-10)
-    two = bench.fit_uniaxial([0.0, 90.0], [0.0, K1])                 # two angles: K1 only
+    two = checks.fit_uniaxial([0.0, 90.0], [0.0, K1])                 # two angles: K1 only
     assert two == {"k1_mev_fu": pytest.approx(K1), "k2_mev_fu": None}
-    assert bench.fit_uniaxial([0.0, 180.0], [0.0, 1.0])["k1_mev_fu"] is None   # same sin^2
+    assert checks.fit_uniaxial([0.0, 180.0], [0.0, 1.0])["k1_mev_fu"] is None   # same sin^2
 
 
 def _conf(magmoms):
@@ -43,11 +48,11 @@ def _conf(magmoms):
 def test_relax_start_seeds_zero_moments_only_in_noncollinear_frames():
     # collinear (along z): the DFT starting moments as they are, zeros kept
     init = np.array([[0, 0, 2.8], [0, 0, 0.0]])
-    out = bench.relax_start(_conf([[0, 0, 2.2], [0, 0, -0.1]]), init)
+    out = checks.relax_start(_conf([[0, 0, 2.2], [0, 0, -0.1]]), init)
     assert np.array_equal(out, init)
     # non-collinear: the unstarted Pt gets 0.05 muB along its converged DFT direction
     u = np.array([np.sin(0.6), 0.0, np.cos(0.6)])
-    out = bench.relax_start(_conf([2.9 * u, 0.3 * u]), np.array([2.8 * u, [0, 0, 0]]))
+    out = checks.relax_start(_conf([2.9 * u, 0.3 * u]), np.array([2.8 * u, [0, 0, 0]]))
     assert np.allclose(out[0], 2.8 * u) and np.allclose(out[1], 0.05 * u)
 
 
@@ -85,10 +90,10 @@ def test_quick_fept_run_trains_a_soc_model_and_reports_the_anisotropy(tmp_path, 
     data = tmp_path / "data" / "fept.extxyz.gz"
     data.parent.mkdir()
     write(str(data), frames, format="extxyz")
-    monkeypatch.setattr(bench, "DATA_DIR", bench.DATA_DIR)      # main() sets it: restore after
+    monkeypatch.setattr(release, "DATA_DIR", release.DATA_DIR)      # main() sets it: restore after
     bench.main(["--quick", "--materials", "fept", "--out", str(tmp_path / "runs"),
                 "--max-epochs", "5", "--data-dir", str(data.parent)])
-    assert bench.DATA_DIR == data.parent.resolve()
+    assert release.DATA_DIR == data.parent.resolve()
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     model_json = json.loads((tmp_path / "runs" / "quick" / "fept" / "model" / "model.json")
                             .read_text())
@@ -120,21 +125,21 @@ def test_quick_fept_run_trains_a_soc_model_and_reports_the_anisotropy(tmp_path, 
 
 
 def test_named_material_without_data_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "data_file", lambda m: tmp_path / f"{m}.extxyz.gz")
+    monkeypatch.setattr(release, "data_file", lambda m: tmp_path / f"{m}.extxyz.gz")
     with pytest.raises(SystemExit):
         bench.main(["--quick", "--materials", "fept", "--out", str(tmp_path / "runs")])
 
 
 def test_train_set_overrides_parse_json_and_refuse_unknown_keys():
-    p = bench.argparse.Namespace(max_epochs=7, patience=None,
+    p = argparse.Namespace(max_epochs=7, patience=None,
                                  train_set=["forces_weight=50", "moment_stability_range=[0.1,2]",
                                             "scheduler=plateau"])
-    assert bench.train_changes(p) == {"max_epochs": 7, "forces_weight": 50,
+    assert release.train_changes(p) == {"max_epochs": 7, "forces_weight": 50,
                                       "moment_stability_range": [0.1, 2],
                                       "scheduler": "plateau"}
     for bad in (["no_such_setting=1"], ["forces_weight"], ["out_dir=/tmp/x"]):
         with pytest.raises(SystemExit, match="KEY=VALUE"):
-            bench.train_changes(bench.argparse.Namespace(max_epochs=None, patience=None,
+            release.train_changes(argparse.Namespace(max_epochs=None, patience=None,
                                                          train_set=bad))
 
 
@@ -144,12 +149,12 @@ def test_default_materials_skip_a_campaign_that_just_started(tmp_path, monkeypat
     specs = [s for s in make_manifest("fept") if s["family"] == "ideal2_aniso"][:2]
     data = tmp_path / "fept.extxyz.gz"
     write(str(data), [_aniso_frame(s, -19.5, "train") for s in specs], format="extxyz")
-    assert bench.n_frames(data) == 2
-    monkeypatch.setattr(bench, "data_file", lambda m: data if m == "fept"
+    assert release.n_frames(data) == 2
+    monkeypatch.setattr(release, "data_file", lambda m: data if m == "fept"
                         else tmp_path / f"{m}.extxyz.gz")
-    monkeypatch.setattr(bench, "DATA_DIR", bench.DATA_DIR)
+    monkeypatch.setattr(release, "DATA_DIR", release.DATA_DIR)
     calls = []
-    monkeypatch.setattr(bench, "snapshot", lambda *a: calls.append(a))
+    monkeypatch.setattr(release, "snapshot", lambda *a: calls.append(a))
     bench.main(["--quick", "--out", str(tmp_path / "runs")])
     assert calls == []                                   # nothing trained
 
@@ -169,8 +174,8 @@ def test_shipped_comparison_reproduces_the_shipped_figures(tmp_path):
     if not same:
         pytest.skip("every shipped model predates its material's current data file")
     material = same[0]
-    snap = bench.snapshot(material, tmp_path / material)
-    out = bench.shipped_comparison(material, snap, 1e-3)
+    snap = release.snapshot(material, tmp_path / material)
+    out = release.shipped_comparison(material, snap, 1e-3)
     recorded = load_default(material)[2]["results"]
     assert out["shipped_data_sha256"] == snap["sha256"]
     for key in ("e_mae_mev_atom", "f_mae_mev_a", "s_mae_mev_a3", "magf_mae_mev_mub",
@@ -181,7 +186,7 @@ def test_shipped_comparison_reproduces_the_shipped_figures(tmp_path):
 def test_shipped_comparison_without_a_shipped_model_is_empty(monkeypatch, tmp_path):
     from mmace_fast import models
     monkeypatch.setattr(models, "MODELS_DIR", tmp_path)                 # nothing shipped
-    assert bench.shipped_comparison("fept", {"frames": []}, 1e-3) == {}
+    assert release.shipped_comparison("fept", {"frames": []}, 1e-3) == {}
 
 
 def test_induced_relaxations_find_a_spurious_induced_moment_minimum():
@@ -209,19 +214,19 @@ def test_induced_relaxations_find_a_spurious_induced_moment_minimum():
                             magmoms=np.array([[0, 0, 0.7], [0, 0, 0.0]]),
                             config_type="b2_rattle_FM")            # not an ideal cell: ignored
     frames = [(conf, conf.magmoms), (rattled, rattled.magmoms)]
-    start = bench.induced_start(conf, conf.numbers == 13, 0.3, "alternating")
+    start = checks.induced_start(conf, conf.numbers == 13, 0.3, "alternating")
     assert np.allclose(start, [[0, 0, m_fe], [0, 0, 0.3]])
     model.set_landau_coefficients([[0.4, 0.1], [-0.2, 0.05]])          # Al well at 0
-    good = bench.induced_relaxations("feal", model, mcfg.r_cut, frames)
+    good = checks.induced_relaxations("feal", model, mcfg.r_cut, frames)
     assert good["induced_relax_max_mub"] < 1e-3
     assert abs(good["induced_relax_max_mev_atom"]) < 1e-3
     a1, a2 = -0.3, 0.05
     model.set_landau_coefficients([[a1, a2], [-0.2, 0.05]])            # Al well at 0.866
-    bad = bench.induced_relaxations("feal", model, mcfg.r_cut, frames)
+    bad = checks.induced_relaxations("feal", model, mcfg.r_cut, frames)
     assert bad["induced_relax_max_mub"] == pytest.approx(ms * np.sqrt(-a1 / (2 * a2)), abs=2e-3)
     assert bad["induced_relax_max_mev_atom"] == pytest.approx(1e3 * -a1 ** 2 / (4 * a2) / 2,
                                                               abs=1e-2)
-    assert bench.induced_relaxations("fe", model, mcfg.r_cut, []) == {}
+    assert checks.induced_relaxations("fe", model, mcfg.r_cut, []) == {}
 
 
 def test_ship_run_ships_an_earlier_run_and_refuses_a_changed_snapshot(tmp_path, monkeypatch,
@@ -236,14 +241,14 @@ def test_ship_run_ships_an_earlier_run_and_refuses_a_changed_snapshot(tmp_path, 
     data.parent.mkdir()
     write(str(data), [_aniso_frame(s, -19.5, sp) for s, sp in zip(specs, splits)],
           format="extxyz")
-    monkeypatch.setattr(bench, "DATA_DIR", bench.DATA_DIR)
+    monkeypatch.setattr(release, "DATA_DIR", release.DATA_DIR)
     out = tmp_path / "runs"
     bench.main(["--quick", "--materials", "fept", "--out", str(out), "--max-epochs", "2",
                 "--data-dir", str(data.parent)])
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     (out / "quick").rename(out / "full")              # a quick run stands in for a full one
     run_dir = out / "full" / "fept"
-    doc = json.loads((run_dir / bench.RESULTS_NAME).read_text())
+    doc = json.loads((run_dir / release.RESULTS_NAME).read_text())
     assert doc["results"]["e_mae_mev_atom"] == res["fept_e_mae_mev_atom"]
     monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "models")
     with pytest.raises(SystemExit):                   # nothing to ship for a named material
@@ -261,8 +266,8 @@ def test_ship_run_ships_an_earlier_run_and_refuses_a_changed_snapshot(tmp_path, 
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     frames = [_aniso_frame(s, -19.5, sp) for s, sp in zip(specs, splits)]
     write(str(run_dir / "fept.extxyz.gz"), frames[1:], format="extxyz")   # changed since
-    with pytest.raises(bench.ShipRunError, match="sha256"):
-        bench.ship_run("fept", run_dir)
+    with pytest.raises(release.ShipRunError, match="sha256"):
+        release.ship_run("fept", run_dir)
 
 
 def test_rotation_torques_are_the_tilt_derivatives_of_a_model_energy():
@@ -272,7 +277,7 @@ def test_rotation_torques_are_the_tilt_derivatives_of_a_model_energy():
     u = np.array([np.sin(0.7) * np.cos(0.4), np.sin(0.7) * np.sin(0.4), np.cos(0.7)])
     conf = _conf([2.9 * u, 0.3 * u])
     magf = np.array([h, [0.0, 0.0, g]])                         # -dE/dm
-    tau_fe, tau_pt = bench.rotation_torques(conf, magf, 26)
+    tau_fe, tau_pt = checks.rotation_torques(conf, magf, 26)
     axis = np.cross([0, 0, 1.0], u)
     axis /= np.linalg.norm(axis)
 
@@ -290,7 +295,7 @@ def test_rotation_torques_are_the_tilt_derivatives_of_a_model_energy():
     for i, tau in ((0, tau_fe), (1, tau_pt)):
         fd = 1e3 * (energy(rotated(i, d)) - energy(rotated(i, -d))) / (2 * d)
         assert tau == pytest.approx(fd, rel=1e-6, abs=1e-9)
-    assert bench.rotation_torques(_conf([[0, 0, 2.9], [0, 0, 0.3]]), magf, 26) == (0.0, 0.0)
+    assert checks.rotation_torques(_conf([[0, 0, 2.9], [0, 0, 0.3]]), magf, 26) == (0.0, 0.0)
 
 
 def test_dispersion_check_matches_pajdas_lattice_sum_and_the_supercell_energies():
@@ -301,9 +306,9 @@ def test_dispersion_check_matches_pajdas_lattice_sum_and_the_supercell_energies(
     from mmace_fast.mc.presets import PAJDA_SHELLS, pajda_fe_exchange_ev
     from mmace_fast.models import load_default
     model, cfg, _ = load_default("fe")
-    out = bench.dispersion_check(model, cfg, 2.193)
+    out = checks.dispersion_check(model, cfg, 2.193)
     rows = {r["q_label"]: r for r in out["dispersion"]}
-    assert set(rows) == {lab for lab, _ in bench.DISPERSION_Q}
+    assert set(rows) == {lab for lab, _ in checks.DISPERSION_Q}
     # Pajda at P: E(P) - E(0) = sum_n J_n z_n (1 - <cos q.R>_n) / 2 per atom (pair once): the
     # 8 first neighbours have cos = 0, the 6 second -1, the 12 third (110) +1, ...
     J = pajda_fe_exchange_ev()                                             # [8] eV
@@ -356,7 +361,7 @@ def test_volume_response_separates_the_moment_route_from_the_geometry():
         moms.append(m)
     frames.append(cell_frame(2.9, 1.0, -5.0, "ideal2_aniso_FM001"))          # ignored
     pairs = [(f, f.magmoms) for f in frames]
-    res = bench.volume_response("fept", model, mcfg.r_cut, pairs)
+    res = checks.volume_response("fept", model, mcfg.r_cut, pairs)
     x = (np.array(moms) / ms) ** 2
     landau = (a1 * x + a2 * x ** 2) / 2                        # eV per atom (Fe only varies)
     assert res["volume_n_frames"] == 3
@@ -367,8 +372,8 @@ def test_volume_response_separates_the_moment_route_from_the_geometry():
     long = -(2 * a1 * m / ms ** 2 + 4 * a2 * m ** 3 / ms ** 4)  # eV/muB
     assert res["volume_long_magf_model_mev_mub"] == pytest.approx(1e3 * np.abs(long).mean(),
                                                                   abs=1e-3)
-    assert bench.volume_response("fe", model, mcfg.r_cut, pairs) == {}
-    assert bench.volume_response("fept", model, mcfg.r_cut, pairs[-1:]) == {}
+    assert checks.volume_response("fe", model, mcfg.r_cut, pairs) == {}
+    assert checks.volume_response("fept", model, mcfg.r_cut, pairs[-1:]) == {}
 
 
 def test_evaluate_shipped_prints_the_error_table_of_the_embedded_models(tmp_path, capsys):
@@ -399,3 +404,47 @@ def test_evaluate_shipped_prints_the_error_table_of_the_embedded_models(tmp_path
     with pytest.raises(SystemExit):
         bench.main(["--evaluate-shipped", "--materials", "feal", "--max-epochs", "3",
                     "--out", str(tmp_path)])
+
+
+def test_recipes_reproduce_the_shipped_architectures():
+    """The recipe of each shipped model (grade included) is the architecture it was trained
+    with: `mmace models train` would make the same kind of model."""
+    from mmace_fast.model.io import read_model_json
+    from mmace_fast.models import GRADES, MODELS_DIR, available
+    from mmace_fast.models.recipes import model_settings
+    checked = 0
+    for grade in GRADES:
+        for material in available(grade):
+            cfg = read_model_json(MODELS_DIR / (material + GRADES[grade]))["model_config"]
+            for key, value in model_settings(material, False, grade).items():
+                assert cfg[key] == value, (material, grade, key)
+            checked += 1
+    assert checked >= 6                  # fe, feal, crn, fept + fe_mc, feal_mc
+
+
+def test_models_train_and_ship_run_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """`mmace models train` runs the release on a material's recipe; `mmace models ship-run`
+    ships that run with its provenance."""
+    from mmace_fast import cli, models
+    specs = [s for s in make_manifest("fept") if s["family"] == "ideal2_aniso"]
+    splits = ["train"] * (len(specs) - 2) + ["valid", "test"]
+    data = tmp_path / "data" / "fept.extxyz.gz"
+    data.parent.mkdir()
+    write(str(data), [_aniso_frame(s, -19.5, sp) for s, sp in zip(specs, splits)],
+          format="extxyz")
+    monkeypatch.setattr(release, "DATA_DIR", release.DATA_DIR)
+    out = tmp_path / "runs"
+    assert cli.main(["models", "train", "fept", "--quick", "--out", str(out), "--data-dir",
+                     str(data.parent)]) == 0
+    assert "fept (accurate): e_mae_mev_atom" in capsys.readouterr().out
+    doc = json.loads((out / "quick" / "fept" / release.RESULTS_NAME).read_text())
+    assert doc["command"].startswith("mmace models train fept --quick")
+    with pytest.raises(SystemExit):
+        cli.main(["models", "train", "fept", "--quick", "--ship", "--out", str(out)])
+    (out / "quick").rename(out / "full")
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "models")
+    assert cli.main(["models", "ship-run", "fept", "--out", str(out)]) == 0
+    meta = json.loads((tmp_path / "models" / "fept" / "model.json").read_text())["metadata"]
+    assert meta["data_sha256"] == doc["results"]["data_sha256"]
+    assert meta["made_by"].startswith("mmace models train fept")
+    assert (tmp_path / "models" / "fept" / "model.mmace").exists()
