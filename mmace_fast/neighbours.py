@@ -10,6 +10,7 @@ import numpy as np
 
 from mmace_fast import _core
 from mmace_fast.conventions import COINCIDENT_A
+from mmace_fast.structure import as_pbc
 
 
 def _usable_cell(positions, cell, pbc, cutoff):
@@ -17,11 +18,7 @@ def _usable_cell(positions, cell, pbc, cutoff):
     cell = np.array(cell, dtype=np.float64, copy=True)
     if cell.shape != (3, 3):
         raise ValueError(f"cell has shape {cell.shape}, expected (3, 3)")
-    pbc = np.asarray(pbc, dtype=bool).reshape(-1)
-    if pbc.shape == (1,):
-        pbc = np.repeat(pbc, 3)
-    if pbc.shape != (3,):
-        raise ValueError(f"pbc has shape {pbc.shape}, expected (3,)")
+    pbc = as_pbc(pbc)
     if not np.all(np.isfinite(cell)):
         raise ValueError("non-finite cell")
     extent = np.ptp(positions, axis=0).max() if len(positions) else 0.0

@@ -166,8 +166,7 @@ def frozen_predictor(frozen) -> Predictor:
     """A frozen mMACE (:class:`mmace_fast.export.FrozenModel`, the C++ evaluator and its reverse
     pass) -> predictor of energy, forces, stress (periodic cells) and magforces; no torch."""
     def fn(conf) -> dict:
-        out = frozen.evaluate(positions=conf.positions, cell=conf.cell, pbc=conf.pbc,
-                              numbers=conf.numbers, magmoms=conf.magmoms)
+        out = frozen.evaluate(conf)
         res = {k: out[k] for k in ("energy", "forces", "magforces")}
         if out["stress"] is not None:
             res["stress"] = out["stress"]

@@ -6,20 +6,21 @@ Units follow :mod:`mmace_fast.conventions` (eV, A, muB). Labels that a frame doe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
-from mmace_fast.checks import integer_array
+from mmace_fast.structure import Structure, StructureError
+from mmace_fast.structure import as_moment_vectors as _as_moment_vectors
 
 
-class DataError(ValueError):
+class DataError(StructureError):
     """Bad input data; the message names the file and frame where known."""
 
 
 @dataclass
-class Configuration:
-    """One frame.
+class Configuration(Structure):
+    """One frame: a :class:`mmace_fast.structure.Structure` with moments and labels.
 
     positions     [n, 3] A
     cell          [3, 3] A, rows are lattice vectors
@@ -38,10 +39,6 @@ class Configuration:
                   that the energy has no minimum between the two (collapse prior, training/loss)
     """
 
-    positions: np.ndarray
-    cell: np.ndarray
-    pbc: np.ndarray
-    numbers: np.ndarray
     magmoms: Optional[np.ndarray] = None
     energy: Optional[float] = None
     forces: Optional[np.ndarray] = None
@@ -57,35 +54,26 @@ class Configuration:
     source: str = ""          # "file:frame" for error messages
     info: dict = field(default_factory=dict)
 
-    def __post_init__(self):
-        self.positions = np.ascontiguousarray(self.positions, dtype=np.float64)
-        self.cell = np.ascontiguousarray(self.cell, dtype=np.float64)
-        self.pbc = np.asarray(self.pbc, dtype=bool).reshape(3)
-        try:
-            self.numbers = np.ascontiguousarray(integer_array(self.numbers, "atomic numbers"))
-        except ValueError as exc:
-            raise DataError(f"{exc} ({self.source})" if self.source else str(exc)) from None
-        if self.magmoms is not None:
-            self.magmoms = as_moment_vectors(self.magmoms, len(self.numbers), self.source)
-        if self.start_magmoms is not None:
-            self.start_magmoms = as_moment_vectors(self.start_magmoms, len(self.numbers),
-                                                   self.source)
-        self.validate()
+    error: ClassVar[type] = DataError
 
     @property
-    def n_atoms(self) -> int:
-        return len(self.numbers)
+    def where(self) -> str:
+        return f" ({self.source})" if self.source else ""
+
+    def __post_init__(self):
+        self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`DataError` naming ``source`` on bad shapes or non-finite values."""
+        """Normalise and check everything once: the structure
+        (:meth:`~mmace_fast.structure.Structure.normalise_structure`), then moments and labels;
+        :class:`DataError` naming ``source`` on bad shapes or non-finite values."""
+        self.normalise_structure()
         n = len(self.numbers)
-        where = f" ({self.source})" if self.source else ""
-        if n == 0:
-            raise DataError(f"a frame with no atoms{where}")
-        _check(self.positions, (n, 3), "positions", where)
-        _check(self.cell, (3, 3), "cell", where)
-        if self.pbc.any() and abs(np.linalg.det(self.cell[self.pbc][:, self.pbc])) < 1e-12:
-            raise DataError(f"singular cell along periodic directions{where}")
+        where = self.where
+        if self.magmoms is not None:
+            self.magmoms = as_moment_vectors(self.magmoms, n, self.source)
+        if self.start_magmoms is not None:
+            self.start_magmoms = as_moment_vectors(self.start_magmoms, n, self.source)
         for name in ("magmoms", "start_magmoms"):
             if getattr(self, name) is not None:
                 _check(getattr(self, name), (n, 3), name, where)
@@ -105,19 +93,9 @@ class Configuration:
 
 
 def as_moment_vectors(magmoms, n_atoms: int, source: str = "") -> np.ndarray:
-    """[n] collinear moments (along z) or [n, 3] vectors -> [n, 3] float64 vectors in muB."""
-    m = np.asarray(magmoms, dtype=np.float64)
-    where = f" ({source})" if source else ""
-    if m.shape == (n_atoms,):
-        out = np.zeros((n_atoms, 3))
-        out[:, 2] = m
-        m = out
-    if m.shape != (n_atoms, 3):
-        raise DataError(f"magmoms has shape {m.shape}, expected ({n_atoms},) or ({n_atoms}, 3)"
-                        f"{where}")
-    if not np.all(np.isfinite(m)):
-        raise DataError(f"non-finite magnetic moments{where}")
-    return np.ascontiguousarray(m)
+    """[n] collinear moments (along z) or [n, 3] vectors -> [n, 3] float64 vectors in muB;
+    :class:`DataError` naming ``source`` otherwise."""
+    return _as_moment_vectors(magmoms, n_atoms, source, error=DataError)
 
 
 def _check(arr, shape, name, where):

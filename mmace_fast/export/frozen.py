@@ -20,10 +20,11 @@ import numpy as np
 
 from mmace_fast import _core
 from mmace_fast.checks import integer_array
-from mmace_fast.data.records import as_moment_vectors
+from mmace_fast.data.records import Configuration
 from mmace_fast.export import format as fmt
 from mmace_fast.export.domain import DomainWatch
 from mmace_fast.neighbours import neighbour_list
+from mmace_fast.structure import Structure
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,22 @@ class FrozenModel:
         return numbers
 
     def structure(self, atoms=None, *, positions=None, cell=None, pbc=None, numbers=None,
-                  magmoms=None, nonmagnetic: bool = False) -> dict:
-        """Arrays of a structure from ``atoms`` (ASE; moments from the initial magnetic moments)
-        or from keyword arrays; keywords override the atoms' values. A structure without
-        moments is refused (a magnetic model would silently evaluate it at zero moments)
-        unless ``nonmagnetic=True`` says that zero moments are meant."""
-        if atoms is not None:
+                  magmoms=None, nonmagnetic: bool = False) -> Configuration:
+        """The structure to evaluate, validated once (:class:`mmace_fast.structure.Structure`
+        rules), as a :class:`~mmace_fast.data.records.Configuration` with moments [n, 3] muB:
+        from ``atoms`` (ASE atoms, moments from their initial magnetic moments; or a
+        Structure / Configuration, moments from its ``magmoms``) or from keyword arrays;
+        keywords override the atoms' values. A structure without moments is refused (a
+        magnetic model would silently evaluate it at zero moments) unless
+        ``nonmagnetic=True`` says that zero moments are meant."""
+        if isinstance(atoms, Structure):
+            positions = atoms.positions if positions is None else positions
+            cell = atoms.cell if cell is None else cell
+            pbc = atoms.pbc if pbc is None else pbc
+            numbers = atoms.numbers if numbers is None else numbers
+            if magmoms is None:
+                magmoms = getattr(atoms, "magmoms", None)
+        elif atoms is not None:
             positions = atoms.get_positions() if positions is None else positions
             cell = atoms.cell[:] if cell is None else cell
             pbc = atoms.pbc if pbc is None else pbc
@@ -98,21 +109,15 @@ class FrozenModel:
             raise ValueError("no magnetic moments given: pass magmoms (muB per atom, [n] or "
                              "[n, 3]; for ASE atoms set_initial_magnetic_moments), or "
                              "nonmagnetic=True to evaluate at zero moments")
-        positions = np.ascontiguousarray(positions, dtype=np.float64)
         n = len(positions)
-        numbers = self.check_species(numbers)
-        if numbers.shape != (n,):
-            raise ValueError(f"numbers has shape {numbers.shape}, expected ({n},)")
-        cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
-        pbc = np.zeros(3, bool) if pbc is None else np.asarray(pbc, dtype=bool).reshape(-1)
-        if pbc.shape == (1,):
-            pbc = np.repeat(pbc, 3)
-        magmoms = (np.zeros((n, 3)) if magmoms is None
-                   else as_moment_vectors(magmoms, n, "structure"))
+        st = Configuration(positions=positions, cell=np.zeros((3, 3)) if cell is None else cell,
+                           pbc=False if pbc is None else pbc, numbers=numbers,
+                           magmoms=np.zeros((n, 3)) if magmoms is None else magmoms,
+                           source="structure")
+        self.check_species(st.numbers)
         if self.watch.domain is not None and not self.watch.warned:
-            self.watch(positions, cell, pbc, numbers, magmoms)
-        return dict(positions=positions, cell=cell, pbc=pbc, numbers=numbers,
-                    magmoms=np.ascontiguousarray(magmoms, dtype=np.float64))
+            self.watch(st.positions, st.cell, st.pbc, st.numbers, st.magmoms)
+        return st
 
     def edges(self, positions, cell, pbc):
         """(receiver i, sender j, shifts S) of the model's neighbour list: r_ij = x_j - x_i +
@@ -123,9 +128,9 @@ class FrozenModel:
         """Site energies [n] eV (sum = total energy). Bonds equal to ``bond_tol`` A share their
         geometry caches (0: none shared)."""
         st = self.structure(atoms, **arrays)
-        i, j, s = self.edges(st["positions"], st["cell"], st["pbc"])
-        return self.core.site_energies(st["positions"], st["cell"], st["numbers"], st["magmoms"],
-                                       i, j, s, bond_tol)
+        i, j, s = self.edges(st.positions, st.cell, st.pbc)
+        return self.core.site_energies(st.positions, st.cell, st.numbers, st.magmoms, i, j, s,
+                                       bond_tol)
 
     def evaluate(self, atoms=None, *, bond_tol: float = 1e-9, **arrays) -> dict:
         """Everything from one evaluation and one C++ reverse pass: {"energy": eV,
@@ -136,8 +141,8 @@ class FrozenModel:
         h = self._evaluator(st, bond_tol)
         dm, dx, ds = h.gradients()
         energies = h.site_energies()
-        vol = abs(float(np.linalg.det(st["cell"])))
-        stress = ds / vol if bool(np.all(st["pbc"])) and vol > 0 else None
+        vol = st.volume
+        stress = ds / vol if vol else None
         return {"energy": float(energies.sum()), "energies": energies, "magforces": -dm,
                 "forces": -dx, "stress": stress, "virial_ev": ds}
 
@@ -146,10 +151,10 @@ class FrozenModel:
         return self._evaluator(self.structure(atoms, **arrays), bond_tol).effective_field()
 
     def _evaluator(self, st: dict, bond_tol: float):
-        """The C++ evaluator of a structure (:meth:`structure`'s dict) at its moments."""
-        i, j, s = self.edges(st["positions"], st["cell"], st["pbc"])
-        return _core.FrozenMMACECore(self.core, st["positions"], st["cell"], st["numbers"], i,
-                                     j, s, st["magmoms"], bond_tol=bond_tol)
+        """The C++ evaluator of a structure (:meth:`structure`'s record) at its moments."""
+        i, j, s = self.edges(st.positions, st.cell, st.pbc)
+        return _core.FrozenMMACECore(self.core, st.positions, st.cell, st.numbers, i, j, s,
+                                     st.magmoms, bond_tol=bond_tol)
 
     def energy(self, atoms=None, **arrays) -> float:
         """Total energy, eV."""

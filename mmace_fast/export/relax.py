@@ -36,10 +36,10 @@ def relax_moments(frozen, atoms=None, *, fix_directions: bool = False, max_steps
     variable| (eV/muB) to stop at. Not converged within ``max_steps``: a warning, or
     :class:`RelaxationError` with ``strict``."""
     st = frozen.structure(atoms, **arrays)
-    i, j, s = frozen.edges(st["positions"], st["cell"], st["pbc"])
-    h = _core.FrozenMMACECore(frozen.core, st["positions"], st["cell"], st["numbers"], i, j, s,
-                              st["magmoms"])
-    m0 = st["magmoms"]                                               # [n, 3] muB
+    i, j, s = frozen.edges(st.positions, st.cell, st.pbc)
+    h = _core.FrozenMMACECore(frozen.core, st.positions, st.cell, st.numbers, i, j, s,
+                              st.magmoms)
+    m0 = st.magmoms                                                  # [n, 3] muB
     if fix_directions:
         norm = np.linalg.norm(m0, axis=1)                            # [n] muB
         direction = np.where(norm[:, None] > 0, m0 / np.where(norm > 0, norm, 1.0)[:, None],

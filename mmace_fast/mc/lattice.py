@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmace_fast.materials import MATERIALS
+from mmace_fast.structure import Structure
 
 _BASIS = {
     "sc": np.array([[0.0, 0.0, 0.0]]),
@@ -66,21 +67,17 @@ MATERIAL_ORDERS = {m.prototype: (m.magnetic, m.mc_orders) for m in MATERIALS.val
 
 
 @dataclass
-class MaterialLattice:
-    """L x L x L conventional cells of a material prototype (mmace_fast.prototypes).
-
-    positions [n, 3] A, cell [3, 3] A, pbc [3], numbers [n], magnetic [n] bool (sites carrying
-    a moment: Fe, Cr), signs {order: [n] +-1 on magnetic sites, 0 elsewhere} (the sublattice
-    signs of each order pattern, for the staggered order parameter).
+class MaterialLattice(Structure):
+    """L x L x L conventional cells of a material prototype (mmace_fast.prototypes), or of a
+    user's cell: a :class:`mmace_fast.structure.Structure` (positions [n, 3] A, cell [3, 3] A,
+    pbc [3], numbers [n]) with magnetic [n] bool (sites carrying a moment: Fe, Cr) and signs
+    {order: [n] +-1 on magnetic sites, 0 elsewhere} (the sublattice signs of each order
+    pattern, for the staggered order parameter).
     """
 
     prototype: str
     L: int
     a: float
-    positions: np.ndarray
-    cell: np.ndarray
-    pbc: np.ndarray
-    numbers: np.ndarray
     magnetic: np.ndarray
     signs: dict
     incommensurate: tuple = ()     #: orders whose period does not fit this supercell
@@ -179,9 +176,9 @@ def material_lattice(prototype: str, L: int, a: float) -> MaterialLattice:
             signs[order] = np.where(magnetic, s, 0.0)
         else:
             bad.append(order)
-    return MaterialLattice(prototype, L, float(a), atoms.positions.copy(),
-                           np.array(atoms.cell), np.ones(3, bool), atoms.numbers.copy(),
-                           magnetic, signs, tuple(bad))
+    return MaterialLattice(atoms.positions.copy(), np.array(atoms.cell), np.ones(3, bool),
+                           atoms.numbers.copy(), prototype=prototype, L=L, a=float(a),
+                           magnetic=magnetic, signs=signs, incommensurate=tuple(bad))
 
 
 def lattice_of(material, L: int) -> MaterialLattice:
@@ -202,6 +199,6 @@ def lattice_of(material, L: int) -> MaterialLattice:
     signs = {"FM": np.where(magnetic, 1.0, 0.0)}
     for name, s in m.order_signs:       # ase's repeat lists the copies of the cell one by one
         signs[name] = np.tile(np.asarray(s, dtype=float), L ** 3)
-    return MaterialLattice(f"user:{m.key}", L, m.a, atoms.positions.copy(),
-                           np.array(atoms.cell), np.ones(3, bool), atoms.numbers.copy(),
-                           magnetic, signs, (), patterned=False)
+    return MaterialLattice(atoms.positions.copy(), np.array(atoms.cell), np.ones(3, bool),
+                           atoms.numbers.copy(), prototype=f"user:{m.key}", L=L, a=m.a,
+                           magnetic=magnetic, signs=signs, patterned=False)

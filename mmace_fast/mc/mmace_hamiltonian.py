@@ -58,18 +58,18 @@ class FrozenMMACEHamiltonian(CoreHamiltonian):
         # without moments the zeros are placeholders: the MonteCarlo driver sets its own
         st = self.model.structure(positions=positions, cell=cell, pbc=pbc, numbers=numbers,
                                   magmoms=moments, nonmagnetic=moments is None)
-        self.positions, self.cell, self.pbc = st["positions"], st["cell"], st["pbc"]
-        self.numbers = st["numbers"]
+        self.positions, self.cell, self.pbc = st.positions, st.cell, st.pbc
+        self.numbers = st.numbers
         self.bond_tol = float(bond_tol)
         i, j, s = self.model.edges(self.positions, self.cell, self.pbc)
         self.core = _core.FrozenMMACECore(self.model.core, self.positions, self.cell,
-                                          self.numbers, i, j, s, st["magmoms"], self.bond_tol,
+                                          self.numbers, i, j, s, st.magmoms, self.bond_tol,
                                           bool(cache_edge_weights))
         self.n_sites = len(self.positions)
         #: reasons why this structure lies outside the model's training domain ([] = inside
         #: or no domain recorded); the first such structure per model logs a warning
         self.extrapolation = self.model.watch(self.positions, self.cell, self.pbc,
-                                              self.numbers, st["magmoms"])
+                                              self.numbers, st.magmoms)
         mem = self.memory()
         log.info("frozen mMACE Hamiltonian: %d sites, %d edges, %d distinct bonds, caches "
                  "%.1f kB/atom", self.n_sites, self.core.n_edges, self.core.n_bonds,
