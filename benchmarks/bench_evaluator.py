@@ -330,7 +330,6 @@ def main(argv=None):
         return
     import torch
     torch.set_num_threads(1)
-    from mmace_fast import _core
     from mmace_fast.export import FrozenModel, export_model
     from mmace_fast.export.testing import random_model
 
@@ -341,8 +340,7 @@ def main(argv=None):
     sweeps = {1: (3 if quick else 10), 2: (1 if quick else 2)}
     small, big = bcc(reps_small), bcc(reps_big)
     n_small, n_big = len(small["numbers"]), len(big["numbers"])
-    result = dict(quick=quick, n_small=n_small, n_big=n_big, threads=1,
-                  openmp_enabled=bool(_core.openmp_enabled()))
+    result = dict(quick=quick, n_small=n_small, n_big=n_big, threads=1)
     with tempfile.TemporaryDirectory() as tmp:
         for n_layers in (2, 1):
             cfg = reference_config(n_layers)

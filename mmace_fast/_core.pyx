@@ -13,17 +13,11 @@ from libcpp.memory cimport unique_ptr
 
 from mmace_fast._cpp cimport (
     Hamiltonian, MCSettings, MonteCarlo, N_STAT, NeighbourList, PairInput, SiteInput,
-    SpinHamiltonian, Vec3, build_neighbour_list, mmace_get_rng_state, mmace_openmp_enabled,
-    mmace_set_rng_state,
+    SpinHamiltonian, Vec3, build_neighbour_list, mmace_get_rng_state, mmace_set_rng_state,
 )
 
 MOVE_NAMES = ("uniform", "gaussian", "flip", "hinzke_nowak")
 STAT_NAMES = ("uniform", "gaussian", "flip", "longitudinal", "wolff", "overrelax")
-
-
-def openmp_enabled():
-    """True if the extension was compiled with OpenMP."""
-    return bool(mmace_openmp_enabled())
 
 
 def _as_array(x, shape, name, dtype=np.float64):

@@ -117,11 +117,9 @@ cdef extern from *:
         for (int k = 0; k < 4; ++k) s[k] = in[k];
         mc.rng().set_state(s);
     }
-    static inline int mmace_openmp_enabled() { return MMACE_OPENMP; }
     """
     void mmace_get_rng_state(MonteCarlo& mc, unsigned long long* out)
     void mmace_set_rng_state(MonteCarlo& mc, const unsigned long long* inp)
-    int mmace_openmp_enabled()
 
 
 cdef extern from "mmace/spin_dynamics.hpp" namespace "mmace":
