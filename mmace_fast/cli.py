@@ -1,6 +1,8 @@
 """``mmace``: one entry point for the whole chain, each subcommand the module that does the work.
 
     mmace train --config cfg.yaml                       train (or resume, fine-tune) a model
+    mmace finetune --data my.extxyz --out runs/ft --from fe
+                                                        fine-tune a pre-trained model, frozen
     mmace evaluate --model runs/x --data test.extxyz    its error table on data
     mmace freeze runs/x [--out runs/x/model.mmace]      export it for the C++ evaluator
     mmace committee build runs/m0 runs/m1 --out runs/c  a committee of trained models;
@@ -33,6 +35,11 @@ def _training(cmd):
         from mmace_fast.training.cli import main  # noqa: PLC0415
         return main([cmd] + argv)
     return run
+
+
+def _finetune(argv):
+    from mmace_fast.training.finetune import main  # noqa: PLC0415
+    return main(argv)
 
 
 def _fit_baseline(argv):
@@ -100,6 +107,8 @@ def _freeze(argv):
 #: command -> (runner(argv) -> exit code, one-line help with an example)
 COMMANDS = {
     "train": (_training("train"), "train a model: mmace train --config cfg.yaml"),
+    "finetune": (_finetune, "fine-tune a pre-trained model on your frames: mmace finetune "
+                            "--data my.extxyz --out runs/ft --from fe"),
     "evaluate": (_training("evaluate"),
                  "error table: mmace evaluate --model runs/x --data test.extxyz"),
     "freeze": (_freeze, "export for the C++ evaluator: mmace freeze runs/x"),

@@ -19,7 +19,7 @@ INDUCED_DIRECTION_MODES = ("random", "mixed")  #: induced-moment prior direction
 #: TrainConfig.resample)
 RESAMPLE_KINDS = ("bootstrap", "kfold", "subset")
 #: how a fine-tune sets its species reference energies (see TrainConfig.init_e0s)
-INIT_E0S = ("pretrained", "refit")
+INIT_E0S = ("pretrained", "refit", "new")
 #: labels a config_type_weights entry may scale ("all": every one of them)
 CONFIG_WEIGHT_LABELS = ("energy", "forces", "stress", "magforces", "all")
 
@@ -110,11 +110,17 @@ class TrainConfig:
     # --- fine-tuning -------------------------------------------------------------------------
     init_from: Optional[str] = None              #: model dir (model.pt + model.json) or ckpt
     init_strict: bool = True                     #: all parameter names must match
-    #: the species reference energies of a fine-tune: "pretrained" (kept as they are) or
+    #: the species reference energies of a fine-tune: "pretrained" (kept as they are),
     #: "refit" (shifted by the least-squares per-species fit of the pre-trained model's
     #: energy residuals on the training frames, for the species those contain: a new
-    #: material's energies relative to the pre-training data; other species keep theirs)
+    #: material's energies relative to the pre-training data; other species keep theirs) or
+    #: "new" (only the species the pre-trained model lacked are fitted to the residuals; the
+    #: pre-trained species keep their energies)
     init_e0s: str = "pretrained"
+    #: species of the data that the pre-trained model (a model directory) lacks are added to
+    #: it (mmace_fast.model.species.add_species: the same function on the known species, the
+    #: mean of their weights as the start of a new one); False: such data are refused
+    init_new_species: bool = True
     freeze: list = field(default_factory=list)   #: fnmatch patterns of parameter names
     # --- bookkeeping -------------------------------------------------------------------------
     out_dir: str = "runs/mmace"

@@ -155,11 +155,13 @@ def species_of(configs: Sequence[Configuration]) -> list[int]:
 # --------------------------------------------------------------------------------------------
 # E0s and statistics
 # --------------------------------------------------------------------------------------------
-def fit_e0s(configs: Sequence[Configuration], species: Sequence[int]) -> dict[int, float]:
+def fit_e0s(configs: Sequence[Configuration], species: Sequence[int],
+            only: bool = False) -> dict[int, float]:
     """Per-element reference energies (eV) by least squares of E ~ sum_s count_s * E0_s.
 
-    Compositions that do not vary (rank-deficient counts) give the minimum-norm solution,
-    logged as a warning.
+    only: ``species`` may be a subset of the frames' elements, the others not counted (a
+    fine-tune fitting the residual energies to the species it adds). Compositions that do not
+    vary (rank-deficient counts) give the minimum-norm solution, logged as a warning.
     """
     rows, energies = [], []
     index = {int(z): k for k, z in enumerate(species)}
@@ -168,6 +170,8 @@ def fit_e0s(configs: Sequence[Configuration], species: Sequence[int]) -> dict[in
             continue
         counts = np.zeros(len(species))
         for z in c.numbers:
+            if only and int(z) not in index:
+                continue
             counts[index[int(z)]] += 1
         rows.append(counts)
         energies.append(c.energy)

@@ -192,7 +192,7 @@ class Trainer:
         self.cutoff = cutoff_of(self.model_config)
         if resume is None and cfg.init_from:
             self._load_pretrained_weights()
-            if cfg.init_e0s == "refit":
+            if cfg.init_e0s in ("refit", "new"):
                 self._refit_e0s()
         self._apply_freeze()
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -229,13 +229,42 @@ class Trainer:
         e0s = {int(k): float(v) for k, v in meta.get("e0s", {}).items()}
         missing = sorted(set(tdata.species_of(self.train_set)) -
                          set(int(z) for z in model_dict["species"]))
+        self.new_species = missing
+        if missing and not (src.is_dir() and self.cfg.init_new_species):
+            raise ConfigError(f"pretrained model {src} lacks species {missing} of the data "
+                              "(a pre-trained model directory with init_new_species=True "
+                              "gets them added)")
         if missing:
-            raise ConfigError(f"pretrained model {src} lacks species {missing} of the data")
+            model_dict = self._extended_pretrained(src, missing)
+            e0s = {**e0s, **{z: 0.0 for z in missing}}
         return model_dict, e0s, dict(meta.get("stats", {}))
+
+    def _extended_pretrained(self, src: Path, missing: list) -> dict:
+        """The pre-trained model of ``src`` with the data's ``missing`` species added
+        (:func:`mmace_fast.model.species.add_species`; moment scale per new species: its
+        median moment in the training frames / 0.8, at least 0.5 muB, as the recipes'); its
+        weights are kept for :meth:`_load_pretrained_weights`. Returns the model dict."""
+        from mmace_fast.model.species import add_species  # noqa: PLC0415
+
+        model, _, _ = load_model(src)
+        scales = []
+        for z in missing:
+            m = np.concatenate([np.linalg.norm(c.magmoms[c.numbers == z], axis=1)
+                                for c in self.train_set if c.magmoms is not None])
+            m = m[m > 1e-6]
+            scales.append(max(0.5, float(np.median(m)) / 0.8) if m.size else 0.5)
+        ext, ext_cfg = add_species(model, missing, moment_scale=scales)
+        self._extended_state = ext.state_dict()
+        log.info("fine-tune: species %s added to the pre-trained model (moment scales %s muB)",
+                 missing, [round(s, 3) for s in scales])
+        return {**model_config_dict(ext_cfg), **{k: v for k, v in self.cfg.model.items()
+                                                 if k not in ("species",)}}
 
     def _load_pretrained_weights(self) -> None:
         src = Path(self.cfg.init_from)
-        if src.is_dir():
+        if getattr(self, "_extended_state", None) is not None:
+            state = self._extended_state
+        elif src.is_dir():
             state = load_state(src)
         else:
             ckpt = load_checkpoint(src)
@@ -250,7 +279,11 @@ class Trainer:
     def _refit_e0s(self) -> None:
         """Shift the reference energies of the training data's species by the least-squares
         fit of the pre-trained model's residuals E_DFT - E_model over the training frames."""
-        species = tdata.species_of(self.train_set)
+        species = (self.new_species if self.cfg.init_e0s == "new"
+                   else tdata.species_of(self.train_set))
+        if not species:
+            log.info("fine-tune: no new species, reference energies kept")
+            return
         residual = []
         with_energy = [c for c in self.train_set if c.energy is not None]
         for idx in tdata.batch_indices(len(with_energy), self.cfg.valid_batch_size, None):
@@ -259,7 +292,7 @@ class Trainer:
                           forces=False)
             residual += [dataclasses.replace(c, energy=float(c.energy - e))
                          for c, e in zip(chunk, out["energy"].tolist())]
-        shift = tdata.fit_e0s(residual, species)                     # {Z: eV}
+        shift = tdata.fit_e0s(residual, species, only=True)          # {Z: eV}
         names = [int(z) for z in model_config_dict(self.model_config)["species"]]
         with torch.no_grad():
             for z, d in shift.items():
