@@ -171,12 +171,7 @@ def main(argv=None):
     if missing:
         p.error(f"no data file for {missing} ({[str(release.data_file(m)) for m in missing]}); "
                 "collect the DFT frames first (DATA.md)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("mmace_fast.training.trainer", "mmace_fast.training.data",
-                  "mmace_fast.data.readers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float64)
+    release.run_settings()
     command = " ".join(["python benchmarks/bench_dft_models.py",
                         *(argv if argv is not None else sys.argv[1:])])   # as run: provenance
     materials = args.materials or [

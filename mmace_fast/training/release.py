@@ -353,6 +353,19 @@ def run_material(material: str, out: Path, quick: bool = False, grade: str = "ac
     return res
 
 
+def run_settings() -> None:
+    """Logging and torch settings of a release run: timed INFO lines with the trainer's
+    per-epoch tables quiet, one torch thread, float64."""
+    import torch  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("mmace_fast.training.trainer", "mmace_fast.training.data",
+                  "mmace_fast.data.readers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+
+
 def _summary(res: dict) -> str:
     keys = ("e_mae_mev_atom", "f_mae_mev_a", "s_mae_mev_a3", "magf_mae_mev_mub",
             "moment_dft_mub", "moment_relaxed_mub", "ordering_ok", "train_s")
@@ -387,17 +400,10 @@ def _parser():
 
 def main(argv=None) -> int:
     """``mmace models train | ship-run | evaluate`` (see the module docstring)."""
-    import torch  # noqa: PLC0415
-
     global DATA_DIR
     p = _parser()
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("mmace_fast.training.trainer", "mmace_fast.training.data",
-                  "mmace_fast.data.readers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float64)
+    run_settings()
     if args.data_dir is not None:
         DATA_DIR = Path(args.data_dir).resolve()
     out = Path(args.out)
