@@ -65,6 +65,10 @@ def test_mc_lattices_and_the_frozen_model_share_the_type():
     from mmace_fast.mc.lattice import lattice_of
     from mmace_fast.models import load_frozen
 
+    from mmace_fast.mc.lattice import cubic_lattice
+
+    sc = cubic_lattice("sc", 3)                        # a spin lattice: sites, no elements
+    assert isinstance(sc, Structure) and sc.n_sites == 27 and not sc.numbers.any()
     lat = lattice_of("fe", 2)
     assert isinstance(lat, Structure) and lat.n_atoms == lat.n_sites == 16
     frozen = load_frozen("fe", "mc")

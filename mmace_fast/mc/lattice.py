@@ -18,16 +18,15 @@ _BASIS = {
 
 
 @dataclass
-class Lattice:
-    """positions [n, 3] A, cell [3, 3] A, pbc [3], staggered [n] +-1 (sc: (-1)^(x+y+z);
-    bcc: the two simple-cubic sublattices; fcc: alternating (001) planes, AFM1 order)."""
+class Lattice(Structure):
+    """A classical spin lattice: a :class:`mmace_fast.structure.Structure` (positions [n, 3] A,
+    cell [3, 3] A, pbc [3]) whose sites carry no element (numbers [n] = 0), with staggered [n]
+    +-1 (sc: (-1)^(x+y+z); bcc: the two simple-cubic sublattices; fcc: alternating (001)
+    planes, AFM1 order)."""
 
     kind: str
     L: int
     a: float
-    positions: np.ndarray
-    cell: np.ndarray
-    pbc: np.ndarray
     staggered: np.ndarray
 
     @property
@@ -54,8 +53,8 @@ def cubic_lattice(kind: str, L: int, a: float = 1.0) -> Lattice:
         stag = np.tile([1.0, -1.0], len(grid))
     else:
         stag = (-1.0) ** np.round(2 * frac[:, 2]).astype(int)
-    return Lattice(kind, L, float(a), frac * a, np.eye(3) * L * a, np.ones(3, bool),
-                   stag.astype(float))
+    return Lattice(frac * a, np.eye(3) * L * a, np.ones(3, bool), np.zeros(len(frac), int),
+                   kind=kind, L=L, a=float(a), staggered=stag.astype(float))
 
 
 # --- the project's materials ------------------------------------------------------------------
