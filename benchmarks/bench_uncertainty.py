@@ -6,6 +6,8 @@
     python benchmarks/bench_uncertainty.py --quick                 # 4 test frames (< 1 min)
     python benchmarks/bench_uncertainty.py --train --kind seed     # seed-only members (hours)
     python benchmarks/bench_uncertainty.py --tc --kind seed        # their Tc (hours, resumable)
+    python benchmarks/bench_uncertainty.py --tc --kind heis        # the fitted Heisenberg
+                                                                   # model's posterior draws
 
 Members: the shipped Monte Carlo grade recipe of each material (``bench_dft_models.py`` with the
 ``fe_mc`` architecture: one layer, 8 channels, correlation 2, r_cut 6 A; the material's training
@@ -32,8 +34,9 @@ member of the Fe committee (and of the shipped Monte Carlo grade model beside th
 one Tc protocol, fixed moment length: fe_tc_committee_mean_k, fe_tc_model_std_k (the members'
 spread with their sampling variance taken out), fe_tc_stat_err_k (sampling error of the mean);
 the same for draws from the fitted Heisenberg model's posterior over its constants
-(fe_tc_heis_post_*). The last stdout line is one JSON object; the full run also writes
-``benchmarks/results/bench_uncertainty.json``.
+(fe_tc_heis_post_*; alone with ``--tc --kind heis``, written to
+``benchmarks/results/bench_uncertainty_heis.json``). The last stdout line is one JSON object;
+the full run also writes ``benchmarks/results/bench_uncertainty.json``.
 """
 from __future__ import annotations
 
@@ -67,7 +70,7 @@ RESULTS_NAME = "results.json"
 
 #: committee kinds: bootstrap members (seed k and a bootstrap sample of the training frames)
 #: and seed-only members (seed k, every training frame once)
-KINDS = ("bootstrap", "seed")
+KINDS = ("bootstrap", "seed", "heis")
 
 
 def member_spec(k: int, kind: str = "bootstrap") -> dict:
@@ -368,7 +371,23 @@ def committee_tc(material: str, quick: bool, threads: int, work: Path) -> dict:
     out.update(_stats(rows, [f"m{k}" for k in range(len(com))], f"{material}_tc_committee"))
     out[f"{material}_tc_model_std_k"] = out.get(f"{material}_tc_committee_model_std_k")
     out[f"{material}_tc_stat_err_k"] = out.get(f"{material}_tc_committee_stat_err_k")
-    # the fitted Heisenberg model: its own Tc and that of draws from its posterior over theta
+    out.update(heisenberg_draws_tc(material, quick, threads, work, fit))
+    return out
+
+
+def heisenberg_draws_tc(material: str, quick: bool, threads: int, work: Path,
+                        fit=None) -> dict:
+    """The fitted Heisenberg model's Tc and that of N_HEIS_DRAWS draws from its Bayesian
+    posterior over the constants (BaselineModel.posterior_draws), each through the one Tc
+    protocol: the model part of the baseline's Tc error bar."""
+    from mmace_fast.baseline import fit_material
+    from mmace_fast.compare.headtohead import fit_key
+    from mmace_fast.compare.thermo import SMOKE_PLANS, tc_models
+    from mmace_fast.training.release import data_file
+    if fit is None:
+        fit = fit_material(material, data_path=str(data_file(material)))
+    mode = "quick" if quick else "full"
+    out = {}
     hplan = SMOKE_PLANS["classical"] if quick else HEIS_DRAW_PLAN
     draws = {"fit": fit.model}
     draws.update({f"d{k}": m for k, m in enumerate(fit.model.posterior_draws(N_HEIS_DRAWS))})
@@ -381,7 +400,9 @@ def committee_tc(material: str, quick: bool, threads: int, work: Path) -> dict:
                                note=notes.get("heis"))
             continue
         model, bracket = models["heis"]
-        hrows[name] = _run_tc(model, bracket, hplan, threads, work / mode / f"heis_{name}",
+        # keyed by the constants: a refit never resumes another model's chains
+        wd = work / mode / f"heis_{name}_{fit_key(fit_k)}"
+        hrows[name] = _run_tc(model, bracket, hplan, threads, wd,
                               f"{material} heisenberg {name}")
     out[f"{material}_tc_heis_draws"] = hrows
     out[f"{material}_tc_heis_plan"] = dict(hplan)
@@ -416,6 +437,18 @@ def main(argv=None):
         if args.ship:
             for material in materials:
                 ship(material, args.out, args.members)
+        return
+    if args.kind == "heis":
+        if not args.tc:
+            raise SystemExit("--kind heis runs the Heisenberg posterior draws' Tc: add --tc")
+        result = {"kind": "heis"}
+        for material in args.materials or ["fe"]:
+            result.update(heisenberg_draws_tc(material, args.quick, args.threads,
+                                              args.out / "tc"))
+        if not args.quick:
+            path = ROOT / "benchmarks" / "results" / "bench_uncertainty_heis.json"
+            path.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result))
         return
     if args.kind == "seed":
         if not args.tc:
