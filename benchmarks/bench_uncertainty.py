@@ -208,6 +208,46 @@ def evaluate(material: str, quick: bool, work: Path) -> dict:
     return out
 
 
+def committee_mc_cost(material: str, quick: bool) -> dict:
+    """Trial moves per CPU second of one member and of the K members as one Hamiltonian
+    (mmace_fast.mc.committee_hamiltonian: one neighbour list, K incremental evaluators), on the
+    material's L^3 lattice in its ground order at 1000 K, one thread;
+    committee_mc_cost_ratio = single / committee (K would mean no saving from the shared
+    geometry)."""
+    from mmace_fast.mc.committee_hamiltonian import CommitteeMMACEHamiltonian
+    from mmace_fast.mc.engine import MonteCarlo
+    from mmace_fast.mc.lattice import lattice_of
+    from mmace_fast.mc.mmace_hamiltonian import FrozenMMACEHamiltonian
+    from mmace_fast.materials import get
+    from mmace_fast.models import load_frozen_committee
+    com = load_frozen_committee(material)
+    L, sweeps = (4, 4) if quick else (10, 6)
+    lat = lattice_of(material, L)
+    spins = lat.moments(get(material).ground_order, 2.2)
+    hams = {"single": FrozenMMACEHamiltonian(com.members[0], lat.positions, lat.cell, lat.pbc,
+                                             lat.numbers),
+            "committee": CommitteeMMACEHamiltonian(com, lat.positions, lat.cell, lat.pbc,
+                                                   lat.numbers)}
+    rates = {}
+    active = np.flatnonzero(lat.magnetic)
+    for name, ham in hams.items():
+        best = 0.0
+        for rep in range(3):
+            mc = MonteCarlo(ham, spins, temperature=1000.0, seed=rep, move="gaussian",
+                            p_longitudinal=0.3, sigma_long=0.1, active_sites=active)
+            t0 = time.process_time()
+            mc.sample(sweeps)
+            best = max(best, sweeps * len(active) / (time.process_time() - t0))
+        rates[name] = best
+    out = {f"{material}_committee_mc_L": L, f"{material}_committee_members": len(com),
+           f"{material}_moves_per_s_single": rates["single"],
+           f"{material}_moves_per_s_committee": rates["committee"],
+           "committee_mc_cost_ratio": rates["single"] / rates["committee"]}
+    log.info("%s: committee MC cost ratio %.2f (%d members; %.3g vs %.3g moves/s)", material,
+             out["committee_mc_cost_ratio"], len(com), rates["single"], rates["committee"])
+    return out
+
+
 def observables(material: str, quick: bool) -> dict:
     """Derived observables of the shipped frozen committee (torch-free): adiabatic magnon
     energies along Gamma-H, Gamma-N, Gamma-P of bcc L = 10 (quick: L = 4) against the DFT
@@ -475,6 +515,8 @@ def main(argv=None):
     for material in materials:
         result.update(evaluate(material, args.quick, args.out / "eval"))
         result.update(observables(material, args.quick))
+        if material == "fe":
+            result.update(committee_mc_cost(material, args.quick))
         if args.tc and material == "fe":
             result.update(committee_tc(material, args.quick, args.threads, args.out / "tc"))
     result["wall_s"] = time.perf_counter() - t0

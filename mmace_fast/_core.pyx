@@ -397,3 +397,6 @@ include "_evaluator.pxi"
 
 # Spin dynamics (stochastic LLG, Ma-Dudarev Langevin).
 include "_dynamics.pxi"
+
+# The mean of K Hamiltonians (a committee sampled as one chain).
+include "_committee.pxi"

@@ -49,11 +49,12 @@ class FrozenMMACEHamiltonian(CoreHamiltonian):
     from memory, and they take P * C * 8 bytes per edge, 208 kB per atom for the bcc-Fe
     reference model).
     moments [n, 3] muB: initial moments (the MonteCarlo driver sets its own).
+    edges: (i, j, shifts) of the model's neighbour list of this structure, if already known.
     """
 
     def __init__(self, model, positions, cell, pbc, numbers, bond_tol: float = 1e-9,
                  cache_edge_weights: bool = False,
-                 moments=None):
+                 moments=None, edges=None):
         self.model = _as_model(model)
         # without moments the zeros are placeholders: the MonteCarlo driver sets its own
         st = self.model.structure(positions=positions, cell=cell, pbc=pbc, numbers=numbers,
@@ -61,7 +62,11 @@ class FrozenMMACEHamiltonian(CoreHamiltonian):
         self.positions, self.cell, self.pbc = st.positions, st.cell, st.pbc
         self.numbers = st.numbers
         self.bond_tol = float(bond_tol)
-        i, j, s = self.model.edges(self.positions, self.cell, self.pbc)
+        # (i, j, shifts) of the model's neighbour list; a committee passes its first member's
+        # (the same cutoff and structure: one neighbour search for all members)
+        self.edges = self.model.edges(self.positions, self.cell, self.pbc) if edges is None \
+            else edges
+        i, j, s = self.edges
         self.core = _core.FrozenMMACECore(self.model.core, self.positions, self.cell,
                                           self.numbers, i, j, s, st.magmoms, self.bond_tol,
                                           bool(cache_edge_weights))
