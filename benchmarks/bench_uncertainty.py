@@ -61,8 +61,11 @@ log = logging.getLogger("bench_uncertainty")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-#: the Monte Carlo grade architecture (models/fe_mc; bench_arch_table.py L1_C8_c2_r6)
-MC_ARCH = dict(n_layers=1, n_channels=8, correlation=2, r_cut=6.0)
+from mmace_fast.models.recipes import GRADE_MODEL  # noqa: E402
+
+#: the Monte Carlo grade architecture (models/fe_mc; bench_arch_table.py L1_C8_c2_r6), from its
+#: one source, the recipes
+MC_ARCH = dict(GRADE_MODEL["mc"])
 N_MEMBERS = 5
 BOOTSTRAP_SEED0 = 1000
 RESULTS_NAME = "results.json"

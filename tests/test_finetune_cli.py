@@ -109,3 +109,41 @@ def test_finetune_without_a_shipped_pretrained_model_says_what_to_do(tmp_path, c
         cli.main(["finetune", "--data", str(data), "--out", str(tmp_path / "x")])
     assert exc.value.code == 2
     assert "no pre-trained model is shipped yet" in capsys.readouterr().err
+
+
+def test_finetune_on_data_lacking_a_pretrained_species_keeps_it(tmp_path):
+    """The pre-trained FeAl model fine-tuned on Fe-only frames keeps Al: it still loads and
+    evaluates B2 FeAl, with the pre-trained Al reference energy."""
+    import ase.io
+    from ase import Atoms
+    from ase.build import bulk
+
+    from mmace_fast.export import FrozenModel
+    from mmace_fast.model.io import load_model
+    from mmace_fast.models import model_dir
+    from mmace_fast.training.finetune import finetune
+
+    toy = _toy()
+    rng = np.random.default_rng(3)
+    images = []
+    for k, (pos, cell, numbers, m) in enumerate(toy._frames(rng, 12, collinear=False)):
+        numbers = np.full(len(numbers), 26)                 # every site iron
+        m = np.where(np.linalg.norm(m, axis=1, keepdims=True) < 1.0, 2.2 * m /
+                     np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9), m)
+        e, f, s, mf = toy.toy_labels(pos, cell, [True] * 3, numbers, m)
+        at = Atoms(numbers=numbers, positions=pos, cell=cell, pbc=True)
+        at.info.update(REF_energy=e, REF_stress=s, split="valid" if k % 4 == 3 else "train")
+        at.arrays.update(REF_forces=f, REF_magmom=m, REF_magforces=mf)
+        images.append(at)
+    data = tmp_path / "fe.extxyz"
+    ase.io.write(data, images, format="extxyz")
+    res = finetune(data, tmp_path / "ft", "feal_mc", steps=16)
+    assert res["new_species"] == [] and res["init_e0s"] == "refit"
+    model, cfg, _ = load_model(tmp_path / "ft" / "model")
+    _, pre_cfg, _ = load_model(model_dir("feal", "mc"))
+    assert sorted(cfg.species) == [13, 26]
+    al = cfg.species.index(13)
+    assert cfg.e0[al] == pre_cfg.e0[pre_cfg.species.index(13)]    # Al not in the data: kept
+    atoms = bulk("FeAl", "cesiumchloride", a=2.9)
+    atoms.set_initial_magnetic_moments([0.8, 0.0])
+    assert np.isfinite(FrozenModel.load(res["frozen"]).energy(atoms))
