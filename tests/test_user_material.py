@@ -206,7 +206,7 @@ def test_compare_of_a_user_material_runs_accuracy_and_the_tc_protocol(chain, cap
         assert r["sizes"] == ([3, 4] if name == "heis" else [2, 3])
         assert r["order"] == "FM" and r["material"] == "toy"
     assert "mmace_fixed" in text and "fixed_lattice" in text
-    # a rerun resumes every chain from its checkpoints and reports the same temperatures
+    # a rerun (resuming from the checkpoints) reports the same temperatures: reproducible
     assert cli.main(argv) == 0
     again = json.loads((out / "compare.json").read_text())
     assert [r["tc_K"] for r in again["tc"].values()] == [r["tc_K"] for r in res["tc"].values()]

@@ -250,7 +250,8 @@ MMACE_SAMPLERS = ("guided", "plain")
 
 def tc_models(material: MaterialLike, names, fit, frozen=None, moment: Optional[float] = None,
               sampler: str = "guided", order: Optional[str] = None,
-              brackets: Optional[dict] = None) -> tuple[dict, dict]:
+              brackets: Optional[dict] = None,
+              surrogate: Optional[tuple] = None) -> tuple[dict, dict]:
     """The models of ``material`` whose ordering temperatures the demo, bench_mmace_tc and the
     head-to-head compare, as {name: (ModelSystem, bracket K)} for ``names`` among
     :data:`TC_MODEL_NAMES`: "heis" (``fit``, a fitted baseline; skipped with a note when it
@@ -258,7 +259,9 @@ def tc_models(material: MaterialLike, names, fit, frozen=None, moment: Optional[
     (``frozen``, moments of length ``moment`` muB, default the fitted moment of the most
     magnetic species; driven by ``sampler``, one of :data:`MMACE_SAMPLERS`). ``order``: the
     order pattern, default the material's. ``brackets``: {name: (t_low, t_high) K} overriding
-    :data:`BRACKETS` (a user's material has none: the mMACE rows need one). Returns (models,
+    :data:`BRACKETS` (a user's material has none: the mMACE rows need one). ``surrogate``: the
+    (model, info) of :func:`extracted_surrogate` for this ``frozen`` and ``moment`` where the
+    caller has made it already (else the guided sampler extracts it). Returns (models,
     notes {name: why skipped, or "surrogate": how the guided sampler's surrogate was
     made})."""
     if sampler not in MMACE_SAMPLERS:
@@ -288,13 +291,13 @@ def tc_models(material: MaterialLike, names, fit, frozen=None, moment: Optional[
             notes["pajda"] = "Pajda et al.'s constants are for bcc Fe only"
         else:
             models["pajda"] = (pajda_model(), BRACKETS["fe"]["pajda"])
-    surrogate = None
+    made, surrogate = surrogate, None
     for name, free in (("mmace_fixed", False), ("mmace_free", True)):
         if name in names:
             if frozen is None:
                 raise ThermoError(f"{name} needs a frozen mMACE")
             if sampler == "guided" and surrogate is None:
-                surrogate, info = extracted_surrogate(mat, frozen, moment)
+                surrogate, info = made or extracted_surrogate(mat, frozen, moment)
                 notes["surrogate"] = (f"Heisenberg extracted from the mMACE at |m| = "
                                       f"{moment:.2f} muB (non-Heisenberg residual "
                                       f"{info['non_heisenberg']:.2f})")

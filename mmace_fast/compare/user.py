@@ -86,13 +86,12 @@ def accuracy_table(frozen, fits: dict, configs) -> dict:
     return {"split": split, "n_frames": len(frames), "errors": errors, "ratios": ratios}
 
 
-def mmace_bracket(material: Material, frozen, moment: float) -> tuple[float, float]:
-    """K, the mMACE bracket from the mean-field temperature of its extracted Heisenberg model."""
+def mmace_bracket(material: Material, surrogate, moment: float) -> tuple[float, float]:
+    """K, the mMACE bracket from the mean-field temperature of the Heisenberg model extracted
+    from it (``surrogate``, a BaselineModel: compare.thermo.extracted_surrogate)."""
     from mmace_fast.baseline import mean_field_tc, reference_structure  # noqa: PLC0415
-    from mmace_fast.compare.thermo import extracted_surrogate  # noqa: PLC0415
 
-    model, _ = extracted_surrogate(material, frozen, moment)
-    mf = mean_field_tc(model, reference_structure(material),
+    mf = mean_field_tc(surrogate, reference_structure(material),
                        {z: moment for z in material.magnetic})
     t = float(mf.get("T_K", 0.0) or 0.0)
     if not t > 0.0:
@@ -134,14 +133,17 @@ def ordering_temperatures(material: Material, fit, frozen, frozen_sha: str, work
         raise UserCompareError(f"unknown models {unknown}; choose from {USER_MODELS}")
     moment = float(max(fit.moments.values()))
     plans = protocol_plans(quick, sizes, classical_sizes)
-    brackets = {}
+    brackets, surrogate = {}, None
+    if any(n.startswith("mmace") for n in names) and (sampler == "guided" or bracket is None):
+        surrogate = thermo.extracted_surrogate(material, frozen, moment)   # made once
     if bracket is not None:
         brackets = {n: tuple(bracket) for n in names}
-    elif any(n.startswith("mmace") for n in names):
-        b = mmace_bracket(material, frozen, moment)
+    elif surrogate is not None:
+        b = mmace_bracket(material, surrogate[0], moment)
         brackets = {n: b for n in names if n.startswith("mmace")}
     models, notes = thermo.tc_models(material, names, fit, frozen, moment, sampler=sampler,
-                                     brackets=brackets)
+                                     brackets=brackets,
+                                     surrogate=surrogate if sampler == "guided" else None)
     dirs = {"heis": Path(workdir) / f"heis_{fit_key(fit)}",
             "mmace": Path(workdir) / f"mmace_{frozen_sha[:12]}_m{moment:.3f}_{sampler}"}
     out = {}
